@@ -1,0 +1,5 @@
+"""``python -m ledmatrix_mqtt`` is the ``ledmatrix-mqtt`` command."""
+
+from ledmatrix_mqtt.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,158 @@
+"""The two interfaces the front ends (MQTT, CLI) drive: the plugin store and the display.
+
+The MQTT front end and the offline CLI depend only on these protocols; the
+composition root (``app.py``) wires in ``store.service.PluginStore`` and
+``runtime.controller.DisplayController``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ledmatrix_mqtt.core.models import (
+    InstalledPlugin,
+    InstallResult,
+    Progress,
+    StoreEntry,
+    UninstallResult,
+)
+from ledmatrix_mqtt.errors import LedMatrixError
+
+ProgressFn = Callable[[Progress], None]
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """Store search answer. ``complete`` is False if some entries missed the deadline."""
+
+    entries: tuple[StoreEntry, ...]
+    fetched_at: float
+    stale: bool
+    complete: bool = True
+
+
+@dataclass(frozen=True)
+class ReconcileItem:
+    plugin_id: str
+    kind: str  # e.g. "missing_on_disk", "missing_in_config"
+    action: str  # e.g. "install", "add_config_block", "none"
+    detail: str = ""
+    error_code: str = ""
+
+
+@dataclass(frozen=True)
+class ReconcileReport:
+    """What a reconcile pass found, fixed, and left for a person."""
+
+    dry_run: bool
+    inconsistencies: tuple[ReconcileItem, ...] = ()
+    fixed: tuple[ReconcileItem, ...] = ()
+    needs_attention: tuple[ReconcileItem, ...] = ()
+    finished_at: float = 0.0
+
+    @property
+    def successful(self) -> bool:
+        return not self.needs_attention
+
+
+@dataclass(frozen=True)
+class UpdateAllResult:
+    results: tuple[InstallResult, ...] = ()
+    errors: tuple[tuple[str, LedMatrixError], ...] = field(default_factory=tuple)
+
+
+class StoreApi(Protocol):
+    """Plugin store operations. Mutations raise typed ``LedMatrixError``s."""
+
+    def list_installed(self) -> Sequence[InstalledPlugin]: ...
+
+    def search(
+        self,
+        *,
+        query: str = "",
+        category: str = "",
+        tags: Sequence[str] = (),
+        refresh: bool = False,
+    ) -> SearchResult: ...
+
+    def cached_registry_summary(self) -> SearchResult | None:
+        """The last registry fetch, without any network (for retained state)."""
+        ...
+
+    def install(self, plugin_id: str, *, progress: ProgressFn | None = None) -> InstallResult: ...
+
+    def install_from_url(
+        self,
+        url: str,
+        *,
+        branch: str = "",
+        plugin_path: str = "",
+        progress: ProgressFn | None = None,
+    ) -> InstallResult: ...
+
+    def uninstall(
+        self, plugin_id: str, *, progress: ProgressFn | None = None
+    ) -> UninstallResult: ...
+
+    def update(self, plugin_id: str, *, progress: ProgressFn | None = None) -> InstallResult: ...
+
+    def update_all(self, *, progress: ProgressFn | None = None) -> UpdateAllResult: ...
+
+    def reconcile(self, *, force: bool = False, dry_run: bool = False) -> ReconcileReport: ...
+
+    def set_enabled(self, plugin_id: str, enabled: bool) -> InstalledPlugin: ...
+
+
+@dataclass(frozen=True)
+class PluginRuntimeStatus:
+    plugin_id: str
+    loaded: bool
+    healthy: bool
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class DisplayState:
+    power: bool
+    brightness: int
+    current_plugin: str
+    current_mode: str
+    since: float
+    pinned_until: float | None = None  # set while "show" holds a plugin
+    backend: str = ""
+
+
+class DisplayApi(Protocol):
+    """Display control. All methods return quickly and are thread-safe."""
+
+    def state(self) -> DisplayState: ...
+
+    def show(self, plugin_id: str, duration: float | None = None) -> DisplayState: ...
+
+    def resume(self) -> DisplayState: ...
+
+    def next(self) -> DisplayState: ...
+
+    def set_brightness(self, value: int) -> DisplayState: ...
+
+    def set_power(self, on: bool) -> DisplayState: ...
+
+    def set_text(self, text: str) -> None: ...
+
+    def text(self) -> str: ...
+
+    def frame_png(self) -> bytes:
+        """The current panel frame as PNG bytes."""
+        ...
+
+    def runtime_status(self) -> Sequence[PluginRuntimeStatus]: ...
+
+    def rotation(self) -> Sequence[str]:
+        """Plugin ids currently in the rotation (for the HA select entity)."""
+        ...
+
+    def add_listener(self, callback: Callable[[str], None]) -> None:
+        """``callback("state")`` on display state changes, ``callback("frame")`` on new frames."""
+        ...

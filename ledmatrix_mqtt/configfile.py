@@ -1,0 +1,211 @@
+"""Read the YAML config (plus its secrets file) and make atomic, key-preserving edits.
+
+The config file is the user's: edits made by the service (enable/disable a
+plugin, add a block for a found plugin, drop the block of an uninstalled one)
+go through a round-trip YAML editor so comments and every key the user wrote
+survive, and are written atomically. Secrets live in ``secrets.yaml`` beside
+the config and are never written into the main file.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap
+
+from ledmatrix_mqtt.core.config_model import AppConfig, parse_config
+from ledmatrix_mqtt.core.ids import device_id_from_hostname, validate_plugin_id
+from ledmatrix_mqtt.errors import ConfigError
+from ledmatrix_mqtt.fsutil import atomic_write_bytes
+
+_LOG = logging.getLogger(__name__)
+SECRETS_NAME = "secrets.yaml"
+
+
+def system_timezone() -> str:
+    """The system's IANA zone name, from $TZ, /etc/timezone or /etc/localtime."""
+    tz = os.environ.get("TZ", "").lstrip(":")
+    if tz and "/" in tz:
+        return tz
+    try:
+        text = Path("/etc/timezone").read_text(encoding="utf-8").strip()
+        if text:
+            return text
+    except OSError:
+        pass
+    try:
+        target = os.readlink("/etc/localtime")
+        if "zoneinfo/" in target:
+            return target.split("zoneinfo/", 1)[1]
+    except OSError:
+        pass
+    return "UTC"
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror}", path=str(path)) from exc
+    try:
+        return yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise ConfigError(f"invalid YAML{where}", path=str(path)) from exc
+
+
+def _deep_merge(base: Any, extra: Any) -> Any:
+    if isinstance(base, Mapping) and isinstance(extra, Mapping):
+        merged = dict(base)
+        for key, value in extra.items():
+            merged[key] = _deep_merge(base.get(key), value)
+        return merged
+    return extra
+
+
+def load_config(path: str | os.PathLike[str]) -> AppConfig:
+    """Load, merge secrets, validate. Raises ``ConfigError`` naming the file and key.
+
+    A missing config file means "all defaults" (the service still runs).
+    ``state_dir`` is resolved against the config file's folder.
+    """
+    cfg_path = Path(path).absolute()
+    data = _read_yaml(cfg_path)
+    if not isinstance(data, Mapping):
+        raise ConfigError("must be a YAML mapping", path=str(cfg_path))
+    secrets_path = cfg_path.with_name(SECRETS_NAME)
+    secrets = _read_yaml(secrets_path)
+    if not isinstance(secrets, Mapping):
+        raise ConfigError("must be a YAML mapping", path=str(secrets_path))
+    merged = _deep_merge(data, secrets)
+    config = parse_config(
+        merged,
+        path=str(cfg_path),
+        hostname_id=device_id_from_hostname(socket.gethostname()),
+        system_tz=system_timezone(),
+    )
+    state_dir = Path(config.state_dir)
+    if not state_dir.is_absolute():
+        state_dir = (cfg_path.parent / state_dir).resolve()
+    return replace(config, state_dir=str(state_dir))
+
+
+class ConfigEditor:
+    """Serialised, atomic edits of the ``plugins`` section of the config file.
+
+    Each edit re-reads the file, changes only the keys it owns, and writes a temp
+    file that is fsynced and renamed over the original. Other keys, their order
+    and comments are preserved.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path).absolute()
+        self._lock = threading.Lock()
+        self._yaml = YAML()
+        self._yaml.preserve_quotes = True
+
+    def _edit(self, change: Callable[[CommentedMap], bool]) -> bool:
+        with self._lock:
+            doc = self._load()
+            if not change(doc):
+                return False
+            buf = io.StringIO()
+            self._yaml.dump(doc, buf)
+            atomic_write_bytes(self.path, buf.getvalue().encode("utf-8"))
+            return True
+
+    def _load(self) -> CommentedMap:
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            text = ""
+        doc = self._yaml.load(text) if text.strip() else None
+        if doc is None:
+            doc = CommentedMap()
+        if not isinstance(doc, CommentedMap):
+            raise ConfigError("must be a YAML mapping", path=str(self.path))
+        return doc
+
+    @staticmethod
+    def _plugins(doc: CommentedMap) -> CommentedMap:
+        if not isinstance(doc.get("plugins"), CommentedMap):
+            doc["plugins"] = CommentedMap()
+        plugins: CommentedMap = doc["plugins"]
+        return plugins
+
+    def set_enabled(self, plugin_id: str, enabled: bool) -> bool:
+        """Set ``plugins.<id>.enabled``; True if the file changed."""
+        validate_plugin_id(plugin_id)
+
+        def change(doc: CommentedMap) -> bool:
+            plugins = self._plugins(doc)
+            block = plugins.get(plugin_id)
+            if not isinstance(block, CommentedMap):
+                block = CommentedMap()
+                plugins[plugin_id] = block
+            if block.get("enabled") is enabled:
+                return False
+            block["enabled"] = enabled
+            return True
+
+        return self._edit(change)
+
+    def ensure_block(self, plugin_id: str, *, enabled: bool) -> bool:
+        """Add ``plugins.<id>: {enabled: ...}`` only when no block exists."""
+        validate_plugin_id(plugin_id)
+
+        def change(doc: CommentedMap) -> bool:
+            plugins = self._plugins(doc)
+            if plugin_id in plugins and plugins[plugin_id] is not None:
+                return False
+            plugins[plugin_id] = CommentedMap(enabled=enabled)
+            return True
+
+        return self._edit(change)
+
+    def remove_block(self, plugin_id: str) -> Any:
+        """Drop ``plugins.<id>``; returns the removed block (for rollback) or None."""
+        validate_plugin_id(plugin_id)
+        removed: list[Any] = []
+
+        def change(doc: CommentedMap) -> bool:
+            plugins = doc.get("plugins")
+            if not isinstance(plugins, CommentedMap) or plugin_id not in plugins:
+                return False
+            removed.append(plugins.pop(plugin_id))
+            return True
+
+        self._edit(change)
+        return removed[0] if removed else None
+
+    def restore_block(self, plugin_id: str, block: Any) -> None:
+        """Put back a block returned by :meth:`remove_block` (per-key rollback)."""
+        validate_plugin_id(plugin_id)
+
+        def change(doc: CommentedMap) -> bool:
+            self._plugins(doc)[plugin_id] = block
+            return True
+
+        self._edit(change)
+
+    def plugin_blocks(self) -> dict[str, dict[str, Any]]:
+        """The current ``plugins`` section as plain dicts (secrets not merged)."""
+        with self._lock:
+            doc = self._load()
+        plugins = doc.get("plugins")
+        if not isinstance(plugins, Mapping):
+            return {}
+        return {str(k): dict(v or {}) for k, v in plugins.items() if isinstance(v, Mapping | None)}

@@ -1,0 +1,42 @@
+# shellcheck shell=bash
+# Shared set-up for scripts/run, scripts/test, scripts/check and scripts/bench.
+# Creates .venv, installs the package (editable) with the requested extras, and
+# installs mosquitto through apt-get when it is missing and we are root.
+# Re-running is cheap: pip runs again only when setup.cfg changes.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${LEDMATRIX_VENV:-$ROOT/.venv}"
+PY="${PYTHON:-python3}"
+
+ensure_mosquitto() {
+  if command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ]; then
+    return 0
+  fi
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "bootstrap: installing mosquitto with apt-get" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto mosquitto-clients >/dev/null
+  else
+    echo "bootstrap: mosquitto is not installed and we are not root; install it with:" >&2
+    echo "  sudo apt-get install mosquitto mosquitto-clients" >&2
+  fi
+}
+
+ensure_venv() {
+  local extras="$1"
+  if [ ! -x "$VENV/bin/python" ]; then
+    echo "bootstrap: creating $VENV" >&2
+    "$PY" -m venv "$VENV"
+  fi
+  local stamp="$VENV/.ledmatrix-installed-$extras"
+  local want
+  want="$(cat "$ROOT/setup.cfg" "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1)"
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    echo "bootstrap: installing ledmatrix-mqtt[$extras] into $VENV" >&2
+    "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+    "$VENV/bin/python" -m pip install -q -e "$ROOT[$extras]"
+    echo "$want" > "$stamp"
+  fi
+}
+export PATH="$VENV/bin:$PATH:/usr/sbin"
