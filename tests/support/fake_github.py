@@ -1,0 +1,296 @@
+"""A real local HTTP server that plays GitHub and the LEDMatrix registry.
+
+One threaded server on 127.0.0.1 serves four "hosts" as path prefixes:
+``/web`` (github.com: archive links that redirect), ``/codeload`` (the archive
+host), ``/api`` (repo and commit API with ETag/304) and ``/raw``
+(raw.githubusercontent.com, where the registry lives). Faults (latency, HTTP
+status, connection reset, truncated body, stall) can be injected per path
+regex. Every request is logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import socket
+import threading
+import time
+import zipfile
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Fault:
+    pattern: re.Pattern[str]
+    kind: str  # "latency" | "status" | "reset" | "truncate" | "stall" | "content_type"
+    value: Any = None
+    times: int | None = None  # None = forever
+
+    def take(self) -> bool:
+        if self.times is None:
+            return True
+        if self.times <= 0:
+            return False
+        self.times -= 1
+        return True
+
+
+@dataclass
+class Repo:
+    owner: str
+    name: str
+    branches: dict[str, dict[str, bytes]] = field(default_factory=dict)
+    default_branch: str = "main"
+    stars: int = 0
+    commits: dict[str, str] = field(default_factory=dict)  # branch -> sha
+
+
+def make_zip(root: str, files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(f"{root}/", b"")
+        for path, data in sorted(files.items()):
+            zf.writestr(f"{root}/{path}", data)
+    return buf.getvalue()
+
+
+class FakeGitHub:
+    """Start with ``FakeGitHub().start()``; stop with ``.stop()``."""
+
+    def __init__(self) -> None:
+        self.repos: dict[tuple[str, str], Repo] = {}
+        self.registry: dict[str, Any] = {"version": "1", "plugins": []}
+        self.faults: list[Fault] = []
+        self.log: list[tuple[str, str, dict[str, str]]] = []
+        self.extra_routes: dict[str, tuple[int, bytes, str]] = {}
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- URLs ------------------------------------------------------------------
+    @property
+    def base(self) -> str:
+        assert self._server is not None
+        _host, port = self._server.server_address[:2]
+        return f"http://127.0.0.1:{port}"
+
+    @property
+    def web_url(self) -> str:
+        return f"{self.base}/web"
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.base}/api"
+
+    @property
+    def raw_url(self) -> str:
+        return f"{self.base}/raw"
+
+    @property
+    def archive_url(self) -> str:
+        return f"{self.base}/codeload"
+
+    @property
+    def registry_url(self) -> str:
+        return f"{self.raw_url}/ChuckBuilds/ledmatrix-plugins/main/plugins.json"
+
+    def repo_url(self, owner: str, name: str) -> str:
+        return f"{self.web_url}/{owner}/{name}"
+
+    def store_config(self) -> dict[str, Any]:
+        """The ``store:`` config block pointing at this server."""
+        return {
+            "registry_url": self.registry_url,
+            "github": {
+                "web_url": self.web_url,
+                "api_url": self.api_url,
+                "raw_url": self.raw_url,
+                "archive_url": self.archive_url,
+            },
+        }
+
+    # -- content -----------------------------------------------------------------
+    def add_repo(
+        self,
+        owner: str,
+        name: str,
+        files: dict[str, bytes],
+        *,
+        branch: str = "main",
+        default_branch: str = "main",
+        stars: int = 0,
+    ) -> Repo:
+        with self._lock:
+            repo = self.repos.setdefault((owner, name), Repo(owner, name))
+            repo.branches[branch] = dict(files)
+            repo.default_branch = default_branch
+            repo.stars = stars
+            digest = hashlib.sha1(repr(sorted(files.items())).encode()).hexdigest()
+            repo.commits[branch] = digest
+            return repo
+
+    def set_registry(self, plugins: list[dict[str, Any]]) -> None:
+        with self._lock:
+            self.registry = {"version": "1", "last_updated": "2026-11-01", "plugins": plugins}
+
+    def add_fault(
+        self, pattern: str, kind: str, value: Any = None, times: int | None = None
+    ) -> Fault:
+        fault = Fault(re.compile(pattern), kind, value, times)
+        with self._lock:
+            self.faults.append(fault)
+        return fault
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self.faults.clear()
+
+    def requests(self, pattern: str = "") -> list[str]:
+        rx = re.compile(pattern)
+        with self._lock:
+            return [p for _, p, _ in self.log if rx.search(p)]
+
+    # -- lifecycle ---------------------------------------------------------------
+    def start(self) -> FakeGitHub:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                fake._handle(self)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    # -- request handling ----------------------------------------------------------
+    def _handle(self, h: BaseHTTPRequestHandler) -> None:
+        path = h.path.split("?", 1)[0]
+        with self._lock:
+            self.log.append(("GET", path, dict(h.headers.items())))
+            faults = [f for f in self.faults if f.pattern.search(path) and f.take()]
+        content_type_override = None
+        for fault in faults:
+            if fault.kind == "latency":
+                time.sleep(float(fault.value))
+            elif fault.kind == "stall":
+                time.sleep(float(fault.value or 30))
+            elif fault.kind == "status":
+                return self._send(
+                    h, int(fault.value), b'{"message": "injected"}', "application/json"
+                )
+            elif fault.kind == "reset":
+                h.connection.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
+                )
+                h.connection.close()
+                return None
+            elif fault.kind == "content_type":
+                content_type_override = str(fault.value)
+        status, body, ctype, headers = self._route(path, h)
+        truncate = next((f for f in faults if f.kind == "truncate"), None)
+        return self._send(
+            h, status, body, content_type_override or ctype, headers, truncate=truncate is not None
+        )
+
+    def _route(
+        self, path: str, h: BaseHTTPRequestHandler
+    ) -> tuple[int, bytes, str, dict[str, str]]:
+        if path in self.extra_routes:
+            status, body, ctype = self.extra_routes[path]
+            return status, body, ctype, {}
+        if path == "/raw/ChuckBuilds/ledmatrix-plugins/main/plugins.json":
+            return self._etagged(h, json.dumps(self.registry).encode(), "application/json")
+        m = re.fullmatch(r"/web/([^/]+)/([^/]+)/archive/refs/heads/(.+)\.zip", path)
+        if m:
+            location = f"{self.archive_url}/{m[1]}/{m[2]}/zip/refs/heads/{m[3]}"
+            return 302, b"", "text/html", {"Location": location}
+        m = re.fullmatch(r"/codeload/([^/]+)/([^/]+)/zip/refs/heads/(.+)", path)
+        if m:
+            repo = self.repos.get((m[1], m[2]))
+            if repo is None or m[3] not in repo.branches:
+                return 404, b"Not Found", "text/plain", {}
+            return 200, make_zip(f"{m[2]}-{m[3]}", repo.branches[m[3]]), "application/zip", {}
+        m = re.fullmatch(r"/api/repos/([^/]+)/([^/]+)", path)
+        if m:
+            repo = self.repos.get((m[1], m[2]))
+            if repo is None:
+                return 404, b'{"message": "Not Found"}', "application/json", {}
+            info = {
+                "stargazers_count": repo.stars, "forks_count": 0, "open_issues_count": 0,
+                "default_branch": repo.default_branch, "pushed_at": "2026-11-01T10:00:00Z",
+                "updated_at": "2026-11-01T10:00:00Z", "language": "Python",
+                "license": {"spdx_id": "MIT"},
+            }  # fmt: skip
+            return self._etagged(h, json.dumps(info).encode(), "application/json")
+        m = re.fullmatch(r"/api/repos/([^/]+)/([^/]+)/commits/(.+)", path)
+        if m:
+            repo = self.repos.get((m[1], m[2]))
+            if repo is None or m[3] not in repo.commits:
+                return 404, b'{"message": "No commit found"}', "application/json", {}
+            commit = {
+                "sha": repo.commits[m[3]],
+                "commit": {
+                    "author": {"name": "Dev", "date": "2026-11-01T10:00:00Z"},
+                    "committer": {"name": "Dev", "date": "2026-11-01T10:00:00Z"},
+                    "message": f"update {m[3]}",
+                },
+            }
+            return self._etagged(h, json.dumps(commit).encode(), "application/json")
+        m = re.fullmatch(r"/raw/([^/]+)/([^/]+)/([^/]+)/(.+)", path)
+        if m:
+            repo = self.repos.get((m[1], m[2]))
+            files = repo.branches.get(m[3], {}) if repo else {}
+            if m[4] in files:
+                return 200, files[m[4]], "text/plain", {}
+        return 404, b"Not Found", "text/plain", {}
+
+    @staticmethod
+    def _etagged(
+        h: BaseHTTPRequestHandler, body: bytes, ctype: str
+    ) -> tuple[int, bytes, str, dict[str, str]]:
+        etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
+        if h.headers.get("If-None-Match") == etag:
+            return 304, b"", ctype, {"ETag": etag}
+        return 200, body, ctype, {"ETag": etag}
+
+    @staticmethod
+    def _send(
+        h: BaseHTTPRequestHandler,
+        status: int,
+        body: bytes,
+        ctype: str,
+        headers: dict[str, str] | None = None,
+        *,
+        truncate: bool = False,
+    ) -> None:
+        try:
+            h.send_response(status)
+            h.send_header("Content-Type", ctype)
+            h.send_header("Content-Length", str(len(body)))
+            for key, value in (headers or {}).items():
+                h.send_header(key, value)
+            h.end_headers()
+            if status != 304 and body:
+                h.wfile.write(body[: len(body) // 2] if truncate else body)
+            if truncate:
+                h.wfile.flush()
+                h.connection.close()
+        except OSError:
+            pass
