@@ -132,6 +132,8 @@ class ConfigEditor:
             text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
             text = ""
+        except OSError as exc:
+            raise ConfigError(f"cannot read: {exc.strerror}", path=str(self.path)) from exc
         doc = self._yaml.load(text) if text.strip() else None
         if doc is None:
             doc = CommentedMap()
