@@ -1,0 +1,68 @@
+"""Turn GitHub API answers (repo, commit) into frozen ``RepoInfo``/``CommitInfo``.
+
+Malformed answers raise ``HttpError`` so the cache treats them as a failed
+fetch (keeping any good value) rather than caching garbage.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ledmatrix_mqtt.core.models import CommitInfo, RepoInfo
+from ledmatrix_mqtt.store.http import HttpError, HttpResponse
+
+
+def parse_json_object(resp: HttpResponse) -> dict[str, Any]:
+    try:
+        data = json.loads(resp.body)
+    except ValueError as exc:
+        raise HttpError(f"GitHub answered invalid JSON: {exc}", status=resp.status) from exc
+    if not isinstance(data, dict):
+        raise HttpError("GitHub answered an unexpected JSON shape", status=resp.status)
+    return data
+
+
+def _text(data: dict[str, Any], key: str) -> str:
+    value = data.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def _obj(data: dict[str, Any], key: str) -> dict[str, Any]:
+    value = data.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _int(data: dict[str, Any], key: str) -> int:
+    value = data.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def parse_repo_info(data: dict[str, Any]) -> RepoInfo:
+    license_info = data.get("license")
+    spdx = license_info.get("spdx_id") if isinstance(license_info, dict) else None
+    return RepoInfo(
+        stars=_int(data, "stargazers_count"),
+        forks=_int(data, "forks_count"),
+        open_issues=_int(data, "open_issues_count"),
+        default_branch=_text(data, "default_branch") or "main",
+        pushed_at=_text(data, "pushed_at"),
+        updated_at=_text(data, "updated_at"),
+        language=_text(data, "language"),
+        license=spdx if isinstance(spdx, str) else "",
+    )
+
+
+def parse_commit(data: dict[str, Any], branch: str) -> CommitInfo:
+    sha = _text(data, "sha")
+    if not sha:
+        raise HttpError("GitHub commit answer has no sha", status=200)
+    commit = _obj(data, "commit")
+    author, committer = _obj(commit, "author"), _obj(commit, "committer")
+    return CommitInfo(
+        branch=branch,
+        sha=sha,
+        date_iso=_text(committer, "date") or _text(author, "date"),
+        author=_text(author, "name"),
+        message=_text(commit, "message").split("\n", 1)[0],
+    )

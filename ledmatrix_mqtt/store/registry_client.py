@@ -1,0 +1,392 @@
+"""The registry and GitHub metadata, fetched through one ``TtlCache``; store search.
+
+Contracts (each has a test in tests/integration/test_registry_client.py):
+
+* The registry is cached for ``store_config.registry_ttl`` (15 min). A failed
+  refresh serves the held copy marked ``stale`` and backs off 60 s without
+  touching the network; with nothing held it raises ``RegistryUnavailable``
+  (never an empty registry that looks real). ``raise_on_failure`` raises even
+  when a stale copy exists, so callers can tell "unreachable" from "not listed".
+* The last good registry is persisted to ``cache/registry.json`` and loaded at
+  start as a stale copy, so a device that boots offline still knows it.
+* Repo info (1 h) and commit info (30 min, "not found" remembered 30 min) come
+  from the GitHub API, only for repos under the configured web URL; a failure
+  never replaces a good value.
+* ``search`` filters before any enrichment, enriches in a bounded pool, keeps
+  registry order and answers within a deadline; late entries come back with
+  ``enriched=False`` while the pool keeps filling the cache for next time.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import replace
+from typing import Any, TypeVar
+
+from ledmatrix_mqtt.api import SearchResult
+from ledmatrix_mqtt.core.config_model import StoreConfig
+from ledmatrix_mqtt.core.github_urls import GithubUrls, RepoRef, parse_repo_url
+from ledmatrix_mqtt.core.models import CommitInfo, Registry, RegistryEntry, RepoInfo, StoreEntry
+from ledmatrix_mqtt.core.registry_format import AliasTable, filter_entries, parse_registry
+from ledmatrix_mqtt.errors import (
+    InvalidPayload,
+    LedMatrixError,
+    NotFound,
+    RegistryUnavailable,
+    StorageFailed,
+)
+from ledmatrix_mqtt.fsutil import atomic_write_json, read_json
+from ledmatrix_mqtt.store.cache import TtlCache
+from ledmatrix_mqtt.store.github_meta import parse_commit, parse_json_object, parse_repo_info
+from ledmatrix_mqtt.store.http import HttpClient, HttpError, HttpResponse
+from ledmatrix_mqtt.store.http_factory import make_http_client
+from ledmatrix_mqtt.store.layout import StateLayout
+
+__all__ = ["RegistryClient", "make_http_client"]
+
+_LOG = logging.getLogger(__name__)
+T = TypeVar("T")
+
+REPO_INFO_TTL = 3600.0
+COMMIT_INFO_TTL = 1800.0
+NOT_FOUND_TTL = 1800.0
+MAX_ENRICH_WORKERS = 8
+RETRY_DELAYS = (0.25, 0.75)  # 3 attempts in all
+STALE_RESOLVE_MAX_AGE = 7 * 24 * 3600.0  # a stale copy older than this cannot resolve ids
+PERSISTED_REGISTRY = "registry.json"
+_REGISTRY_KEY = ("registry",)
+_ABSENT_STATUSES = frozenset({404, 409, 410, 422})  # answers that will not change soon
+
+
+class _NeedsFetch(Exception):
+    """Internal: a cache-only enrichment found a key that must be fetched."""
+
+
+class RegistryClient:
+    """Registry, repo info and commit info behind one cache; thread-safe.
+
+    ``clock`` drives cache TTLs and ``fetched_at`` (tests inject a fake clock);
+    search deadlines use real monotonic time.
+    """
+
+    def __init__(
+        self,
+        http: HttpClient,
+        store_config: StoreConfig,
+        layout: StateLayout | None = None,
+        clock: Callable[[], float] = time.time,
+        *,
+        retry_delays: Sequence[float] = RETRY_DELAYS,
+        max_workers: int = MAX_ENRICH_WORKERS,
+    ) -> None:
+        self._http = http
+        self._config = store_config
+        self._layout = layout
+        self._clock = clock
+        self._retry_delays = tuple(retry_delays)
+        gh = store_config.github
+        self._urls = GithubUrls(gh.web_url.rstrip("/"), gh.api_url.rstrip("/"), gh.raw_url)
+        self._cache = TtlCache(clock=clock)
+        self._pool = cf.ThreadPoolExecutor(max_workers, thread_name_prefix="store-enrich")
+        self._pending: set[cf.Future[StoreEntry]] = set()
+        self._pending_lock = threading.Lock()
+        self._aliases: tuple[tuple[RegistryEntry, ...], AliasTable] | None = None
+        self._load_persisted()
+
+    # -- registry -------------------------------------------------------------------
+    def fetch_registry(
+        self, *, force_refresh: bool = False, raise_on_failure: bool = False
+    ) -> Registry:
+        """The registry, from cache when fresh. See the module docstring for failure rules.
+
+        Raises ``RegistryUnavailable`` when it cannot be fetched and no copy is held,
+        or on any failed refresh when ``raise_on_failure`` is set.
+        """
+        result = self._cache.get_or_fetch(
+            _REGISTRY_KEY, self._download_registry, self._config.registry_ttl, force=force_refresh
+        )
+        registry: Registry = result.value
+        if not result.stale:
+            return registry
+        if raise_on_failure and result.error is not None:
+            raise _unavailable(result.error)
+        return replace(registry, stale=True)
+
+    def cached_registry(self) -> Registry | None:
+        """The held registry (fresh, stale or loaded from disk) without any network."""
+        held = self._cache.peek(_REGISTRY_KEY)
+        if held is None:
+            return None
+        registry: Registry = held.value
+        return replace(registry, stale=True) if held.stale else registry
+
+    def resolve(self, plugin_id: str, *, refresh: bool = False) -> RegistryEntry:
+        """The registry entry for ``plugin_id`` or one of its aliases.
+
+        ``NotFound`` only when a fresh registry does not list it;
+        ``RegistryUnavailable`` when the registry cannot be reached and no copy
+        younger than ``STALE_RESOLVE_MAX_AGE`` lists it.
+        """
+        try:
+            registry = self.fetch_registry(force_refresh=refresh, raise_on_failure=True)
+        except RegistryUnavailable:
+            held = self.cached_registry()
+            if held is not None and self._clock() - held.fetched_at < STALE_RESOLVE_MAX_AGE:
+                entry = self._alias_table(held).resolve(plugin_id)
+                if entry is not None:
+                    return entry
+            raise
+        entry = self._alias_table(registry).resolve(plugin_id)
+        if entry is None:
+            raise NotFound(f"plugin {plugin_id!r} is not in the registry")
+        return entry
+
+    def _alias_table(self, registry: Registry) -> AliasTable:
+        memo = self._aliases
+        if memo is not None and memo[0] is registry.entries:
+            return memo[1]
+        table = AliasTable.build(registry)
+        self._aliases = (registry.entries, table)
+        return table
+
+    def _download_registry(self) -> Registry:
+        url = self._config.registry_url
+        try:
+            resp = self._get_with_retries(url)
+        except LedMatrixError as exc:
+            raise _unavailable(exc) from exc
+        now = self._clock()
+        held = self._cache.peek(_REGISTRY_KEY)
+        if resp.not_modified and held is not None:
+            previous: Registry = held.value  # 304: same document, new freshness
+            return replace(previous, fetched_at=now, stale=False)
+        try:
+            document = json.loads(resp.body)
+            registry = parse_registry(document, source=url, fetched_at=now)
+        except (ValueError, InvalidPayload) as exc:
+            raise RegistryUnavailable(f"the registry at {url} is not valid: {exc}") from exc
+        self._persist(document, now)
+        return registry
+
+    def _get_with_retries(self, url: str) -> HttpResponse:
+        """GET with up to ``len(retry_delays) + 1`` attempts; retries network errors and 5xx."""
+        for delay in self._retry_delays:
+            try:
+                return self._http.get(url)
+            except HttpError as exc:
+                if exc.status and exc.status < 500:
+                    raise
+                _LOG.info("registry fetch failed (%s); retrying in %.2fs", exc.message, delay)
+            time.sleep(delay)
+        return self._http.get(url)
+
+    # -- persisted copy -----------------------------------------------------------
+    def _persist(self, document: Any, fetched_at: float) -> None:
+        if self._layout is None:
+            return
+        record = {
+            "source": self._config.registry_url,
+            "fetched_at": fetched_at,
+            "document": document,
+        }
+        try:
+            atomic_write_json(self._layout.cache / PERSISTED_REGISTRY, record)
+        except StorageFailed as exc:
+            _LOG.warning("cannot keep a copy of the registry: %s", exc.message)
+
+    def _load_persisted(self) -> None:
+        if self._layout is None:
+            return
+        record = read_json(self._layout.cache / PERSISTED_REGISTRY)
+        if not isinstance(record, dict) or record.get("source") != self._config.registry_url:
+            return
+        fetched_at = record.get("fetched_at")
+        try:
+            registry = parse_registry(
+                record.get("document"),
+                source=self._config.registry_url,
+                fetched_at=float(fetched_at) if isinstance(fetched_at, int | float) else 0.0,
+            )
+        except InvalidPayload:
+            _LOG.warning("ignoring a corrupt registry copy in %s", self._layout.cache)
+            return
+        self._cache.seed(
+            _REGISTRY_KEY, replace(registry, stale=True), fetched_at=registry.fetched_at
+        )
+
+    # -- GitHub metadata ------------------------------------------------------------
+    def repo_info(self, repo_url: str) -> RepoInfo | None:
+        """``/repos/{owner}/{repo}``, cached 1 h. None: other host, not found, or unreachable."""
+        return self._repo_info(repo_url, offline=False)
+
+    def commit_info(
+        self, repo_url: str, branch_candidates: Sequence[str] = ()
+    ) -> CommitInfo | None:
+        """Head commit of the first existing branch of ``branch_candidates`` + main, master.
+
+        Cached 30 min; "no such branch" is remembered 30 min; a failure never
+        replaces a good value. None when unknown (other host, not found, unreachable).
+        """
+        return self._commit_info(repo_url, _branches(branch_candidates), offline=False)
+
+    def _api_ref(self, repo_url: str) -> RepoRef | None:
+        """The repo, if ``repo_url`` lives under the configured GitHub web URL."""
+        prefix = self._urls.web_url.lower() + "/"
+        if not repo_url.lower().startswith(prefix):
+            return None
+        return parse_repo_url(repo_url)
+
+    def _repo_info(self, repo_url: str, *, offline: bool) -> RepoInfo | None:
+        ref = self._api_ref(repo_url)
+        if ref is None:
+            return None
+        return self._lookup(
+            ("repo", ref.slug), lambda: self._fetch_repo(ref), REPO_INFO_TTL, offline
+        )
+
+    def _commit_info(
+        self, repo_url: str, branches: tuple[str, ...], *, offline: bool
+    ) -> CommitInfo | None:
+        ref = self._api_ref(repo_url)
+        if ref is None or not branches:
+            return None
+        key = ("commit", ref.slug, branches)
+        return self._lookup(
+            key, lambda: self._fetch_commit(ref, branches), COMMIT_INFO_TTL, offline
+        )
+
+    def _lookup(
+        self, key: Hashable, fetch: Callable[[], T | None], ttl: float, offline: bool
+    ) -> T | None:
+        try:
+            if not offline:
+                return self._cache.get_or_fetch(key, fetch, ttl, negative_ttl=NOT_FOUND_TTL).value
+            held = self._cache.cached(key)
+        except LedMatrixError as exc:
+            _LOG.debug("no GitHub info for %s: %s", key, exc.message)
+            return None
+        if held is None:
+            raise _NeedsFetch
+        value: T | None = held.value
+        return value
+
+    def _fetch_repo(self, ref: RepoRef) -> RepoInfo | None:
+        try:
+            resp = self._http.get(self._urls.repo_api(ref))
+        except HttpError as exc:
+            if exc.status in _ABSENT_STATUSES:
+                return None
+            raise
+        return parse_repo_info(parse_json_object(resp))
+
+    def _fetch_commit(self, ref: RepoRef, branches: tuple[str, ...]) -> CommitInfo | None:
+        """First branch that exists; a non-"absent" failure aborts (the cache keeps old data)."""
+        for branch in branches:
+            try:
+                resp = self._http.get(self._urls.commit_api(ref, branch))
+            except HttpError as exc:
+                if exc.status in _ABSENT_STATUSES:
+                    continue
+                raise
+            return parse_commit(parse_json_object(resp), branch)
+        return None
+
+    # -- search -----------------------------------------------------------------------
+    def search(
+        self,
+        *,
+        query: str = "",
+        category: str = "",
+        tags: Sequence[str] = (),
+        refresh: bool = False,
+        deadline: float | None = None,
+    ) -> SearchResult:
+        """Registry entries matching the filters, in registry order, enriched from GitHub.
+
+        ``refresh`` re-fetches the registry. ``deadline`` (seconds, default
+        ``store_config.search_deadline``) bounds the wait for enrichment; entries not
+        enriched by then come back with ``enriched=False`` and ``complete=False``.
+        Raises ``RegistryUnavailable`` when no registry copy is held at all.
+        """
+        started = time.monotonic()
+        budget = self._config.search_deadline if deadline is None else deadline
+        registry = self.fetch_registry(force_refresh=refresh)
+        matches = filter_entries(registry.entries, query=query, category=category, tags=tuple(tags))
+        slots: list[StoreEntry | cf.Future[StoreEntry]] = []
+        for entry in matches:
+            slots.append(self._enrich_from_cache(entry) or self._submit(entry))
+        futures = [s for s in slots if isinstance(s, cf.Future)]
+        if futures:
+            cf.wait(futures, timeout=max(0.0, budget - (time.monotonic() - started)))
+        entries = tuple(_settle(s, e) for s, e in zip(slots, matches, strict=True))
+        return SearchResult(
+            entries=entries,
+            fetched_at=registry.fetched_at,
+            stale=registry.stale,
+            complete=all(f.done() for f in futures),
+        )
+
+    def drain(self, timeout: float | None = None) -> bool:
+        """Wait for background enrichment to finish; True if none is left."""
+        with self._pending_lock:
+            pending = list(self._pending)
+        _done, not_done = cf.wait(pending, timeout=timeout)
+        return not not_done
+
+    def close(self) -> None:
+        """Stop the enrichment pool without waiting for stalled requests."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _submit(self, entry: RegistryEntry) -> cf.Future[StoreEntry]:
+        future = self._pool.submit(self._enrich, entry, False)
+        with self._pending_lock:
+            self._pending.add(future)
+        future.add_done_callback(self._forget)
+        return future
+
+    def _forget(self, future: cf.Future[StoreEntry]) -> None:
+        with self._pending_lock:
+            self._pending.discard(future)
+
+    def _enrich_from_cache(self, entry: RegistryEntry) -> StoreEntry | None:
+        try:
+            return self._enrich(entry, True)
+        except _NeedsFetch:
+            return None
+
+    def _enrich(self, entry: RegistryEntry, offline: bool) -> StoreEntry:
+        """Repo then commit info (commit branch: registry branch, repo default, main)."""
+        if not entry.repo:
+            return StoreEntry(entry)
+        repo = self._repo_info(entry.repo, offline=offline)
+        first = entry.branch or (repo.default_branch if repo else "")
+        commit = self._commit_info(entry.repo, _branches((first,)), offline=offline)
+        return StoreEntry(entry, repo, commit, enriched=repo is not None or commit is not None)
+
+
+def _settle(slot: StoreEntry | cf.Future[StoreEntry], entry: RegistryEntry) -> StoreEntry:
+    if isinstance(slot, StoreEntry):
+        return slot
+    if not slot.done():
+        return StoreEntry(entry)
+    error = slot.exception()
+    if error is not None:
+        _LOG.warning("enriching %s failed: %r", entry.id, error)
+        return StoreEntry(entry)
+    return slot.result()
+
+
+def _branches(candidates: Sequence[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(b for b in (*candidates, "main", "master") if b))
+
+
+def _unavailable(cause: BaseException) -> RegistryUnavailable:
+    if isinstance(cause, RegistryUnavailable):
+        return cause
+    message = cause.message if isinstance(cause, LedMatrixError) else str(cause)
+    return RegistryUnavailable(f"the plugin registry cannot be reached: {message}")
