@@ -1,0 +1,272 @@
+"""The installed-plugin list: fast enough to serve on every request on a Pi.
+
+Costs on a warm list: one ``stat`` of each plugins folder (discovery is re-run
+only when its mtime changes), one ``stat`` of each manifest and source marker
+(re-read only when their stat changes), and the git signature of checkouts.
+No manifest re-read, no subprocess, no network (upstream #309 re-discovered,
+re-read every manifest and ran four git processes per plugin on each request).
+
+A folder with a broken or missing manifest is listed with ``error`` set rather
+than dropped (upstream #489). Built-ins come from a read-only folder; an
+installed plugin with the same id overrides its built-in.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from ledmatrix_mqtt.core.ids import is_valid_plugin_id
+from ledmatrix_mqtt.core.manifest import parse_manifest_bytes
+from ledmatrix_mqtt.core.models import InstalledPlugin, Manifest, PluginSource, Registry
+from ledmatrix_mqtt.core.registry_format import AliasTable
+from ledmatrix_mqtt.core.versions import is_update_available
+from ledmatrix_mqtt.errors import LedMatrixError
+from ledmatrix_mqtt.store.gitinfo import GitInfoCache, StatSig, stat_signature
+from ledmatrix_mqtt.store.layout import StateLayout
+
+_LOG = logging.getLogger(__name__)
+
+MANIFEST_NAME = "manifest.json"
+SOURCE_MARKER = ".ledmatrix-source.json"
+# Leftovers of staging/rollback (ours and LEDMatrix's) that may sit beside plugins.
+_LEFTOVER_RE = re.compile(r"\.standalone-backup-|\.(staging|rollback|tmp|old|bak|partial)(\b|$)")
+
+ConfigBlocks = Callable[[], Mapping[str, Mapping[str, Any]]]
+RegistrySnapshot = Callable[[], Registry | None]
+
+
+def is_plugin_folder_name(name: str) -> bool:
+    """True for names the inventory lists: valid plugin ids that are not leftovers."""
+    return is_valid_plugin_id(name) and _LEFTOVER_RE.search(name) is None
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    """What one folder's files say, before config and registry are applied."""
+
+    plugin_id: str
+    path: Path
+    builtin: bool
+    manifest: Manifest | None
+    error: str
+    marker_source: str
+    marker_url: str
+
+
+@dataclass
+class _FolderSlot:
+    loaded: bool = False
+    manifest_sig: StatSig = None
+    marker_sig: StatSig = None
+    manifest: Manifest | None = None
+    error: str = ""
+    marker: tuple[str, str] = ("", "")
+
+
+class _FolderScan:
+    """The plugin folders under one root, re-listed only when the root's stat changes."""
+
+    def __init__(self, root: Path | None) -> None:
+        self.root = root
+        self._sig: StatSig = None
+        self._names: tuple[str, ...] = ()
+        self.scans = 0
+
+    def names(self) -> tuple[str, ...]:
+        if self.root is None:
+            return ()
+        sig = stat_signature(self.root)
+        if sig is None:
+            self._sig, self._names = None, ()
+            return ()
+        if sig != self._sig:
+            self.scans += 1
+            self._names = self._scan(self.root)
+            self._sig = sig
+        return self._names
+
+    @staticmethod
+    def _scan(root: Path) -> tuple[str, ...]:
+        try:
+            children = list(root.iterdir())
+        except OSError as exc:
+            _LOG.warning("cannot list plugins folder %s: %s", root, exc.strerror)
+            return ()
+        return tuple(
+            sorted(c.name for c in children if is_plugin_folder_name(c.name) and c.is_dir())
+        )
+
+    def reset(self) -> None:
+        self._sig = None
+
+
+def _read_marker(path: Path) -> tuple[str, str]:
+    """(source, url) from a ``.ledmatrix-source.json`` written by the installer."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "", ""
+    if not isinstance(data, Mapping):
+        return "", ""
+    source, url = data.get("source"), data.get("url")
+    return (
+        source if source in ("registry", "url") else "",
+        url if isinstance(url, str) else "",
+    )
+
+
+class PluginInventory:
+    """Lists installed plugins (plus built-ins) from disk, cached on file signatures.
+
+    ``config_blocks`` and ``registry`` are called on every ``list()``; they must
+    be cheap (in-memory config, the cached registry). The registry is never
+    fetched from here. Thread-safe; ``manifest_reads`` counts manifest file reads.
+    """
+
+    def __init__(
+        self,
+        layout: StateLayout,
+        builtin_dir: Path | None,
+        *,
+        config_blocks: ConfigBlocks,
+        registry: RegistrySnapshot,
+        git: GitInfoCache | None = None,
+    ) -> None:
+        self._installed_scan = _FolderScan(layout.plugins)
+        self._builtin_scan = _FolderScan(builtin_dir)
+        self._config_blocks = config_blocks
+        self._registry = registry
+        self._git = git or GitInfoCache()
+        self._lock = threading.Lock()
+        self._slots: dict[Path, _FolderSlot] = {}
+        self._aliases: tuple[Registry | None, AliasTable | None] = (None, None)
+        self.manifest_reads = 0
+
+    @property
+    def folder_scans(self) -> int:
+        return self._installed_scan.scans + self._builtin_scan.scans
+
+    def list(self) -> tuple[InstalledPlugin, ...]:
+        """Installed plugins and built-ins, sorted by id."""
+        with self._lock:
+            parsed = self._parsed_by_id()
+            blocks = self._config_blocks()
+            table = self._alias_table()
+            return tuple(self._entry(parsed[pid], blocks, table) for pid in sorted(parsed))
+
+    def get(self, plugin_id: str) -> InstalledPlugin | None:
+        for plugin in self.list():
+            if plugin.id == plugin_id:
+                return plugin
+        return None
+
+    def invalidate(self) -> None:
+        """Forget every cached signature (after an install, uninstall or update)."""
+        with self._lock:
+            self._installed_scan.reset()
+            self._builtin_scan.reset()
+            self._slots.clear()
+            self._git.invalidate()
+
+    def _parsed_by_id(self) -> dict[str, _Parsed]:
+        out: dict[str, _Parsed] = {}
+        # Installed first: an installed plugin with a built-in's id overrides it.
+        for scan in (self._installed_scan, self._builtin_scan):
+            root = scan.root
+            for name in scan.names():
+                if root is not None and name not in out:
+                    out[name] = self._parse(root / name, builtin=scan is self._builtin_scan)
+        live = {item.path for item in out.values()}
+        for stale in [p for p in self._slots if p not in live]:
+            del self._slots[stale]
+        return out
+
+    def _parse(self, folder: Path, *, builtin: bool) -> _Parsed:
+        slot = self._slots.setdefault(folder, _FolderSlot())
+        manifest_path = folder / MANIFEST_NAME
+        sig = stat_signature(manifest_path)
+        if sig != slot.manifest_sig or not slot.loaded:
+            slot.manifest, slot.error = self._read_manifest(manifest_path, folder.name)
+            slot.manifest_sig, slot.loaded = sig, True
+        marker_sig = stat_signature(folder / SOURCE_MARKER)
+        if marker_sig != slot.marker_sig:
+            slot.marker = _read_marker(folder / SOURCE_MARKER) if marker_sig else ("", "")
+            slot.marker_sig = marker_sig
+        return _Parsed(folder.name, folder, builtin, slot.manifest, slot.error, *slot.marker)
+
+    def _read_manifest(self, path: Path, folder_name: str) -> tuple[Manifest | None, str]:
+        self.manifest_reads += 1
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return None, "invalid_manifest: manifest.json is missing"
+        except OSError as exc:
+            return None, f"invalid_manifest: cannot read manifest.json: {exc.strerror}"
+        try:
+            return parse_manifest_bytes(raw, folder_name=folder_name), ""
+        except LedMatrixError as exc:
+            return None, f"{exc.code}: {exc.message}"
+
+    def _alias_table(self) -> AliasTable | None:
+        registry = self._registry()
+        held_registry, held_table = self._aliases
+        if registry is None:
+            return None
+        if registry is not held_registry:
+            held_table = AliasTable.build(registry)
+            self._aliases = (registry, held_table)
+        return held_table
+
+    def _entry(
+        self,
+        item: _Parsed,
+        blocks: Mapping[str, Mapping[str, Any]],
+        table: AliasTable | None,
+    ) -> InstalledPlugin:
+        git = None if item.builtin else self._git.get(item.path)
+        source = _source(item, git is not None and bool(git.remote_url))
+        manifest = item.manifest
+        plugin = InstalledPlugin(
+            id=item.plugin_id,
+            name=manifest.name if manifest else item.plugin_id,
+            version=manifest.version if manifest else "",
+            path=str(item.path),
+            source=source,
+            enabled=enabled_in_config(blocks, item.plugin_id),
+            git=git,
+            error=item.error,
+            manifest=manifest,
+        )
+        entry = table.resolve(item.plugin_id) if table is not None else None
+        if entry is None or not entry.latest_version:
+            return plugin
+        return replace(
+            plugin,
+            latest_version=entry.latest_version,
+            update_available=is_update_available(plugin.version, entry.latest_version),
+        )
+
+
+def _source(item: _Parsed, git_with_remote: bool) -> PluginSource:
+    if item.builtin:
+        return PluginSource.BUILTIN
+    if item.marker_source == "registry":
+        return PluginSource.REGISTRY
+    if item.marker_source == "url" or git_with_remote:
+        return PluginSource.URL
+    return PluginSource.LOCAL
+
+
+def enabled_in_config(blocks: Mapping[str, Mapping[str, Any]], plugin_id: str) -> bool:
+    """The one ``enabled`` rule: a block's ``enabled`` (default True); no block means False."""
+    block = blocks.get(plugin_id)
+    if block is None:
+        return False
+    return block.get("enabled", True) is True
