@@ -1,0 +1,378 @@
+"""Puts plugin folders on disk and takes them off, safely.
+
+One pipeline for every source (registry entry, URL via git or ZIP, git
+checkout update): stage in a private folder under ``staging/``, validate the
+manifest (its id is canonical and names the folder), run the compatibility
+gate, and only then swap the folder in under a journal (see ``swap.py``).
+The previous copy is kept aside until the new one is proven and restored on
+any failure, so a device with broken DNS never loses a plugin (upstream
+c1fa5094/#405) and a refused install never touches the installed copy (#431,
+``weather`` vs ``ledmatrix-weather``).
+
+Concurrency: per-plugin locks refuse a second operation on the same id with
+``Busy`` instead of waiting (see ``locks.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ledmatrix_mqtt.core.github_urls import GithubUrls
+from ledmatrix_mqtt.core.ids import validate_plugin_id
+from ledmatrix_mqtt.core.manifest import check_compatible
+from ledmatrix_mqtt.core.models import (
+    DependencyReport,
+    InstallResult,
+    Manifest,
+    PluginSource,
+    Progress,
+    RegistryEntry,
+    Stage,
+)
+from ledmatrix_mqtt.core.versions import is_update_available
+from ledmatrix_mqtt.errors import Forbidden, InvalidManifest, NotInstalled
+from ledmatrix_mqtt.store.archive import ArchiveLimits, MiB, extract_plugin
+from ledmatrix_mqtt.store.deps import ensure_requirements
+from ledmatrix_mqtt.store.fetch import (
+    branch_candidates,
+    download_first,
+    entry_archive_urls,
+    repo_of,
+)
+from ledmatrix_mqtt.store.git import GitError, GitRunner, is_checkout
+from ledmatrix_mqtt.store.http import HttpClient
+from ledmatrix_mqtt.store.layout import StateLayout
+from ledmatrix_mqtt.store.locks import PluginLocks
+from ledmatrix_mqtt.store.records import UninstallRecords
+from ledmatrix_mqtt.store.recovery import recover_state
+from ledmatrix_mqtt.store.removal import RemovalTicket
+from ledmatrix_mqtt.store.staging import (
+    installed_manifest,
+    new_workdir,
+    plugin_dir,
+    read_manifest,
+    remove_tree,
+    storage_errors,
+)
+from ledmatrix_mqtt.store.swap import CrashHook, PluginSwap, no_hook
+
+_LOG = logging.getLogger(__name__)
+ProgressFn = Callable[[Progress], None]
+DepsFn = Callable[[Path], DependencyReport]
+DEFAULT_MAX_ARCHIVE_BYTES = 64 * MiB
+
+
+@dataclass(frozen=True)
+class _Reporter:
+    operation: str
+    plugin_id: str
+    sink: ProgressFn | None
+
+    def __call__(self, stage: Stage, percent: int, message: str = "") -> None:
+        if self.sink is None:
+            return
+        try:
+            self.sink(Progress(self.operation, self.plugin_id, stage, percent, message))
+        except Exception:
+            _LOG.exception("progress callback failed")
+
+
+@dataclass(frozen=True)
+class _Staged:
+    folder: Path
+    manifest: Manifest
+    source: PluginSource
+
+
+class Installer:
+    """Installs, updates and removes plugin folders under ``layout.plugins``."""
+
+    def __init__(
+        self,
+        layout: StateLayout,
+        http: HttpClient,
+        github: GithubUrls,
+        *,
+        core_version: str,
+        max_archive_bytes: int = DEFAULT_MAX_ARCHIVE_BYTES,
+        deps: DepsFn = ensure_requirements,
+        records: UninstallRecords | None = None,
+        git: GitRunner | None = None,
+        crash_hook: CrashHook = no_hook,
+    ) -> None:
+        self.layout = layout
+        self.http = http
+        self.github = github
+        self.core_version = core_version
+        self.max_archive_bytes = max_archive_bytes
+        self.limits = ArchiveLimits(max_archive_bytes, max_total_bytes=max_archive_bytes)
+        self._deps = deps
+        self._records = records
+        self._git = git if git is not None else GitRunner.from_path()
+        self._hook = crash_hook
+        self._locks = PluginLocks()
+        self._swap = PluginSwap(layout, hook=crash_hook)
+
+    # -- public operations ---------------------------------------------------------------
+    def install_entry(
+        self,
+        entry: RegistryEntry,
+        *,
+        branch: str = "",
+        default_branch: str = "",
+        progress: ProgressFn | None = None,
+    ) -> InstallResult:
+        """Install (or reinstall) a registry entry; the manifest id names the folder."""
+        validate_plugin_id(entry.id)
+        return self._install_entry(entry, "install", branch, default_branch, progress, "")
+
+    def update_entry(
+        self, plugin_id: str, entry: RegistryEntry, progress: ProgressFn | None = None
+    ) -> InstallResult:
+        """Reinstall from the registry only when ``entry.latest_version`` is newer."""
+        folder = plugin_dir(self.layout, plugin_id)
+        if not os.path.lexists(folder):
+            raise NotInstalled(f"plugin {plugin_id!r} is not installed")
+        with self._locks.hold(plugin_id):
+            current = installed_manifest(folder)
+            if current is not None and not is_update_available(
+                current.version, entry.latest_version
+            ):
+                _Reporter("update", plugin_id, progress)(Stage.DONE, 100, "up to date")
+                return InstallResult(plugin_id, "up_to_date", current.version, current.version)
+        return self._install_entry(entry, "update", "", "", progress, plugin_id)
+
+    def install_from_url(
+        self,
+        url: str,
+        *,
+        branch: str = "",
+        plugin_path: str = "",
+        progress: ProgressFn | None = None,
+        allowed: bool = True,
+    ) -> InstallResult:
+        """Install from a repository URL: ``git clone`` when git is available, else its ZIP.
+
+        ``allowed`` is the ``store.allow_install_from_url`` policy (``Forbidden``
+        when False). The manifest id is canonical; callers cannot override it.
+        """
+        if not allowed:
+            raise Forbidden("installing from a URL is disabled (store.allow_install_from_url)")
+        self.http.check_url(url)
+        report = _Reporter("install", "", progress)
+        workdir = new_workdir(self.layout, "url")
+        try:
+            report(Stage.RESOLVING, 0, url)
+            if self._git.available and not plugin_path:
+                folder = self._clone(url, branch, workdir, report)
+            else:
+                repo = repo_of(url, self.http, self.github)
+                urls = [self.github.archive(repo, b) for b in branch_candidates(branch)]
+                folder = self._fetch_archive(urls, plugin_path, workdir, report)
+            staged = self._validate(folder, PluginSource.URL, report)
+            result = self._activate(staged, report, held=())
+        except Exception:
+            remove_tree(workdir)
+            raise
+        remove_tree(workdir)
+        return result
+
+    def update_git_checkout(
+        self, plugin_id: str, progress: ProgressFn | None = None
+    ) -> InstallResult:
+        """Fast-forward a plugin folder that is a git checkout (in a staged copy)."""
+        target = plugin_dir(self.layout, plugin_id)
+        if not is_checkout(target):
+            raise NotInstalled(f"plugin {plugin_id!r} is not installed as a git checkout")
+        report = _Reporter("update", plugin_id, progress)
+        with self._locks.hold(plugin_id):
+            url = self._git.remote_url(target)
+            self.http.check_url(url)
+            branch = self._git.current_branch(target)
+            if not branch:
+                raise GitError(f"{plugin_id} is on a detached HEAD; cannot fast-forward")
+            before = self._git.head(target)
+            workdir = new_workdir(self.layout, "git")
+            try:
+                result = self._git_update(plugin_id, target, url, branch, before, workdir, report)
+            except Exception:
+                remove_tree(workdir)
+                raise
+            remove_tree(workdir)
+            return result
+
+    def remove(self, plugin_id: str) -> RemovalTicket:
+        """Move ``plugins/<id>`` aside; the ticket's ``commit``/``rollback`` finish it.
+
+        The plugin stays locked until the ticket is committed or rolled back.
+        """
+        target = plugin_dir(self.layout, plugin_id)
+        if not os.path.lexists(target):
+            raise NotInstalled(f"plugin {plugin_id!r} is not installed")
+        self._locks.acquire(plugin_id)
+        try:
+            record = self._swap.begin(plugin_id, "remove", target, None)
+        except BaseException:
+            self._locks.release(plugin_id)
+            raise
+        return RemovalTicket(self._swap, record, lambda: self._locks.release(plugin_id))
+
+    def recover(self) -> list[str]:
+        """Finish or undo operations interrupted by a crash; clean staging. Call at start-up."""
+        return recover_state(self.layout, self._swap, self._intent)
+
+    # -- pipeline ------------------------------------------------------------------------
+    def _intent(self, plugin_id: str) -> bool:
+        return self._records is not None and self._records.is_uninstalled(plugin_id)
+
+    def _install_entry(
+        self,
+        entry: RegistryEntry,
+        operation: str,
+        branch: str,
+        default_branch: str,
+        progress: ProgressFn | None,
+        expect_id: str,
+    ) -> InstallResult:
+        report = _Reporter(operation, expect_id or entry.id, progress)
+        held = tuple(dict.fromkeys(i for i in (entry.id, expect_id) if i))
+        with self._locks.hold(*held):
+            workdir = new_workdir(self.layout, operation)
+            try:
+                report(Stage.RESOLVING, 0)
+                urls = entry_archive_urls(
+                    entry, self.http, self.github, branch=branch, default_branch=default_branch
+                )
+                folder = self._fetch_archive(urls, entry.plugin_path, workdir, report)
+                staged = self._validate(folder, PluginSource.REGISTRY, report)
+                if expect_id and staged.manifest.id != expect_id:
+                    raise InvalidManifest(
+                        f"the registry entry now holds plugin {staged.manifest.id!r}, "
+                        f"not {expect_id!r}; refusing to replace it"
+                    )
+                result = self._activate(staged, report, held=held, registry_id=entry.id)
+            except Exception:
+                remove_tree(workdir)
+                raise
+            remove_tree(workdir)
+            return result
+
+    def _fetch_archive(
+        self, urls: list[str], subpath: str, workdir: Path, report: _Reporter
+    ) -> Path:
+        archive = workdir / "archive.zip"
+        report(Stage.DOWNLOADING, 0)
+        download_first(
+            self.http,
+            urls,
+            archive,
+            max_bytes=self.max_archive_bytes,
+            on_percent=lambda p: report(Stage.DOWNLOADING, p),
+        )
+        self._hook("downloaded")
+        report(Stage.EXTRACTING, 0)
+        folder = workdir / "plugin"
+        extract_plugin(archive, folder, subpath=subpath, limits=self.limits)
+        with storage_errors(f"remove {archive}"):
+            archive.unlink()
+        self._hook("extracted")
+        return folder
+
+    def _clone(self, url: str, branch: str, workdir: Path, report: _Reporter) -> Path:
+        report(Stage.DOWNLOADING, 0, "git clone")
+        folder = workdir / "plugin"
+        self._git.clone(url, folder, branch=branch)
+        self._hook("extracted")
+        return folder
+
+    def _validate(self, folder: Path, source: PluginSource, report: _Reporter) -> _Staged:
+        report(Stage.VALIDATING, 0)
+        manifest = read_manifest(folder)
+        check_compatible(manifest, self.core_version)
+        self._hook("validated")
+        return _Staged(folder, manifest, source)
+
+    def _git_update(
+        self,
+        plugin_id: str,
+        target: Path,
+        url: str,
+        branch: str,
+        before: str,
+        workdir: Path,
+        report: _Reporter,
+    ) -> InstallResult:
+        copy = workdir / "plugin"
+        report(Stage.DOWNLOADING, 0, "git fetch")
+        with storage_errors(f"copy {target} to staging"):
+            shutil.copytree(target, copy, symlinks=True)
+        self._git.fast_forward(copy, url, branch)
+        if self._git.head(copy) == before:
+            version = getattr(installed_manifest(target), "version", "")
+            report(Stage.DONE, 100, "up to date")
+            return InstallResult(plugin_id, "up_to_date", version, version, PluginSource.URL)
+        staged = self._validate(copy, PluginSource.URL, report)
+        if staged.manifest.id != plugin_id:
+            raise InvalidManifest(
+                f"the update renames plugin {plugin_id!r} to {staged.manifest.id!r}; refusing"
+            )
+        return self._activate(staged, report, held=(plugin_id,))
+
+    def _activate(
+        self,
+        staged: _Staged,
+        report: _Reporter,
+        *,
+        held: tuple[str, ...],
+        registry_id: str = "",
+    ) -> InstallResult:
+        """Swap the validated copy in; restore the previous copy on any failure."""
+        plugin_id = staged.manifest.id
+        extra = () if plugin_id in held else (plugin_id,)
+        with self._locks.hold(*extra):
+            target = plugin_dir(self.layout, plugin_id)
+            previous = installed_manifest(target)
+            report(Stage.ACTIVATING, 0)
+            record = self._swap.begin(plugin_id, "install", target, staged.folder)
+            try:
+                self._swap.activate(record)
+                proven = read_manifest(target)
+                report(Stage.DEPENDENCIES, 0)
+                deps = self._deps(target)
+                self._hook("dependencies_done")
+                if self._records is not None:
+                    self._records.forget(*dict.fromkeys(i for i in (plugin_id, registry_id) if i))
+                self._swap.commit(record)
+            except Exception:
+                self._swap.restore(record)
+                raise
+        report(Stage.DONE, 100)
+        return _result(proven, previous, staged.source, deps)
+
+
+def _result(
+    manifest: Manifest, previous: Manifest | None, source: PluginSource, deps: DependencyReport
+) -> InstallResult:
+    if previous is None:
+        action = "installed"
+    elif previous.version == manifest.version:
+        action = "reinstalled"
+    else:
+        action = "updated"
+    message = f"{manifest.name} {manifest.version} {action}"
+    if deps.status == "failed":
+        message += "; installing its Python requirements failed"
+    return InstallResult(
+        plugin_id=manifest.id,
+        action=action,
+        version=manifest.version,
+        previous_version=previous.version if previous else "",
+        source=source,
+        dependencies=deps,
+        message=message,
+    )
