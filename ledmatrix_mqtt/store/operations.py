@@ -154,7 +154,12 @@ class OperationQueue:
             if job is None:
                 self._cancel_rest()
                 return
-            self._execute(job)
+            with self._lock:
+                stopping = self._stopped
+            if stopping:
+                self._finish(job, failed=True, error=Busy("cancelled: the service stopped"))
+            else:
+                self._execute(job)
 
     def _cancel_rest(self) -> None:
         while True:

@@ -67,6 +67,7 @@ class FakeGitHub:
         self.faults: list[Fault] = []
         self.log: list[tuple[str, str, dict[str, str]]] = []
         self.extra_routes: dict[str, tuple[int, bytes, str]] = {}
+        self.redirects: dict[str, str] = {}  # path -> Location
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -169,7 +170,9 @@ class FakeGitHub:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -199,7 +202,8 @@ class FakeGitHub:
                 h.connection.setsockopt(
                     socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
                 )
-                h.connection.close()
+                h.connection.shutdown(socket.SHUT_RDWR)
+                h.close_connection = True
                 return None
             elif fault.kind == "content_type":
                 content_type_override = str(fault.value)
@@ -212,6 +216,8 @@ class FakeGitHub:
     def _route(
         self, path: str, h: BaseHTTPRequestHandler
     ) -> tuple[int, bytes, str, dict[str, str]]:
+        if path in self.redirects:
+            return 302, b"", "text/html", {"Location": self.redirects[path]}
         if path in self.extra_routes:
             status, body, ctype = self.extra_routes[path]
             return status, body, ctype, {}
@@ -291,6 +297,7 @@ class FakeGitHub:
                 h.wfile.write(body[: len(body) // 2] if truncate else body)
             if truncate:
                 h.wfile.flush()
-                h.connection.close()
+                h.connection.shutdown(socket.SHUT_RDWR)
+                h.close_connection = True
         except OSError:
             pass

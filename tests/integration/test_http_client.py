@@ -1,0 +1,109 @@
+"""HttpClient against the real local fake GitHub server."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from ledmatrix_mqtt.errors import Forbidden, PayloadTooLarge
+from ledmatrix_mqtt.store.http import HttpClient, HttpError
+from tests.support.fake_github import FakeGitHub
+
+
+def client(fake: FakeGitHub, **kw: object) -> HttpClient:
+    return HttpClient(frozenset({"127.0.0.1"}), token_host="127.0.0.1", **kw)  # type: ignore[arg-type]
+
+
+def test_refuses_hosts_outside_the_allow_list(fake_github: FakeGitHub) -> None:
+    http = client(fake_github)
+    other = fake_github.base.replace("127.0.0.1", "localhost")
+    with pytest.raises(Forbidden, match="localhost"):
+        http.get(other + "/raw/x")
+    with pytest.raises(Forbidden):
+        http.get("ftp://127.0.0.1/x")
+    assert fake_github.requests() == []  # nothing was sent
+
+
+def test_redirects_are_followed_only_to_allowed_hosts(fake_github: FakeGitHub) -> None:
+    """An allowed host must not be able to bounce a download to any other host."""
+    fake_github.add_repo("tests", "p", {"a": b"b"})
+    http = client(fake_github)
+    buf = io.BytesIO()
+    http.download(
+        fake_github.web_url + "/tests/p/archive/refs/heads/main.zip", buf, max_bytes=10**6
+    )
+    assert buf.getvalue().startswith(b"PK")  # web -> codeload redirect followed
+    other = fake_github.base.replace("127.0.0.1", "localhost")
+    fake_github.redirects["/web/bounce"] = other + "/codeload/tests/p/zip/refs/heads/main"
+    with pytest.raises(Forbidden, match="localhost"):
+        http.download(fake_github.web_url + "/bounce", io.BytesIO(), max_bytes=10**6)
+    assert not any("localhost" in h.get("Host", "") for _, _, h in fake_github.log)
+
+
+def test_conditional_get_uses_etag_and_304(fake_github: FakeGitHub) -> None:
+    fake_github.set_registry([{"id": "a", "name": "A"}])
+    http = client(fake_github)
+    first = http.get(fake_github.registry_url)
+    second = http.get(fake_github.registry_url)
+    assert first.status == 200 and not first.not_modified
+    assert second.status == 304 and second.not_modified
+    assert second.body == first.body
+    headers = [h for _, p, h in fake_github.log if p.endswith("plugins.json")]
+    assert "If-None-Match" not in headers[0] and headers[1]["If-None-Match"]
+
+
+def test_token_goes_only_to_the_api_host(fake_github: FakeGitHub) -> None:
+    fake_github.set_registry([])
+    http = HttpClient(frozenset({"127.0.0.1", "localhost"}), token="sekrit", token_host="localhost")
+    http.get(fake_github.registry_url)
+    assert "Authorization" not in fake_github.log[-1][2]
+    http2 = HttpClient(frozenset({"127.0.0.1"}), token="sekrit", token_host="127.0.0.1")
+    http2.get(fake_github.registry_url, conditional=False)
+    assert fake_github.log[-1][2]["Authorization"] == "token sekrit"
+
+
+def test_status_errors_are_typed(fake_github: FakeGitHub) -> None:
+    http = client(fake_github)
+    with pytest.raises(HttpError) as missing:
+        http.get(fake_github.raw_url + "/nope")
+    assert missing.value.status == 404 and not missing.value.transient
+    fake_github.add_fault("/raw/boom", "status", 503)
+    with pytest.raises(HttpError) as boom:
+        http.get(fake_github.raw_url + "/boom")
+    assert boom.value.status == 503 and boom.value.transient
+    assert boom.value.code == "download_failed"
+
+
+def test_network_failures_are_transient(fake_github: FakeGitHub) -> None:
+    http = client(fake_github, timeout=0.3)
+    fake_github.add_fault("/raw/reset", "reset")
+    with pytest.raises(HttpError) as reset:
+        http.get(fake_github.raw_url + "/reset")
+    assert reset.value.status == 0 and reset.value.transient
+    fake_github.add_fault("/raw/slow", "stall", 2)
+    with pytest.raises(HttpError) as slow:
+        http.get(fake_github.raw_url + "/slow")
+    assert slow.value.transient
+
+
+def test_download_cap_and_truncation(fake_github: FakeGitHub) -> None:
+    http = client(fake_github)
+    fake_github.extra_routes["/raw/big"] = (200, b"x" * 5000, "application/zip")
+    with pytest.raises(PayloadTooLarge):
+        http.download(fake_github.raw_url + "/big", io.BytesIO(), max_bytes=1000)
+    fake_github.add_fault("/raw/big", "truncate")
+    with pytest.raises(HttpError, match="truncated|broke off"):
+        http.download(fake_github.raw_url + "/big", io.BytesIO(), max_bytes=10**6)
+
+
+def test_local_files_and_file_urls(tmp_path: object) -> None:
+    from pathlib import Path
+
+    path = Path(str(tmp_path)) / "reg.json"
+    path.write_text('{"plugins": []}')
+    http = HttpClient(frozenset())
+    assert http.get(str(path)).body == b'{"plugins": []}'
+    assert http.get(path.as_uri()).body == b'{"plugins": []}'
+    with pytest.raises(HttpError):
+        http.get(str(path) + ".missing")

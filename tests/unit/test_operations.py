@@ -1,0 +1,121 @@
+"""The store operation queue: serial, progress, typed errors, busy rules."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from ledmatrix_mqtt.core.models import Progress, Stage
+from ledmatrix_mqtt.errors import Busy, InternalError, NotFound
+from ledmatrix_mqtt.store.operations import OperationQueue, OperationSnapshot
+
+
+def test_runs_work_and_reports_progress() -> None:
+    ops = OperationQueue()
+    seen: list[OperationSnapshot] = []
+    ops.add_listener(seen.append)
+    caller: list[Progress] = []
+
+    def work(progress: object) -> str:
+        progress(Progress("install", "x", Stage.DOWNLOADING, 40))  # type: ignore[operator]
+        return "ok"
+
+    assert ops.run("install", "x", work, progress=caller.append) == "ok"
+    assert [s.status for s in seen][0] == "queued"
+    assert any(s.stage == "downloading" and s.percent == 40 for s in seen)
+    assert seen[-1].status == "done" and seen[-1].percent == 100
+    assert caller == [Progress("install", "x", Stage.DOWNLOADING, 40)]
+    ops.stop()
+
+
+def test_typed_errors_pass_through_and_others_become_internal() -> None:
+    ops = OperationQueue()
+
+    def not_found(_: object) -> None:
+        raise NotFound("no such plugin")
+
+    def crash(_: object) -> None:
+        raise ValueError("bug")
+
+    with pytest.raises(NotFound):
+        ops.run("install", "a", not_found)
+    with pytest.raises(InternalError, match="ValueError"):
+        ops.run("install", "b", crash)
+    last = ops.current()
+    assert last is not None and last.status == "failed" and last.error_code == "internal_error"
+    ops.stop()
+
+
+def test_operations_are_serial_and_duplicates_are_busy() -> None:
+    ops = OperationQueue()
+    gate = threading.Event()
+    running = threading.Event()
+    order: list[str] = []
+    active = []
+
+    def slow(_: object) -> None:
+        active.append(1)
+        running.set()
+        gate.wait(5)
+        order.append("slow")
+        assert len(active) == 1
+        active.pop()
+
+    def fast(_: object) -> None:
+        active.append(1)
+        order.append("fast")
+        assert len(active) == 1
+        active.pop()
+
+    first = ops.submit("install", "x", slow)
+    running.wait(5)
+    with pytest.raises(Busy):
+        ops.submit("install", "x", slow)
+    second = ops.submit("update", "y", fast)
+    gate.set()
+    first.result(5)
+    second.result(5)
+    assert order == ["slow", "fast"]
+    ops.stop()
+
+
+def test_queue_depth_cap() -> None:
+    ops = OperationQueue(max_pending=1)
+    gate = threading.Event()
+    started = threading.Event()
+
+    def block(_: object) -> None:
+        started.set()
+        gate.wait(5)
+
+    ops.submit("install", "a", block)
+    started.wait(5)
+    ops.submit("install", "b", block)
+    with pytest.raises(Busy, match="waiting"):
+        ops.submit("install", "c", block)
+    gate.set()
+    ops.stop()
+
+
+def test_stop_cancels_queued_operations() -> None:
+    ops = OperationQueue()
+    gate = threading.Event()
+    started = threading.Event()
+
+    def block(_: object) -> None:
+        started.set()
+        gate.wait(5)
+
+    running = ops.submit("install", "a", block)
+    started.wait(5)
+    queued = ops.submit("install", "b", block)
+    stopper = threading.Thread(target=ops.stop)
+    stopper.start()
+    gate.set()
+    stopper.join(5)
+    running.result(1)
+    with pytest.raises(Busy, match="stopped"):
+        queued.result(1)
+    with pytest.raises(Busy):
+        ops.submit("install", "c", block)
