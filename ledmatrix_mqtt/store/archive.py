@@ -47,8 +47,8 @@ def _refuse(reason: str, message: str) -> InvalidArchive:
 
 
 def normalise_subpath(subpath: str) -> tuple[str, ...]:
-    """``"plugins//weather/"`` -> ``("plugins", "weather")``; refuse escapes."""
-    if "\\" in subpath or subpath.startswith("/") or _DRIVE_RE.match(subpath):
+    """``"/plugins//weather/"`` -> ``("plugins", "weather")`` (repo-relative); refuse escapes."""
+    if "\\" in subpath or _DRIVE_RE.match(subpath):
         raise _refuse("bad_subpath", f"plugin_path {subpath!r} must be a relative POSIX path")
     parts = tuple(p for p in subpath.split("/") if p not in ("", "."))
     if ".." in parts:
