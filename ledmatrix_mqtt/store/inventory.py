@@ -17,8 +17,9 @@ import json
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +39,32 @@ SOURCE_MARKER = ".ledmatrix-source.json"
 # Leftovers of staging/rollback (ours and LEDMatrix's) that may sit beside plugins.
 _LEFTOVER_RE = re.compile(r"\.standalone-backup-|\.(staging|rollback|tmp|old|bak|partial)(\b|$)")
 
+# File times come from a coarse kernel clock (and FAT has 2 s steps): a signature
+# younger than this may hide a later change in the same tick, so it is not
+# trusted and the next list looks again (git's "racy" rule).
+RACY_NS = 2_000_000_000
+
 ConfigBlocks = Callable[[], Mapping[str, Mapping[str, Any]]]
 RegistrySnapshot = Callable[[], Registry | None]
+
+
+@dataclass
+class _Gate:
+    """Remembers a file's stat signature; says when the file must be (re-)read."""
+
+    sig: StatSig = None
+    seen: bool = False
+    racy: bool = False
+
+    def changed(self, sig: StatSig) -> bool:
+        return not self.seen or self.racy or sig != self.sig
+
+    def record(self, sig: StatSig) -> None:
+        self.sig, self.seen = sig, True
+        self.racy = sig is not None and time.time_ns() - sig[2] < RACY_NS
+
+    def reset(self) -> None:
+        self.seen = False
 
 
 def is_plugin_folder_name(name: str) -> bool:
@@ -62,9 +87,8 @@ class _Parsed:
 
 @dataclass
 class _FolderSlot:
-    loaded: bool = False
-    manifest_sig: StatSig = None
-    marker_sig: StatSig = None
+    manifest_gate: _Gate = field(default_factory=_Gate)
+    marker_gate: _Gate = field(default_factory=_Gate)
     manifest: Manifest | None = None
     error: str = ""
     marker: tuple[str, str] = ("", "")
@@ -75,7 +99,7 @@ class _FolderScan:
 
     def __init__(self, root: Path | None) -> None:
         self.root = root
-        self._sig: StatSig = None
+        self._gate = _Gate()
         self._names: tuple[str, ...] = ()
         self.scans = 0
 
@@ -83,13 +107,10 @@ class _FolderScan:
         if self.root is None:
             return ()
         sig = stat_signature(self.root)
-        if sig is None:
-            self._sig, self._names = None, ()
-            return ()
-        if sig != self._sig:
+        if self._gate.changed(sig):
             self.scans += 1
-            self._names = self._scan(self.root)
-            self._sig = sig
+            self._names = self._scan(self.root) if sig is not None else ()
+            self._gate.record(sig)
         return self._names
 
     @staticmethod
@@ -104,7 +125,7 @@ class _FolderScan:
         )
 
     def reset(self) -> None:
-        self._sig = None
+        self._gate.reset()
 
 
 def _read_marker(path: Path) -> tuple[str, str]:
@@ -192,13 +213,13 @@ class PluginInventory:
         slot = self._slots.setdefault(folder, _FolderSlot())
         manifest_path = folder / MANIFEST_NAME
         sig = stat_signature(manifest_path)
-        if sig != slot.manifest_sig or not slot.loaded:
+        if slot.manifest_gate.changed(sig):
             slot.manifest, slot.error = self._read_manifest(manifest_path, folder.name)
-            slot.manifest_sig, slot.loaded = sig, True
+            slot.manifest_gate.record(sig)
         marker_sig = stat_signature(folder / SOURCE_MARKER)
-        if marker_sig != slot.marker_sig:
+        if slot.marker_gate.changed(marker_sig):
             slot.marker = _read_marker(folder / SOURCE_MARKER) if marker_sig else ("", "")
-            slot.marker_sig = marker_sig
+            slot.marker_gate.record(marker_sig)
         return _Parsed(folder.name, folder, builtin, slot.manifest, slot.error, *slot.marker)
 
     def _read_manifest(self, path: Path, folder_name: str) -> tuple[Manifest | None, str]:
