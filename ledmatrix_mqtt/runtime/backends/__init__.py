@@ -1,0 +1,1 @@
+"""Panel backends: where finished frames go (hardware, RGBMatrixEmulator, or nowhere)."""

@@ -1,0 +1,318 @@
+"""``DisplayController``: the display side of the service (implements ``api.DisplayApi``).
+
+Two threads: the render thread (``_render_loop``) and the update scheduler.
+The render thread never waits on a plugin's ``update()``: it try-locks the
+plugin and, if an update holds the lock, keeps showing that plugin's last
+frame. It sleeps until the next thing can change (next frame for a scrolling
+plugin, next second for a 1 fps one, the end of the dwell, or an API call),
+so a static clock costs one render and one hash per second.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from PIL import Image
+
+from ledmatrix_mqtt.api import DisplayState, PluginRuntimeStatus
+from ledmatrix_mqtt.core.config_model import DeviceConfig, DisplayConfig
+from ledmatrix_mqtt.errors import InvalidPayload, NotInstalled
+from ledmatrix_mqtt.runtime import rotation as rot
+from ledmatrix_mqtt.runtime.backends.base import PanelBackend
+from ledmatrix_mqtt.runtime.backends.select import select_backend
+from ledmatrix_mqtt.runtime.frames import FrameStore
+from ledmatrix_mqtt.runtime.loaded import LoadedPlugin
+from ledmatrix_mqtt.runtime.loader import LoadEnvironment
+from ledmatrix_mqtt.runtime.plugin_table import PluginTable
+from ledmatrix_mqtt.runtime.rendering import render_slot
+from ledmatrix_mqtt.runtime.scheduler import UpdateScheduler
+from ledmatrix_mqtt.runtime.spec import PluginSpec
+
+_LOG = logging.getLogger(__name__)
+Listener = Callable[[str], None]
+IDLE_WAIT_S = 1.0
+
+
+def _zone(name: str) -> dt.tzinfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        _LOG.warning("unknown timezone %r; using UTC", name)
+        return dt.UTC
+
+
+class DisplayController:
+    """Runs the rotation on a panel backend. Every public method is thread-safe and quick."""
+
+    def __init__(
+        self,
+        display_config: DisplayConfig,
+        *,
+        device: DeviceConfig,
+        state_dir: Path,
+        backend: PanelBackend | None = None,
+        service_info: Callable[[], Mapping[str, Any]] | None = None,
+        wall_clock: Callable[[], float] = time.time,
+        update_timeout: float = 30.0,
+        main_config: Mapping[str, Any] | None = None,
+    ) -> None:
+        self._display = display_config
+        self._device = device
+        self._wall = wall_clock
+        self._tz = _zone(device.timezone)
+        self._backend = backend or select_backend(display_config, Path(state_dir))
+        self.frames = FrameStore(self._backend, display_config.width, display_config.height)
+        self._listeners: list[Listener] = []
+        self._lock = threading.RLock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._rotation = rot.RotationState()
+        self._advance = False
+        self._power = True
+        self._brightness = display_config.brightness
+        self._text = ""
+        self._rendered: tuple[rot.Slot | None, float] = (None, 0.0)
+        self._empty_streak = 0
+        self.scheduler = UpdateScheduler(timeout=update_timeout)
+        env = LoadEnvironment(
+            width=display_config.width, height=display_config.height,
+            device_name=device.name, timezone=device.timezone, state_dir=Path(state_dir),
+            main_config=main_config or {"timezone": device.timezone},
+            service_info=service_info or (lambda: {}), text=self.text,
+        )  # fmt: skip
+        self.plugins = PluginTable(
+            env, self.scheduler, default_duration=display_config.default_duration,
+            order=display_config.rotation_order, on_change=self._wake.set,
+        )  # fmt: skip
+        self.plugins.sink_factory = self._live_sink
+        self._backend.set_brightness(self._brightness)
+
+    # lifecycle -----------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the render and update threads; returns at once."""
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self.scheduler.start()
+        self._thread = threading.Thread(target=self._render_loop, name="render", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop both threads, ``cleanup()`` every plugin, blank the panel."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        self.scheduler.stop()
+        self.plugins.unload_all()
+        self.frames.blank()
+        self._backend.clear()
+        self._backend.close()
+
+    def sync_plugins(self, specs: Sequence[PluginSpec]) -> None:
+        """Load new/changed plugins and unload removed ones; the rotation follows at once."""
+        self.plugins.sync(specs)
+        self._notify("state")
+
+    def unload(self, plugin_id: str) -> None:
+        """Unload ``plugin_id`` (its ``cleanup()`` has run when this returns)."""
+        self.plugins.unload(plugin_id)
+        self._notify("state")
+
+    # DisplayApi --------------------------------------------------------------------------
+    def state(self) -> DisplayState:
+        with self._lock:
+            current = self._rotation
+            power, brightness = self._power, self._brightness
+        offset = self._wall() - time.monotonic()
+        slot = current.slot
+        pinned_until: float | None = None
+        if current.pin is not None:  # 0.0 means "until resume"
+            pinned_until = 0.0 if current.pin.until is None else current.pin.until + offset
+        return DisplayState(
+            power=power,
+            brightness=brightness,
+            current_plugin=slot.plugin_id if slot else "",
+            current_mode=slot.mode if slot else "",
+            since=current.started_at + offset if slot else 0.0,
+            pinned_until=pinned_until,
+            backend=self._backend.name,
+        )
+
+    def show(self, plugin_id: str, duration: float | None = None) -> DisplayState:
+        """Hold ``plugin_id`` for ``duration`` s (None: until ``resume``)."""
+        if self.plugins.get(plugin_id) is None:
+            raise NotInstalled(f"plugin {plugin_id!r} is not loaded")
+        if duration is not None and (isinstance(duration, bool) or not duration > 0):
+            raise InvalidPayload("duration must be a positive number of seconds")
+        now = time.monotonic()
+        with self._lock:
+            until = None if duration is None else now + float(duration)
+            pinned = rot.pin(self._rotation, plugin_id, until)
+            self._rotation = self._choose(pinned, now, advance=False)
+        return self._changed()
+
+    def resume(self) -> DisplayState:
+        with self._lock:
+            was_pinned = self._rotation.pin is not None
+            self._rotation = self._choose(
+                rot.unpin(self._rotation), time.monotonic(), advance=was_pinned
+            )
+        return self._changed()
+
+    def next(self) -> DisplayState:
+        """Skip to the next plugin (dropping any pin)."""
+        with self._lock:
+            self._rotation = self._choose(rot.unpin(self._rotation), time.monotonic(), advance=True)
+        return self._changed()
+
+    def set_brightness(self, value: int) -> DisplayState:
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100:
+            raise InvalidPayload("brightness must be an integer from 0 to 100")
+        with self._lock:
+            self._brightness = value
+        self._backend.set_brightness(value)
+        return self._changed()
+
+    def set_power(self, on: bool) -> DisplayState:
+        with self._lock:
+            self._power = bool(on)
+        return self._changed()
+
+    def set_text(self, text: str) -> None:
+        if not isinstance(text, str):
+            raise InvalidPayload("text must be a string")
+        with self._lock:
+            self._text = text[:1000]
+        self._changed()
+
+    def text(self) -> str:
+        with self._lock:
+            return self._text
+
+    def frame_png(self) -> bytes:
+        return self.frames.png()
+
+    def frame_image(self) -> Image.Image:
+        return self.frames.image()
+
+    def runtime_status(self) -> Sequence[PluginRuntimeStatus]:
+        return self.plugins.status()
+
+    def rotation(self) -> Sequence[str]:
+        return self.plugins.loaded_ids()
+
+    def add_listener(self, callback: Listener) -> None:
+        with self._lock:
+            self._listeners.append(callback)
+
+    # internals ---------------------------------------------------------------------------
+    def _eligible(self, plugin_id: str) -> bool:
+        plugin = self.plugins.get(plugin_id)
+        return plugin is not None and not plugin.health.in_cooldown(time.monotonic())
+
+    def _choose(self, state: rot.RotationState, now: float, *, advance: bool) -> rot.RotationState:
+        return rot.choose(
+            state, self.plugins.slots(), now, eligible=self._eligible, advance=advance
+        )
+
+    def _changed(self) -> DisplayState:
+        self._wake.set()
+        self._notify("state")
+        return self.state()
+
+    def _notify(self, kind: str) -> None:
+        with self._lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            try:
+                listener(kind)
+            except Exception:  # a broken listener must not stop the display
+                _LOG.exception("display listener failed on %r", kind)
+
+    def _live_sink(self, plugin_id: str) -> Callable[[Image.Image], None]:
+        """Frames a LEDMatrix plugin commits mid-``display()`` reach the panel if it is on."""
+
+        def sink(frame: Image.Image) -> None:
+            with self._lock:
+                current = self._rotation.slot
+            if self._power and current is not None and current.plugin_id == plugin_id:
+                self._push(frame)
+
+        return sink
+
+    def _push(self, frame: Image.Image) -> None:
+        if self.frames.push(frame):
+            self._notify("frame")
+
+    def _render_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                wait = self._tick()
+            except Exception:  # our own bug must not freeze the panel for good
+                _LOG.exception("render tick failed")
+                wait = IDLE_WAIT_S
+            if wait > 0:
+                self._wake.wait(wait)
+                self._wake.clear()
+
+    def _tick(self) -> float:
+        """Render one frame of the current slot; return how long to sleep."""
+        now = time.monotonic()
+        with self._lock:
+            previous = self._rotation
+            advance, self._advance = self._advance, False
+            self._rotation = self._choose(previous, now, advance=advance)
+            current, power = self._rotation, self._power
+        if (current.slot, current.started_at) != (previous.slot, previous.started_at):
+            self._notify("state")
+        if not power:
+            if self.frames.blank():
+                self._notify("frame")
+            return IDLE_WAIT_S
+        slot = current.slot
+        plugin = self.plugins.get(slot.plugin_id) if slot else None
+        if slot is None or plugin is None:
+            self._show_idle()
+            return IDLE_WAIT_S
+        force_clear = self._rendered != (slot, current.started_at)
+        self._rendered = (slot, current.started_at)
+        return self._render(plugin, slot, current, now, force_clear)
+
+    def _render(
+        self,
+        plugin: LoadedPlugin,
+        slot: rot.Slot,
+        current: rot.RotationState,
+        now: float,
+        force_clear: bool,
+    ) -> float:
+        wall = dt.datetime.fromtimestamp(self._wall(), self._tz)
+        outcome = render_slot(plugin, slot.mode, wall, now - current.started_at, force_clear)
+        if outcome.frame is not None:
+            self._empty_streak = 0
+            self._push(outcome.frame)
+        elif outcome.skip:
+            self._empty_streak += 1
+            with self._lock:
+                self._advance = True
+            if self._empty_streak < max(2, len(self.plugins.slots())):
+                return 0.0
+            self._empty_streak = 0
+            self._show_idle()  # nothing has content: do not spin
+            return IDLE_WAIT_S
+        ends_at = current.ends_at() or now + IDLE_WAIT_S
+        return max(0.0, min(outcome.next_frame_in, ends_at - time.monotonic()))
+
+    def _show_idle(self) -> None:
+        if self.frames.blank():
+            self._notify("frame")

@@ -1,0 +1,57 @@
+"""The current panel frame: pushed to the backend only when it changes.
+
+A frame's identity is a BLAKE2 digest of its pixels, so a static clock that
+re-renders every second costs a hash, not a panel write.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import threading
+
+from PIL import Image
+
+from ledmatrix_mqtt.runtime.backends.base import PanelBackend
+
+
+class FrameStore:
+    """Owns what the panel shows. ``push`` runs on the render thread; reads from any."""
+
+    def __init__(self, backend: PanelBackend, width: int, height: int) -> None:
+        self.backend = backend
+        self.width = width
+        self.height = height
+        self._lock = threading.Lock()
+        self._image = Image.new("RGB", (width, height))
+        self._digest = b""
+        self._png: bytes | None = None
+        self.pushed = 0
+
+    def push(self, image: Image.Image) -> bool:
+        """Show ``image`` if it differs from the current frame; True if it was pushed."""
+        digest = hashlib.blake2b(image.tobytes(), digest_size=16).digest()
+        with self._lock:
+            if digest == self._digest:
+                return False
+            self._digest = digest
+            self._image = image
+            self._png = None
+            self.pushed += 1
+        self.backend.show(image)
+        return True
+
+    def blank(self) -> bool:
+        return self.push(Image.new("RGB", (self.width, self.height)))
+
+    def image(self) -> Image.Image:
+        with self._lock:
+            return self._image.copy()
+
+    def png(self) -> bytes:
+        with self._lock:
+            if self._png is None:
+                buffer = io.BytesIO()
+                self._image.save(buffer, format="PNG")
+                self._png = buffer.getvalue()
+            return self._png

@@ -1,0 +1,74 @@
+"""A plugin's ``plugins.<id>`` block checked against its ``config_schema.json``.
+
+Defaults from the schema are merged in first (nested objects too), then the
+result is validated with jsonschema. Keys the runtime itself reads
+(``enabled``, ``display_duration``, ``update_interval``) are accepted even if
+the schema forbids additional properties.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from ledmatrix_mqtt.core.models import thaw
+from ledmatrix_mqtt.errors import ConfigError, InvalidManifest
+
+SCHEMA_FILE = "config_schema.json"
+RUNTIME_KEYS = ("enabled", "display_duration", "update_interval")
+
+
+def load_schema(folder: Path) -> Mapping[str, Any] | None:
+    """The plugin's schema, None if it has none; ``InvalidManifest`` if it is not valid."""
+    path = folder / SCHEMA_FILE
+    if not path.is_file():
+        return None
+    try:
+        schema = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(schema, dict):
+            raise InvalidManifest(f"{SCHEMA_FILE} must contain a JSON object")
+        jsonschema.validators.validator_for(schema).check_schema(schema)
+    except (OSError, ValueError) as exc:
+        raise InvalidManifest(f"{SCHEMA_FILE} is unreadable: {exc}") from exc
+    except jsonschema.SchemaError as exc:
+        raise InvalidManifest(f"{SCHEMA_FILE} is not a valid JSON schema: {exc.message}") from exc
+    return schema
+
+
+def merge_defaults(schema: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, Any]:
+    """``config`` with every missing property that has a schema ``default`` filled in."""
+    merged: dict[str, Any] = thaw(config)
+    properties = schema.get("properties")
+    if not isinstance(properties, Mapping):
+        return merged
+    for key, sub in properties.items():
+        if not isinstance(sub, Mapping):
+            continue
+        if key not in merged and "default" in sub:
+            merged[key] = thaw(sub["default"])
+        if sub.get("type") == "object" and isinstance(merged.get(key, {}), Mapping):
+            nested = merge_defaults(sub, merged.get(key, {}))
+            if nested or key in merged:
+                merged[key] = nested
+    return merged
+
+
+def resolve_config(folder: Path, plugin_id: str, config: Mapping[str, Any]) -> dict[str, Any]:
+    """The plugin's effective config; ``ConfigError`` naming the key if it is invalid."""
+    schema = load_schema(folder)
+    if schema is None:
+        return thaw(config)  # type: ignore[no-any-return]
+    merged = merge_defaults(schema, config)
+    declared = schema.get("properties") or {}
+    checked = {k: v for k, v in merged.items() if k in declared or k not in RUNTIME_KEYS}
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(checked))
+    if error is not None:
+        where = ".".join(str(p) for p in error.absolute_path)
+        key = f"plugins.{plugin_id}" + (f".{where}" if where else "")
+        raise ConfigError(error.message, key=key)
+    return merged
