@@ -1,0 +1,1 @@
+"""The MQTT front end: command topics, retained state, Home Assistant discovery."""

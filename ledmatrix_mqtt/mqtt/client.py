@@ -1,0 +1,291 @@
+"""A thin paho-mqtt 2.x (VERSION2) connection that only hands events to a sink.
+
+paho's callbacks run on the network thread; they translate and call ``sink``
+(which must not block) and, in ``on_connect``, resubscribe. Everything else
+happens on the owner's threads. The connection runs its own connect loop so it
+sees connect exceptions (refused, TLS) and can back off: exponential from
+``min_delay`` to ``max_delay``, and a long fixed pause after the broker refused
+the credentials (a wrong password is reported once per attempt, never hammered).
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import ssl
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from ledmatrix_mqtt.core.config_model import MqttConfig
+from ledmatrix_mqtt.mqtt.messages import Message
+
+_LOG = logging.getLogger(__name__)
+
+_AUTH_REFUSED = frozenset({"Bad user name or password", "Not authorized"})
+
+
+@dataclass(frozen=True)
+class Connected:
+    session_present: bool
+
+
+@dataclass(frozen=True)
+class Disconnected:
+    reason: str
+
+
+@dataclass(frozen=True)
+class ConnectFailed:
+    reason: str
+    auth: bool = False
+
+
+@dataclass(frozen=True)
+class Inbound:
+    topic: str
+    payload: bytes
+    retain: bool
+    response_topic: str = ""
+    correlation: bytes | None = None
+
+
+Event = Connected | Disconnected | ConnectFailed | Inbound
+EventSink = Callable[[Event], None]
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A topic filter. ``own_commands``: on MQTT 5, keep the retain flag as
+    published (so a retained command is recognised even live) and skip our own
+    publications (the empty messages we send to clear retained commands)."""
+
+    topic_filter: str
+    own_commands: bool = False
+
+
+@dataclass(frozen=True)
+class Backoff:
+    min_delay: float = 1.0
+    max_delay: float = 30.0
+    auth_delay: float = 60.0
+
+
+_PLAIN_REASONS: tuple[tuple[type[BaseException], str], ...] = (
+    (ConnectionRefusedError, "connection refused (is the broker running?)"),
+    (socket.gaierror, "broker host name not found"),
+    (TimeoutError, "connection timed out"),
+)
+
+
+def describe_connect_error(exc: BaseException) -> str:
+    """A message a person can act on; never includes credentials."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"TLS certificate verification failed: {exc.verify_message or exc.reason}"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS handshake failed: {exc.reason or exc}"
+    if isinstance(exc, FileNotFoundError):
+        return f"file not found: {exc.filename}"
+    for kind, text in _PLAIN_REASONS:
+        if isinstance(exc, kind):
+            return text
+    return f"{type(exc).__name__}: {exc}"
+
+
+class BrokerConnection:
+    """One MQTT session with automatic reconnects. ``publish`` is thread-safe."""
+
+    def __init__(
+        self,
+        config: MqttConfig,
+        client_id: str,
+        sink: EventSink,
+        *,
+        subscriptions: Sequence[Subscription] = (),
+        will: Message | None = None,
+        backoff: Backoff = Backoff(),
+    ) -> None:
+        self._config = config
+        self._sink = sink
+        self._subscriptions = tuple(subscriptions)
+        self._backoff = backoff
+        self._v5 = config.protocol == "5"
+        self._stop = threading.Event()
+        self._connected = threading.Event()
+        self._auth_refused = False
+        self._thread: threading.Thread | None = None
+        self.last_error = ""
+        self._client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            protocol=paho.MQTTv5 if self._v5 else paho.MQTTv311,
+            transport="unix" if config.transport == "unix" else "tcp",
+            reconnect_on_failure=False,  # our loop reconnects, with our backoff
+        )
+        if config.username:
+            self._client.username_pw_set(config.username, config.password or None)
+        if will is not None:
+            self._client.will_set(will.topic, will.payload, will.qos, will.retain)
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_message = self._on_message
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    @property
+    def is_v5(self) -> bool:
+        return self._v5
+
+    def start(self) -> None:
+        """Connect in the background; returns at once."""
+        self._thread = threading.Thread(target=self._run, name="mqtt-network", daemon=True)
+        self._thread.start()
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self._connected.wait(timeout)
+
+    def publish(self, message: Message, *, correlation: bytes | None = None) -> bool:
+        """Queue one publication; False (and nothing queued) while disconnected.
+
+        Retained state is republished in full on every connect, so dropping
+        while offline loses nothing and keeps memory bounded.
+        """
+        if not self._connected.is_set():
+            return False
+        props = None
+        if correlation is not None and self._v5:
+            props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+            props.CorrelationData = correlation
+        info = self._client.publish(
+            message.topic, message.payload, message.qos, message.retain, props
+        )
+        return info.rc == paho.MQTT_ERR_SUCCESS
+
+    def stop(self, final: Message | None = None, timeout: float = 2.0) -> None:
+        """Publish ``final`` (e.g. availability offline), disconnect, join the thread."""
+        self._stop.set()
+        if final is not None and self._connected.is_set():
+            info = self._client.publish(final.topic, final.payload, final.qos, final.retain)
+            try:
+                info.wait_for_publish(timeout)
+            except (RuntimeError, ValueError):
+                _LOG.debug("final message not confirmed before disconnect")
+        self._client.disconnect()
+        if self._thread is not None:
+            self._thread.join(timeout + 3.0)
+
+    # -- network thread -------------------------------------------------------
+
+    def _configure_tls(self) -> None:
+        tls = self._config.tls
+        if not tls.enabled:
+            return
+        self._client.tls_set(
+            ca_certs=tls.ca_certs or None,
+            certfile=tls.certfile or None,
+            keyfile=tls.keyfile or None,
+        )
+        if tls.insecure:
+            self._client.tls_insecure_set(True)
+
+    def _run(self) -> None:
+        try:
+            self._configure_tls()
+        except (OSError, ValueError) as exc:
+            self._fail(f"TLS settings unusable: {describe_connect_error(exc)}", auth=False)
+            return
+        delay = self._backoff.min_delay
+        while not self._stop.is_set():
+            self._auth_refused = False
+            try:
+                self._client.connect(
+                    self._config.host, self._config.port, keepalive=self._config.keepalive
+                )
+            except (OSError, ValueError) as exc:
+                self._fail(describe_connect_error(exc), auth=False)
+            else:
+                self._client.loop_forever()
+                if self._was_connected_once():
+                    delay = self._backoff.min_delay
+            if self._stop.is_set():
+                break
+            pause = self._backoff.auth_delay if self._auth_refused else delay
+            self._stop.wait(pause)
+            delay = min(self._backoff.max_delay, delay * 2)
+
+    def _was_connected_once(self) -> bool:
+        return not self._auth_refused and not self.last_error
+
+    def _fail(self, reason: str, *, auth: bool) -> None:
+        self.last_error = reason
+        where = (
+            self._config.host
+            if self._config.transport == "unix"
+            else (f"{self._config.host}:{self._config.port}")
+        )
+        _LOG.error("MQTT connection to %s failed: %s", where, reason)
+        self._sink(ConnectFailed(reason, auth))
+
+    def _on_connect(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        flags: paho.ConnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        if reason_code.is_failure:
+            name = reason_code.getName()
+            self._auth_refused = name in _AUTH_REFUSED
+            hint = " (check mqtt.username and the password in the secrets file)"
+            self._fail(
+                f"broker refused the connection: {name}" + (hint if self._auth_refused else ""),
+                auth=self._auth_refused,
+            )
+            client.disconnect()
+            return
+        self.last_error = ""
+        for sub in self._subscriptions:
+            options = SubscribeOptions(qos=1)
+            if self._v5 and sub.own_commands:
+                options = SubscribeOptions(qos=1, noLocal=True, retainAsPublished=True)
+            if self._v5:
+                client.subscribe(sub.topic_filter, options=options)
+            else:
+                client.subscribe(sub.topic_filter, qos=1)
+        self._connected.set()
+        self._sink(Connected(bool(flags.session_present)))
+
+    def _on_disconnect(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        flags: paho.DisconnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        was = self._connected.is_set()
+        self._connected.clear()
+        if was:
+            reason = reason_code.getName()
+            if not self._stop.is_set():
+                _LOG.warning("MQTT connection lost (%s); reconnecting", reason)
+            self._sink(Disconnected(reason))
+
+    def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
+        props = getattr(msg, "properties", None)
+        response_topic = getattr(props, "ResponseTopic", "") if props is not None else ""
+        correlation = getattr(props, "CorrelationData", None) if props is not None else None
+        self._sink(
+            Inbound(msg.topic, bytes(msg.payload), bool(msg.retain), response_topic, correlation)
+        )

@@ -1,0 +1,142 @@
+"""Keeps the broker's retained state and discovery in step with the store and display.
+
+Builds messages with the pure builders and publishes them through a
+``publish`` callable. It remembers what it last published per topic, so an
+ordinary refresh sends only what changed, while ``force`` (every connect, HA
+birth, a lost retained store) sends everything again. Plugins that disappear
+get their state topic and discovery configs cleared.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from ledmatrix_mqtt.api import DisplayApi, ReconcileReport, StoreApi
+from ledmatrix_mqtt.mqtt import discovery, state
+from ledmatrix_mqtt.mqtt.discovery import DeviceInfo
+from ledmatrix_mqtt.mqtt.messages import Message
+from ledmatrix_mqtt.mqtt.state import OperationState
+from ledmatrix_mqtt.mqtt.topics import Topics
+
+_LOG = logging.getLogger(__name__)
+
+Publish = Callable[[Message], bool]
+
+
+class StatePublisher:
+    """Thread-safe; every method may block on a store read."""
+
+    def __init__(
+        self,
+        topics: Topics,
+        info: DeviceInfo,
+        store: StoreApi,
+        display: DisplayApi,
+        publish: Publish,
+        *,
+        discovery_enabled: bool,
+    ) -> None:
+        self._topics = topics
+        self._info = info
+        self._store = store
+        self._display = display
+        self._publish = publish
+        self._discovery = discovery_enabled
+        self._lock = threading.RLock()
+        self._sent: dict[str, bytes] = {}
+        self._known_plugins: set[str] | None = None
+        self._operation = OperationState()
+        self._reconcile: ReconcileReport | None = None
+
+    @property
+    def operation(self) -> OperationState:
+        return self._operation
+
+    def known_plugins(self) -> frozenset[str] | None:
+        with self._lock:
+            return None if self._known_plugins is None else frozenset(self._known_plugins)
+
+    def forget(self) -> None:
+        """After a (re)connect nothing we sent can be assumed to be on the broker."""
+        with self._lock:
+            self._sent.clear()
+
+    def _send(self, messages: list[Message], force: bool) -> None:
+        for msg in messages:
+            if not force and self._sent.get(msg.topic) == msg.payload:
+                continue
+            if self._publish(msg) and msg.retain:
+                self._sent[msg.topic] = msg.payload
+
+    def publish_all(self) -> None:
+        """Availability, every state topic and every discovery config."""
+        with self._lock:
+            self._send([state.availability(self._topics, True)], True)
+            self.publish_plugins(force=True)
+            self._send([state.reconcile_message(self._topics, self._reconcile)], True)
+            self._send([state.operation_message(self._topics, self._operation)], True)
+            self.publish_display(force=True)
+
+    def publish_plugins(self, *, force: bool = False) -> None:
+        """state/plugins, per-plugin topics, store summary, discovery; clears removed plugins."""
+        with self._lock:
+            installed = list(self._store.list_installed())
+            runtime = list(self._display.runtime_status())
+            ids = {p.id for p in installed}
+            removed = (self._known_plugins or set()) - ids
+            out = state.plugins_messages(self._topics, installed, runtime, self._operation)
+            out.append(state.store_message(self._topics, self._store.cached_registry_summary()))
+            for plugin_id in sorted(removed):
+                out += self._removal(plugin_id)
+            if self._discovery:
+                options = list(self._display.rotation()) or sorted(ids)
+                out += discovery.device_configs(self._topics, self._info, installed, options)
+            self._known_plugins = ids
+            self._send(out, force)
+
+    def _removal(self, plugin_id: str) -> list[Message]:
+        out = state.removed_plugin_messages(self._topics, plugin_id)
+        if self._discovery:
+            out += discovery.removed_plugin_configs(self._topics, plugin_id)
+        for msg in out:
+            self._sent.pop(msg.topic, None)
+        return out
+
+    def clear_stale_plugin(self, plugin_id: str) -> bool:
+        """A retained ``state/plugins/<id>`` we do not know (left by an earlier run): clear it."""
+        with self._lock:
+            if self._known_plugins is None or plugin_id in self._known_plugins:
+                return False
+            _LOG.info("clearing retained state of plugin %s, which is not installed", plugin_id)
+            self._send(self._removal(plugin_id), True)
+            return True
+
+    def publish_display(self, *, force: bool = False) -> None:
+        with self._lock:
+            msg = state.display_message(self._topics, self._display.state(), self._display.text())
+            self._send([msg], force)
+
+    def set_operation(self, op: OperationState, *, plugin_too: bool) -> None:
+        """Publish ``state/operation``; with ``plugin_too`` also the plugin's update entity."""
+        with self._lock:
+            self._operation = op
+            self._send([state.operation_message(self._topics, op)], False)
+            if plugin_too and op.plugin_id:
+                self._publish_one_plugin(op.plugin_id)
+
+    def _publish_one_plugin(self, plugin_id: str) -> None:
+        for plugin in self._store.list_installed():
+            if plugin.id == plugin_id:
+                status = {s.plugin_id: s for s in self._display.runtime_status()}.get(plugin_id)
+                msg = state.plugin_message(self._topics, plugin, status, self._operation)
+                self._send([msg], False)
+
+    def set_reconcile(self, report: ReconcileReport) -> None:
+        with self._lock:
+            self._reconcile = report
+            self._send([state.reconcile_message(self._topics, report)], False)
+
+    def offline(self) -> Message:
+        return state.availability(self._topics, False)

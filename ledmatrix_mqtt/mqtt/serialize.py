@@ -1,0 +1,172 @@
+"""Store and display values as JSON-ready dicts (the wire form). Pure.
+
+Used by responses and retained state alike, so a plugin looks the same in the
+``list`` response and on ``state/plugins``. Dicts never leave the MQTT package:
+they exist only to be encoded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ledmatrix_mqtt.api import (
+    DisplayState,
+    PluginRuntimeStatus,
+    ReconcileItem,
+    ReconcileReport,
+    SearchResult,
+    UpdateAllResult,
+)
+from ledmatrix_mqtt.core.models import InstalledPlugin, InstallResult, StoreEntry, UninstallResult
+
+
+def release_url(plugin: InstalledPlugin) -> str:
+    remote = plugin.git.remote_url if plugin.git else ""
+    if remote.startswith("https://"):
+        return remote.removesuffix(".git")
+    raw = plugin.manifest.raw if plugin.manifest else {}
+    for key in ("homepage", "repo", "repository"):
+        value = raw.get(key)
+        if isinstance(value, str) and value.startswith("https://"):
+            return value
+    return ""
+
+
+def plugin_data(plugin: InstalledPlugin, status: PluginRuntimeStatus | None) -> dict[str, Any]:
+    return {
+        "id": plugin.id,
+        "name": plugin.name,
+        "version": plugin.version,
+        "latest_version": plugin.latest_version or plugin.version,
+        "update_available": plugin.update_available,
+        "enabled": plugin.enabled,
+        "loaded": bool(status and status.loaded),
+        "healthy": bool(status and status.healthy) if status else not plugin.error,
+        "error": plugin.error or (status.error if status else ""),
+        "source": str(plugin.source),
+    }
+
+
+def plugins_data(
+    installed: Sequence[InstalledPlugin], runtime: Sequence[PluginRuntimeStatus]
+) -> list[dict[str, Any]]:
+    by_id = {s.plugin_id: s for s in runtime}
+    return [plugin_data(p, by_id.get(p.id)) for p in sorted(installed, key=lambda p: p.id)]
+
+
+def install_data(result: InstallResult) -> dict[str, Any]:
+    return {
+        "plugin_id": result.plugin_id,
+        "action": result.action,
+        "version": result.version,
+        "previous_version": result.previous_version,
+        "source": str(result.source),
+        "dependencies": {
+            "status": result.dependencies.status,
+            "detail": result.dependencies.detail,
+        },
+        "message": result.message,
+    }
+
+
+def uninstall_data(result: UninstallResult) -> dict[str, Any]:
+    return {
+        "plugin_id": result.plugin_id,
+        "removed_files": result.removed_files,
+        "removed_config": result.removed_config,
+        "message": result.message,
+    }
+
+
+def update_all_data(result: UpdateAllResult) -> dict[str, Any]:
+    return {
+        "results": [install_data(r) for r in result.results],
+        "errors": [{"plugin_id": pid, **err.to_dict()} for pid, err in result.errors],
+    }
+
+
+def store_entry_data(entry: StoreEntry) -> dict[str, Any]:
+    e = entry.entry
+    out: dict[str, Any] = {
+        "id": e.id,
+        "name": e.name,
+        "latest_version": e.latest_version,
+        "description": e.description,
+        "author": e.author,
+        "category": e.category,
+        "tags": list(e.tags),
+        "verified": e.verified,
+        "installed": entry.installed,
+        "installed_version": entry.installed_version,
+        "enriched": entry.enriched,
+    }
+    if entry.repo_info:
+        out["stars"] = entry.repo_info.stars
+    if entry.commit:
+        out["last_commit"] = {"sha": entry.commit.short_sha, "date": entry.commit.date_iso}
+    return out
+
+
+def search_data(result: SearchResult) -> dict[str, Any]:
+    return {
+        "entries": [store_entry_data(e) for e in result.entries],
+        "fetched_at": result.fetched_at,
+        "stale": result.stale,
+        "complete": result.complete,
+    }
+
+
+def store_summary_data(result: SearchResult | None) -> dict[str, Any]:
+    """The small retained registry summary (no enrichment, a few fields per entry)."""
+    if result is None:
+        return {"fetched_at": None, "stale": True, "entries": []}
+    entries = [
+        {
+            "id": e.entry.id,
+            "name": e.entry.name,
+            "latest_version": e.entry.latest_version,
+            "installed": e.installed,
+        }
+        for e in result.entries
+    ]
+    return {"fetched_at": result.fetched_at, "stale": result.stale, "entries": entries}
+
+
+def _item(item: ReconcileItem) -> dict[str, Any]:
+    return {
+        "plugin_id": item.plugin_id,
+        "kind": item.kind,
+        "action": item.action,
+        "detail": item.detail,
+        "error_code": item.error_code,
+    }
+
+
+def reconcile_data(report: ReconcileReport) -> dict[str, Any]:
+    if report.successful:
+        result = "ok" if report.inconsistencies or report.fixed else "clean"
+    else:
+        result = "needs_attention"
+    return {
+        "result": result,
+        "dry_run": report.dry_run,
+        "successful": report.successful,
+        "inconsistencies": [_item(i) for i in report.inconsistencies],
+        "fixed": [_item(i) for i in report.fixed],
+        "needs_attention": [_item(i) for i in report.needs_attention],
+        "finished_at": report.finished_at,
+    }
+
+
+def display_data(state: DisplayState, text: str = "") -> dict[str, Any]:
+    return {
+        "power": "ON" if state.power else "OFF",
+        "brightness": state.brightness,
+        "current_plugin": state.current_plugin,
+        "current_mode": state.current_mode,
+        "since": state.since,
+        "pinned_until": state.pinned_until,
+        "backend": state.backend,
+        "text": text,
+    }

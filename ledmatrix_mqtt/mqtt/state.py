@@ -1,0 +1,152 @@
+"""Builders of the retained state messages. Pure: values in, ``Message``s out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ledmatrix_mqtt.api import DisplayState, PluginRuntimeStatus, ReconcileReport, SearchResult
+from ledmatrix_mqtt.core.models import InstalledPlugin, Progress
+from ledmatrix_mqtt.mqtt.messages import Message, clear, json_message
+from ledmatrix_mqtt.mqtt.serialize import (
+    display_data,
+    plugin_data,
+    reconcile_data,
+    release_url,
+    store_summary_data,
+)
+from ledmatrix_mqtt.mqtt.topics import Topics
+
+ONLINE = b"online"
+OFFLINE = b"offline"
+
+
+@dataclass(frozen=True)
+class OperationState:
+    """The current or last long operation, as published on ``state/operation``.
+
+    ``status`` is ``idle`` (nothing ran yet), ``running``, ``done`` or ``failed``.
+    """
+
+    operation: str = ""
+    plugin_id: str = ""
+    status: str = "idle"
+    stage: str = ""
+    percent: int = 0
+    message: str = ""
+    error_code: str = ""
+    started_at: float = 0.0
+    finished_at: float | None = None
+    transaction: str = ""
+
+    @property
+    def running(self) -> bool:
+        return self.status == "running"
+
+    @property
+    def summary(self) -> str:
+        """One short line for the HA sensor, e.g. ``install clock-simple: downloading 40%``."""
+        if self.status == "idle":
+            return "idle"
+        what = f"{self.operation} {self.plugin_id}".strip()
+        if self.running:
+            return f"{what}: {self.stage or 'running'} {self.percent}%"
+        return f"{what}: {self.status}" + (f" ({self.error_code})" if self.error_code else "")
+
+    def advanced(self, progress: Progress) -> OperationState:
+        return OperationState(
+            operation=self.operation,
+            plugin_id=progress.plugin_id or self.plugin_id,
+            status="running",
+            stage=str(progress.stage),
+            percent=max(0, min(100, int(progress.percent))),
+            message=progress.message[:200],
+            started_at=self.started_at,
+            transaction=self.transaction,
+        )
+
+    def to_data(self) -> dict[str, Any]:
+        return {
+            "operation": self.operation,
+            "plugin_id": self.plugin_id,
+            "status": self.status,
+            "stage": self.stage,
+            "percent": self.percent,
+            "message": self.message,
+            "error_code": self.error_code,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "transaction": self.transaction or None,
+            "summary": self.summary,
+        }
+
+
+def availability(topics: Topics, online: bool) -> Message:
+    return Message(topics.availability, ONLINE if online else OFFLINE, 1, True)
+
+
+def plugin_state(
+    plugin: InstalledPlugin, status: PluginRuntimeStatus | None, op: OperationState
+) -> dict[str, Any]:
+    """One plugin's retained state; it doubles as the HA ``update`` entity's JSON state."""
+    data = plugin_data(plugin, status)
+    busy = op.running and op.plugin_id == plugin.id and op.operation in ("install", "update")
+    data.update(
+        installed_version=plugin.version,
+        in_progress=busy,
+        update_percentage=op.percent if busy else None,
+        release_url=release_url(plugin),
+        title=plugin.name,
+    )
+    return data
+
+
+def plugin_message(
+    topics: Topics,
+    plugin: InstalledPlugin,
+    status: PluginRuntimeStatus | None,
+    op: OperationState,
+) -> Message:
+    return json_message(topics.state_plugin(plugin.id), plugin_state(plugin, status, op))
+
+
+def plugins_messages(
+    topics: Topics,
+    installed: Sequence[InstalledPlugin],
+    runtime: Sequence[PluginRuntimeStatus],
+    op: OperationState,
+) -> list[Message]:
+    """``state/plugins`` (the whole list) then one ``state/plugins/<id>`` per plugin."""
+    by_id = {s.plugin_id: s for s in runtime}
+    ordered = sorted(installed, key=lambda p: p.id)
+    records = [plugin_state(p, by_id.get(p.id), op) for p in ordered]
+    out = [json_message(topics.state_plugins, {"count": len(records), "plugins": records})]
+    out += [json_message(topics.state_plugin(r["id"]), r) for r in records]
+    return out
+
+
+def removed_plugin_messages(topics: Topics, plugin_id: str) -> list[Message]:
+    return [clear(topics.state_plugin(plugin_id))]
+
+
+def store_message(topics: Topics, summary: SearchResult | None) -> Message:
+    return json_message(topics.state_store, store_summary_data(summary))
+
+
+def reconcile_message(topics: Topics, report: ReconcileReport | None) -> Message:
+    if report is None:
+        return json_message(topics.state_reconcile, {"result": "unknown"})
+    return json_message(topics.state_reconcile, reconcile_data(report))
+
+
+def operation_message(topics: Topics, op: OperationState) -> Message:
+    return json_message(topics.state_operation, op.to_data())
+
+
+def display_message(topics: Topics, state: DisplayState, text: str) -> Message:
+    return json_message(topics.state_display, display_data(state, text))
+
+
+def frame_message(topics: Topics, png: bytes) -> Message:
+    return Message(topics.frame, png, 0, True)

@@ -1,0 +1,145 @@
+"""Every topic the service uses, built from one place.
+
+``ROOT = {mqtt.base_topic}/{device.id}``. Nothing else in the package formats
+a topic string, so the contract in the README is this module.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ledmatrix_mqtt.core.config_model import AppConfig
+
+COMMANDS: tuple[str, ...] = (
+    "install",
+    "uninstall",
+    "update",
+    "list",
+    "search",
+    "reconcile",
+    "enable",
+    "disable",
+    "show",
+    "next",
+    "brightness",
+    "power",
+    "text",
+)
+
+_OBJECT_ID_OK = re.compile(r"[A-Za-z0-9-]")
+
+
+def object_id(plugin_id: str) -> str:
+    """An HA-safe (``[A-Za-z0-9_-]``), injective form of a plugin id.
+
+    ``_`` becomes ``_u`` and ``.`` becomes ``_d`` so ``a.b`` and ``a_b`` never collide.
+    """
+    out = []
+    for ch in plugin_id:
+        if _OBJECT_ID_OK.fullmatch(ch):
+            out.append(ch)
+        elif ch == "_":
+            out.append("_u")
+        else:
+            out.append(f"_x{ord(ch):x}" if ch != "." else "_d")
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class Topics:
+    """The topic names for one device."""
+
+    base: str
+    device_id: str
+    discovery_prefix: str
+
+    @classmethod
+    def from_config(cls, config: AppConfig) -> Topics:
+        return cls(config.mqtt.base_topic, config.device.id, config.mqtt.discovery_prefix)
+
+    @property
+    def root(self) -> str:
+        return f"{self.base}/{self.device_id}"
+
+    @property
+    def availability(self) -> str:
+        return f"{self.root}/availability"
+
+    def command(self, command: str) -> str:
+        return f"{self.root}/cmd/{command}"
+
+    @property
+    def command_filter(self) -> str:
+        return f"{self.root}/cmd/+"
+
+    def response(self, command: str) -> str:
+        return f"{self.root}/response/{command}"
+
+    @property
+    def response_filter(self) -> str:
+        return f"{self.root}/response/+"
+
+    @property
+    def state_plugins(self) -> str:
+        return f"{self.root}/state/plugins"
+
+    def state_plugin(self, plugin_id: str) -> str:
+        return f"{self.root}/state/plugins/{plugin_id}"
+
+    @property
+    def state_plugin_filter(self) -> str:
+        return f"{self.root}/state/plugins/+"
+
+    @property
+    def state_store(self) -> str:
+        return f"{self.root}/state/store"
+
+    @property
+    def state_reconcile(self) -> str:
+        return f"{self.root}/state/reconcile"
+
+    @property
+    def state_operation(self) -> str:
+        return f"{self.root}/state/operation"
+
+    @property
+    def state_display(self) -> str:
+        return f"{self.root}/state/display"
+
+    @property
+    def frame(self) -> str:
+        return f"{self.root}/display/frame"
+
+    @property
+    def ha_status(self) -> str:
+        return f"{self.discovery_prefix}/status"
+
+    def discovery(self, component: str, object_name: str) -> str:
+        return f"{self.discovery_prefix}/{component}/{self.device_id}/{object_name}/config"
+
+    def command_of(self, topic: str) -> str | None:
+        """The command name if ``topic`` is one of our command topics, else None."""
+        prefix = f"{self.root}/cmd/"
+        if not topic.startswith(prefix):
+            return None
+        name = topic[len(prefix) :]
+        return name if name and "/" not in name else None
+
+    def plugin_of_state(self, topic: str) -> str | None:
+        prefix = f"{self.root}/state/plugins/"
+        if not topic.startswith(prefix):
+            return None
+        return topic[len(prefix) :] or None
+
+    def is_reserved(self, topic: str) -> bool:
+        """True for topics a client-supplied response topic must never name.
+
+        A request's MQTT 5 response topic could otherwise make the service
+        overwrite its own state, its commands, or Home Assistant discovery.
+        """
+        if any(c in topic for c in "+#\0") or not topic or len(topic) > 512:
+            return True
+        protected = (f"{self.root}/", f"{self.discovery_prefix}/", "$")
+        allowed = f"{self.root}/response/"
+        return topic.startswith(protected) and not topic.startswith(allowed)

@@ -1,0 +1,50 @@
+"""A named worker thread with a bounded job queue."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+
+_LOG = logging.getLogger(__name__)
+
+Job = Callable[[], None]
+
+
+class Worker:
+    """Runs submitted jobs one at a time, in order. A job that raises is logged, never fatal."""
+
+    def __init__(self, name: str, capacity: int) -> None:
+        self.name = name
+        self._jobs: queue.Queue[Job | None] = queue.Queue(maxsize=capacity)
+        self._thread = threading.Thread(target=self._run, name=f"mqtt-{name}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def submit(self, job: Job) -> bool:
+        """False when the queue is full (the caller answers ``busy``)."""
+        try:
+            self._jobs.put_nowait(job)
+        except queue.Full:
+            return False
+        return True
+
+    def stop(self, timeout: float = 5.0) -> None:
+        try:
+            self._jobs.put(None, timeout=timeout)
+        except queue.Full:
+            _LOG.warning("worker %s did not drain before stop", self.name)
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            try:
+                job()
+            except Exception:  # a bug in one job must not stop the worker
+                _LOG.exception("job on worker %s failed", self.name)
