@@ -116,6 +116,7 @@ class ConfigEditor:
         self._lock = threading.Lock()
         self._yaml = YAML()
         self._yaml.preserve_quotes = True
+        self._blocks: tuple[tuple[int, ...], dict[str, dict[str, Any]]] | None = None
 
     def _edit(self, change: Callable[[CommentedMap], bool]) -> bool:
         with self._lock:
@@ -204,10 +205,50 @@ class ConfigEditor:
         self._edit(change)
 
     def plugin_blocks(self) -> dict[str, dict[str, Any]]:
-        """The current ``plugins`` section as plain dicts (secrets not merged)."""
+        """The current ``plugins`` section as plain dicts (secrets not merged).
+
+        Cached on the file's (mtime, size, inode) so a hot list costs one ``stat``.
+        """
+        try:
+            st = self.path.stat()
+            signature: tuple[int, ...] = (st.st_mtime_ns, st.st_size, st.st_ino)
+        except FileNotFoundError:
+            signature = ()
+        except OSError as exc:
+            raise ConfigError(f"cannot read: {exc.strerror}", path=str(self.path)) from exc
         with self._lock:
-            doc = self._load()
-        plugins = doc.get("plugins")
-        if not isinstance(plugins, Mapping):
-            return {}
-        return {str(k): dict(v or {}) for k, v in plugins.items() if isinstance(v, Mapping | None)}
+            if self._blocks is not None and self._blocks[0] == signature:
+                return {k: dict(v) for k, v in self._blocks[1].items()}
+            data = _read_yaml(self.path) if signature else {}
+            plugins = data.get("plugins") if isinstance(data, Mapping) else None
+            blocks: dict[str, dict[str, Any]] = {}
+            if isinstance(plugins, Mapping):
+                blocks = {
+                    str(k): dict(v or {})
+                    for k, v in plugins.items()
+                    if isinstance(v, Mapping | None)
+                }
+            self._blocks = (signature, blocks)
+            return {k: dict(v) for k, v in blocks.items()}
+
+
+def secret_values(config_path: str | os.PathLike[str], extra: tuple[str, ...] = ()) -> set[str]:
+    """Every string in the secrets file (plus ``extra``): values to redact from logs."""
+    found: set[str] = {s for s in extra if s}
+    try:
+        data = _read_yaml(Path(config_path).absolute().with_name(SECRETS_NAME))
+    except ConfigError:
+        return found
+
+    def walk(value: Any) -> None:
+        if isinstance(value, str) and value:
+            found.add(value)
+        elif isinstance(value, Mapping):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk(data)
+    return found

@@ -1,0 +1,292 @@
+"""``PluginStore``: the one store API the MQTT front end, the CLI and the app call.
+
+It composes the registry client, installer, inventory, uninstall records,
+config editor and reconciler, and runs every mutation through the single
+:class:`OperationQueue`. Reads (list, search) never enter the queue.
+
+Ordering rules that fix upstream bugs:
+- uninstall records the intent (persistent record + tombstone) first, unloads
+  the plugin from the display, moves the folder aside, drops the config block,
+  and only then deletes the files; any failure rolls every step back;
+- install and update never delete the installed copy before the new one is
+  proven (the installer swaps with a rollback aside);
+- a store install enables the plugin; installing again clears the uninstall record.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any, Protocol
+
+from ledmatrix_mqtt.api import ReconcileReport, SearchResult, UpdateAllResult
+from ledmatrix_mqtt.core.config_model import StoreConfig
+from ledmatrix_mqtt.core.ids import validate_plugin_id
+from ledmatrix_mqtt.core.models import (
+    InstalledPlugin,
+    InstallResult,
+    PluginSource,
+    Progress,
+    Stage,
+    StoreEntry,
+    UninstallResult,
+)
+from ledmatrix_mqtt.errors import Forbidden, LedMatrixError, NotInstalled
+from ledmatrix_mqtt.store.installer import Installer
+from ledmatrix_mqtt.store.inventory import PluginInventory
+from ledmatrix_mqtt.store.operations import OperationQueue
+from ledmatrix_mqtt.store.reconciler import Reconciler
+from ledmatrix_mqtt.store.records import UninstallRecords
+from ledmatrix_mqtt.store.registry_client import RegistryClient
+
+_LOG = logging.getLogger(__name__)
+ProgressFn = Callable[[Progress], None]
+
+
+class StoreHooks(Protocol):
+    """What the rest of the service must do around store changes."""
+
+    def before_remove(self, plugin_id: str) -> None:
+        """Unload the plugin (its ``cleanup()`` runs) before its files go."""
+
+    def changed(self) -> None:
+        """Installed set or config changed: reload the rotation, republish state."""
+
+
+class NoHooks:
+    def before_remove(self, plugin_id: str) -> None:
+        pass
+
+    def changed(self) -> None:
+        pass
+
+
+class PluginConfigEditor(Protocol):
+    def set_enabled(self, plugin_id: str, enabled: bool) -> bool: ...
+
+    def remove_block(self, plugin_id: str) -> Any: ...
+
+    def restore_block(self, plugin_id: str, block: Any) -> None: ...
+
+
+class PluginStore:
+    """Implements ``ledmatrix_mqtt.api.StoreApi``."""
+
+    def __init__(
+        self,
+        store_config: StoreConfig,
+        *,
+        registry: RegistryClient,
+        installer: Installer,
+        inventory: PluginInventory,
+        records: UninstallRecords,
+        config: PluginConfigEditor,
+        reconciler: Reconciler,
+        operations: OperationQueue,
+        hooks: StoreHooks | None = None,
+    ) -> None:
+        self._config = store_config
+        self.registry = registry
+        self.installer = installer
+        self.inventory = inventory
+        self.records = records
+        self._editor = config
+        self.reconciler = reconciler
+        self.operations = operations
+        self.hooks: StoreHooks = hooks or NoHooks()
+
+    # -- reads (never queued) -------------------------------------------------------
+    def list_installed(self) -> Sequence[InstalledPlugin]:
+        return self.inventory.list()
+
+    def search(
+        self,
+        *,
+        query: str = "",
+        category: str = "",
+        tags: Sequence[str] = (),
+        refresh: bool = False,
+    ) -> SearchResult:
+        result = self.registry.search(query=query, category=category, tags=tags, refresh=refresh)
+        return replace(result, entries=self._mark_installed(result.entries))
+
+    def cached_registry_summary(self) -> SearchResult | None:
+        registry = self.registry.cached_registry()
+        if registry is None:
+            return None
+        entries = tuple(StoreEntry(entry=e) for e in registry.entries)
+        return SearchResult(
+            entries=self._mark_installed(entries),
+            fetched_at=registry.fetched_at,
+            stale=registry.stale,
+        )
+
+    def _mark_installed(self, entries: tuple[StoreEntry, ...]) -> tuple[StoreEntry, ...]:
+        installed = {p.id: p for p in self.inventory.list() if p.source != PluginSource.BUILTIN}
+        out = []
+        for item in entries:
+            names = self._names_for(item)
+            hit = next((installed[n] for n in names if n in installed), None)
+            if hit is not None:
+                item = replace(item, installed=True, installed_version=hit.version)
+            out.append(item)
+        return tuple(out)
+
+    @staticmethod
+    def _names_for(item: StoreEntry) -> tuple[str, ...]:
+        entry = item.entry
+        base = entry.plugin_path.rsplit("/", 1)[-1] if entry.plugin_path else ""
+        return tuple(n for n in (entry.id, base) if n)
+
+    # -- mutations (queued) -----------------------------------------------------------
+    def install(self, plugin_id: str, *, progress: ProgressFn | None = None) -> InstallResult:
+        validate_plugin_id(plugin_id)
+        return self.operations.run(
+            "install", plugin_id, lambda report: self._install(plugin_id, report), progress=progress
+        )
+
+    def _install(self, plugin_id: str, report: ProgressFn) -> InstallResult:
+        report(Progress("install", plugin_id, Stage.RESOLVING, 0))
+        entry = self.registry.resolve(plugin_id, refresh=True)
+        result = self.installer.install_entry(entry, progress=report)
+        self._after_install(result, entry.id, plugin_id)
+        return result
+
+    def install_from_url(
+        self,
+        url: str,
+        *,
+        branch: str = "",
+        plugin_path: str = "",
+        progress: ProgressFn | None = None,
+    ) -> InstallResult:
+        if not self._config.allow_install_from_url:
+            raise Forbidden(
+                "installing from a URL runs foreign code and is disabled; "
+                "set store.allow_install_from_url: true to allow it"
+            )
+
+        def work(report: ProgressFn) -> InstallResult:
+            result = self.installer.install_from_url(
+                url, branch=branch, plugin_path=plugin_path, progress=report, allowed=True
+            )
+            self._after_install(result)
+            return result
+
+        return self.operations.run("install", url, work, progress=progress)
+
+    def _after_install(self, result: InstallResult, *aliases: str) -> None:
+        self.records.forget(result.plugin_id, *aliases)
+        self._editor.set_enabled(result.plugin_id, True)
+        self.inventory.invalidate()
+        self._notify()
+
+    def uninstall(self, plugin_id: str, *, progress: ProgressFn | None = None) -> UninstallResult:
+        validate_plugin_id(plugin_id)
+        return self.operations.run(
+            "uninstall", plugin_id, lambda r: self._uninstall(plugin_id, r), progress=progress
+        )
+
+    def _uninstall(self, plugin_id: str, report: ProgressFn) -> UninstallResult:
+        plugin = self._installed(plugin_id)
+        if plugin.source == PluginSource.BUILTIN:
+            raise Forbidden(f"{plugin_id} is built in; disable it instead of uninstalling it")
+        report(Progress("uninstall", plugin_id, Stage.REMOVING, 10))
+        self.records.record_uninstalled(plugin_id)  # intent first: reconcile must not revive it
+        try:
+            self.hooks.before_remove(plugin_id)
+            ticket = self.installer.remove(plugin_id)
+        except BaseException:
+            self.records.forget(plugin_id)
+            self._notify()
+            raise
+        try:
+            report(Progress("uninstall", plugin_id, Stage.REMOVING, 60))
+            block = self._editor.remove_block(plugin_id)
+        except BaseException:
+            ticket.rollback()
+            self.records.forget(plugin_id)
+            self._notify()
+            raise
+        ticket.commit()
+        self.inventory.invalidate()
+        self._notify()
+        report(Progress("uninstall", plugin_id, Stage.DONE, 100))
+        return UninstallResult(plugin_id, removed_files=True, removed_config=block is not None)
+
+    def update(self, plugin_id: str, *, progress: ProgressFn | None = None) -> InstallResult:
+        validate_plugin_id(plugin_id)
+        return self.operations.run(
+            "update", plugin_id, lambda r: self._update(plugin_id, r), progress=progress
+        )
+
+    def _update(self, plugin_id: str, report: ProgressFn) -> InstallResult:
+        plugin = self._installed(plugin_id)
+        if plugin.source == PluginSource.BUILTIN:
+            return InstallResult(plugin_id, "up_to_date", plugin.version, plugin.version,
+                                 source=PluginSource.BUILTIN, message="built in")  # fmt: skip
+        report(Progress("update", plugin_id, Stage.RESOLVING, 0))
+        if plugin.git is not None:
+            result = self.installer.update_git_checkout(plugin_id, progress=report)
+        else:
+            entry = self.registry.resolve(plugin_id, refresh=True)
+            result = self.installer.update_entry(plugin_id, entry, progress=report)
+        if result.action != "up_to_date":
+            self.inventory.invalidate()
+            self._notify()
+        return result
+
+    def update_all(self, *, progress: ProgressFn | None = None) -> UpdateAllResult:
+        self.registry.fetch_registry(force_refresh=True, raise_on_failure=True)
+        self.inventory.invalidate()
+        results: list[InstallResult] = []
+        errors: list[tuple[str, LedMatrixError]] = []
+        for plugin in self.inventory.list():
+            if plugin.source == PluginSource.BUILTIN or not (plugin.update_available or plugin.git):
+                continue
+            try:
+                results.append(self.update(plugin.id, progress=progress))
+            except LedMatrixError as exc:
+                errors.append((plugin.id, exc))
+        return UpdateAllResult(results=tuple(results), errors=tuple(errors))
+
+    def reconcile(self, *, force: bool = False, dry_run: bool = False) -> ReconcileReport:
+        def work(report: ProgressFn) -> ReconcileReport:
+            report(Progress("reconcile", "", Stage.RESOLVING, 0))
+            result = self.reconciler.reconcile(force=force, dry_run=dry_run)
+            if not dry_run and (result.fixed or result.needs_attention):
+                self.inventory.invalidate()
+                self._notify()
+            return result
+
+        return self.operations.run("reconcile", "", work)
+
+    def last_reconcile(self) -> ReconcileReport | None:
+        return self.reconciler.last_report()
+
+    def set_enabled(self, plugin_id: str, enabled: bool) -> InstalledPlugin:
+        validate_plugin_id(plugin_id)
+        self._installed(plugin_id)
+        self._editor.set_enabled(plugin_id, enabled)
+        self.inventory.invalidate()
+        self._notify()
+        return self._installed(plugin_id)
+
+    # -- helpers ------------------------------------------------------------------------
+    def _installed(self, plugin_id: str) -> InstalledPlugin:
+        plugin = self.inventory.get(plugin_id)
+        if plugin is None:
+            raise NotInstalled(f"plugin {plugin_id!r} is not installed")
+        return plugin
+
+    def _notify(self) -> None:
+        try:
+            self.hooks.changed()
+        except Exception:  # a display/MQTT hiccup must not fail a finished install
+            _LOG.exception("store change hook failed")
+
+
+def plugin_blocks_of(config: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Plain-dict copy of config plugin blocks (for the inventory's enabled flags)."""
+    return {k: dict(v) for k, v in config.items()}

@@ -1,0 +1,78 @@
+"""Build the store stack from the configuration (shared by the service and offline CLI)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ledmatrix_mqtt import LEDMATRIX_API_VERSION
+from ledmatrix_mqtt.configfile import ConfigEditor
+from ledmatrix_mqtt.core.config_model import AppConfig
+from ledmatrix_mqtt.core.github_urls import GithubUrls
+from ledmatrix_mqtt.core.models import InstallResult
+from ledmatrix_mqtt.store.http_factory import make_http_client
+from ledmatrix_mqtt.store.installer import Installer
+from ledmatrix_mqtt.store.inventory import PluginInventory
+from ledmatrix_mqtt.store.layout import StateLayout
+from ledmatrix_mqtt.store.operations import OperationQueue
+from ledmatrix_mqtt.store.reconciler import Reconciler
+from ledmatrix_mqtt.store.records import UninstallRecords
+from ledmatrix_mqtt.store.registry_client import RegistryClient
+from ledmatrix_mqtt.store.service import PluginStore, StoreHooks
+
+BUILTIN_PLUGINS_DIR = Path(__file__).resolve().parents[2] / "plugins"
+
+
+def build_store(
+    config: AppConfig,
+    *,
+    builtin_dir: Path | None = BUILTIN_PLUGINS_DIR,
+    hooks: StoreHooks | None = None,
+    editor: ConfigEditor | None = None,
+) -> PluginStore:
+    """Compose the store for ``config``; creates the state dir folders."""
+    layout = StateLayout(Path(config.state_dir))
+    layout.ensure()
+    http = make_http_client(config.store)
+    gh = config.store.github
+    github = GithubUrls(gh.web_url, gh.api_url, gh.raw_url)
+    registry = RegistryClient(http, config.store, layout)
+    records = UninstallRecords(layout)
+    installer = Installer(layout, http, github, core_version=LEDMATRIX_API_VERSION, records=records)
+    editor = editor or ConfigEditor(config.path)
+    inventory = PluginInventory(
+        layout,
+        builtin_dir if builtin_dir is not None and builtin_dir.is_dir() else None,
+        config_blocks=editor.plugin_blocks,
+        registry=registry.cached_registry,
+    )
+    operations = OperationQueue()
+    reconciler = Reconciler(
+        inventory,
+        install=lambda plugin_id: _reconcile_install(store, plugin_id),
+        resolve=lambda plugin_id: registry.resolve(plugin_id),
+        config=editor,
+        records=records,
+        state_path=layout.records / "unrecoverable.json",
+        registry=registry.cached_registry,
+    )
+    store = PluginStore(
+        config.store,
+        registry=registry,
+        installer=installer,
+        inventory=inventory,
+        records=records,
+        config=editor,
+        reconciler=reconciler,
+        operations=operations,
+        hooks=hooks,
+    )
+    return store
+
+
+def _reconcile_install(store: PluginStore, plugin_id: str) -> InstallResult:
+    """Auto-repair runs inside the reconcile operation, so it calls the installer directly."""
+    entry = store.registry.resolve(plugin_id, refresh=False)
+    result = store.installer.install_entry(entry)
+    store.records.forget(result.plugin_id, entry.id)
+    store.inventory.invalidate()
+    return result
