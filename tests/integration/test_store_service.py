@@ -1,0 +1,158 @@
+"""The store facade end to end: fake GitHub + real files + real config edits."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ledmatrix_mqtt.configfile import load_config
+from ledmatrix_mqtt.core.models import PluginSource
+from ledmatrix_mqtt.errors import Forbidden, InvalidPluginId, NotFound, NotInstalled
+from ledmatrix_mqtt.store.service import PluginStore
+from ledmatrix_mqtt.store.wiring import build_store
+from tests.support.fake_github import FakeGitHub
+from tests.support.plugin_factory import plugin_files, registry_entry
+
+
+def write_config(tmp_path: Path, fake: FakeGitHub, **extra: object) -> Path:
+    doc = {"state_dir": "state", "store": fake.store_config(), "plugins": {}, **extra}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+@pytest.fixture
+def store(tmp_path: Path, fake_github: FakeGitHub) -> Iterator[PluginStore]:
+    fake_github.add_repo("tests", "hello", plugin_files("hello", "1.0.0"))
+    fake_github.set_registry([registry_entry(fake_github, "hello")])
+    cfg = load_config(write_config(tmp_path, fake_github))
+    built = build_store(cfg, builtin_dir=None)
+    yield built
+    built.operations.stop()
+    built.registry.close()
+
+
+def plugin_blocks(store: PluginStore) -> dict[str, object]:
+    return yaml.safe_load(Path(store.inventory._config_blocks.__self__.path).read_text())["plugins"]  # type: ignore[attr-defined]
+
+
+def test_install_enables_and_lists(store: PluginStore) -> None:
+    progress = []
+    result = store.install("hello", progress=progress.append)
+    assert result.action == "installed" and result.version == "1.0.0"
+    assert {p.stage.value for p in progress} >= {"downloading", "done"}
+    [listed] = store.list_installed()
+    assert (listed.id, listed.version, listed.enabled, listed.source) == (
+        "hello", "1.0.0", True, PluginSource.REGISTRY)  # fmt: skip
+    assert plugin_blocks(store)["hello"] == {"enabled": True}
+
+
+def test_errors_have_codes(store: PluginStore) -> None:
+    with pytest.raises(NotFound):
+        store.install("absent")
+    with pytest.raises(InvalidPluginId):
+        store.install("../etc")
+    with pytest.raises(NotInstalled):
+        store.uninstall("hello")
+    with pytest.raises(Forbidden):
+        store.install_from_url("http://127.0.0.1/x/y")
+
+
+def test_uninstall_removes_files_config_and_blocks_resurrection(store: PluginStore) -> None:
+    store.install("hello")
+    result = store.uninstall("hello")
+    assert result.removed_files and result.removed_config
+    assert store.list_installed() == ()
+    assert "hello" not in plugin_blocks(store)
+    assert store.records.is_uninstalled("hello")
+    report = store.reconcile()
+    assert report.fixed == () and store.list_installed() == ()
+    store.install("hello")  # installing again clears the record
+    assert not store.records.is_uninstalled("hello")
+
+
+def test_update_when_registry_has_newer(store: PluginStore, fake_github: FakeGitHub) -> None:
+    store.install("hello")
+    assert store.update("hello").action == "up_to_date"
+    fake_github.add_repo("tests", "hello", plugin_files("hello", "1.1.0"))
+    fake_github.set_registry([registry_entry(fake_github, "hello", latest_version="1.1.0")])
+    store.registry.fetch_registry(force_refresh=True)
+    store.inventory.invalidate()
+    assert store.list_installed()[0].update_available
+    result = store.update("hello")
+    assert (result.action, result.version, result.previous_version) == ("updated", "1.1.0", "1.0.0")
+    assert not store.list_installed()[0].update_available
+
+
+def test_enable_disable_round_trip(store: PluginStore) -> None:
+    store.install("hello")
+    assert store.set_enabled("hello", False).enabled is False
+    assert plugin_blocks(store)["hello"] == {"enabled": False}
+    assert store.set_enabled("hello", True).enabled is True
+
+
+def test_search_marks_installed(store: PluginStore) -> None:
+    store.install("hello")
+    result = store.search(query="hello")
+    assert [e.entry.id for e in result.entries] == ["hello"]
+    assert result.entries[0].installed and result.entries[0].installed_version == "1.0.0"
+
+
+def test_reconcile_repairs_missing_plugin(tmp_path: Path, fake_github: FakeGitHub) -> None:
+    """A config block with no files is reinstalled once; an unknown id needs a person."""
+    fake_github.add_repo("tests", "hello", plugin_files("hello", "1.0.0"))
+    fake_github.set_registry([registry_entry(fake_github, "hello")])
+    path = write_config(tmp_path, fake_github, plugins={"hello": {"enabled": True},
+                                                          "ghost": {"enabled": True}})  # fmt: skip
+    store = build_store(load_config(path), builtin_dir=None)
+    try:
+        dry = store.reconcile(dry_run=True)
+        assert dry.dry_run and store.list_installed() == ()
+        report = store.reconcile()
+        assert [i.plugin_id for i in report.fixed] == ["hello"]
+        assert [i.plugin_id for i in report.needs_attention] == ["ghost"]
+        assert [p.id for p in store.list_installed()] == ["hello"]
+        before = len(fake_github.log)
+        again = store.reconcile()
+        assert [i.plugin_id for i in again.needs_attention] == ["ghost"]
+        assert len(fake_github.log) == before  # no network for a known-unrecoverable id
+    finally:
+        store.operations.stop()
+        store.registry.close()
+
+
+def test_offline_cli_json(
+    tmp_path: Path, fake_github: FakeGitHub, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ledmatrix_mqtt.cli.main import main
+
+    fake_github.add_repo("tests", "hello", plugin_files("hello", "1.0.0"))
+    fake_github.set_registry([registry_entry(fake_github, "hello")])
+    path = write_config(tmp_path, fake_github)
+    assert main(["--config", str(path), "plugins", "install", "hello", "--offline", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["status"] == "ok" and out["data"]["plugin_id"] == "hello"
+    assert main(["--config", str(path), "plugins", "list", "--offline", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)["data"]
+    assert [p["id"] for p in listed if p["source"] != "built-in"] == ["hello"]
+    assert main(["--config", str(path), "plugins", "uninstall", "nope", "--offline", "--json"]) == 1
+    err = json.loads(capsys.readouterr().out)
+    assert err["error"]["code"] == "not_installed"
+
+
+def test_offline_cli_refuses_while_service_holds_lock(
+    tmp_path: Path, fake_github: FakeGitHub, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ledmatrix_mqtt.cli.main import main
+    from ledmatrix_mqtt.store.layout import StateLayout, StateLock
+
+    path = write_config(tmp_path, fake_github)
+    layout = StateLayout(tmp_path / "state")
+    with StateLock(layout, "ledmatrix-mqtt service"):
+        rc = main(["--config", str(path), "plugins", "list", "--offline"])
+    assert rc == 1
+    assert "in use by ledmatrix-mqtt service" in capsys.readouterr().out
