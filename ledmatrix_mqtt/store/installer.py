@@ -129,23 +129,25 @@ class Installer:
     ) -> InstallResult:
         """Install (or reinstall) a registry entry; the manifest id names the folder."""
         validate_plugin_id(entry.id)
-        return self._install_entry(entry, "install", branch, default_branch, progress, "")
+        with self._locks.hold(entry.id):
+            return self._install_entry(entry, "install", branch, default_branch, progress, "")
 
     def update_entry(
         self, plugin_id: str, entry: RegistryEntry, progress: ProgressFn | None = None
     ) -> InstallResult:
         """Reinstall from the registry only when ``entry.latest_version`` is newer."""
         folder = plugin_dir(self.layout, plugin_id)
-        if not os.path.lexists(folder):
-            raise NotInstalled(f"plugin {plugin_id!r} is not installed")
-        with self._locks.hold(plugin_id):
+        validate_plugin_id(entry.id)
+        with self._locks.hold(*dict.fromkeys((plugin_id, entry.id))):
+            if not os.path.lexists(folder):
+                raise NotInstalled(f"plugin {plugin_id!r} is not installed")
             current = installed_manifest(folder)
             if current is not None and not is_update_available(
                 current.version, entry.latest_version
             ):
                 _Reporter("update", plugin_id, progress)(Stage.DONE, 100, "up to date")
                 return InstallResult(plugin_id, "up_to_date", current.version, current.version)
-        return self._install_entry(entry, "update", "", "", progress, plugin_id)
+            return self._install_entry(entry, "update", "", "", progress, plugin_id)
 
     def install_from_url(
         self,
@@ -239,28 +241,28 @@ class Installer:
         progress: ProgressFn | None,
         expect_id: str,
     ) -> InstallResult:
+        """The registry pipeline; the caller holds the locks of ``entry.id`` and ``expect_id``."""
         report = _Reporter(operation, expect_id or entry.id, progress)
         held = tuple(dict.fromkeys(i for i in (entry.id, expect_id) if i))
-        with self._locks.hold(*held):
-            workdir = new_workdir(self.layout, operation)
-            try:
-                report(Stage.RESOLVING, 0)
-                urls = entry_archive_urls(
-                    entry, self.http, self.github, branch=branch, default_branch=default_branch
+        workdir = new_workdir(self.layout, operation)
+        try:
+            report(Stage.RESOLVING, 0)
+            urls = entry_archive_urls(
+                entry, self.http, self.github, branch=branch, default_branch=default_branch
+            )
+            folder = self._fetch_archive(urls, entry.plugin_path, workdir, report)
+            staged = self._validate(folder, PluginSource.REGISTRY, report)
+            if expect_id and staged.manifest.id != expect_id:
+                raise InvalidManifest(
+                    f"the registry entry now holds plugin {staged.manifest.id!r}, "
+                    f"not {expect_id!r}; refusing to replace it"
                 )
-                folder = self._fetch_archive(urls, entry.plugin_path, workdir, report)
-                staged = self._validate(folder, PluginSource.REGISTRY, report)
-                if expect_id and staged.manifest.id != expect_id:
-                    raise InvalidManifest(
-                        f"the registry entry now holds plugin {staged.manifest.id!r}, "
-                        f"not {expect_id!r}; refusing to replace it"
-                    )
-                result = self._activate(staged, report, held=held, registry_id=entry.id)
-            except Exception:
-                remove_tree(workdir)
-                raise
+            result = self._activate(staged, report, held=held, registry_id=entry.id)
+        except Exception:
             remove_tree(workdir)
-            return result
+            raise
+        remove_tree(workdir)
+        return result
 
     def _fetch_archive(
         self, urls: list[str], subpath: str, workdir: Path, report: _Reporter

@@ -1,0 +1,141 @@
+"""Install from a URL (real git over smart HTTP, and the ZIP fallback) and git updates."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ledmatrix_mqtt.core.models import PluginSource
+from ledmatrix_mqtt.errors import Forbidden, InvalidManifest
+from ledmatrix_mqtt.store.git import GitRunner, is_checkout
+from ledmatrix_mqtt.store.records import UninstallRecords
+from tests.integration.installer_env import Env, make_env
+from tests.support.fake_github import FakeGitHub
+from tests.support.git_http import GitHttpServer
+from tests.support.plugin_factory import plugin_files
+
+needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+
+
+@pytest.fixture
+def env(tmp_path: Path, fake_github: FakeGitHub) -> Env:
+    return make_env(tmp_path, fake_github)
+
+
+@pytest.fixture
+def git_server(tmp_path: Path) -> Iterator[GitHttpServer]:
+    server = GitHttpServer(tmp_path / "git-root").start()
+    yield server
+    server.stop()
+
+
+def test_url_install_forbidden_by_policy(env: Env) -> None:
+    with pytest.raises(Forbidden):
+        env.installer().install_from_url(env.fake.repo_url("tests", "x"), allowed=False)
+    assert env.fake.requests() == []
+
+
+def test_url_install_outside_allow_list_forbidden(env: Env) -> None:
+    for url in ("https://evil.example.com/a/b", "file:///etc", "ssh://127.0.0.1/a/b", "/etc"):
+        with pytest.raises(Forbidden):
+            env.installer().install_from_url(url)
+    assert env.leftovers() == []
+
+
+def test_url_install_zip_fallback_without_git(env: Env) -> None:
+    env.fake.add_repo("tests", "clock-repo", plugin_files("clock"), branch="master")
+    url = env.fake.repo_url("tests", "clock-repo") + ".git"
+    result = env.installer().install_from_url(url)
+    assert (result.plugin_id, result.source) == ("clock", PluginSource.URL)
+    assert env.version_on_disk("clock") == "1.0.0"
+    assert not is_checkout(env.layout.plugins / "clock")
+    assert env.leftovers() == []
+
+
+def test_url_install_monorepo_path_uses_zip(env: Env) -> None:
+    files = {f"plugins/weather/{k}": v for k, v in plugin_files("ledmatrix-weather").items()}
+    env.fake.add_repo("tests", "mono", files)
+    result = env.installer(git=GitRunner.from_path()).install_from_url(
+        env.fake.repo_url("tests", "mono"), plugin_path="plugins/weather"
+    )
+    assert result.plugin_id == "ledmatrix-weather"
+
+
+def test_url_install_manifest_id_is_canonical(env: Env) -> None:
+    """Upstream let a caller-supplied plugin_id override the manifest id; there is no such
+    parameter here and the folder is always the manifest id (the repo name is irrelevant)."""
+    env.fake.add_repo("tests", "some-repo", plugin_files("real-id"))
+    result = env.installer().install_from_url(env.fake.repo_url("tests", "some-repo"))
+    assert result.plugin_id == "real-id"
+    assert (env.layout.plugins / "real-id").is_dir()
+    assert not (env.layout.plugins / "some-repo").exists()
+
+
+def test_url_name_with_dot_git_inside_regression_replace_git(env: Env) -> None:
+    """Upstream ``url.replace('.git', '')`` corrupted ``x.github-plugins``; only a ``.git``
+    suffix is removed."""
+    env.fake.add_repo("tests", "x.github-plugins", plugin_files("clock"))
+    result = env.installer().install_from_url(env.fake.repo_url("tests", "x.github-plugins"))
+    assert result.plugin_id == "clock"
+    assert env.fake.requests(r"/x\.github-plugins/archive/")
+
+
+def test_url_install_clears_uninstall_record_regression(env: Env) -> None:
+    """Upstream install_from_url never forgot the uninstall record, so the next start
+    purged the reinstalled plugin."""
+    records = UninstallRecords(env.layout)
+    records.record_uninstalled("clock")
+    env.fake.add_repo("tests", "clock", plugin_files("clock"))
+    env.installer(records=records).install_from_url(env.fake.repo_url("tests", "clock"))
+    assert not records.is_uninstalled("clock")
+
+
+@needs_git
+def test_url_install_with_git_then_update(env: Env, git_server: GitHttpServer) -> None:
+    git_server.publish("tests", "clock", plugin_files("clock", "1.0.0"))
+    installer = env.installer(git=GitRunner.from_path())
+    result = installer.install_from_url(git_server.url("tests", "clock"))
+    assert (result.plugin_id, result.version, result.source) == ("clock", "1.0.0", PluginSource.URL)
+    folder = env.layout.plugins / "clock"
+    assert is_checkout(folder)
+    assert env.leftovers() == []
+
+    assert installer.update_git_checkout("clock").action == "up_to_date"
+    git_server.publish("tests", "clock", plugin_files("clock", "1.2.0"))
+    updated = installer.update_git_checkout("clock")
+    assert (updated.action, updated.version, updated.previous_version) == (
+        "updated", "1.2.0", "1.0.0")  # fmt: skip
+    assert env.version_on_disk("clock") == "1.2.0"
+    assert env.leftovers() == []
+
+
+@needs_git
+def test_git_update_that_breaks_the_manifest_keeps_old_copy(
+    env: Env, git_server: GitHttpServer
+) -> None:
+    git_server.publish("tests", "clock", plugin_files("clock", "1.0.0"))
+    installer = env.installer(git=GitRunner.from_path())
+    installer.install_from_url(git_server.url("tests", "clock"))
+    git_server.publish("tests", "clock", {"manifest.json": b"{broken"})
+    with pytest.raises(InvalidManifest):
+        installer.update_git_checkout("clock")
+    assert env.version_on_disk("clock") == "1.0.0"
+    assert env.leftovers() == []
+
+
+@needs_git
+def test_git_update_with_remote_outside_allow_list_forbidden(
+    env: Env, git_server: GitHttpServer
+) -> None:
+    git_server.publish("tests", "clock", plugin_files("clock"))
+    installer = env.installer(git=GitRunner.from_path())
+    installer.install_from_url(git_server.url("tests", "clock"))
+    git = GitRunner.from_path()
+    git.run(["remote", "set-url", "origin", "https://evil.example.com/a/b"],
+            cwd=env.layout.plugins / "clock")  # fmt: skip
+    with pytest.raises(Forbidden):
+        installer.update_git_checkout("clock")
+    assert env.version_on_disk("clock") == "1.0.0"
