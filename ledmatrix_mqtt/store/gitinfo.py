@@ -20,6 +20,7 @@ import logging
 import os
 import re
 import shutil
+import stat
 import subprocess
 import threading
 import zlib
@@ -66,9 +67,13 @@ def _read_text(path: Path, limit: int = _MAX_CONFIG) -> str | None:
 def find_git_dirs(folder: Path) -> GitDirs | None:
     """The git dirs of ``folder``, following a ``.git`` file (``gitdir:``) and ``commondir``."""
     dot_git = folder / ".git"
-    if dot_git.is_dir():
+    try:
+        mode = dot_git.stat().st_mode
+    except OSError:
+        return None
+    if stat.S_ISDIR(mode):
         git_dir = dot_git
-    elif dot_git.is_file():
+    elif stat.S_ISREG(mode):
         text = _read_text(dot_git, 4096) or ""
         if not text.startswith("gitdir:"):
             return None

@@ -1,0 +1,136 @@
+"""Measure ``PluginInventory.list()`` with 200 installed plugins, some of them git checkouts.
+
+Run: ``.venv/bin/python bench/list_installed.py [--plugins 200] [--git 40] [--rounds 50]``
+
+Prints median and p99 (ms) for:
+* cold: a new inventory per list (discovery, every manifest read, git files parsed);
+* warm: repeated lists on one inventory (the service's steady state);
+* naive: what upstream did per request (re-scan, re-read and parse every manifest,
+  and one ``git rev-parse HEAD`` subprocess per git plugin; upstream ran four).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ledmatrix_mqtt.core.manifest import parse_manifest_bytes
+from ledmatrix_mqtt.core.registry_format import parse_registry
+from ledmatrix_mqtt.store.inventory import PluginInventory
+from ledmatrix_mqtt.store.layout import StateLayout
+from tests.support.plugin_factory import plugin_files
+
+GIT_ENV = {
+    **os.environ,
+    "GIT_AUTHOR_NAME": "bench",
+    "GIT_AUTHOR_EMAIL": "b@example.com",
+    "GIT_COMMITTER_NAME": "bench",
+    "GIT_COMMITTER_EMAIL": "b@example.com",
+    "GIT_CONFIG_GLOBAL": os.devnull,
+}
+
+
+def build(root: Path, count: int, git_count: int) -> list[Path]:
+    git_folders = []
+    for i in range(count):
+        folder = root / f"plugin-{i:03d}"
+        folder.mkdir(parents=True)
+        for rel, data in plugin_files(folder.name, "1.0.0").items():
+            (folder / rel).write_bytes(data)
+        if i < git_count:
+            for args in (
+                ["init", "-q", "-b", "main"],
+                ["remote", "add", "origin", f"https://github.com/bench/{folder.name}.git"],
+                ["add", "."],
+                ["commit", "-q", "-m", "init"],
+            ):
+                subprocess.run(["git", "-C", str(folder), *args], env=GIT_ENV, check=True)
+            git_folders.append(folder)
+    # Fresh files sit in the racy-timestamp window (2 s) and are re-checked; a
+    # real install is older than that by the time anyone lists it twice.
+    old = time.time() - 3600
+    for path in [root, *root.rglob("*")]:
+        os.utime(path, (old, old), follow_symlinks=False)
+    return git_folders
+
+
+def naive_list(root: Path) -> list[tuple[str, str, str]]:
+    out = []
+    for folder in sorted(root.iterdir()):
+        manifest = parse_manifest_bytes((folder / "manifest.json").read_bytes())
+        sha = ""
+        if (folder / ".git").exists():
+            sha = subprocess.run(
+                ["git", "-C", str(folder), "rev-parse", "HEAD"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
+        out.append((manifest.id, manifest.version, sha))
+    return out
+
+
+def timed(fn: Callable[[], object], rounds: int) -> list[float]:
+    samples = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - start) * 1000)
+    return samples
+
+
+def summary(name: str, samples: list[float]) -> str:
+    ordered = sorted(samples)
+    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+    median = statistics.median(ordered)
+    return f"{name:<6} median {median:8.2f} ms   p99 {p99:8.2f} ms   (n={len(ordered)})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--plugins", type=int, default=200)
+    parser.add_argument("--git", type=int, default=40)
+    parser.add_argument("--rounds", type=int, default=50)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        layout = StateLayout(Path(tmp) / "state")
+        build(layout.plugins, args.plugins, args.git)
+        blocks = {f"plugin-{i:03d}": {"enabled": i % 2 == 0} for i in range(args.plugins)}
+        registry = parse_registry(
+            [{"id": f"plugin-{i:03d}", "name": "x", "latest_version": "1.1.0"} for i in range(100)]
+        )
+
+        def new_inventory() -> PluginInventory:
+            return PluginInventory(
+                layout, None, config_blocks=lambda: blocks, registry=lambda: registry
+            )
+
+        warm_inventory = new_inventory()
+        listed = warm_inventory.list()
+        assert len(listed) == args.plugins and sum(p.git is not None for p in listed) == args.git
+        reads = warm_inventory.manifest_reads
+        cold = timed(lambda: new_inventory().list(), args.rounds)
+        warm = timed(warm_inventory.list, args.rounds * 4)
+        assert warm_inventory.manifest_reads == reads, "warm lists must not re-read manifests"
+        naive = timed(lambda: naive_list(layout.plugins), max(5, args.rounds // 5))
+        print(f"{args.plugins} plugins, {args.git} git checkouts")
+        print(summary("cold", cold))
+        print(summary("warm", warm))
+        print(summary("naive", naive))
+        ratio = statistics.median(naive) / statistics.median(warm)
+        print(f"warm speed-up over naive (median): {ratio:.0f}x")
+        print(json.dumps({"warm_manifest_reads_total": warm_inventory.manifest_reads}))
+
+
+if __name__ == "__main__":
+    main()
