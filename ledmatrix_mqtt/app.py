@@ -1,0 +1,196 @@
+"""The composition root: builds the store, the display and the MQTT front end, and runs them.
+
+This is the only module that knows all three. Store changes flow to the
+display (``sync_plugins``) and to MQTT (``plugins_changed``) through the
+:class:`StoreHooks` this service implements; an uninstall unloads the plugin
+from the display (its ``cleanup()`` runs) before its files are removed.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from ledmatrix_mqtt import __version__
+from ledmatrix_mqtt.configfile import load_config
+from ledmatrix_mqtt.core.config_model import AppConfig
+from ledmatrix_mqtt.core.models import PluginSource
+from ledmatrix_mqtt.errors import ConfigError, LedMatrixError
+from ledmatrix_mqtt.mqtt.frontend import MqttFrontend
+from ledmatrix_mqtt.runtime.backends.base import PanelBackend
+from ledmatrix_mqtt.runtime.controller import DisplayController
+from ledmatrix_mqtt.runtime.spec import PluginSpec
+from ledmatrix_mqtt.store.layout import StateLayout, StateLock
+from ledmatrix_mqtt.store.service import PluginStore
+from ledmatrix_mqtt.store.wiring import BUILTIN_PLUGINS_DIR, build_store
+
+_LOG = logging.getLogger(__name__)
+
+
+class Service:
+    """The running appliance. ``start``/``stop`` for tests, ``run`` for the CLI."""
+
+    def __init__(
+        self,
+        config: AppConfig,
+        *,
+        builtin_dir: Path | None = BUILTIN_PLUGINS_DIR,
+        backend: PanelBackend | None = None,
+        startup_reconcile: bool = True,
+    ) -> None:
+        self.config = config
+        self.layout = StateLayout(Path(config.state_dir))
+        self._builtin_dir = builtin_dir
+        self._backend = backend
+        self._startup_reconcile = startup_reconcile
+        self._lock = StateLock(self.layout, "ledmatrix-mqtt service")
+        self._plugin_config: Mapping[str, Mapping[str, Any]] = config.plugins
+        self._stopped = threading.Event()
+        self._sync_lock = threading.Lock()
+        self.store: PluginStore | None = None
+        self.display: DisplayController | None = None
+        self.frontend: MqttFrontend | None = None
+        self.reconcile_done = threading.Event()
+
+    # -- lifecycle ------------------------------------------------------------------
+    def start(self) -> None:
+        """Bring everything up; returns quickly (broker connect and reconcile run behind)."""
+        self.layout.ensure()
+        self._lock.acquire()
+        self.store = build_store(self.config, builtin_dir=self._builtin_dir, hooks=self)
+        recovered = self.store.installer.recover()
+        if recovered:
+            _LOG.warning("recovered from an interrupted operation: %s", ", ".join(recovered))
+        self.display = DisplayController(
+            self.config.display,
+            device=self.config.device,
+            state_dir=self.layout.root,
+            backend=self._backend,
+            service_info=self._service_info,
+            main_config={"timezone": self.config.device.timezone},
+        )
+        self.display.sync_plugins(self._specs())
+        self.display.start()
+        self.frontend = MqttFrontend(
+            self.config, self.store, self.display, state_dir=self.layout.root, version=__version__
+        )
+        self.frontend.start()
+        if self._startup_reconcile:
+            threading.Thread(
+                target=self._reconcile_once, name="startup-reconcile", daemon=True
+            ).start()
+        else:
+            self.reconcile_done.set()
+
+    def stop(self) -> None:
+        """Offline on MQTT, plugins cleaned up, panel cleared, lock released."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        if self.frontend is not None:
+            self.frontend.stop()
+        if self.store is not None:
+            self.store.operations.stop()
+            self.store.registry.close()
+        if self.display is not None:
+            self.display.stop()
+        self._lock.release()
+
+    def run(self) -> int:
+        """Run until SIGTERM/SIGINT."""
+        stop = threading.Event()
+
+        def on_signal(signum: int, _frame: FrameType | None) -> None:
+            _LOG.info("received %s; stopping", signal.Signals(signum).name)
+            stop.set()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        self.start()
+        _LOG.info("ledmatrix-mqtt %s running as %s", __version__, self.config.device.id)
+        try:
+            while not stop.wait(1.0):
+                pass
+        finally:
+            self.stop()
+        return 0
+
+    # -- StoreHooks ---------------------------------------------------------------------
+    def before_remove(self, plugin_id: str) -> None:
+        if self.display is not None:
+            self.display.unload(plugin_id)
+
+    def changed(self) -> None:
+        if self.display is not None:
+            self._reload_plugin_config()
+            with self._sync_lock:
+                self.display.sync_plugins(self._specs())
+        if self.frontend is not None:
+            self.frontend.plugins_changed()
+
+    # -- helpers ------------------------------------------------------------------------
+    def _reconcile_once(self) -> None:
+        """The start-up reconcile: exactly once, in the background, never looping."""
+        assert self.store is not None
+        try:
+            report = self.store.reconcile()
+            _LOG.info(
+                "start-up reconcile: %d inconsistencies, %d fixed, %d need a person",
+                len(report.inconsistencies), len(report.fixed), len(report.needs_attention),
+            )  # fmt: skip
+        except LedMatrixError as exc:
+            _LOG.warning("start-up reconcile failed: %s (%s)", exc.message, exc.code)
+        finally:
+            self.reconcile_done.set()
+            if self.frontend is not None:
+                self.frontend.plugins_changed()
+
+    def _reload_plugin_config(self) -> None:
+        try:
+            self._plugin_config = load_config(self.config.path).plugins if self.config.path else {}
+        except ConfigError as exc:
+            _LOG.error("config file became invalid; keeping the previous plugin settings: %s", exc)
+
+    def _specs(self) -> list[PluginSpec]:
+        assert self.store is not None
+        specs = []
+        for plugin in self.store.inventory.list():
+            if plugin.manifest is None or plugin.error:
+                continue
+            specs.append(
+                PluginSpec(
+                    id=plugin.id,
+                    path=Path(plugin.path),
+                    manifest=plugin.manifest,
+                    config=self._plugin_config.get(plugin.id, {}),
+                    enabled=plugin.enabled,
+                    builtin=plugin.source == PluginSource.BUILTIN,
+                )
+            )
+        return specs
+
+    def _service_info(self) -> Mapping[str, Any]:
+        installed = self.store.inventory.list() if self.store is not None else ()
+        return {
+            "device_name": self.config.device.name,
+            "device_id": self.config.device.id,
+            "ip": local_ip(),
+            "installed_count": sum(1 for p in installed if p.source != PluginSource.BUILTIN),
+            "version": __version__,
+        }
+
+
+def local_ip() -> str:
+    """The address of the interface with the default route (no packet is sent)."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.connect(("10.255.255.255", 1))
+            return str(sock.getsockname()[0])
+    except OSError:
+        return "127.0.0.1"
