@@ -1,0 +1,170 @@
+"""Benchmark store browse: cold and warm ``RegistryClient.search`` vs a naive serial baseline.
+
+Starts FakeGitHub with 50 registry entries, 150 ms injected latency on every
+GitHub API call and two entries whose API calls stall for 5 s, then measures:
+
+* cold search with the stalls (fresh client each run; answers at the deadline),
+* cold search without the stalls (time to enrich all 50),
+* warm search (everything cached),
+* naive serial baseline (LEDMatrix before 39ccdcf0: repo + commit call per
+  entry, one after another, no cache).
+
+Prints median and p99 latency and HTTP requests per search.
+
+Run: ``.venv/bin/python bench/store_browse.py [--runs N]`` (about 110 s on defaults).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import math
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ledmatrix_mqtt.core.config_model import GithubConfig, StoreConfig
+from ledmatrix_mqtt.core.github_urls import GithubUrls, parse_repo_url
+from ledmatrix_mqtt.errors import LedMatrixError
+from ledmatrix_mqtt.store.registry_client import RegistryClient, make_http_client
+from tests.support.fake_github import FakeGitHub
+from tests.support.plugin_factory import plugin_files, registry_entry
+
+ENTRIES = 50
+LATENCY = 0.150
+STALL = 5.0
+STALLED = ("p07", "p33")
+
+
+@dataclasses.dataclass
+class Sample:
+    seconds: float
+    requests: int
+    complete: bool = True
+
+
+def store_config(fake: FakeGitHub) -> StoreConfig:
+    github = GithubConfig(fake.web_url, fake.api_url, fake.raw_url, fake.archive_url)
+    return StoreConfig(registry_url=fake.registry_url, github=github)
+
+
+def start_fake(*, stalls: bool) -> FakeGitHub:
+    fake = FakeGitHub().start()
+    ids = [f"p{i:02d}" for i in range(ENTRIES)]
+    for plugin_id in ids:
+        fake.add_repo("tests", plugin_id, plugin_files(plugin_id))
+    fake.set_registry([registry_entry(fake, plugin_id) for plugin_id in ids])
+    fake.add_fault(r"^/api/", "latency", LATENCY)
+    if stalls:
+        for plugin_id in STALLED:
+            fake.add_fault(rf"^/api/repos/tests/{plugin_id}(/|$)", "stall", STALL)
+    return fake
+
+
+def cold_search(fake: FakeGitHub) -> Sample:
+    cfg = store_config(fake)
+    client = RegistryClient(make_http_client(cfg), cfg)
+    try:
+        started = time.perf_counter()
+        result = client.search()
+        elapsed = time.perf_counter() - started
+        return Sample(elapsed, client._http.request_count, result.complete)
+    finally:
+        client.close()
+
+
+def warm_searches(fake: FakeGitHub, runs: int) -> list[Sample]:
+    cfg = store_config(fake)
+    client = RegistryClient(make_http_client(cfg), cfg)
+    try:
+        client.search(deadline=60)
+        samples = []
+        for _ in range(runs):
+            before = client._http.request_count
+            started = time.perf_counter()
+            result = client.search()
+            elapsed = time.perf_counter() - started
+            samples.append(Sample(elapsed, client._http.request_count - before, result.complete))
+        return samples
+    finally:
+        client.close()
+
+
+def serial_baseline(fake: FakeGitHub) -> Sample:
+    """Fetch registry, then repo and commit info per entry, one by one, no cache."""
+    cfg = store_config(fake)
+    http = make_http_client(cfg)
+    urls = GithubUrls(cfg.github.web_url, cfg.github.api_url, cfg.github.raw_url)
+    started = time.perf_counter()
+    client = RegistryClient(http, cfg)
+    registry = client.fetch_registry()
+    client.close()
+    for entry in registry.entries:
+        ref = parse_repo_url(entry.repo)
+        if ref is None:
+            continue
+        for url in (urls.repo_api(ref), urls.commit_api(ref, entry.branch or "main")):
+            with contextlib.suppress(LedMatrixError):
+                http.get(url, conditional=False)
+    return Sample(time.perf_counter() - started, http.request_count)
+
+
+def measure(name: str, runs: int, once: Callable[[], Sample]) -> list[Sample]:
+    samples = []
+    for _ in range(runs):
+        samples.append(once())
+    report(name, samples)
+    return samples
+
+
+def p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(0.99 * len(ordered)) - 1)]
+
+
+def report(name: str, samples: list[Sample]) -> None:
+    secs = [s.seconds for s in samples]
+    reqs = [s.requests for s in samples]
+    incomplete = sum(not s.complete for s in samples)
+    print(
+        f"{name:<34} runs={len(samples):<4} median={statistics.median(secs) * 1000:8.1f} ms"
+        f"  p99={p99(secs) * 1000:8.1f} ms  requests/search={statistics.median(reqs):5.0f}"
+        f"  incomplete={incomplete}",
+        flush=True,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=7, help="cold runs (warm: 20x)")
+    parser.add_argument("--baseline-runs", type=int, default=1)
+    args = parser.parse_args()
+    print(
+        f"{ENTRIES} entries, {LATENCY * 1000:.0f} ms API latency, "
+        f"deadline {StoreConfig().search_deadline:.1f} s"
+    )
+    fake = start_fake(stalls=True)
+    try:
+        print(f"-- with {len(STALLED)} entries stalled {STALL:.0f} s --")
+        measure("cold search (stalls)", args.runs, lambda: cold_search(fake))
+        report("warm search (stalls)", warm_searches(fake, args.runs * 20))
+        measure("naive serial baseline (stalls)", args.baseline_runs, lambda: serial_baseline(fake))
+    finally:
+        fake.stop()
+    fake = start_fake(stalls=False)
+    try:
+        print("-- no stalls --")
+        measure("cold search", args.runs, lambda: cold_search(fake))
+        report("warm search", warm_searches(fake, args.runs * 20))
+        measure("naive serial baseline", args.baseline_runs, lambda: serial_baseline(fake))
+    finally:
+        fake.stop()
+
+
+if __name__ == "__main__":
+    main()
