@@ -66,6 +66,7 @@ class DisplayController:
         self._display = display_config
         self._device = device
         self._wall = wall_clock
+        self._wall_offset = wall_clock() - time.monotonic()  # fixed: stable `since` values
         self._tz = _zone(device.timezone)
         self._backend = backend or select_backend(display_config, Path(state_dir))
         self.frames = FrameStore(self._backend, display_config.width, display_config.height)
@@ -133,7 +134,7 @@ class DisplayController:
         with self._lock:
             current = self._rotation
             power, brightness = self._power, self._brightness
-        offset = self._wall() - time.monotonic()
+        offset = self._wall_offset
         slot = current.slot
         pinned_until: float | None = None
         if current.pin is not None:  # 0.0 means "until resume"

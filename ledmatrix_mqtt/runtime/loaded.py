@@ -17,6 +17,7 @@ from typing import Any
 
 from PIL import Image
 
+from ledmatrix_mqtt.runtime.compat.base_plugin import BasePlugin
 from ledmatrix_mqtt.runtime.display_surface import DisplaySurface
 from ledmatrix_mqtt.runtime.health import PluginHealth
 from ledmatrix_mqtt.runtime.imports import PluginModules
@@ -148,6 +149,12 @@ class LoadedLedMatrix(LoadedPlugin):
         self._takes_mode = "display_mode" in params
 
     def duration(self, default: float) -> float:
+        base_hook = type(self.instance).get_display_duration is BasePlugin.get_display_duration
+        unset = "display_duration" not in self.config and not hasattr(
+            self.instance, "display_duration"
+        )
+        if base_hook and unset:
+            return default  # display.default_duration, where LEDMatrix hard-coded 15 s
         return positive_duration(self.instance.get_display_duration(), default)
 
     def fps(self) -> float:

@@ -1,0 +1,237 @@
+"""DisplayController end to end on the headless backend: rotation survives bad plugins."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import threading
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from ledmatrix_mqtt.core.config_model import DeviceConfig, DisplayConfig
+from ledmatrix_mqtt.errors import InvalidPayload, NotInstalled
+from ledmatrix_mqtt.runtime.backends.headless import HeadlessBackend
+from ledmatrix_mqtt.runtime.controller import DisplayController
+from ledmatrix_mqtt.runtime.spec import builtin_specs
+from tests.support.ledmatrix_style_plugins import fixture_spec
+
+DEVICE = DeviceConfig("panel", "Test Panel", "UTC")
+
+
+def wait_until(predicate, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return predicate()
+
+
+@pytest.fixture
+def make(tmp_path):
+    made: list[DisplayController] = []
+
+    def factory(**display) -> DisplayController:
+        cfg = DisplayConfig(backend="headless", **display)
+        controller = DisplayController(
+            cfg, device=DEVICE, state_dir=tmp_path / "state",
+            backend=HeadlessBackend(cfg.width, cfg.height),
+            service_info=lambda: {"installed_plugins": 2, "ip": "10.0.0.2"}, update_timeout=0.5,
+        )  # fmt: skip
+        made.append(controller)
+        return controller
+
+    yield factory
+    for controller in made:
+        controller.stop()
+
+
+class Recorder:
+    """Listener recording which plugin was current at each state event."""
+
+    def __init__(self, controller: DisplayController) -> None:
+        self.controller = controller
+        self.seen: list[str] = []
+        self.frames = 0
+        controller.add_listener(self)
+
+    def __call__(self, kind: str) -> None:
+        if kind == "frame":
+            self.frames += 1
+        else:
+            self.seen.append(self.controller.state().current_plugin)
+
+
+def test_start_returns_at_once_and_rotation_shows_plugins(make, tmp_path) -> None:
+    c = make(default_duration=1.0)
+    c.sync_plugins([*builtin_specs({}), fixture_spec("lm-clock", tmp_path)])
+    c.set_text("hi")
+    rec = Recorder(c)
+    c.start()
+    assert wait_until(lambda: {"clock", "lm-clock", "status", "text"} <= set(rec.seen), 8)
+    assert c.frame_png().startswith(b"\x89PNG")
+    assert c.frame_image().size == (64, 32)
+    assert list(c.rotation()) == ["clock", "lm-clock", "status", "text"]
+
+
+def test_raising_plugin_is_skipped_at_once_and_marked_unhealthy(make, tmp_path) -> None:
+    """LEDMatrix swallowed display() errors into False, so "skip broken plugin" was unreachable."""
+    c = make(default_duration=30.0, rotation_order=("lm-raising", "lm-clock"))
+    c.sync_plugins([fixture_spec("lm-raising", tmp_path), fixture_spec("lm-clock", tmp_path)])
+    c.start()
+    assert wait_until(lambda: c.state().current_plugin == "lm-clock")
+    status = {s.plugin_id: s for s in c.runtime_status()}
+    assert status["lm-raising"].loaded and not status["lm-raising"].healthy
+    assert "display exploded" in status["lm-raising"].error
+    assert status["lm-clock"].healthy
+
+
+def test_hanging_update_cannot_stop_the_rotation(make, tmp_path) -> None:
+    c = make(default_duration=0.3, rotation_order=("lm-slow", "clock"))
+    c.sync_plugins([fixture_spec("lm-slow", tmp_path, {"update_seconds": -1}),
+                    *builtin_specs({"text": {"enabled": False}, "status": {"enabled": False}})])
+    rec = Recorder(c)
+    c.start()
+    assert wait_until(lambda: rec.seen.count("clock") >= 3, 8)
+    assert "timed out" in {s.plugin_id: s for s in c.runtime_status()}["lm-slow"].error
+
+
+def test_slow_update_does_not_overlap_render_and_last_frame_is_held(make, tmp_path) -> None:
+    c = make(default_duration=0.5)
+    c.sync_plugins([fixture_spec("lm-slow", tmp_path, {"update_seconds": 0.3}),
+                    fixture_spec("lm-clock", tmp_path)])
+    rec = Recorder(c)
+    c.start()
+    assert wait_until(lambda: rec.seen.count("lm-clock") >= 3, 8)
+    slow = c.plugins.get("lm-slow")
+    assert slow is not None and slow.instance.overlaps == 0
+    assert slow.instance.display_calls >= 1
+
+
+def test_no_content_plugin_moves_on_and_a_lone_one_does_not_spin(make, tmp_path) -> None:
+    c = make(default_duration=30.0)
+    c.sync_plugins([fixture_spec("lm-empty", tmp_path)])
+    c.start()
+    time.sleep(0.5)
+    assert c.frames.pushed <= 2  # blank idle frame, not a busy loop of pushes
+    c.sync_plugins([fixture_spec("lm-empty", tmp_path), fixture_spec("lm-clock", tmp_path)])
+    assert wait_until(lambda: c.state().current_plugin == "lm-clock")
+
+
+def test_show_next_resume_brightness_power(make, tmp_path) -> None:
+    c = make(default_duration=30.0)
+    c.sync_plugins(builtin_specs({}))
+    c.start()
+    state = c.show("status", 60)
+    assert state.current_plugin == "status" and state.pinned_until and state.pinned_until > 0
+    assert c.show("clock").pinned_until == 0.0  # until resume
+    assert c.resume().pinned_until is None
+    before = c.state().current_plugin
+    assert c.next().current_plugin != before
+    with pytest.raises(NotInstalled):
+        c.show("nope")
+    with pytest.raises(InvalidPayload):
+        c.set_brightness(101)
+    with pytest.raises(InvalidPayload):
+        c.show("clock", 0)
+    assert c.set_brightness(40).brightness == 40
+    assert c.set_power(False).power is False
+    assert wait_until(lambda: c.frame_image().getbbox() is None)  # panel blanked
+    c.set_power(True)
+    assert wait_until(lambda: c.frame_image().getbbox() is not None)
+
+
+def test_sync_adds_and_removes_plugins_while_rendering(make, tmp_path) -> None:
+    c = make(default_duration=30.0)
+    c.sync_plugins([fixture_spec("lm-clock", tmp_path)])
+    c.start()
+    assert wait_until(lambda: c.state().current_plugin == "lm-clock")
+    c.sync_plugins([fixture_spec("lm-clock", tmp_path), fixture_spec("lm-text", tmp_path)])
+    assert "lm-text" in c.rotation()
+    c.show("lm-text")
+    assert wait_until(lambda: c.state().current_plugin == "lm-text")
+    c.sync_plugins([fixture_spec("lm-clock", tmp_path)])  # "uninstalled"
+    assert wait_until(lambda: c.state().current_plugin == "lm-clock")
+    assert list(c.rotation()) == ["lm-clock"]
+
+
+def test_unload_calls_cleanup_before_returning(make, tmp_path) -> None:
+    c = make()
+    c.sync_plugins([fixture_spec("lm-clock", tmp_path)])
+    c.start()
+    instance = c.plugins.get("lm-clock").instance
+    cleaned = threading.Event()
+    instance.cleanup = cleaned.set
+    c.unload("lm-clock")
+    assert cleaned.is_set() and instance.enabled is False  # cleanup() then on_disable()
+    assert c.plugins.get("lm-clock") is None
+    status = {s.plugin_id: s for s in c.runtime_status()}
+    assert status["lm-clock"].loaded is False
+
+
+def test_load_errors_are_listed_not_raised(make, tmp_path) -> None:
+    c = make()
+    c.sync_plugins([fixture_spec("lm-clock", tmp_path, {"show_seconds": 3}),
+                    *builtin_specs({})])  # fmt: skip
+    status = {s.plugin_id: s for s in c.runtime_status()}
+    assert not status["lm-clock"].loaded and status["lm-clock"].error.startswith("invalid_config")
+    assert "lm-clock" not in c.rotation()
+    with pytest.raises(NotInstalled):
+        c.show("lm-clock")
+
+
+def _install_like_load(stop: threading.Event, folder: Path) -> None:
+    """What an install does: build and extract archives and hash files, in a loop."""
+    payload = bytes(range(256)) * 4096
+    while not stop.is_set():
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for i in range(8):
+                archive.writestr(f"plugin/file{i}.bin", payload)
+        with zipfile.ZipFile(io.BytesIO(buffer.getvalue())) as archive:
+            archive.extractall(folder)
+        for file in folder.rglob("*.bin"):
+            hashlib.sha256(file.read_bytes()).hexdigest()
+
+
+def test_install_running_in_parallel_does_not_stall_frames(make, tmp_path) -> None:
+    c = make(default_duration=60.0)
+    c.sync_plugins(builtin_specs({"clock": {"enabled": False}, "status": {"enabled": False}}))
+    c.set_text("A long message that has to scroll across the whole panel")
+    rec = Recorder(c)
+    c.start()
+    assert wait_until(lambda: rec.frames >= 3)
+    stop = threading.Event()
+    workers = [threading.Thread(target=_install_like_load, args=(stop, tmp_path / f"x{i}"))
+               for i in range(2)]  # fmt: skip
+    for w in workers:
+        w.start()
+    try:
+        before = rec.frames
+        c.sync_plugins([*builtin_specs({"clock": {"enabled": False}}),
+                        fixture_spec("lm-clock", tmp_path)])  # an "install" landing mid-scroll
+        time.sleep(1.0)
+        produced = rec.frames - before
+    finally:
+        stop.set()
+        for w in workers:
+            w.join()
+    assert produced >= 10  # a stalled loop would produce ~0 new frames in this window
+    assert "lm-clock" in c.rotation()
+
+
+def test_frames_are_pushed_only_when_they_change(make, tmp_path) -> None:
+    c = make(default_duration=60.0)
+    frozen = dt.datetime(2025, 1, 1, 12, 0, 0, tzinfo=dt.UTC).timestamp()
+    c._wall = lambda: frozen  # the clock never moves
+    c.sync_plugins(builtin_specs({"text": {"enabled": False}, "status": {"enabled": False}}))
+    c.start()
+    assert wait_until(lambda: c.frames.pushed >= 1)
+    time.sleep(1.5)  # at least one more re-render of the 1 fps clock
+    assert c.frames.pushed == 1
+    assert isinstance(c.frame_image(), Image.Image)
