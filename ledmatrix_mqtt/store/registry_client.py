@@ -93,7 +93,9 @@ class RegistryClient:
         self._urls = GithubUrls(gh.web_url.rstrip("/"), gh.api_url.rstrip("/"), gh.raw_url)
         self._cache = TtlCache(clock=clock)
         self._pool = cf.ThreadPoolExecutor(max_workers, thread_name_prefix="store-enrich")
-        self._pending: set[cf.Future[StoreEntry]] = set()
+        # entry -> its enrichment in progress; a search during a stall joins it
+        # instead of queueing a duplicate job behind the stalled workers
+        self._pending: dict[RegistryEntry, cf.Future[StoreEntry]] = {}
         self._pending_lock = threading.Lock()
         self._aliases: tuple[tuple[RegistryEntry, ...], AliasTable] | None = None
         self._load_persisted()
@@ -323,18 +325,19 @@ class RegistryClient:
         futures = [s for s in slots if isinstance(s, cf.Future)]
         if futures:
             cf.wait(futures, timeout=max(0.0, budget - (time.monotonic() - started)))
-        entries = tuple(_settle(s, e) for s, e in zip(slots, matches, strict=True))
+        finished = {f for f in futures if f.done()}  # one snapshot for entries and `complete`
+        entries = tuple(_settle(s, e, finished) for s, e in zip(slots, matches, strict=True))
         return SearchResult(
             entries=entries,
             fetched_at=registry.fetched_at,
             stale=registry.stale,
-            complete=all(f.done() for f in futures),
+            complete=len(finished) == len(futures),
         )
 
     def drain(self, timeout: float | None = None) -> bool:
         """Wait for background enrichment to finish; True if none is left."""
         with self._pending_lock:
-            pending = list(self._pending)
+            pending = list(self._pending.values())
         _done, not_done = cf.wait(pending, timeout=timeout)
         return not not_done
 
@@ -343,15 +346,18 @@ class RegistryClient:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _submit(self, entry: RegistryEntry) -> cf.Future[StoreEntry]:
-        future = self._pool.submit(self._enrich, entry, False)
         with self._pending_lock:
-            self._pending.add(future)
-        future.add_done_callback(self._forget)
+            future = self._pending.get(entry)
+            if future is None:
+                future = self._pool.submit(self._enrich, entry, False)
+                self._pending[entry] = future
+        future.add_done_callback(lambda done: self._forget(entry, done))
         return future
 
-    def _forget(self, future: cf.Future[StoreEntry]) -> None:
+    def _forget(self, entry: RegistryEntry, future: cf.Future[StoreEntry]) -> None:
         with self._pending_lock:
-            self._pending.discard(future)
+            if self._pending.get(entry) is future:
+                del self._pending[entry]
 
     def _enrich_from_cache(self, entry: RegistryEntry) -> StoreEntry | None:
         try:
@@ -369,10 +375,14 @@ class RegistryClient:
         return StoreEntry(entry, repo, commit, enriched=repo is not None or commit is not None)
 
 
-def _settle(slot: StoreEntry | cf.Future[StoreEntry], entry: RegistryEntry) -> StoreEntry:
+def _settle(
+    slot: StoreEntry | cf.Future[StoreEntry],
+    entry: RegistryEntry,
+    finished: set[cf.Future[StoreEntry]],
+) -> StoreEntry:
     if isinstance(slot, StoreEntry):
         return slot
-    if not slot.done():
+    if slot not in finished:
         return StoreEntry(entry)
     error = slot.exception()
     if error is not None:
