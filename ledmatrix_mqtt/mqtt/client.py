@@ -154,7 +154,9 @@ class BrokerConnection:
     def wait_connected(self, timeout: float) -> bool:
         return self._connected.wait(timeout)
 
-    def publish(self, message: Message, *, correlation: bytes | None = None) -> bool:
+    def publish(
+        self, message: Message, *, correlation: bytes | None = None, response_topic: str = ""
+    ) -> bool:
         """Queue one publication; False (and nothing queued) while disconnected.
 
         Retained state is republished in full on every connect, so dropping
@@ -163,9 +165,12 @@ class BrokerConnection:
         if not self._connected.is_set():
             return False
         props = None
-        if correlation is not None and self._v5:
+        if (correlation is not None or response_topic) and self._v5:
             props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
-            props.CorrelationData = correlation
+            if correlation is not None:
+                props.CorrelationData = correlation
+            if response_topic:
+                props.ResponseTopic = response_topic
         info = self._client.publish(
             message.topic, message.payload, message.qos, message.retain, props
         )
