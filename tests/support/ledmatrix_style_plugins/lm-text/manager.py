@@ -8,7 +8,7 @@ class TextPlugin(BasePlugin):
         super().__init__(plugin_id, config, display_manager, cache_manager, plugin_manager)
         self.enable_scrolling = True
         self.message = config.get("message", "LEDMatrix style scrolling text")
-        self.offset = 0
+        self.offset = 48  # start with text already on the panel
 
     def update(self):
         cached = self.cache_manager.get("message", max_age=3600)

@@ -1,0 +1,83 @@
+"""The RGBMatrixEmulator backend (raw adapter) and backend selection."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ledmatrix_mqtt.core.config_model import DeviceConfig, DisplayConfig
+from ledmatrix_mqtt.runtime.backends.base import BackendUnavailable
+from ledmatrix_mqtt.runtime.backends.hardware import is_raspberry_pi
+from ledmatrix_mqtt.runtime.backends.headless import HeadlessBackend
+from ledmatrix_mqtt.runtime.backends.select import select_backend
+from ledmatrix_mqtt.runtime.controller import DisplayController
+from ledmatrix_mqtt.runtime.spec import builtin_specs
+
+
+@pytest.fixture
+def reset_raw_adapter():
+    yield
+    from RGBMatrixEmulator.adapters.raw_adapter import RawAdapter
+
+    RawAdapter.INSTANCE = None
+
+
+def test_emulator_raw_adapter_receives_the_frames(tmp_path, reset_raw_adapter) -> None:
+    cwd = os.getcwd()
+    handler = signal.getsignal(signal.SIGTERM)
+    cfg = DisplayConfig(backend="emulator", emulator_adapter="raw", brightness=100)
+    backend = select_backend(cfg, tmp_path / "state")
+    assert backend.name == "emulator"
+    assert os.getcwd() == cwd  # chdir only around the import
+    assert not Path(cwd, "emulator_config.json").exists() or cwd == str(tmp_path)
+    assert (tmp_path / "state" / "emulator" / "emulator_config.json").is_file()
+    assert signal.getsignal(signal.SIGTERM) is handler
+    controller = DisplayController(
+        cfg, device=DeviceConfig("p", "P", "UTC"), state_dir=tmp_path / "state", backend=backend
+    )
+    controller.sync_plugins(builtin_specs({"text": {"enabled": False}}))
+    controller.show("status")
+    controller._tick()  # one render, on this thread
+    frame = np.asarray(controller.frame_image())
+    shown = backend.adapter._last_frame()  # type: ignore[attr-defined]
+    assert shown.shape == (32, 64, 3)
+    assert (shown == frame).all() and frame.any()
+    controller.stop()
+
+
+def test_auto_falls_back_to_headless_without_hardware_or_emulator(tmp_path, monkeypatch) -> None:
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec",
+        lambda name, *a: None if name == "RGBMatrixEmulator" else real_find_spec(name, *a),
+    )  # fmt: skip
+    backend = select_backend(DisplayConfig(backend="auto"), tmp_path)
+    assert isinstance(backend, HeadlessBackend)
+
+
+def test_hardware_needs_a_raspberry_pi_not_just_an_import(tmp_path) -> None:
+    model = tmp_path / "model"
+    model.write_bytes(b"QEMU Virtual Machine\0")
+    assert not is_raspberry_pi(model)
+    model.write_bytes(b"Raspberry Pi 4 Model B Rev 1.4\0")
+    assert is_raspberry_pi(model)
+    with pytest.raises(BackendUnavailable):
+        select_backend(DisplayConfig(backend="hardware"), tmp_path, model_file=model)
+
+
+def test_headless_backend_writes_a_png_snapshot(tmp_path) -> None:
+    backend = select_backend(DisplayConfig(backend="headless"), tmp_path)
+    controller = DisplayController(
+        DisplayConfig(backend="headless"), device=DeviceConfig("p", "P", "UTC"),
+        state_dir=tmp_path, backend=backend,
+    )  # fmt: skip
+    controller.sync_plugins(builtin_specs({}))
+    controller._tick()
+    assert (tmp_path / "frames" / "current.png").read_bytes().startswith(b"\x89PNG")
+    controller.stop()
