@@ -1,0 +1,124 @@
+"""Command payload parsing and the response envelope (pure)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ledmatrix_mqtt.errors import InvalidPayload, LedMatrixError
+from ledmatrix_mqtt.mqtt.codec import (
+    BrightnessArgs,
+    EnableArgs,
+    InstallArgs,
+    NoArgs,
+    PowerArgs,
+    ReconcileArgs,
+    SearchArgs,
+    ShowArgs,
+    TextArgs,
+    UpdateArgs,
+    coerce_bool,
+    decode_request,
+    encode_response,
+)
+
+
+@pytest.mark.parametrize(
+    ("command", "payload", "args"),
+    [
+        ("install", b'{"plugin_id":"clock-simple"}', InstallArgs(plugin_id="clock-simple")),
+        ("install", b"clock-simple", InstallArgs(plugin_id="clock-simple")),
+        (
+            "install",
+            b'{"url":"https://github.com/a/b","branch":"dev"}',
+            InstallArgs(url="https://github.com/a/b", branch="dev"),
+        ),
+        ("update", b'{"all":"yes"}', UpdateArgs(all=True)),
+        ("update", b'"weather"', UpdateArgs(plugin_id="weather")),
+        ("list", b"{}", NoArgs()),
+        (
+            "search",
+            b'{"query":"clock","tags":"time","refresh":"On"}',
+            SearchArgs(query="clock", tags=("time",), refresh=True),
+        ),
+        ("search", b"clock", SearchArgs(query="clock")),
+        ("reconcile", b'{"force":1,"dry_run":"FALSE"}', ReconcileArgs(force=True, dry_run=False)),
+        ("enable", b'{"plugin_id":"a.b","enabled":"off"}', EnableArgs("a.b", False)),
+        ("disable", b"weather", EnableArgs("weather", False)),
+        ("show", b'{"plugin_id":"weather","duration":30}', ShowArgs("weather", 30.0)),
+        ("brightness", b"42", BrightnessArgs(42)),
+        ("brightness", b'{"value":"99.6"}', BrightnessArgs(100)),
+        ("power", b"OFF", PowerArgs(False)),
+        ("power", b'{"state":"on"}', PowerArgs(True)),
+        ("text", b"Hello world", TextArgs("Hello world")),
+        ("text", b"12", TextArgs("12")),
+    ],
+)
+def test_valid_payloads(command: str, payload: bytes, args: object) -> None:
+    assert decode_request(command, payload).args == args
+
+
+def test_transaction_is_carried() -> None:
+    req = decode_request("list", b'{"transaction":"abc"}')
+    assert req.transaction == "abc"
+
+
+@pytest.mark.parametrize(
+    ("command", "payload", "code"),
+    [
+        ("list", b"[]", "invalid_payload"),
+        ("list", b"null", "invalid_payload"),
+        ("list", b"clock", "invalid_payload"),
+        ("list", b"", "invalid_payload"),
+        ("list", b'{"x":1}', "invalid_payload"),
+        ("list", b'{"transaction":' + b'"' + b"t" * 65 + b'"}', "invalid_payload"),
+        ("list", b'{"transaction":5}', "invalid_payload"),
+        ("install", b'{"plugin_id":"../../etc"}', "invalid_plugin_id"),
+        ("install", b'{"plugin_id":7}', "invalid_payload"),
+        ("install", b'{"url":"file:///etc/passwd"}', "invalid_payload"),
+        ("install", b"\xff", "invalid_payload"),
+        ("install", b"[" * 50000, "invalid_payload"),
+        ("install", b"x" * (64 * 1024 + 1), "payload_too_large"),
+        ("update", b'{"all":true,"plugin_id":"x"}', "invalid_payload"),
+        ("brightness", b"true", "invalid_payload"),
+        ("brightness", b"NaN", "invalid_payload"),
+        ("brightness", b"-1", "invalid_payload"),
+        ("power", b"{}", "invalid_payload"),
+        ("power", b'"maybe"', "invalid_payload"),
+        ("text", b'{"text":"' + b"x" * 256 + b'"}', "invalid_payload"),
+        ("show", b'{"plugin_id":"a","duration":0}', "invalid_payload"),
+        ("reboot", b"{}", "unknown_command"),
+    ],
+)
+def test_invalid_payloads_raise_typed_errors(command: str, payload: bytes, code: str) -> None:
+    with pytest.raises(LedMatrixError) as info:
+        decode_request(command, payload)
+    assert info.value.code == code
+
+
+@pytest.mark.parametrize("word", ["true", "TRUE", "on", "On", "1", 1, True])
+def test_coerce_bool_true(word: object) -> None:
+    assert coerce_bool(word, "x") is True
+
+
+@pytest.mark.parametrize("word", ["false", "Off", "0", 0, False])
+def test_coerce_bool_false(word: object) -> None:
+    assert coerce_bool(word, "x") is False
+
+
+def test_coerce_bool_rejects_others() -> None:
+    with pytest.raises(InvalidPayload):
+        coerce_bool(2, "x")
+
+
+def test_response_envelopes() -> None:
+    ok = json.loads(encode_response("list", data={"plugins": []}, transaction="t"))
+    assert ok == {"command": "list", "status": "ok", "data": {"plugins": []}, "transaction": "t"}
+    err = json.loads(encode_response("install", error=InvalidPayload("bad")))
+    assert err == {
+        "command": "install",
+        "status": "error",
+        "error": {"code": "invalid_payload", "message": "bad"},
+        "transaction": None,
+    }

@@ -1,0 +1,50 @@
+"""Transaction journal and token bucket."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ledmatrix_mqtt.mqtt.dedup import MAX_ENTRIES, TransactionJournal
+from ledmatrix_mqtt.mqtt.ratelimit import TokenBucket
+
+
+def test_journal_returns_first_response_and_survives_reload(tmp_path: Path) -> None:
+    path = tmp_path / "mqtt" / "transactions.json"
+    j = TransactionJournal(path)
+    assert j.claim("install", "t1", lambda r: None).fresh
+    waited: list[bytes] = []
+    dup = j.claim("install", "t1", waited.append)
+    assert not dup.fresh and dup.response is None
+    waiters = j.finish("install", "t1", b'{"status":"ok"}')
+    for w in waiters:
+        w(b'{"status":"ok"}')
+    assert waited == [b'{"status":"ok"}']
+    again = TransactionJournal(path).claim("install", "t1", lambda r: None)
+    assert (again.fresh, again.response) == (False, b'{"status":"ok"}')
+    assert TransactionJournal(path).claim("uninstall", "t1", lambda r: None).fresh
+
+
+def test_journal_is_bounded_and_ignores_corrupt_file(tmp_path: Path) -> None:
+    path = tmp_path / "j.json"
+    j = TransactionJournal(path)
+    for i in range(MAX_ENTRIES + 20):
+        j.claim("list", str(i), lambda r: None)
+        j.finish("list", str(i), b"{}")
+    assert TransactionJournal(path).claim("list", "0", lambda r: None).fresh  # evicted
+    path.write_text("{corrupt")
+    assert TransactionJournal(path).claim("list", "x", lambda r: None).fresh
+
+
+def test_journal_release_allows_a_retry(tmp_path: Path) -> None:
+    j = TransactionJournal(tmp_path / "j.json")
+    assert j.claim("install", "t", lambda r: None).fresh
+    j.release("install", "t")
+    assert j.claim("install", "t", lambda r: None).fresh
+
+
+def test_token_bucket() -> None:
+    now = [0.0]
+    bucket = TokenBucket(rate=2.0, capacity=3, clock=lambda: now[0])
+    assert [bucket.take() for _ in range(4)] == [True, True, True, False]
+    now[0] = 1.0
+    assert [bucket.take() for _ in range(3)] == [True, True, False]
