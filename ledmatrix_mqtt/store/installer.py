@@ -58,6 +58,7 @@ from ledmatrix_mqtt.store.staging import (
     read_manifest,
     remove_tree,
     storage_errors,
+    write_source_marker,
 )
 from ledmatrix_mqtt.store.swap import CrashHook, PluginSwap, no_hook
 
@@ -87,6 +88,7 @@ class _Staged:
     folder: Path
     manifest: Manifest
     source: PluginSource
+    origin: str  # repository or archive URL, for the source marker
 
 
 class Installer:
@@ -176,7 +178,7 @@ class Installer:
                 repo = repo_of(url, self.http, self.github)
                 urls = [self.github.archive(repo, b) for b in branch_candidates(branch)]
                 folder = self._fetch_archive(urls, plugin_path, workdir, report)
-            staged = self._validate(folder, PluginSource.URL, report)
+            staged = self._validate(folder, PluginSource.URL, url, report)
             result = self._activate(staged, report, held=())
         except Exception:
             remove_tree(workdir)
@@ -251,7 +253,7 @@ class Installer:
                 entry, self.http, self.github, branch=branch, default_branch=default_branch
             )
             folder = self._fetch_archive(urls, entry.plugin_path, workdir, report)
-            staged = self._validate(folder, PluginSource.REGISTRY, report)
+            staged = self._validate(folder, PluginSource.REGISTRY, entry.repo or urls[0], report)
             if expect_id and staged.manifest.id != expect_id:
                 raise InvalidManifest(
                     f"the registry entry now holds plugin {staged.manifest.id!r}, "
@@ -292,12 +294,14 @@ class Installer:
         self._hook("extracted")
         return folder
 
-    def _validate(self, folder: Path, source: PluginSource, report: _Reporter) -> _Staged:
+    def _validate(
+        self, folder: Path, source: PluginSource, origin: str, report: _Reporter
+    ) -> _Staged:
         report(Stage.VALIDATING, 0)
         manifest = read_manifest(folder)
         check_compatible(manifest, self.core_version)
         self._hook("validated")
-        return _Staged(folder, manifest, source)
+        return _Staged(folder, manifest, source, origin)
 
     def _git_update(
         self,
@@ -318,7 +322,7 @@ class Installer:
             version = getattr(installed_manifest(target), "version", "")
             report(Stage.DONE, 100, "up to date")
             return InstallResult(plugin_id, "up_to_date", version, version, PluginSource.URL)
-        staged = self._validate(copy, PluginSource.URL, report)
+        staged = self._validate(copy, PluginSource.URL, url, report)
         if staged.manifest.id != plugin_id:
             raise InvalidManifest(
                 f"the update renames plugin {plugin_id!r} to {staged.manifest.id!r}; refusing"
@@ -340,6 +344,7 @@ class Installer:
             target = plugin_dir(self.layout, plugin_id)
             previous = installed_manifest(target)
             report(Stage.ACTIVATING, 0)
+            write_source_marker(staged.folder, staged.source, staged.origin, registry_id)
             record = self._swap.begin(plugin_id, "install", target, staged.folder)
             try:
                 self._swap.activate(record)

@@ -50,7 +50,7 @@ def _stray_asides(layout: StateLayout) -> list[str]:
     for path in entries:
         plugin_id = path.name.rsplit(".", 1)[0]
         target = layout.plugins / plugin_id
-        restorable = not path.name.endswith(".discard") and is_valid_plugin_id(plugin_id)
+        restorable = path.suffix not in (".discard", ".replaced") and is_valid_plugin_id(plugin_id)
         if restorable and not os.path.lexists(target):
             try:
                 os.rename(path, target)

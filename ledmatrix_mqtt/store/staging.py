@@ -19,11 +19,13 @@ from pathlib import Path
 
 from ledmatrix_mqtt.core.ids import validate_plugin_id
 from ledmatrix_mqtt.core.manifest import MAX_MANIFEST_BYTES, parse_manifest_bytes
-from ledmatrix_mqtt.core.models import Manifest
+from ledmatrix_mqtt.core.models import Manifest, PluginSource
 from ledmatrix_mqtt.errors import InvalidManifest, InvalidPluginId, StorageFailed
+from ledmatrix_mqtt.fsutil import atomic_write_json
 from ledmatrix_mqtt.store.layout import StateLayout
 
 _LOG = logging.getLogger(__name__)
+SOURCE_MARKER = ".ledmatrix-source.json"  # read by store.inventory
 STORAGE_ERRNOS = frozenset(
     {errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EFBIG}
 )
@@ -128,3 +130,23 @@ def clean_staging(layout: StateLayout) -> list[str]:
         if remove_tree(path):
             removed.append(path.name)
     return removed
+
+
+def write_source_marker(
+    folder: Path, source: PluginSource, origin: str, registry_id: str = ""
+) -> None:
+    """Record where a staged plugin came from (``.ledmatrix-source.json``).
+
+    In a git checkout the marker is also excluded from ``git status``.
+    """
+    data = {"source": source.value, "url": origin}
+    if registry_id:
+        data["registry_id"] = registry_id
+    atomic_write_json(folder / SOURCE_MARKER, data)
+    exclude = folder / ".git" / "info" / "exclude"
+    if (folder / ".git").is_dir():
+        with storage_errors(f"write {exclude}"):
+            exclude.parent.mkdir(parents=True, exist_ok=True)
+            lines = exclude.read_text(encoding="utf-8").splitlines() if exclude.exists() else []
+            if f"/{SOURCE_MARKER}" not in lines:
+                exclude.write_text("\n".join([*lines, f"/{SOURCE_MARKER}"]) + "\n", "utf-8")

@@ -103,26 +103,37 @@ class PluginSwap:
         self._hook("new_moved_in")
 
     def commit(self, record: SwapRecord) -> None:
-        """The new state is proven: delete the aside, then the journal."""
+        """The new state is proven: delete the aside, then the journal.
+
+        The aside is first renamed to ``*.discard`` so that a crash during the
+        delete never leaves a half-deleted folder that ``restore`` could put back.
+        """
         self._hook("before_commit")
-        remove_tree(Path(record.aside))
+        aside = Path(record.aside)
+        doomed = aside.with_name(aside.name + ".discard")
+        if os.path.lexists(aside):
+            with storage_errors(f"discard {aside}"):
+                os.rename(aside, doomed)
+        self._hook("aside_discarded")
+        remove_tree(doomed)
         self._hook("aside_deleted")
         self._drop(record)
 
     def restore(self, record: SwapRecord) -> None:
         """Undo: put the aside back in place (removing a partial new copy first)."""
         target, aside = Path(record.target), Path(record.aside)
+        if record.staged:
+            remove_tree(Path(record.staged))
+        remove_tree(aside.with_name(aside.name + ".discard"))  # a commit had begun deleting it
         if os.path.lexists(aside):
             if os.path.lexists(target):
-                trash = aside.with_name(aside.name + ".discard")
+                trash = aside.with_name(aside.name + ".replaced")
                 with storage_errors(f"move {target} out of the way"):
                     os.rename(target, trash)
                 remove_tree(trash)
             with storage_errors(f"restore {target}"):
                 os.rename(aside, target)
             fsync_dir(target.parent)
-        if record.staged:
-            remove_tree(Path(record.staged))
         self._drop(record)
 
     # -- recovery ------------------------------------------------------------------
@@ -146,7 +157,8 @@ class PluginSwap:
     def recover(self, record: SwapRecord, intent: Callable[[str], bool]) -> str:
         """Finish or undo one interrupted move; returns what was done."""
         if record.kind == "remove":
-            if intent(record.plugin_id):
+            discarding = os.path.lexists(record.aside + ".discard")
+            if intent(record.plugin_id) or discarding:
                 if os.path.lexists(record.target) and not os.path.lexists(record.aside):
                     os.rename(record.target, record.aside)
                 self.commit(record)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,6 +51,9 @@ def test_install_from_registry_entry(env: Env) -> None:
                   Stage.ACTIVATING, Stage.DEPENDENCIES, Stage.DONE):  # fmt: skip
         assert stage in stages
     assert any(e.stage is Stage.DOWNLOADING and e.percent == 100 for e in events)
+    marker = json.loads((env.layout.plugins / "clock" / ".ledmatrix-source.json").read_text())
+    assert marker == {"source": "registry", "url": env.fake.repo_url("tests", "clock"),
+                      "registry_id": "clock"}  # fmt: skip
     assert env.leftovers() == []
 
 
@@ -62,6 +66,7 @@ def test_install_monorepo_plugin_path(env: Env) -> None:
     )
     assert result.plugin_id == "weather"
     assert sorted(p.name for p in (env.layout.plugins / "weather").iterdir()) == [
+        ".ledmatrix-source.json",
         "manager.py",
         "manifest.json",
     ]
@@ -84,8 +89,10 @@ def test_refused_install_keeps_renamed_plugin_regression_weather_431(env: Env) -
     env.fake.add_repo("tests", "weather", plugin_files("ledmatrix-weather"))
     installer = env.installer()
     installer.install_entry(env.entry("weather"))
-    env.fake.add_repo("tests", "weather", plugin_files(
-        "ledmatrix-weather", "2.0.0", manifest_extra={"compatible_versions": [">=9.0.0"]}))  # fmt: skip
+    newer = plugin_files(
+        "ledmatrix-weather", "2.0.0", manifest_extra={"compatible_versions": [">=9.0.0"]}
+    )
+    env.fake.add_repo("tests", "weather", newer)
     with pytest.raises(Incompatible):
         installer.install_entry(env.entry("weather"))
     assert env.version_on_disk("ledmatrix-weather") == "1.0.0"
