@@ -140,6 +140,9 @@ class MosquittoBroker:
         lines.append(f"persistence {'true' if self.persistence else 'false'}")
         if self.persistence:
             lines.append(f"persistence_location {self.folder}/")
+        # Flood tests send thousands of responses to one probe; mosquitto's default
+        # per-client queue (1000) would drop some of them inside the broker.
+        lines.append("max_queued_messages 50000")
         lines.append(f"log_dest file {self.log}")
         lines.append("log_type all")
         if os.geteuid() == 0:
