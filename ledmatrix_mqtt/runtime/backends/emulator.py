@@ -46,6 +46,7 @@ def emulator_config(display: DisplayConfig) -> dict[str, Any]:
         "icon_path": None,
         "emulator_title": "ledmatrix-mqtt",
         "browser": {
+            "_comment": "Written by ledmatrix-mqtt; bound to display.emulator.host.",
             "port": display.emulator_port,
             "target_fps": 20,
             "fps_display": False,
