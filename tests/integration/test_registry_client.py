@@ -551,3 +551,30 @@ def test_regression_latent_cached_registry_not_mutated_by_callers(
     again = client.fetch_registry()
     assert again is registry and [e.id for e in again.entries] == ["alpha", "beta"]
     assert again.entries[0].name == "Alpha"
+
+
+def test_search_on_a_stale_registry_is_marked_stale(
+    fake_github: FakeGitHub, make_client: ClientFactory, tmp_path: Path
+) -> None:
+    publish(fake_github, "alpha")
+    layout = StateLayout(tmp_path / "state")
+    make_client(layout=layout).fetch_registry()
+    fake_github.add_fault(REGISTRY, "status", 500)
+    result = make_client(layout=layout).search()
+    assert result.stale and [e.entry.id for e in result.entries] == ["alpha"]
+    assert result.fetched_at == START
+
+
+def test_token_is_sent_only_to_the_api_host(
+    fake_github: FakeGitHub, make_client: ClientFactory
+) -> None:
+    publish(fake_github, "alpha")
+    registry_on_other_host = fake_github.registry_url.replace("127.0.0.1", "localhost")
+    base = store_config(fake_github, registry_url=registry_on_other_host)
+    cfg = dataclasses.replace(base, github=dataclasses.replace(base.github, token="s3cret"))
+    assert "localhost" in cfg.allowed_hosts()
+    client = make_client(config=cfg)
+    client.search()
+    headers = {path: hdrs for _, path, hdrs in fake_github.log}
+    assert "Authorization" not in headers["/raw/ChuckBuilds/ledmatrix-plugins/main/plugins.json"]
+    assert headers["/api/repos/tests/alpha"].get("Authorization") == "token s3cret"
