@@ -180,7 +180,8 @@ class TtlCache:
         if slot.held and now < slot.expires_at:
             return CacheResult(slot.value, slot.stale, True, slot.fetched_at, slot.error)
         if not slot.held and slot.error is not None and now < slot.retry_at:
-            raise slot.error
+            # drop the old traceback so re-raising one remembered error does not grow it
+            raise slot.error.with_traceback(None)
         return None
 
     @staticmethod
