@@ -143,6 +143,11 @@ def _read_marker(path: Path) -> tuple[str, str]:
     )
 
 
+_Memo = tuple[
+    float, Registry | None, Mapping[str, Any], tuple[StatSig, StatSig], tuple[InstalledPlugin, ...]
+]
+
+
 class PluginInventory:
     """Lists installed plugins (plus built-ins) from disk, cached on file signatures.
 
@@ -169,18 +174,45 @@ class PluginInventory:
         self._slots: dict[Path, _FolderSlot] = {}
         self._aliases: tuple[Registry | None, AliasTable | None] = (None, None)
         self.manifest_reads = 0
+        self.recheck_seconds = 1.0
+        self._memo: _Memo | None = None
 
     @property
     def folder_scans(self) -> int:
         return self._installed_scan.scans + self._builtin_scan.scans
 
     def list(self) -> tuple[InstalledPlugin, ...]:
-        """Installed plugins and built-ins, sorted by id."""
+        """Installed plugins and built-ins, sorted by id.
+
+        Within ``recheck_seconds`` of the last full check, and while the config
+        blocks and registry are unchanged, the previous answer is returned
+        without touching the disk; store operations call ``invalidate``, so only
+        hand edits of plugin folders wait up to ``recheck_seconds`` to show.
+        """
         with self._lock:
-            parsed = self._parsed_by_id()
             blocks = self._config_blocks()
-            table = self._alias_table()
-            return tuple(self._entry(parsed[pid], blocks, table) for pid in sorted(parsed))
+            registry = self._registry()
+            now = time.monotonic()
+            roots = (self._root_sig(self._installed_scan), self._root_sig(self._builtin_scan))
+            memo = self._memo
+            if (
+                memo is not None
+                and now - memo[0] < self.recheck_seconds
+                and memo[1] is registry
+                and memo[2] == blocks
+                and memo[3] == roots
+                and not _racy(roots)
+            ):
+                return memo[4]
+            parsed = self._parsed_by_id()
+            table = self._alias_table_for(registry)
+            result = tuple(self._entry(parsed[pid], blocks, table) for pid in sorted(parsed))
+            self._memo = (now, registry, blocks, roots, result)
+            return result
+
+    @staticmethod
+    def _root_sig(scan: _FolderScan) -> StatSig:
+        return stat_signature(scan.root) if scan.root is not None else None
 
     def get(self, plugin_id: str) -> InstalledPlugin | None:
         for plugin in self.list():
@@ -191,6 +223,7 @@ class PluginInventory:
     def invalidate(self) -> None:
         """Forget every cached signature (after an install, uninstall or update)."""
         with self._lock:
+            self._memo = None
             self._installed_scan.reset()
             self._builtin_scan.reset()
             self._slots.clear()
@@ -235,8 +268,7 @@ class PluginInventory:
         except LedMatrixError as exc:
             return None, f"{exc.code}: {exc.message}"
 
-    def _alias_table(self) -> AliasTable | None:
-        registry = self._registry()
+    def _alias_table_for(self, registry: Registry | None) -> AliasTable | None:
         held_registry, held_table = self._aliases
         if registry is None:
             return None
@@ -273,6 +305,12 @@ class PluginInventory:
             latest_version=entry.latest_version,
             update_available=is_update_available(plugin.version, entry.latest_version),
         )
+
+
+def _racy(sigs: tuple[StatSig, ...]) -> bool:
+    """A signature this young may hide a same-tick change (coarse file timestamps)."""
+    now = time.time_ns()
+    return any(sig is not None and now - sig[2] < RACY_NS for sig in sigs)
 
 
 def _source(item: _Parsed, git_with_remote: bool) -> PluginSource:

@@ -51,6 +51,8 @@ class Setup:
             config_blocks=lambda: self.blocks,
             registry=lambda: self.registry,
         )
+        # These tests exercise the per-file gates; the 1 s memo is tested on its own below.
+        self.inventory.recheck_seconds = 0.0
 
 
 @pytest.fixture
@@ -275,3 +277,20 @@ def test_missing_plugins_folder_lists_builtins_only(tmp_path: Path) -> None:
         StateLayout(tmp_path / "absent"), builtin, config_blocks=dict, registry=lambda: None
     )
     assert [(p.id, p.source) for p in inventory.list()] == [("clock", PluginSource.BUILTIN)]
+
+
+def test_memo_answers_hot_lists_without_disk_and_store_changes_invalidate(env: Setup) -> None:
+    for i in range(20):
+        write_plugin(env.layout.plugins, f"p{i:02d}")
+    env.blocks = {f"p{i:02d}": {"enabled": True} for i in range(20)}
+    env.inventory.recheck_seconds = 60.0
+    age(env.layout.plugins, env.builtin)  # old, trustworthy folder timestamps
+    first = env.inventory.list()
+    assert env.inventory.list() is first  # memo hit: same tuple, nothing re-read
+    env.blocks = {**env.blocks, "p00": {"enabled": False}}
+    changed = env.inventory.list()
+    assert changed is not first and not changed[0].enabled  # config change is seen at once
+    (env.layout.plugins / "p01" / "manifest.json").write_text("{broken")
+    assert env.inventory.list() is changed  # hand edit waits for recheck_seconds...
+    env.inventory.invalidate()
+    assert env.inventory.list()[1].error  # ...or for a store operation's invalidate()
