@@ -181,7 +181,7 @@ class Service:
             "device_name": self.config.device.name,
             "device_id": self.config.device.id,
             "ip": local_ip(),
-            "installed_count": sum(1 for p in installed if p.source != PluginSource.BUILTIN),
+            "installed_plugins": sum(1 for p in installed if p.source != PluginSource.BUILTIN),
             "version": __version__,
         }
 
