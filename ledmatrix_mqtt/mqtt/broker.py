@@ -50,6 +50,7 @@ def render_config(host: str, port: int, folder: Path) -> str:
         f"listener {port} {host}",
         "allow_anonymous true",
         "persistence true",
+        "set_tcp_nodelay true",
         f"persistence_location {folder}/",
         f"log_dest file {folder / 'mosquitto.log'}",
     ]

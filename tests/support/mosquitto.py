@@ -143,6 +143,7 @@ class MosquittoBroker:
         # Flood tests send thousands of responses to one probe; mosquitto's default
         # per-client queue (1000) would drop some of them inside the broker.
         lines.append("max_queued_messages 50000")
+        lines.append("set_tcp_nodelay true")
         lines.append(f"log_dest file {self.log}")
         lines.append("log_type all")
         if os.geteuid() == 0:
