@@ -140,6 +140,8 @@ class Service:
         assert self.store is not None
         try:
             report = self.store.reconcile()
+            if self.frontend is not None:
+                self.frontend.reconcile_finished(report)
             _LOG.info(
                 "start-up reconcile: %d inconsistencies, %d fixed, %d need a person",
                 len(report.inconsistencies), len(report.fixed), len(report.needs_attention),

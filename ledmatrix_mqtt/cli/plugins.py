@@ -16,7 +16,6 @@ from ledmatrix_mqtt.cli.progress import ProgressBar
 from ledmatrix_mqtt.core.config_model import AppConfig
 from ledmatrix_mqtt.core.models import Progress
 from ledmatrix_mqtt.errors import LedMatrixError
-from ledmatrix_mqtt.serialize import to_jsonable
 from ledmatrix_mqtt.store.layout import StateLayout, StateLock
 from ledmatrix_mqtt.store.service import PluginStore
 
@@ -158,7 +157,25 @@ def _offline(config: AppConfig, command: str, payload: dict[str, Any], bar: Prog
         finally:
             store.operations.stop()
             store.registry.close()
-    return to_jsonable(result)
+    return wire_data(command, payload, result)
+
+
+def wire_data(command: str, payload: dict[str, Any], result: Any) -> Any:
+    """The same ``data`` the MQTT front end answers for this command."""
+    from ledmatrix_mqtt.mqtt import serialize as wire
+
+    if command == "update" and payload.get("all"):
+        return wire.update_all_data(result)
+    encoders: dict[str, Callable[[Any], Any]] = {
+        "list": lambda r: {"plugins": wire.plugins_data(r, ())},
+        "search": wire.search_data,
+        "uninstall": wire.uninstall_data,
+        "install": wire.install_data,
+        "update": wire.install_data,
+        "reconcile": wire.reconcile_data,
+    }
+    encode: Callable[[Any], Any] | None = encoders.get(command)
+    return encode(result) if encode is not None else wire.plugin_data(result, None)
 
 
 def _online(

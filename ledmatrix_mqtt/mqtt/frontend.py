@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ledmatrix_mqtt.api import DisplayApi, StoreApi
+from ledmatrix_mqtt.api import DisplayApi, ReconcileReport, StoreApi
 from ledmatrix_mqtt.core.config_model import AppConfig
 from ledmatrix_mqtt.core.models import Progress
 from ledmatrix_mqtt.errors import Busy, InternalError, LedMatrixError, RateLimited
@@ -190,6 +190,10 @@ class MqttFrontend:
     def plugins_changed(self) -> None:
         """Republish plugin state, store summary and discovery (call after any store change)."""
         self._coalesced("plugins", lambda: self._publisher.publish_plugins())
+
+    def reconcile_finished(self, report: ReconcileReport) -> None:
+        """Publish a reconcile result that did not come through MQTT (the start-up pass)."""
+        self._publisher.set_reconcile(report)
 
     # -- routing --------------------------------------------------------------
 

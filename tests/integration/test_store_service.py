@@ -137,7 +137,7 @@ def test_offline_cli_json(
     out = json.loads(capsys.readouterr().out)
     assert out["status"] == "ok" and out["data"]["plugin_id"] == "hello"
     assert main(["--config", str(path), "plugins", "list", "--offline", "--json"]) == 0
-    listed = json.loads(capsys.readouterr().out)["data"]
+    listed = json.loads(capsys.readouterr().out)["data"]["plugins"]
     assert [p["id"] for p in listed if p["source"] != "built-in"] == ["hello"]
     assert main(["--config", str(path), "plugins", "uninstall", "nope", "--offline", "--json"]) == 1
     err = json.loads(capsys.readouterr().out)
