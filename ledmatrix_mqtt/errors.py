@@ -119,6 +119,12 @@ class StorageFailed(LedMatrixError):
     code = "storage_failed"
 
 
+class ServiceUnreachable(LedMatrixError):
+    """CLI only: the broker or the running service did not answer in time."""
+
+    code = "service_unreachable"
+
+
 class InternalError(LedMatrixError):
     code = "internal_error"
 
@@ -142,6 +148,7 @@ ALL_ERROR_TYPES: tuple[type[LedMatrixError], ...] = (
     PayloadTooLarge,
     RateLimited,
     StorageFailed,
+    ServiceUnreachable,
     InternalError,
 )
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ledmatrix_mqtt.core.config_model import AppConfig
-from ledmatrix_mqtt.errors import LedMatrixError
+from ledmatrix_mqtt.errors import ServiceUnreachable
 from ledmatrix_mqtt.mqtt.client import (
     BrokerConnection,
     Connected,
@@ -27,13 +27,6 @@ from ledmatrix_mqtt.mqtt.client import (
 )
 from ledmatrix_mqtt.mqtt.messages import Message, encode_json
 from ledmatrix_mqtt.mqtt.topics import Topics
-
-
-class ServiceUnreachable(LedMatrixError):
-    """The broker or the service did not answer in time."""
-
-    code = "service_unreachable"
-
 
 ProgressCallback = Callable[[dict[str, Any]], None]
 
