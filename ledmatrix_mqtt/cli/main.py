@@ -81,9 +81,9 @@ def _dispatch(args: argparse.Namespace, config: AppConfig) -> int:
         print(f"saved {len(png)} bytes to {args.file}")
         return 0
     if args.command == "config":
-        print(f"{config.path}: OK (device {config.device.id}, state_dir {config.state_dir}, "
-              f"{len(config.plugins)} plugin blocks)")  # fmt: skip
-        return 0
+        from ledmatrix_mqtt.cli.config_check import run_check
+
+        return run_check(config)
     return 2
 
 
