@@ -161,12 +161,7 @@ class HttpClient:
         with resp:
             if resp.status_code == 304 and remembered:
                 return HttpResponse(304, remembered[1], dict(resp.headers), not_modified=True)
-            if not 200 <= resp.status_code < 300:
-                raise HttpError(
-                    f"{_host(url)} answered HTTP {resp.status_code}",
-                    status=resp.status_code,
-                    url=url,
-                )
+            _check_status(resp, url)
             body = _read_capped(resp, self.max_body, url)
             etag = resp.headers.get("ETag")
             if etag and conditional:
@@ -193,12 +188,7 @@ class HttpClient:
             return len(data)
         resp = self._open(url, {}, timeout or max(self.timeout, 30.0))
         with resp:
-            if not 200 <= resp.status_code < 300:
-                raise HttpError(
-                    f"{_host(url)} answered HTTP {resp.status_code}",
-                    status=resp.status_code,
-                    url=url,
-                )
+            _check_status(resp, url)
             total = _content_length(resp)
             if total is not None and total > max_bytes:
                 raise PayloadTooLarge(f"download of {total} bytes exceeds the {max_bytes} cap")
@@ -216,6 +206,13 @@ class HttpClient:
             if total is not None and written < total:
                 raise HttpError(f"download from {_host(url)} was truncated", url=url)
             return written
+
+
+def _check_status(resp: requests.Response, url: str) -> None:
+    if not 200 <= resp.status_code < 300:
+        raise HttpError(
+            f"{_host(url)} answered HTTP {resp.status_code}", status=resp.status_code, url=url
+        )
 
 
 def _host(url: str) -> str:
