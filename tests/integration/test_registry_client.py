@@ -6,93 +6,25 @@ counts come from the server's log and ``HttpClient.request_count``.
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import threading
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from ledmatrix_mqtt.core.config_model import GithubConfig, StoreConfig
 from ledmatrix_mqtt.core.github_urls import GithubUrls, parse_repo_url
 from ledmatrix_mqtt.errors import Forbidden, NotFound, RegistryUnavailable
 from ledmatrix_mqtt.store.layout import StateLayout
-from ledmatrix_mqtt.store.registry_client import RegistryClient, make_http_client
+from tests.integration.registry_helpers import (
+    REGISTRY,
+    START,
+    ClientFactory,
+    FakeClock,
+    http_requests,
+    publish,
+    store_config,
+)
 from tests.support.fake_github import FakeGitHub
 from tests.support.plugin_factory import plugin_files, registry_entry
-
-REGISTRY = r"plugins\.json$"
-START = 1_800_000_000.0
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-def store_config(fake: FakeGitHub, **overrides: Any) -> StoreConfig:
-    github = GithubConfig(
-        web_url=fake.web_url,
-        api_url=fake.api_url,
-        raw_url=fake.raw_url,
-        archive_url=fake.archive_url,
-    )
-    return dataclasses.replace(
-        StoreConfig(registry_url=fake.registry_url, github=github), **overrides
-    )
-
-
-def publish(fake: FakeGitHub, *ids: str, **extra: Any) -> list[dict[str, Any]]:
-    """Publish one repo per id under owner ``tests`` and list them in the registry."""
-    entries = []
-    for plugin_id in ids:
-        fake.add_repo("tests", plugin_id, plugin_files(plugin_id), stars=len(plugin_id))
-        entries.append(registry_entry(fake, plugin_id, **extra))
-    fake.set_registry(entries)
-    return entries
-
-
-ClientFactory = Callable[..., RegistryClient]
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def make_client(
-    fake_github: FakeGitHub, clock: FakeClock, tmp_path: Path
-) -> Iterator[ClientFactory]:
-    clients: list[RegistryClient] = []
-
-    def factory(
-        *, config: StoreConfig | None = None, layout: StateLayout | None = None, **kw: Any
-    ) -> RegistryClient:
-        cfg = config or store_config(fake_github)
-        kw.setdefault("retry_delays", (0.0, 0.0))
-        client = RegistryClient(make_http_client(cfg), cfg, layout, clock, **kw)
-        clients.append(client)
-        return client
-
-    yield factory
-    for client in clients:
-        client.close()
-
-
-def http_requests(client: RegistryClient) -> int:
-    return client._http.request_count
-
-
-# -- registry cache --------------------------------------------------------------------------
 
 
 def test_registry_is_cached_for_15_minutes(
@@ -390,191 +322,3 @@ def test_host_outside_allow_list_is_refused(
 
 
 # -- search --------------------------------------------------------------------------------
-
-
-def test_search_filters_before_enrichment(
-    fake_github: FakeGitHub, make_client: ClientFactory
-) -> None:
-    """39ccdcf0: store browse fired 30-45 serial GitHub requests; filtering comes first."""
-    publish(fake_github, "alpha", "beta", "gamma")
-    entries = [
-        registry_entry(fake_github, "alpha", category="sports", tags=["nfl"]),
-        registry_entry(fake_github, "beta", category="weather", tags=["rain"]),
-        registry_entry(fake_github, "gamma", category="sports", tags=["nhl"]),
-    ]
-    fake_github.set_registry(entries)
-    client = make_client()
-    result = client.search(category="sports", tags=["nhl"])
-    assert [e.entry.id for e in result.entries] == ["gamma"]
-    assert result.entries[0].enriched and result.complete
-    assert fake_github.requests("/api/") == [
-        "/api/repos/tests/gamma",
-        "/api/repos/tests/gamma/commits/main",
-    ]
-    before = http_requests(client)
-    empty = client.search(query="no such thing")
-    assert empty.entries == () and empty.complete
-    assert http_requests(client) == before, "an empty result makes no request"
-
-
-def test_search_keeps_registry_order(fake_github: FakeGitHub, make_client: ClientFactory) -> None:
-    ids = [f"p{i:02d}" for i in range(12)]
-    publish(fake_github, *ids)
-    fake_github.add_fault(r"/api/repos/tests/p00", "latency", 0.3)
-    fake_github.add_fault(r"/api/repos/tests/p01", "latency", 0.2)
-    result = make_client().search(deadline=10)
-    assert [e.entry.id for e in result.entries] == ids
-    assert all(e.enriched for e in result.entries) and result.complete
-    assert result.entries[0].repo_info is not None and result.entries[0].repo_info.stars == 3
-    assert result.entries[0].commit is not None and result.entries[0].commit.branch == "main"
-
-
-class ConcurrencyGitHub(FakeGitHub):
-    """FakeGitHub that records the peak number of API requests served at once."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.active = 0
-        self.peak = 0
-        self._count_lock = threading.Lock()
-
-    def _handle(self, h: Any) -> None:
-        if not h.path.startswith("/api/"):
-            return super()._handle(h)
-        with self._count_lock:
-            self.active += 1
-            self.peak = max(self.peak, self.active)
-        try:
-            return super()._handle(h)
-        finally:
-            with self._count_lock:
-                self.active -= 1
-
-
-def test_search_parallelism_is_bounded(clock: FakeClock) -> None:
-    fake = ConcurrencyGitHub().start()
-    try:
-        ids = [f"p{i:02d}" for i in range(24)]
-        publish(fake, *ids)
-        fake.add_fault(r"/api/", "latency", 0.1)
-        cfg = store_config(fake)
-        client = RegistryClient(make_http_client(cfg), cfg, None, clock, max_workers=8)
-        result = client.search(deadline=30)
-        client.close()
-    finally:
-        fake.stop()
-    assert result.complete and all(e.enriched for e in result.entries)
-    assert 1 < fake.peak <= 8
-
-
-def test_search_deadline_with_two_stalled_entries(
-    fake_github: FakeGitHub, make_client: ClientFactory
-) -> None:
-    ids = ["fast1", "slow1", "fast2", "slow2", "fast3"]
-    fake_github.add_repo("tests", "slow1", plugin_files("slow1"))
-    fake_github.add_repo("tests", "slow2", plugin_files("slow2"))
-    publish(fake_github, *ids)
-    fake_github.add_fault(r"/api/repos/tests/slow1", "stall", 5)
-    fake_github.add_fault(r"/api/repos/tests/slow2", "stall", 5)
-    result = make_client().search(deadline=1.0)
-    assert [e.entry.id for e in result.entries] == ids
-    assert not result.complete
-    enriched = {e.entry.id: e.enriched for e in result.entries}
-    assert enriched == {"fast1": True, "slow1": False, "fast2": True, "slow2": False, "fast3": True}
-    slow = result.entries[1]
-    assert slow.repo_info is None and slow.commit is None
-
-
-def test_late_enrichment_fills_the_cache_for_next_search(
-    fake_github: FakeGitHub, make_client: ClientFactory
-) -> None:
-    publish(fake_github, "fast", "slow")
-    fake_github.add_fault(r"/api/repos/tests/slow$", "stall", 1.0, times=1)
-    client = make_client()
-    first = client.search(deadline=0.2)
-    assert not first.complete and not first.entries[1].enriched
-    assert client.drain(timeout=15)
-    before = http_requests(client)
-    second = client.search()
-    assert second.complete and all(e.enriched for e in second.entries)
-    assert http_requests(client) == before
-
-
-def test_warm_search_makes_zero_requests(
-    fake_github: FakeGitHub, make_client: ClientFactory, clock: FakeClock
-) -> None:
-    publish(fake_github, *[f"p{i}" for i in range(10)])
-    client = make_client()
-    cold = client.search()
-    assert cold.complete
-    clock.advance(600)
-    before = http_requests(client)
-    warm = client.search()
-    assert warm == dataclasses.replace(cold, fetched_at=warm.fetched_at)
-    assert http_requests(client) == before
-
-
-def test_regression_251_monorepo_entries_share_one_commit_call(
-    fake_github: FakeGitHub, make_client: ClientFactory
-) -> None:
-    """22c495ea (#251): 31 monorepo plugins made 31 identical commit calls (no single-flight)."""
-    fake_github.add_repo("ChuckBuilds", "ledmatrix-plugins", plugin_files("x"))
-    mono = fake_github.repo_url("ChuckBuilds", "ledmatrix-plugins")
-    fake_github.set_registry(
-        [
-            registry_entry(fake_github, f"p{i}", plugin_path=f"plugins/p{i}") | {"repo": mono}
-            for i in range(12)
-        ]
-    )
-    result = make_client().search()
-    assert result.complete and all(e.enriched for e in result.entries)
-    assert fake_github.requests("/api/") == [
-        "/api/repos/ChuckBuilds/ledmatrix-plugins",
-        "/api/repos/ChuckBuilds/ledmatrix-plugins/commits/main",
-    ]
-
-
-def test_regression_latent_cached_registry_not_mutated_by_callers(
-    fake_github: FakeGitHub, make_client: ClientFactory
-) -> None:
-    """Upstream 3.2: search appended custom-repo plugins to the cached registry list."""
-    publish(fake_github, "alpha", "beta")
-    client = make_client()
-    registry = client.fetch_registry()
-    result = client.search()
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        result.entries[0].entry.name = "hijacked"  # type: ignore[misc]
-    with pytest.raises(TypeError):
-        registry.entries[0].raw["name"] = "hijacked"  # type: ignore[index]
-    with pytest.raises(AttributeError):
-        registry.entries.append(registry.entries[0])  # type: ignore[attr-defined]
-    again = client.fetch_registry()
-    assert again is registry and [e.id for e in again.entries] == ["alpha", "beta"]
-    assert again.entries[0].name == "Alpha"
-
-
-def test_search_on_a_stale_registry_is_marked_stale(
-    fake_github: FakeGitHub, make_client: ClientFactory, tmp_path: Path
-) -> None:
-    publish(fake_github, "alpha")
-    layout = StateLayout(tmp_path / "state")
-    make_client(layout=layout).fetch_registry()
-    fake_github.add_fault(REGISTRY, "status", 500)
-    result = make_client(layout=layout).search()
-    assert result.stale and [e.entry.id for e in result.entries] == ["alpha"]
-    assert result.fetched_at == START
-
-
-def test_token_is_sent_only_to_the_api_host(
-    fake_github: FakeGitHub, make_client: ClientFactory
-) -> None:
-    publish(fake_github, "alpha")
-    registry_on_other_host = fake_github.registry_url.replace("127.0.0.1", "localhost")
-    base = store_config(fake_github, registry_url=registry_on_other_host)
-    cfg = dataclasses.replace(base, github=dataclasses.replace(base.github, token="s3cret"))
-    assert "localhost" in cfg.allowed_hosts()
-    client = make_client(config=cfg)
-    client.search()
-    headers = {path: hdrs for _, path, hdrs in fake_github.log}
-    assert "Authorization" not in headers["/raw/ChuckBuilds/ledmatrix-plugins/main/plugins.json"]
-    assert headers["/api/repos/tests/alpha"].get("Authorization") == "token s3cret"
