@@ -22,6 +22,7 @@ from ledmatrix_mqtt.runtime.display_surface import DisplaySurface
 from ledmatrix_mqtt.runtime.health import PluginHealth
 from ledmatrix_mqtt.runtime.imports import PluginModules
 from ledmatrix_mqtt.runtime.plugin_api import RenderContext, blank_frame
+from ledmatrix_mqtt.runtime.plugin_config import plugin_secrets, redact
 from ledmatrix_mqtt.runtime.rotation import Slot, positive_duration
 from ledmatrix_mqtt.runtime.spec import PluginSpec
 
@@ -52,6 +53,15 @@ class LoadedPlugin(ABC):
         self.lock = threading.Lock()
         self.health = PluginHealth()
         self.last_frame: Image.Image | None = None
+        self.secrets = plugin_secrets(spec.path, config)
+
+    def failure(self, what: str, exc: BaseException) -> str:
+        """``"<what> failed: Type: message"`` (at most 300 chars) without x-secret values.
+
+        Plugin errors are logged and published on MQTT; plugin code often puts its
+        API key in an exception (a URL with ``?key=...``).
+        """
+        return redact(f"{what} failed: {type(exc).__name__}: {exc}", self.secrets)[:300]
 
     @property
     def plugin_id(self) -> str:

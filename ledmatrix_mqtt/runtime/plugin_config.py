@@ -4,6 +4,10 @@ Defaults from the schema are merged in first (nested objects too), then the
 result is validated with jsonschema. Keys the runtime itself reads
 (``enabled``, ``display_duration``, ``update_interval``) are accepted even if
 the schema forbids additional properties.
+
+Fields marked ``"x-secret": true`` in the schema hold secrets (API keys): their
+values never appear in an error message (jsonschema quotes the failing value,
+and plugin errors are published on MQTT and logged).
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from ledmatrix_mqtt.errors import ConfigError, InvalidManifest
 
 SCHEMA_FILE = "config_schema.json"
 RUNTIME_KEYS = ("enabled", "display_duration", "update_interval")
+SECRET_MARK = "x-secret"  # noqa: S105 (the schema keyword, not a secret)
+REDACTED = "***"
 
 
 def load_schema(folder: Path) -> Mapping[str, Any] | None:
@@ -57,8 +63,54 @@ def merge_defaults(schema: Mapping[str, Any], config: Mapping[str, Any]) -> dict
     return merged
 
 
+def secret_values(schema: Mapping[str, Any], config: Mapping[str, Any]) -> frozenset[str]:
+    """The string values of ``config`` at properties the schema marks ``x-secret``."""
+    found: set[str] = set()
+    properties = schema.get("properties")
+    if not isinstance(properties, Mapping):
+        return frozenset()
+    for key, sub in properties.items():
+        value = config.get(key)
+        if not isinstance(sub, Mapping) or value is None:
+            continue
+        if sub.get(SECRET_MARK) is True:
+            found.update(_strings(value))
+        elif isinstance(value, Mapping):
+            found.update(secret_values(sub, value))
+    return frozenset(s for s in found if s)
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Mapping):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, (list, tuple)):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+def plugin_secrets(folder: Path, config: Mapping[str, Any]) -> frozenset[str]:
+    """``secret_values`` for the plugin in ``folder``; empty if its schema is unreadable."""
+    try:
+        schema = load_schema(folder)
+    except InvalidManifest:
+        return frozenset()
+    return secret_values(schema, config) if schema is not None else frozenset()
+
+
+def redact(text: str, secrets: frozenset[str]) -> str:
+    """``text`` with every secret value replaced by ``***``."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    return text
+
+
 def resolve_config(folder: Path, plugin_id: str, config: Mapping[str, Any]) -> dict[str, Any]:
-    """The plugin's effective config; ``ConfigError`` naming the key if it is invalid."""
+    """The plugin's effective config; ``ConfigError`` naming the key if it is invalid.
+
+    The error message never contains the value of an ``x-secret`` field.
+    """
     schema = load_schema(folder)
     if schema is None:
         return thaw(config)  # type: ignore[no-any-return]
@@ -70,5 +122,5 @@ def resolve_config(folder: Path, plugin_id: str, config: Mapping[str, Any]) -> d
     if error is not None:
         where = ".".join(str(p) for p in error.absolute_path)
         key = f"plugins.{plugin_id}" + (f".{where}" if where else "")
-        raise ConfigError(error.message, key=key)
+        raise ConfigError(redact(error.message, secret_values(schema, merged)), key=key)
     return merged

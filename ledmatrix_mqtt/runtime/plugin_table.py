@@ -17,6 +17,7 @@ from ledmatrix_mqtt.api import PluginRuntimeStatus
 from ledmatrix_mqtt.errors import InternalError, LedMatrixError
 from ledmatrix_mqtt.runtime.loaded import LoadedPlugin
 from ledmatrix_mqtt.runtime.loader import LoadEnvironment, load_plugin
+from ledmatrix_mqtt.runtime.plugin_config import plugin_secrets, redact
 from ledmatrix_mqtt.runtime.rotation import Slot, order_plugins
 from ledmatrix_mqtt.runtime.scheduler import UpdateScheduler
 from ledmatrix_mqtt.runtime.spec import PluginSpec
@@ -130,9 +131,11 @@ class PluginTable:
                 f"load-{spec.id}", lambda: load_plugin(spec, self._env), self._load_timeout
             )
         except LedMatrixError as exc:
-            _LOG.warning("plugin %s failed to load: %s (%s)", spec.id, exc.message, exc.code)
+            # A constructor may quote its API key ("invalid key abc..."): hide x-secret values.
+            message = redact(exc.message, plugin_secrets(spec.path, spec.config))
+            _LOG.warning("plugin %s failed to load: %s (%s)", spec.id, message, exc.code)
             with self._lock:
-                self._errors[spec.id] = f"{exc.code}: {exc.message}"
+                self._errors[spec.id] = f"{exc.code}: {message}"
             return
         assert isinstance(plugin, LoadedPlugin)
         if self.sink_factory is not None:

@@ -53,7 +53,7 @@ def render_slot(
     try:
         frame = plugin.render(mode, wall, elapsed, force_clear)
     except Exception as exc:  # recorded as the plugin's failure below
-        message = f"render failed: {type(exc).__name__}: {exc}"[:300]
+        message = plugin.failure("render", exc)
         _LOG.warning("%s: %s; skipping it", plugin.plugin_id, message)
         plugin.health.record_render_failure(time.monotonic(), message)
         return RenderOutcome(None, skip=True)

@@ -135,7 +135,7 @@ class UpdateScheduler:
             try:
                 plugin.update()
             except Exception as exc:  # a plugin's failure is recorded, not fatal
-                error = f"update failed: {type(exc).__name__}: {exc}"[:300]
+                error = plugin.failure("update", exc)
         finished = self._clock()
         with self._lock:
             entry.next_due = finished + entry.interval
