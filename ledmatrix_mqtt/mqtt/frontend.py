@@ -137,6 +137,7 @@ class MqttFrontend:
         self._cleared_topics: set[str] = set()
         self._timers: list[threading.Timer] = []
         self._broker: EmbeddedBroker | None = None
+        self._starter = threading.Thread(target=self._connect, name="mqtt-start", daemon=True)
         self._rate_limited = 0
         self._retained_cleared = 0
 
@@ -149,7 +150,7 @@ class MqttFrontend:
         self._dispatcher.start()
         self._frames.start()
         self._display.add_listener(self._on_display_event)
-        threading.Thread(target=self._connect, name="mqtt-start", daemon=True).start()
+        self._starter.start()
 
     def _connect(self) -> None:
         try:
@@ -162,6 +163,8 @@ class MqttFrontend:
     def stop(self) -> None:
         """Publish availability ``offline``, disconnect cleanly, stop every thread."""
         self._stopping.set()
+        if self._starter.is_alive():  # a private mosquitto may be starting: stop it too
+            self._starter.join(10.0)
         for timer in self._timers:
             timer.cancel()
         self._frames.stop()

@@ -70,6 +70,7 @@ def write_config(
     store: dict[str, Any],
     embedded: bool | str = False,
     display: dict[str, Any] | None = None,
+    plugins: dict[str, Any] | None = None,
 ) -> Path:
     """A config.yaml as a user writes it (plus a comment that must survive edits)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -80,7 +81,7 @@ def write_config(
         "mqtt": {"host": "127.0.0.1", "port": port, "embedded": embedded, "keepalive": 5},
         "store": store,
         "display": {"backend": "headless", "default_duration": 1, **(display or {})},
-        "plugins": {"clock": {"enabled": True}},
+        "plugins": {"clock": {"enabled": True}, **(plugins or {})},
     }
     path = folder / "config.yaml"
     path.write_text(CONFIG_COMMENT + yaml.safe_dump(document, sort_keys=False))
