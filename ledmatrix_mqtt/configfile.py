@@ -116,6 +116,7 @@ class ConfigEditor:
         self._lock = threading.Lock()
         self._yaml = YAML()
         self._yaml.preserve_quotes = True
+        self._yaml.width = 4096  # never re-wrap the user's long lines (default 80)
         self._blocks: tuple[tuple[int, ...], dict[str, dict[str, Any]]] | None = None
 
     def _edit(self, change: Callable[[CommentedMap], bool]) -> bool:

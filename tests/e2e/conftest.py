@@ -97,6 +97,7 @@ class Appliance:
     broker: MosquittoBroker
     service: Service
     ha: Probe
+    original_config: str = ""
 
     @property
     def state_dir(self) -> Path:
@@ -167,6 +168,7 @@ def is_blank(image: Image.Image) -> bool:
 
 
 def start_appliance(config_path: Path, broker: MosquittoBroker) -> Appliance:
+    original = config_path.read_text()
     config = load_config(config_path)
     service = Service(config)
     service.start()
@@ -178,7 +180,7 @@ def start_appliance(config_path: Path, broker: MosquittoBroker) -> Appliance:
     except BaseException:
         service.stop()
         raise
-    return Appliance(config_path, config, broker, service, ha)
+    return Appliance(config_path, config, broker, service, ha, original)
 
 
 @pytest.fixture

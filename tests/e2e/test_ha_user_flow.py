@@ -223,6 +223,9 @@ def _assert_gone(app: Appliance, switch_cfg: dict[str, Any]) -> None:
     text = app.config_path.read_text()
     assert PLUGIN not in config_plugins(app.config_path)
     assert text.startswith(CONFIG_COMMENT), "the user's comment survived the edits"
+    # The service owns only `plugins:`; every other line stays byte for byte (long
+    # values such as the registry URL were once re-wrapped at 80 columns).
+    assert text.split("\nplugins:")[0] == app.original_config.split("\nplugins:")[0]
     store = json.loads(state[f"{ROOT}/state/store"])
     assert {"id": PLUGIN, "installed": False} in [
         {"id": e["id"], "installed": e["installed"]} for e in store["entries"]
