@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import tempfile
@@ -58,6 +59,22 @@ def atomic_write_bytes(path: Path, data: bytes, *, mode: int | None = None) -> N
 def atomic_write_json(path: Path, value: Any, *, mode: int | None = None) -> None:
     data = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     atomic_write_bytes(path, data.encode("utf-8"), mode=mode)
+
+
+def remove_stale_temps(target: Path) -> list[str]:
+    """Delete the temp files an interrupted ``atomic_write_bytes(target, ...)`` left
+    beside ``target`` (``.<name>.<random>.tmp``); returns their names.
+
+    Call only at start-up, while no writer of ``target`` can be running.
+    """
+    target = Path(target)
+    removed: list[str] = []
+    with contextlib.suppress(OSError):
+        for path in sorted(target.parent.glob(f".{glob.escape(target.name)}.*.tmp")):
+            with contextlib.suppress(OSError):
+                path.unlink()
+                removed.append(path.name)
+    return removed
 
 
 def read_json(path: Path, default: Any = None) -> Any:

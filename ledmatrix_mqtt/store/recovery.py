@@ -3,7 +3,8 @@
 Run once at start-up, before any install, update or removal (a live removal
 ticket's aside would look stray). After it, ``plugins/`` holds, for every
 plugin, either its previous complete copy or the complete new one, and
-``staging/``, ``rollback/`` and ``journal/`` are empty.
+``staging/``, ``rollback/`` and ``journal/`` are empty, and no temp file of an
+interrupted atomic write is left in the state dir.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
+from pathlib import Path
 
 from ledmatrix_mqtt.core.ids import is_valid_plugin_id
 from ledmatrix_mqtt.errors import LedMatrixError
@@ -37,6 +39,27 @@ def recover_state(
         done.append(f"{record.plugin_id}: {outcome}")
     done += [f"staging: removed {name}" for name in clean_staging(layout)]
     done += _stray_asides(layout)
+    done += _stale_temps(layout)
+    return done
+
+
+def _stale_temps(layout: StateLayout) -> list[str]:
+    """Temp files of atomic writes a kill interrupted (records, cache, frames, journal...).
+
+    ``plugins/`` is not searched: a plugin's own files are none of our business.
+    """
+    done: list[str] = []
+    skip = {layout.plugins, layout.staging, layout.rollback}
+    for folder, dirs, files in os.walk(layout.root):
+        dirs[:] = [d for d in dirs if Path(folder, d) not in skip]
+        for name in files:
+            if name.startswith(".") and name.endswith(".tmp"):
+                try:
+                    os.unlink(os.path.join(folder, name))
+                except OSError as exc:
+                    done.append(f"cannot remove temp file {name}: {exc.strerror}")
+                    continue
+                done.append(f"removed temp file {name}")
     return done
 
 

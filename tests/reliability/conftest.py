@@ -132,11 +132,15 @@ class ServiceEnv:
         self.probes.append(probe)
         return probe
 
+    def stop_services(self) -> None:
+        for svc in self.services:
+            svc.stop()
+        self.services.clear()
+
     def close(self) -> None:
         for probe in self.probes:
             probe.close()
-        for svc in self.services:
-            svc.stop()
+        self.stop_services()
         self.broker.stop()
 
 
