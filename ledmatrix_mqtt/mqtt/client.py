@@ -40,6 +40,11 @@ class Connected:
 
 
 @dataclass(frozen=True)
+class Subscribed:
+    """Every subscription made for the latest connect has been acknowledged."""
+
+
+@dataclass(frozen=True)
 class Disconnected:
     reason: str
 
@@ -59,7 +64,7 @@ class Inbound:
     correlation: bytes | None = None
 
 
-Event = Connected | Disconnected | ConnectFailed | Inbound
+Event = Connected | Subscribed | Disconnected | ConnectFailed | Inbound
 EventSink = Callable[[Event], None]
 
 
@@ -129,6 +134,8 @@ class BrokerConnection:
         self._v5 = config.protocol == "5"
         self._stop = threading.Event()
         self._connected = threading.Event()
+        self._sub_lock = threading.Lock()
+        self._pending_subacks: set[int] = set()
         self._auth_refused = False
         self._thread: threading.Thread | None = None
         self.last_error = ""
@@ -146,6 +153,7 @@ class BrokerConnection:
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
+        self._client.on_subscribe = self._on_subscribe
         self._client.on_socket_open = _no_delay
 
     @property
@@ -270,16 +278,39 @@ class BrokerConnection:
             client.disconnect()
             return
         self.last_error = ""
+        pending = set()
         for sub in self._subscriptions:
             options = SubscribeOptions(qos=1)
             if self._v5 and sub.own_commands:
                 options = SubscribeOptions(qos=1, noLocal=True, retainAsPublished=True)
             if self._v5:
-                client.subscribe(sub.topic_filter, options=options)
+                _rc, mid = client.subscribe(sub.topic_filter, options=options)
             else:
-                client.subscribe(sub.topic_filter, qos=1)
+                _rc, mid = client.subscribe(sub.topic_filter, qos=1)
+            if mid is not None:
+                pending.add(mid)
+        with self._sub_lock:
+            self._pending_subacks = pending
         self._connected.set()
         self._sink(Connected(bool(flags.session_present)))
+        if not pending:
+            self._sink(Subscribed())
+
+    def _on_subscribe(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        mid: int,
+        reason_codes: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
+        with self._sub_lock:
+            if mid not in self._pending_subacks:
+                return
+            self._pending_subacks.discard(mid)
+            done = not self._pending_subacks
+        if done:
+            self._sink(Subscribed())
 
     def _on_disconnect(
         self,
@@ -291,6 +322,14 @@ class BrokerConnection:
     ) -> None:
         was = self._connected.is_set()
         self._connected.clear()
+        if not was and not self.last_error and not self._stop.is_set():
+            # Closed before any CONNACK: typically plain MQTT sent to a TLS listener.
+            # Without a reason here the user saw nothing and the retry never backed off.
+            self._fail(
+                f"the broker closed the connection before accepting it "
+                f"({reason_code.getName()}); check the port and mqtt.tls",
+                auth=False,
+            )
         if was:
             reason = reason_code.getName()
             if not self._stop.is_set():
