@@ -8,7 +8,6 @@ broker-wide recorder that keeps every byte published during a test.
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -109,15 +108,3 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, what: str =
             return
         time.sleep(0.05)
     raise AssertionError(f"condition not met in {timeout:.0f} s: {what}")
-
-
-class Counter:
-    """Thread-safe count of calls (for connection attempts seen by a hook)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.value = 0
-
-    def bump(self) -> None:
-        with self._lock:
-            self.value += 1
