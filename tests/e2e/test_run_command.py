@@ -8,6 +8,7 @@ the headless snapshot, and SIGTERM must leave nothing behind.
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import subprocess
@@ -139,6 +140,12 @@ def test_run_starts_a_private_broker_rotates_offline_and_stops_cleanly(running: 
         image = decode_png(snapshot.read_bytes())
         assert image.size == PANEL_SIZE and not is_blank(image)
 
+        # No network: a store refresh fails with its code, quickly, and the service goes on.
+        ha.publish(f"{ROOT}/cmd/search", json.dumps({"refresh": True, "transaction": "s1"}))
+        resp = wait_json(ha, f"{ROOT}/response/search", lambda d: d["transaction"] == "s1", 10)
+        assert resp["status"] == "error", resp
+        assert resp["error"]["code"] == "registry_unavailable"
+
         ha.clear()
         running.process.send_signal(signal.SIGTERM)
         assert running.process.wait(10) == 0
@@ -150,8 +157,8 @@ def test_run_starts_a_private_broker_rotates_offline_and_stops_cleanly(running: 
     log = running.log_text()
     assert "stopped the private mosquitto" in log
     assert "Traceback" not in log, log
-    # No network at all, yet nothing failed loudly: the registry is just unavailable.
-    assert not (running.state_dir / "plugins" / HAND_PLACED / ".git").exists()
+    for plugin_id in ("clock", "status", "text", HAND_PLACED):  # cleanup() ran for each
+        assert f"plugin {plugin_id} unloaded" in log, log
 
 
 def test_run_with_a_bad_config_exits_2_with_one_line(tmp_path: Path) -> None:
