@@ -25,7 +25,7 @@ import threading
 import time
 from pathlib import Path
 
-import _common as c  # noqa: I001  (puts the repo on sys.path)
+import _common as c  # first: puts the repo on sys.path
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
