@@ -154,14 +154,18 @@ def env(tmp_path: Path, fake_github: FakeGitHub) -> Iterator[ServiceEnv]:
         service_env.close()
 
 
-def leftovers(state_dir: Path) -> list[str]:
-    """Debris of interrupted operations: staging/rollback/journal entries and temp files."""
+def leftovers(state_dir: Path, *, temps: bool = True) -> list[str]:
+    """Debris of interrupted operations: staging/rollback/journal entries and temp files.
+
+    ``temps=False`` while a service runs (its atomic writes have short-lived temps).
+    """
     out: list[str] = []
     for name in ("staging", "rollback", "journal"):
         folder = state_dir / name
         if folder.exists():
             out += [f"{name}/{p.name}" for p in folder.iterdir()]
-    out += [str(p.relative_to(state_dir)) for p in state_dir.rglob(".*.tmp")]
+    if temps:
+        out += [str(p.relative_to(state_dir)) for p in state_dir.rglob(".*.tmp")]
     return out
 
 
