@@ -150,3 +150,30 @@ def test_child_without_crash_point_completes_the_operation(env: ServiceEnv) -> N
     assert json.loads(child.stdout.strip().splitlines()[-1])["status"] == "ok"
     assert version_on_disk(env.state_dir, PLUGIN) == "1.0.0"
     assert load_config(env.config_path).plugins[PLUGIN]["enabled"] is True
+
+
+def test_disk_full_update_answers_storage_failed_and_keeps_the_old_copy(
+    tmp_path: Path, env: ServiceEnv
+) -> None:
+    """A real ENOSPC: the state dir is a small tmpfs filled to the last byte."""
+    from tests.reliability.conftest import call
+    from tests.support.filesystems import fill, tmpfs
+
+    with tmpfs(env.state_dir, "2m"):
+        env.publish_plugin(PLUGIN, "1.0.0")
+        env.start()
+        probe = env.probe("ledmatrix/testpanel/#")
+        assert call(probe, "install", {"plugin_id": PLUGIN}, timeout=20)["status"] == "ok"
+        env.publish_plugin(PLUGIN, "2.0.0", extra_files={"data.bin": os.urandom(200_000)})
+        fill(env.state_dir)
+        resp = call(probe, "update", {"plugin_id": PLUGIN}, timeout=20)
+        assert resp["status"] == "error", resp
+        assert resp["error"]["code"] in {"storage_failed", "download_failed"}, resp
+        assert "space" in resp["error"]["message"].lower(), resp
+        assert version_on_disk(env.state_dir, PLUGIN) == "1.0.0"
+        svc = env.services[-1]
+        assert svc.display is not None and PLUGIN in svc.display.rotation()
+        assert leftovers(env.state_dir, temps=False) == []
+        (env.state_dir / ".filler").unlink()
+        env.stop_services()
+        assert leftovers(env.state_dir) == []
