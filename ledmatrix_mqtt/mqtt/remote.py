@@ -19,10 +19,10 @@ from ledmatrix_mqtt.core.config_model import AppConfig
 from ledmatrix_mqtt.errors import ServiceUnreachable
 from ledmatrix_mqtt.mqtt.client import (
     BrokerConnection,
-    Connected,
     ConnectFailed,
     Event,
     Inbound,
+    Subscribed,
     Subscription,
 )
 from ledmatrix_mqtt.mqtt.messages import Message, encode_json
@@ -108,8 +108,7 @@ class _Session:
             if isinstance(event, ConnectFailed):
                 self.connection.stop()
                 raise ServiceUnreachable(f"MQTT connection failed: {event.reason}")
-            if isinstance(event, Connected):
-                time.sleep(0.05)  # let the SUBACKs arrive before the request goes out
+            if isinstance(event, Subscribed):  # SUBACKs are in: the answer cannot be missed
                 return self
 
     def __exit__(self, *exc: object) -> None:
