@@ -31,7 +31,7 @@ from ledmatrix_mqtt.runtime.frames import FrameStore
 from ledmatrix_mqtt.runtime.loaded import LoadedPlugin
 from ledmatrix_mqtt.runtime.loader import LoadEnvironment
 from ledmatrix_mqtt.runtime.plugin_table import PluginTable
-from ledmatrix_mqtt.runtime.rendering import render_slot
+from ledmatrix_mqtt.runtime.rendering import RENDER_TIMEOUT_S, RenderWatchdog, render_slot
 from ledmatrix_mqtt.runtime.scheduler import UpdateScheduler
 from ledmatrix_mqtt.runtime.spec import PluginSpec
 
@@ -61,6 +61,7 @@ class DisplayController:
         service_info: Callable[[], Mapping[str, Any]] | None = None,
         wall_clock: Callable[[], float] = time.time,
         update_timeout: float = 30.0,
+        render_timeout: float = RENDER_TIMEOUT_S,
         main_config: Mapping[str, Any] | None = None,
     ) -> None:
         self._display = display_config
@@ -83,6 +84,7 @@ class DisplayController:
         self._rendered: tuple[rot.Slot | None, float] = (None, 0.0)
         self._empty_streak = 0
         self.scheduler = UpdateScheduler(timeout=update_timeout)
+        self._watchdog = RenderWatchdog(render_timeout)
         env = LoadEnvironment(
             width=display_config.width, height=display_config.height,
             device_name=device.name, timezone=device.timezone, state_dir=Path(state_dir),
@@ -298,7 +300,9 @@ class DisplayController:
         force_clear: bool,
     ) -> float:
         wall = dt.datetime.fromtimestamp(self._wall(), self._tz)
-        outcome = render_slot(plugin, slot.mode, wall, now - current.started_at, force_clear)
+        outcome = render_slot(
+            plugin, slot.mode, wall, now - current.started_at, force_clear, self._watchdog
+        )
         if outcome.frame is not None:
             self._empty_streak = 0
             self._push(outcome.frame)

@@ -5,15 +5,24 @@
 - ``None`` from the plugin (LEDMatrix ``display()`` returning False) is "no
   content": skip to the next plugin;
 - an exception is *not* swallowed into "no content" as LEDMatrix did: the plugin
-  is marked unhealthy and cools down, and the rotation moves on at once.
+  is marked unhealthy and cools down, and the rotation moves on at once;
+- a render that does not return within ``RENDER_TIMEOUT_S`` (a LEDMatrix
+  ``display()`` blocking on the network, say) is abandoned: the call runs on a
+  watchdog thread, the render thread moves on, the plugin is marked unhealthy,
+  and it keeps its lock until the stuck call returns, so neither its
+  ``update()`` nor another render of it can run alongside.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import queue
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from PIL import Image
 
@@ -21,6 +30,63 @@ from ledmatrix_mqtt.runtime.loaded import LoadedPlugin
 
 _LOG = logging.getLogger(__name__)
 HELD_FRAME_RETRY_S = 0.25
+RENDER_TIMEOUT_S = 2.0
+
+
+class RenderTimeout(Exception):
+    """A render call did not return in time (it keeps running on its own thread)."""
+
+
+class RenderWatchdog:
+    """Runs render calls on a daemon helper thread and waits a bounded time.
+
+    A call that times out leaves its thread behind (Python threads cannot be
+    killed); the next call gets a fresh thread, so one hung plugin never stops
+    the others.
+    """
+
+    def __init__(self, timeout: float = RENDER_TIMEOUT_S) -> None:
+        self.timeout = timeout
+        self._jobs: queue.Queue[tuple[Callable[[], Any], queue.Queue[Any]]] | None = None
+        self.abandoned = 0
+
+    def call(self, fn: Callable[[], Any]) -> Any:
+        if self._jobs is None:
+            self._jobs = queue.Queue()
+            threading.Thread(
+                target=_serve, args=(self._jobs,), name="render-call", daemon=True
+            ).start()
+        answer: queue.Queue[Any] = queue.Queue(maxsize=1)
+        self._jobs.put((fn, answer))
+        try:
+            ok, value = answer.get(timeout=self.timeout)
+        except queue.Empty:
+            self._jobs.put_nowait((_stop_worker, queue.Queue(maxsize=1)))  # ends it once unstuck
+            self._jobs = None
+            self.abandoned += 1
+            raise RenderTimeout(f"render did not return within {self.timeout:g} s") from None
+        if not ok:
+            raise value
+        return value
+
+
+def _stop_worker() -> None:
+    raise _StopWorker
+
+
+class _StopWorker(Exception):
+    pass
+
+
+def _serve(jobs: queue.Queue[tuple[Callable[[], Any], queue.Queue[Any]]]) -> None:
+    while True:
+        fn, answer = jobs.get()
+        try:
+            answer.put((True, fn()))
+        except _StopWorker:
+            return
+        except BaseException as exc:  # handed to the render thread, which decides
+            answer.put((False, exc))
 
 
 @dataclass(frozen=True)
@@ -42,7 +108,12 @@ def _frame_interval(plugin: LoadedPlugin, wall: dt.datetime) -> float:
 
 
 def render_slot(
-    plugin: LoadedPlugin, mode: str, wall: dt.datetime, elapsed: float, force_clear: bool
+    plugin: LoadedPlugin,
+    mode: str,
+    wall: dt.datetime,
+    elapsed: float,
+    force_clear: bool,
+    watchdog: RenderWatchdog | None = None,
 ) -> RenderOutcome:
     if not plugin.lock.acquire(blocking=False):
         held = plugin.last_frame
@@ -50,15 +121,24 @@ def render_slot(
             return RenderOutcome(None, skip=True)
         return RenderOutcome(held, next_frame_in=HELD_FRAME_RETRY_S)
     started = time.monotonic()
+
+    def locked_render() -> Image.Image | None:
+        try:
+            return plugin.render(mode, wall, elapsed, force_clear)
+        finally:
+            plugin.lock.release()  # by whichever thread the call finishes on
+
     try:
-        frame = plugin.render(mode, wall, elapsed, force_clear)
+        frame = watchdog.call(locked_render) if watchdog else locked_render()
     except Exception as exc:  # recorded as the plugin's failure below
-        message = plugin.failure("render", exc)
+        message = (
+            f"render timed out: {exc}"
+            if isinstance(exc, RenderTimeout)
+            else plugin.failure("render", exc)
+        )
         _LOG.warning("%s: %s; skipping it", plugin.plugin_id, message)
         plugin.health.record_render_failure(time.monotonic(), message)
         return RenderOutcome(None, skip=True)
-    finally:
-        plugin.lock.release()
     if frame is None:
         return RenderOutcome(None, skip=True)
     plugin.health.record_render_success()
