@@ -22,7 +22,6 @@ from ledmatrix_mqtt.configfile import load_config
 from ledmatrix_mqtt.core.config_model import AppConfig
 from ledmatrix_mqtt.core.models import PluginSource
 from ledmatrix_mqtt.errors import ConfigError, LedMatrixError
-from ledmatrix_mqtt.fsutil import remove_stale_temps
 from ledmatrix_mqtt.mqtt.frontend import MqttFrontend
 from ledmatrix_mqtt.runtime.backends.base import PanelBackend
 from ledmatrix_mqtt.runtime.controller import DisplayController
@@ -65,9 +64,7 @@ class Service:
         self.layout.ensure()
         self._lock.acquire()
         self.store = build_store(self.config, builtin_dir=self._builtin_dir, hooks=self)
-        recovered = self.store.installer.recover()
-        if self.config.path:  # a kill during a config edit leaves its temp file
-            recovered += remove_stale_temps(Path(self.config.path))
+        recovered = self.store.recover_at_start(self.config.path)
         if recovered:
             _LOG.warning("recovered from an interrupted operation: %s", ", ".join(recovered))
         self.display = DisplayController(

@@ -16,7 +16,6 @@ from ledmatrix_mqtt.cli.progress import ProgressBar
 from ledmatrix_mqtt.core.config_model import AppConfig
 from ledmatrix_mqtt.core.models import Progress
 from ledmatrix_mqtt.errors import LedMatrixError
-from ledmatrix_mqtt.fsutil import remove_stale_temps
 from ledmatrix_mqtt.store.layout import StateLayout, StateLock
 from ledmatrix_mqtt.store.service import PluginStore
 
@@ -151,9 +150,7 @@ def _offline(config: AppConfig, command: str, payload: dict[str, Any], bar: Prog
     with StateLock(layout, "ledmatrix-mqtt plugins --offline"):
         store = build_store(config)
         try:
-            store.installer.recover()
-            if config.path:
-                remove_stale_temps(Path(config.path))
+            store.recover_at_start(config.path)
             result = run_offline(
                 store, command, payload, lambda p: bar.update(p.stage.value, p.percent, p.message)
             )

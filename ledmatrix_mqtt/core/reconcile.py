@@ -6,8 +6,9 @@ Pure: plain values in, a frozen plan out; no I/O, no threads. The executor
 Rules (one each, so every case has exactly one outcome):
 
 * A plugin on disk (or a built-in) without a config block gets a block. Found
-  folders get a *disabled* block; built-ins ship with the service, like store
-  installs, so theirs is enabled. Never for an id that is recorded as
+  folders get a *disabled* block; built-ins and folders the store installed
+  (an install interrupted before its config write) get an enabled one, the
+  same rule as a completed store install. Never for an id that is recorded as
   uninstalled or tombstoned (an uninstall may be in progress).
 * A config block without a plugin on disk is repaired by an install, unless the
   id is recorded as uninstalled or tombstoned (never resurrected), or known to
@@ -64,6 +65,7 @@ class ActualState:
 
     installed: frozenset[str] = frozenset()
     builtin: frozenset[str] = frozenset()
+    store_installed: frozenset[str] = frozenset()  # installed by the store (marker present)
     broken: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
     aliases: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
     loaded: frozenset[str] | None = None
@@ -153,8 +155,8 @@ def _missing_in_config(
         return Inconsistency(
             plugin_id, kind, ActionKind.NONE, detail, needs_person=not pending
         ), None
-    enabled = plugin_id in actual.builtin
-    state = "enabled (built-in)" if enabled else "disabled"
+    enabled = plugin_id in actual.builtin or plugin_id in actual.store_installed
+    state = "enabled (installed by the store)" if enabled else "disabled"
     issue = Inconsistency(
         plugin_id,
         IssueKind.MISSING_IN_CONFIG,

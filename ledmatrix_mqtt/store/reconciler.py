@@ -217,9 +217,12 @@ class Reconciler:
         installed = frozenset(p.id for p in plugins if p.source is not PluginSource.BUILTIN)
         builtin = frozenset(p.id for p in plugins if p.source is PluginSource.BUILTIN)
         present = installed | builtin
+        # Only the registry marker proves a store install; a git checkout may be hand-made.
+        by_store = (PluginSource.REGISTRY,)
         return ActualState(
             installed=installed,
             builtin=builtin,
+            store_installed=frozenset(p.id for p in plugins if p.source in by_store),
             broken={p.id: p.error for p in plugins if p.error},
             aliases=self._aliases(set(blocks) - present, present),
             loaded=frozenset(self._loaded()) if self._loaded is not None else None,

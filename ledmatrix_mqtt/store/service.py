@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, Protocol
 
 from ledmatrix_mqtt.api import ReconcileReport, SearchResult, UpdateAllResult
@@ -33,6 +34,7 @@ from ledmatrix_mqtt.core.models import (
     UninstallResult,
 )
 from ledmatrix_mqtt.errors import Forbidden, LedMatrixError, NotInstalled
+from ledmatrix_mqtt.fsutil import remove_stale_temps
 from ledmatrix_mqtt.store.installer import Installer
 from ledmatrix_mqtt.store.inventory import PluginInventory
 from ledmatrix_mqtt.store.operations import OperationQueue
@@ -254,6 +256,8 @@ class PluginStore:
     def reconcile(self, *, force: bool = False, dry_run: bool = False) -> ReconcileReport:
         def work(report: ProgressFn) -> ReconcileReport:
             report(Progress("reconcile", "", Stage.RESOLVING, 0))
+            if not dry_run:
+                self._refresh_registry_for_repairs(force)
             result = self.reconciler.reconcile(force=force, dry_run=dry_run)
             if not dry_run and (result.fixed or result.needs_attention):
                 self.inventory.invalidate()
@@ -261,6 +265,48 @@ class PluginStore:
             return result
 
         return self.operations.run("reconcile", "", work)
+
+    def _refresh_registry_for_repairs(self, force: bool) -> None:
+        """A pass that will reinstall something asks the network once, past any back-off.
+
+        Without this, a reconcile right after an outage would fail from the cache's
+        60 s back-off although the network is back.
+        """
+        needs_install = any(a.kind == "install" for a in self.reconciler.plan(force=force).actions)
+        if needs_install:
+            try:
+                self.registry.fetch_registry(force_refresh=True)
+            except LedMatrixError as exc:
+                _LOG.info("registry refresh before reconcile failed: %s", exc.message)
+
+    def recover_at_start(self, config_path: str = "") -> list[str]:
+        """Crash recovery before anything else runs (service start, offline CLI).
+
+        Finishes or rolls back interrupted swaps, removes temp files a killed
+        config write left, and completes recorded uninstalls.
+        """
+        recovered = self.installer.recover()
+        if config_path:
+            recovered += remove_stale_temps(Path(config_path))
+        return recovered + self.finish_interrupted_uninstalls()
+
+    def finish_interrupted_uninstalls(self) -> list[str]:
+        """Complete uninstalls that were recorded but whose files are still there.
+
+        The intent is recorded first, so a crash (or power cut) between that and the
+        removal leaves exactly this state; run once at start-up, after
+        ``installer.recover()``. Like LEDMatrix's purge (#368), a recorded uninstall
+        is never undone by files reappearing.
+        """
+        done = []
+        for plugin in self.inventory.list():
+            if plugin.source != PluginSource.BUILTIN and self.records.is_uninstalled(plugin.id):
+                try:
+                    self.uninstall(plugin.id)
+                    done.append(plugin.id)
+                except LedMatrixError as exc:
+                    _LOG.error("could not finish uninstalling %s: %s", plugin.id, exc.message)
+        return done
 
     def last_reconcile(self) -> ReconcileReport | None:
         return self.reconciler.last_report()

@@ -40,7 +40,7 @@ POINTS: dict[str, list[tuple[str, str | None]]] = {
     "update": [(p, "1.0.0" if i < NEW_IN else "2.0.0") for i, p in enumerate(INSTALLER)],
     "uninstall": [
         ("records_before_replace", "1.0.0"),  # the intent never reached the disk: undone
-        ("uninstall_recorded", "1.0.0"),  # intent recorded, files untouched: kept, flagged
+        ("uninstall_recorded", None),  # intent recorded, files untouched: the uninstall is finished
         ("journal_written", None),  # from here the recorded intent is finished
         ("old_moved_aside", None),
         *[(p, None) for p in CONFIG_WRITE],

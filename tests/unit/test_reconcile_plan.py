@@ -189,3 +189,17 @@ def test_plan_never_resurrects_and_is_idempotent(
 
     again = plan(*_apply(desired, actual, result), policy)
     assert again.actions == ()
+
+
+def test_store_installed_folder_without_block_gets_an_enabled_block() -> None:
+    """An install killed between the folder swap and the config write: same rule as a
+    finished store install (enabled); a hand-placed folder stays disabled."""
+    result = plan(
+        DesiredState({}),
+        ActualState(
+            installed=frozenset({"stored", "found"}), store_installed=frozenset({"stored"})
+        ),
+        PlanPolicy(),
+    )
+    enabled = {a.plugin_id: a.enabled for a in result.actions}
+    assert enabled == {"stored": True, "found": False}
