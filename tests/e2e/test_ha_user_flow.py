@@ -74,7 +74,7 @@ def test_device_and_entities_appear_on_home_assistant_birth(appliance: Appliance
     ha.clear()
     ha.publish(f"{PREFIX}/status", "online")
     # The republish after the birth message (after a short random delay) is live, not replayed.
-    ha.wait_for(lambda t, p, r: t == config_topic("light", "panel") and not r, timeout=10)
+    ha.wait_for(lambda t, p, r: t == config_topic("light", "panel") and not r, timeout=20)
     configs = discovery(appliance.retained(f"{PREFIX}/#"))
     expected = [
         config_topic("update", f"plugin_{pid}_update") for pid in BUILTINS
@@ -154,9 +154,9 @@ def test_install_show_update_uninstall_through_home_assistant(
     assert config_plugins(app.config_path)[PLUGIN]["enabled"] is True
 
     # -- it joins the rotation (1 s per plugin) and the panel shows its drawing ------------
-    wait_json(ha, f"{ROOT}/state/display", lambda d: d["current_plugin"] == PLUGIN, 15)
+    wait_json(ha, f"{ROOT}/state/display", lambda d: d["current_plugin"] == PLUGIN, 30)
     frame_topic = f"{ROOT}/display/frame"
-    ha.wait_for(lambda t, p, r: t == frame_topic and has_colour(p, YELLOW), timeout=10)
+    ha.wait_for(lambda t, p, r: t == frame_topic and has_colour(p, YELLOW), timeout=20)
 
     # -- pin it with the select entity (a bare option string, as HA sends it) ---------------
     select_cfg = json.loads(state[config_topic("select", "show")])
@@ -165,7 +165,7 @@ def test_install_show_update_uninstall_through_home_assistant(
     display = json.loads(app.retained(f"{ROOT}/state/display")[f"{ROOT}/state/display"])
     assert display["current_plugin"] == PLUGIN and display["pinned_until"] is not None
     # Frames are published only when they change, so the latest one must be the plugin's.
-    wait_until(lambda: has_colour(ha.on(frame_topic)[-1], YELLOW), 5, "the plugin's frame")
+    wait_until(lambda: has_colour(ha.on(frame_topic)[-1], YELLOW), 10, "the plugin's frame")
     frame = app.retained(frame_topic)[frame_topic]
     image = decode_png(frame)
     assert image.size == PANEL_SIZE
@@ -248,12 +248,12 @@ def test_switch_light_text_and_next_entities(appliance: Appliance) -> None:
     assert plugin_state(app, "status")["enabled"] is False
     assert config_plugins(app.config_path)["status"]["enabled"] is False
     assert app.service.display is not None
-    wait_until(lambda: "status" not in app.service.display.rotation(), 5, "status unloaded")
+    wait_until(lambda: "status" not in app.service.display.rotation(), 10, "status unloaded")
     resp = app.ha_publish(switch["command_topic"], switch["payload_on"])
     assert resp["status"] == "ok" and resp["data"]["enabled"] is True, resp
     assert plugin_state(app, "status")["enabled"] is True
     assert config_plugins(app.config_path)["status"]["enabled"] is True
-    wait_until(lambda: "status" in app.service.display.rotation(), 5, "status loaded")
+    wait_until(lambda: "status" in app.service.display.rotation(), 10, "status loaded")
 
     # -- the light: brightness (scale 100) then off and on ---------------------------------
     light = configs[config_topic("light", "panel")]
@@ -265,7 +265,7 @@ def test_switch_light_text_and_next_entities(appliance: Appliance) -> None:
     display = json.loads(app.retained(display_topic)[display_topic])
     assert (display["power"], display["brightness"]) == ("OFF", 40)
     frame_topic = f"{ROOT}/display/frame"
-    wait_until(lambda: is_blank(decode_png(ha.on(frame_topic)[-1])), 5, "a dark panel")
+    wait_until(lambda: is_blank(decode_png(ha.on(frame_topic)[-1])), 10, "a dark panel")
     resp = app.ha_publish(light["command_topic"], light["payload_on"])
     assert resp["status"] == "ok" and resp["data"]["power"] == "ON", resp
 

@@ -126,7 +126,7 @@ def test_run_starts_a_private_broker_rotates_offline_and_stops_cleanly(running: 
 
     ha = Probe(Endpoint(running.port), "#")  # type: ignore[arg-type]
     try:
-        ha.wait_for(lambda t, p, r: t == f"{ROOT}/availability" and p == b"online", 15)
+        ha.wait_for(lambda t, p, r: t == f"{ROOT}/availability" and p == b"online", 30)
         # The built-ins and the hand-placed LEDMatrix-style plugin all take their turn.
         seen: set[str] = set()
 
@@ -134,26 +134,26 @@ def test_run_starts_a_private_broker_rotates_offline_and_stops_cleanly(running: 
             seen.add(data["current_plugin"])
             return {"clock", "status", "text", HAND_PLACED} <= seen
 
-        wait_json(ha, f"{ROOT}/state/display", shown, 20)
+        wait_json(ha, f"{ROOT}/state/display", shown, 30)
         snapshot = running.state_dir / "frames" / "current.png"
-        wait_until(snapshot.is_file, 5, "the headless snapshot")
+        wait_until(snapshot.is_file, 10, "the headless snapshot")
         image = decode_png(snapshot.read_bytes())
         assert image.size == PANEL_SIZE and not is_blank(image)
 
         # No network: a store refresh fails with its code, quickly, and the service goes on.
         ha.publish(f"{ROOT}/cmd/search", json.dumps({"refresh": True, "transaction": "s1"}))
-        resp = wait_json(ha, f"{ROOT}/response/search", lambda d: d["transaction"] == "s1", 10)
+        resp = wait_json(ha, f"{ROOT}/response/search", lambda d: d["transaction"] == "s1", 30)
         assert resp["status"] == "error", resp
         assert resp["error"]["code"] == "registry_unavailable"
 
         ha.clear()
         running.process.send_signal(signal.SIGTERM)
-        assert running.process.wait(10) == 0
+        assert running.process.wait(20) == 0
         # Published on the way down, while the private broker was still up.
         assert b"offline" in ha.on(f"{ROOT}/availability")
     finally:
         ha.close()
-    wait_until(lambda: not psutil.pid_exists(broker_pid), 5, "the private mosquitto to exit")
+    wait_until(lambda: not psutil.pid_exists(broker_pid), 10, "the private mosquitto to exit")
     log = running.log_text()
     assert "stopped the private mosquitto" in log
     assert "Traceback" not in log, log
@@ -183,8 +183,8 @@ def test_sigterm_during_start_does_not_orphan_the_private_mosquitto(running: Run
     """
     wait_until(lambda: "running as" in running.log_text(), 10, "the service to start")
     running.process.send_signal(signal.SIGTERM)
-    assert running.process.wait(10) == 0
-    wait_until(lambda: not _private_brokers(running.state_dir), 5, "no private mosquitto left")
+    assert running.process.wait(20) == 0
+    wait_until(lambda: not _private_brokers(running.state_dir), 10, "no private mosquitto left")
     assert "Traceback" not in running.log_text()
     # The state lock was released: an offline command can take it at once.
     result = run_cli("--config", str(running.config), "plugins", "list", "--offline", "--json")
