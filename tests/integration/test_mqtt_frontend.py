@@ -124,11 +124,26 @@ def test_install_updates_retained_state_and_discovery(service: Service) -> None:
 
 def test_install_progress_is_published_on_operation_topic(service: Service) -> None:
     service.call("install", {"plugin_id": "weather"})
-    stages = [json.loads(p)["stage"] for p in service.probe.on(f"{ROOT}/state/operation")]
+    op_topic = f"{ROOT}/state/operation"
+    # the response and the final operation state travel on different topics: wait for "done"
+    service.probe.wait_for(lambda t, p, r: t == op_topic and json.loads(p)["stage"] == "done")
+    stages = [json.loads(p)["stage"] for p in service.probe.on(op_topic)]
     assert stages[:1] == ["queued"] or "queued" in stages
     assert {"downloading", "extracting", "activating", "done"} <= set(stages)
     service.call("update", {"plugin_id": "clock-simple"})
-    records = [json.loads(p) for p in service.probe.on(f"{ROOT}/state/plugins/clock-simple")]
+    plugin_topic = f"{ROOT}/state/plugins/clock-simple"
+    service.probe.wait_for(
+        lambda t, p, r: t == plugin_topic and p and json.loads(p)["update_percentage"] == 90
+    )
+    service.probe.wait_for(
+        lambda t, p, r: (
+            t == plugin_topic
+            and p
+            and json.loads(p)["in_progress"] is False
+            and json.loads(p)["installed_version"] != ""
+        )
+    )
+    records = [json.loads(p) for p in service.probe.on(plugin_topic)]
     assert {r["update_percentage"] for r in records if r["in_progress"]} >= {30, 60, 90}
     assert records[-1]["in_progress"] is False
 
