@@ -38,14 +38,13 @@ from ledmatrix_mqtt.errors import (
     LedMatrixError,
     NotFound,
     RegistryUnavailable,
-    StorageFailed,
 )
-from ledmatrix_mqtt.fsutil import atomic_write_json, read_json
 from ledmatrix_mqtt.store.cache import TtlCache
 from ledmatrix_mqtt.store.github_meta import parse_commit, parse_json_object, parse_repo_info
 from ledmatrix_mqtt.store.http import HttpClient, HttpError, HttpResponse
 from ledmatrix_mqtt.store.http_factory import make_http_client
 from ledmatrix_mqtt.store.layout import StateLayout
+from ledmatrix_mqtt.store.registry_copy import load_registry_copy, save_registry_copy
 
 __all__ = ["RegistryClient", "make_http_client"]
 
@@ -189,37 +188,19 @@ class RegistryClient:
 
     # -- persisted copy -----------------------------------------------------------
     def _persist(self, document: Any, fetched_at: float) -> None:
-        if self._layout is None:
-            return
-        record = {
-            "source": self._config.registry_url,
-            "fetched_at": fetched_at,
-            "document": document,
-        }
-        try:
-            atomic_write_json(self._layout.cache / PERSISTED_REGISTRY, record)
-        except StorageFailed as exc:
-            _LOG.warning("cannot keep a copy of the registry: %s", exc.message)
+        if self._layout is not None:
+            path = self._layout.cache / PERSISTED_REGISTRY
+            save_registry_copy(path, self._config.registry_url, document, fetched_at)
 
     def _load_persisted(self) -> None:
         if self._layout is None:
             return
-        record = read_json(self._layout.cache / PERSISTED_REGISTRY)
-        if not isinstance(record, dict) or record.get("source") != self._config.registry_url:
-            return
-        fetched_at = record.get("fetched_at")
-        try:
-            registry = parse_registry(
-                record.get("document"),
-                source=self._config.registry_url,
-                fetched_at=float(fetched_at) if isinstance(fetched_at, int | float) else 0.0,
+        path = self._layout.cache / PERSISTED_REGISTRY
+        registry = load_registry_copy(path, self._config.registry_url)
+        if registry is not None:
+            self._cache.seed(
+                _REGISTRY_KEY, replace(registry, stale=True), fetched_at=registry.fetched_at
             )
-        except InvalidPayload:
-            _LOG.warning("ignoring a corrupt registry copy in %s", self._layout.cache)
-            return
-        self._cache.seed(
-            _REGISTRY_KEY, replace(registry, stale=True), fetched_at=registry.fetched_at
-        )
 
     # -- GitHub metadata ------------------------------------------------------------
     def repo_info(self, repo_url: str) -> RepoInfo | None:
