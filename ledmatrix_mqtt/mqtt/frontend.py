@@ -14,7 +14,6 @@ import random
 import re
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from ledmatrix_mqtt.api import DisplayApi, ReconcileReport, StoreApi
@@ -23,7 +22,6 @@ from ledmatrix_mqtt.core.models import Progress
 from ledmatrix_mqtt.errors import Busy, InternalError, LedMatrixError, RateLimited
 from ledmatrix_mqtt.mqtt.broker import EmbeddedBroker
 from ledmatrix_mqtt.mqtt.client import (
-    Backoff,
     BrokerConnection,
     Connected,
     ConnectFailed,
@@ -50,38 +48,11 @@ from ledmatrix_mqtt.mqtt.publisher import StatePublisher
 from ledmatrix_mqtt.mqtt.ratelimit import TokenBucket
 from ledmatrix_mqtt.mqtt.state import ONLINE, OperationState
 from ledmatrix_mqtt.mqtt.topics import Topics
+from ledmatrix_mqtt.mqtt.tuning import FrontendStats, FrontendTuning, ReplyRoute
 from ledmatrix_mqtt.mqtt.workers import Worker
 
 _LOG = logging.getLogger(__name__)
 _COMMAND_NAME = re.compile(r"[a-z0-9_-]{1,32}")
-
-
-@dataclass(frozen=True)
-class FrontendTuning:
-    """Limits and delays; the defaults suit a Pi. Tests and benchmarks shorten them."""
-
-    rate: float = 20.0  # inbound commands per second, sustained
-    burst: float = 60.0
-    display_queue: int = 256
-    store_queue: int = 16
-    frame_interval: float = 1.0
-    birth_delay: tuple[float, float] = (1.0, 5.0)
-    progress_interval: float = 0.25
-    backoff: Backoff = field(default_factory=Backoff)
-
-
-@dataclass(frozen=True)
-class ReplyRoute:
-    command: str
-    response_topic: str = ""
-    correlation: bytes | None = None
-
-
-@dataclass(frozen=True)
-class FrontendStats:
-    dropped_inbound: int
-    rate_limited: int
-    retained_commands_cleared: int
 
 
 class MqttFrontend:

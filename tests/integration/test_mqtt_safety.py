@@ -1,0 +1,155 @@
+"""MqttFrontend safety rules: retained commands, duplicate transactions, MQTT 5/3.1.1,
+availability, frames and stale state (real mosquitto, fake store/display ports)."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from ledmatrix_mqtt.mqtt.topics import Topics
+from tests.integration.frontend_env import ROOT, Service, make_service, retained
+from tests.support.mosquitto import MosquittoBroker
+
+pytestmark = pytest.mark.broker
+
+
+def test_retained_command_is_never_executed_and_is_cleared(service: Service) -> None:
+    """Regression for Koenkk/zigbee2mqtt#8126 and Blueforcer/awtrix3#78: a broker
+    replaying a retained command re-ran it on every restart."""
+    probe = service.probe
+    probe.publish(f"{ROOT}/cmd/uninstall", b'{"plugin_id":"clock-simple"}', retain=True)
+    time.sleep(0.5)
+    assert "clock-simple" in service.store.installed
+    assert f"{ROOT}/cmd/uninstall" not in retained(service.broker)
+    assert probe.on(f"{ROOT}/response/uninstall") == []
+    assert service.frontend.stats().retained_commands_cleared == 1
+    assert "uninstall" not in service.store.calls
+
+
+def test_retained_command_left_while_service_was_down_is_cleared(service: Service) -> None:
+    service.frontend.stop()
+    service.probe.publish(f"{ROOT}/cmd/uninstall", b"clock-simple", retain=True)
+    time.sleep(0.2)
+    assert f"{ROOT}/cmd/uninstall" in retained(service.broker)
+    service.restart_frontend()
+    time.sleep(0.3)
+    assert "uninstall" not in service.store.calls
+    assert f"{ROOT}/cmd/uninstall" not in retained(service.broker)
+    assert service.frontend.stats().retained_commands_cleared == 1
+
+
+def test_duplicate_transaction_returns_first_response_without_rerun(service: Service) -> None:
+    first = service.call("install", {"plugin_id": "weather", "transaction": "dup-1"})
+    service.store.fail_next["install"] = AssertionError("must not run twice")
+    second = service.call("install", {"plugin_id": "weather", "transaction": "dup-1"})
+    assert second == first
+    assert service.store.calls.count("install") == 1
+
+
+def test_duplicate_transaction_survives_frontend_restart(service: Service) -> None:
+    first = service.call("uninstall", {"plugin_id": "clock-simple", "transaction": "dup-r"})
+    assert first["status"] == "ok"
+    service.restart_frontend()
+    service.store.add_installed("clock-simple")  # a re-run would remove it again
+    again = service.call("uninstall", {"plugin_id": "clock-simple", "transaction": "dup-r"})
+    assert again == first
+    assert "clock-simple" in service.store.installed
+
+
+def test_mqtt5_response_topic_and_correlation_data(service: Service) -> None:
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    got: list[tuple[str, bytes, bytes]] = []
+    service.probe.client.on_message = lambda c, u, m: got.append(
+        (m.topic, bytes(m.payload), getattr(m.properties, "CorrelationData", b""))
+    )
+    props = Properties(PacketTypes.PUBLISH)
+    props.ResponseTopic = "clients/abc/replies"
+    props.CorrelationData = b"corr-42"
+    service.probe.publish(f"{ROOT}/cmd/list", b"{}", properties=props)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not any(t == "clients/abc/replies" for t, _, _ in got):
+        time.sleep(0.02)
+    reply = [g for g in got if g[0] == "clients/abc/replies"]
+    assert len(reply) == 1 and reply[0][2] == b"corr-42"
+    assert json.loads(reply[0][1])["command"] == "list"
+    assert len([g for g in got if g[0] == f"{ROOT}/response/list"]) == 1
+
+
+def test_response_topic_naming_our_state_is_refused(service: Service) -> None:
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    props = Properties(PacketTypes.PUBLISH)
+    props.ResponseTopic = f"{ROOT}/state/plugins"
+    props.CorrelationData = b"x"
+    service.probe.clear()
+    service.probe.publish(f"{ROOT}/cmd/list", b"{}", properties=props)
+    service.probe.wait_for(lambda t, p, r: t == f"{ROOT}/response/list")
+    time.sleep(0.2)
+    assert all(b'"command"' not in p for p in service.probe.on(f"{ROOT}/state/plugins"))
+
+
+def test_mqtt311_mode(broker: MosquittoBroker, tmp_path: Path) -> None:
+    svc = make_service(broker, tmp_path / "s311", protocol="3.1.1")
+    try:
+        assert svc.call("list", {})["status"] == "ok"
+        assert svc.call("install", {"plugin_id": "weather"})["status"] == "ok"
+        # retained guard on 3.1.1: our own clear must not come back as a command
+        svc.frontend.stop()
+        svc.probe.publish(f"{ROOT}/cmd/next", b"{}", retain=True)
+        time.sleep(0.3)
+        svc.restart_frontend()
+        time.sleep(0.5)
+        assert svc.probe.on(f"{ROOT}/response/next") == []
+    finally:
+        svc.probe.close()
+        svc.frontend.stop()
+
+
+def test_availability_offline_on_clean_stop(service: Service) -> None:
+    assert retained(service.broker)[f"{ROOT}/availability"] == b"online"
+    service.frontend.stop()
+    assert retained(service.broker)[f"{ROOT}/availability"] == b"offline"
+    service.restart_frontend()
+    assert retained(service.broker)[f"{ROOT}/availability"] == b"online"
+
+
+def test_frame_published_when_changed(service: Service) -> None:
+    def red(png: bytes) -> bool:
+        return Image.open(io.BytesIO(png)).convert("RGB").getpixel((0, 0)) == (255, 0, 0)
+
+    service.display.draw((255, 0, 0))
+    service.probe.wait_for(lambda t, p, r: t == f"{ROOT}/display/frame" and red(p))
+    count = len(service.probe.on(f"{ROOT}/display/frame"))
+    service.display.draw((255, 0, 0))  # same picture: no new publication
+    time.sleep(0.4)
+    assert len(service.probe.on(f"{ROOT}/display/frame")) == count
+    assert red(service.remote.snapshot(5))
+
+
+def test_stale_plugin_state_from_earlier_run_is_cleared(service: Service) -> None:
+    service.probe.publish(f"{ROOT}/state/plugins/ghost", b'{"id":"ghost"}', retain=True)
+    time.sleep(0.2)
+    service.restart_frontend()
+    time.sleep(0.5)
+    assert f"{ROOT}/state/plugins/ghost" not in retained(service.broker)
+
+
+def test_plugins_changed_republishes(service: Service) -> None:
+    service.store.add_installed("weather", "2.0.0")
+    service.frontend.plugins_changed()
+    service.probe.wait_for(lambda t, p, r: t == f"{ROOT}/state/plugins/weather")
+    assert json.loads(retained(service.broker)[f"{ROOT}/state/plugins"])["count"] == 2
+
+
+def test_topics_are_what_the_contract_says() -> None:
+    t = Topics("ledmatrix", "testpanel", "homeassistant")
+    assert t.command("install") == f"{ROOT}/cmd/install"
+    assert t.response("install") == f"{ROOT}/response/install"
