@@ -107,3 +107,28 @@ def test_local_files_and_file_urls(tmp_path: object) -> None:
     assert http.get(path.as_uri()).body == b'{"plugins": []}'
     with pytest.raises(HttpError):
         http.get(str(path) + ".missing")
+
+
+def test_a_1gb_download_is_refused_before_any_body_is_read(fake_github: FakeGitHub) -> None:
+    """Issue 5: a registry entry pointing at a 1 GB archive is refused by the size cap
+    from its Content-Length, without transferring it; nothing is written."""
+    from ledmatrix_mqtt.store.installer import DEFAULT_MAX_ARCHIVE_BYTES
+
+    fake_github.extra_routes["/raw/huge.zip"] = (200, b"PK" + b"\0" * 1000, "application/zip")
+    fake_github.declared_lengths["/raw/huge.zip"] = 1024**3
+    sink = io.BytesIO()
+    with pytest.raises(PayloadTooLarge, match="1073741824"):
+        client(fake_github).download(
+            fake_github.raw_url + "/huge.zip", sink, max_bytes=DEFAULT_MAX_ARCHIVE_BYTES
+        )
+    assert sink.getvalue() == b""
+
+
+def test_an_endless_body_without_length_is_cut_at_the_cap(fake_github: FakeGitHub) -> None:
+    """A server that does not declare a length cannot stream past the cap either."""
+    fake_github.extra_routes["/raw/stream.zip"] = (200, b"x" * 300_000, "application/zip")
+    fake_github.declared_lengths["/raw/stream.zip"] = 0  # no Content-Length header at all
+    sink = io.BytesIO()
+    with pytest.raises(PayloadTooLarge, match="byte cap"):  # cut while streaming
+        client(fake_github).download(fake_github.raw_url + "/stream.zip", sink, max_bytes=100_000)
+    assert len(sink.getvalue()) <= 100_000

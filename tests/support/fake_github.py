@@ -68,6 +68,7 @@ class FakeGitHub:
         self.log: list[tuple[str, str, dict[str, str]]] = []
         self.extra_routes: dict[str, tuple[int, bytes, str]] = {}
         self.redirects: dict[str, str] = {}  # path -> Location
+        self.declared_lengths: dict[str, int] = {}  # path -> Content-Length sent (0: none)
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -220,7 +221,10 @@ class FakeGitHub:
             return 302, b"", "text/html", {"Location": self.redirects[path]}
         if path in self.extra_routes:
             status, body, ctype = self.extra_routes[path]
-            return status, body, ctype, {}
+            declared = self.declared_lengths.get(path)
+            if declared is None:
+                return status, body, ctype, {}
+            return status, body, ctype, {"Content-Length": str(declared) if declared else "none"}
         if path == "/raw/ChuckBuilds/ledmatrix-plugins/main/plugins.json":
             return self._etagged(h, json.dumps(self.registry).encode(), "application/json")
         m = re.fullmatch(r"/web/([^/]+)/([^/]+)/archive/refs/heads/(.+)\.zip", path)
@@ -289,8 +293,13 @@ class FakeGitHub:
         try:
             h.send_response(status)
             h.send_header("Content-Type", ctype)
-            h.send_header("Content-Length", str(len(body)))
-            for key, value in (headers or {}).items():
+            headers = dict(headers or {})
+            length = headers.pop("Content-Length", str(len(body)))
+            if length == "none":  # HTTP/1.0 style: no length, the body ends when we close
+                h.close_connection = True
+            else:
+                h.send_header("Content-Length", length)
+            for key, value in headers.items():
                 h.send_header(key, value)
             h.end_headers()
             if status != 304 and body:
