@@ -8,7 +8,8 @@ reads the journal after a crash and finishes or undoes the move:
 
 * install: staged copy still present -> the swap never happened, put the old
   copy back; staged copy gone and the target has a valid manifest -> the new
-  copy is complete, drop the aside; otherwise restore the aside.
+  copy is complete, drop the aside; otherwise restore the aside (or, for a
+  fresh install, remove the incomplete new copy).
 * remove: the aside is deleted when the uninstall intent was recorded
   (``intent(id)`` is True), else put back.
 
@@ -46,13 +47,18 @@ def no_hook(_point: str) -> None:
 
 @dataclass(frozen=True)
 class SwapRecord:
-    """One journal entry. Paths are absolute strings; ``staged`` is empty for removals."""
+    """One journal entry. Paths are absolute strings; ``staged`` is empty for removals.
+
+    ``previous`` says whether a copy was in place at ``begin`` (False for a fresh
+    install: undoing it means removing the target, not restoring an aside).
+    """
 
     plugin_id: str
     kind: str  # "install" | "remove"
     target: str
     aside: str
     staged: str = ""
+    previous: bool = True
 
 
 class PluginSwap:
@@ -77,12 +83,13 @@ class PluginSwap:
     def begin(self, plugin_id: str, kind: str, target: Path, staged: Path | None) -> SwapRecord:
         """Journal the move and put any existing target aside."""
         aside = aside_path(self.layout, plugin_id, uuid.uuid4().hex[:8])
-        record = SwapRecord(plugin_id, kind, str(target), str(aside), str(staged or ""))
+        previous = os.path.lexists(target)
+        record = SwapRecord(plugin_id, kind, str(target), str(aside), str(staged or ""), previous)
         with storage_errors(f"create {self.layout.rollback}"):
             self.layout.rollback.mkdir(parents=True, exist_ok=True)
         self._write(record)
         self._hook("journal_written")
-        if os.path.lexists(target):
+        if previous:
             try:
                 os.rename(target, aside)
             except OSError as exc:
@@ -120,20 +127,25 @@ class PluginSwap:
         self._drop(record)
 
     def restore(self, record: SwapRecord) -> None:
-        """Undo: put the aside back in place (removing a partial new copy first)."""
+        """Undo: put the aside back in place, removing a new copy that had moved in.
+
+        Without a previous copy (a fresh install) the new copy is removed, so a
+        failed install leaves no plugin folder. Idempotent.
+        """
         target, aside = Path(record.target), Path(record.aside)
         if record.staged:
             remove_tree(Path(record.staged))
         remove_tree(aside.with_name(aside.name + ".discard"))  # a commit had begun deleting it
-        if os.path.lexists(aside):
-            if os.path.lexists(target):
-                trash = aside.with_name(aside.name + ".replaced")
-                with storage_errors(f"move {target} out of the way"):
-                    os.rename(target, trash)
-                remove_tree(trash)
+        put_back = os.path.lexists(aside)
+        if (put_back or not record.previous) and os.path.lexists(target):
+            trash = aside.with_name(aside.name + ".replaced")
+            with storage_errors(f"move {target} out of the way"):
+                os.rename(target, trash)
+            remove_tree(trash)
+        if put_back:
             with storage_errors(f"restore {target}"):
                 os.rename(aside, target)
-            fsync_dir(target.parent)
+        fsync_dir(target.parent)
         self._drop(record)
 
     # -- recovery ------------------------------------------------------------------
@@ -179,7 +191,8 @@ def _record_from(data: object, layout: StateLayout) -> SwapRecord | None:
         return None
     try:
         record = SwapRecord(**{k: str(data[k]) for k in ("plugin_id", "kind", "target", "aside")},
-                            staged=str(data.get("staged", "")))  # fmt: skip
+                            staged=str(data.get("staged", "")),
+                            previous=data.get("previous", True) is not False)  # fmt: skip
     except KeyError:
         return None
     target, aside = Path(record.target), Path(record.aside)

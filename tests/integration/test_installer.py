@@ -321,3 +321,18 @@ def test_invalid_ids_refused_everywhere(env: Env, bad: str) -> None:
     assert err.value.code == "invalid_plugin_id"
     with pytest.raises(LedMatrixError):
         installer.install_entry(env.entry("x").__class__(id=bad, name="x"))
+
+
+def test_failure_after_swap_on_fresh_install_removes_the_new_copy(env: Env) -> None:
+    """A fresh install that fails after the new copy moved in must not leave it installed:
+    the caller got an error, so no plugin folder (and no config block) may appear."""
+    _publish(env, "clock")
+
+    def exploding(_path: Path) -> object:
+        raise OSError("boom")
+
+    with pytest.raises(OSError, match="boom"):
+        env.installer(deps=exploding).install_entry(env.entry("clock"))
+    assert env.version_on_disk("clock") is None
+    assert list(env.layout.plugins.iterdir()) == []
+    assert env.leftovers() == []
