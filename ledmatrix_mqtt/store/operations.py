@@ -3,8 +3,9 @@
 Install, uninstall, update and reconcile run one at a time on a single worker
 thread, so two operations never race on the plugins folder or the config file.
 Reads (list, search) never go through here and never wait behind an install.
-Listeners receive an :class:`OperationSnapshot` on every stage change; the
-MQTT front end publishes it as ``ROOT/state/operation``.
+Listeners receive an :class:`OperationSnapshot` on every stage change, in
+order (the MQTT front end publishes ``ROOT/state/operation`` from the
+per-call progress callback instead).
 """
 
 from __future__ import annotations
@@ -118,8 +119,8 @@ class OperationQueue:
             job = _Job(snap, work, future, progress)
             self._active[key] = job
             self._ensure_worker()
+        self._emit(snap)  # before the worker can see the job: "queued" never follows "done"
         self._pending.put(job)
-        self._emit(snap)
         return future
 
     def run(

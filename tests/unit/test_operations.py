@@ -119,3 +119,23 @@ def test_stop_cancels_queued_operations() -> None:
         queued.result(1)
     with pytest.raises(Busy):
         ops.submit("install", "c", block)
+
+
+def test_queued_snapshot_is_never_emitted_after_the_job_finished() -> None:
+    """The "queued" snapshot was emitted after the job was handed to the worker, so a
+    fast job's "done" could reach listeners first and the last state seen was "queued"."""
+    ops = OperationQueue()
+    finished = threading.Event()
+    seen: list[str] = []
+
+    def listener(snap: OperationSnapshot) -> None:
+        if snap.status == "queued":
+            finished.wait(0.5)  # give a racing worker every chance to finish first
+        seen.append(snap.status)
+        if snap.status == "done":
+            finished.set()
+
+    ops.add_listener(listener)
+    ops.run("install", "x", lambda _progress: None)
+    assert seen[0] == "queued" and seen[-1] == "done"
+    ops.stop()
