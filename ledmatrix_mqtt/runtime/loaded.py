@@ -3,7 +3,9 @@
 ``LoadedPlugin`` is what the scheduler and the render loop drive: ``update()``,
 ``render()`` (returns a frame, or None for "no content"), ``slots()``,
 ``fps()``, ``cleanup()``. ``lock`` serialises update and render of the same
-plugin; ``health`` records how both went.
+plugin; ``health`` records how both went. ``abandoned`` is set when a call
+that holds ``lock`` timed out (it may still hold it); whoever next acquires
+the lock clears it.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ class LoadedPlugin(ABC):
         self.modules = modules
         self.config = config
         self.lock = threading.Lock()
+        self.abandoned = False  # a timed-out update()/render may still hold ``lock``
         self.health = PluginHealth()
         self.last_frame: Image.Image | None = None
         self.secrets = plugin_secrets(spec.path, config)

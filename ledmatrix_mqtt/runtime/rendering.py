@@ -2,15 +2,17 @@
 
 - the plugin's lock is only try-acquired: if its ``update()`` holds it, the
   plugin's last frame is shown again (or the slot skipped if it has none);
+  if a call that timed out (a hung ``update()`` or render) still holds it,
+  the slot is skipped: a stale frame never stands in for a stuck plugin;
 - ``None`` from the plugin (LEDMatrix ``display()`` returning False) is "no
   content": skip to the next plugin;
 - an exception is *not* swallowed into "no content" as LEDMatrix did: the plugin
   is marked unhealthy and cools down, and the rotation moves on at once;
 - a render that does not return within ``RENDER_TIMEOUT_S`` (a LEDMatrix
   ``display()`` blocking on the network, say) is abandoned: the call runs on a
-  watchdog thread, the render thread moves on, the plugin is marked unhealthy,
-  and it keeps its lock until the stuck call returns, so neither its
-  ``update()`` nor another render of it can run alongside.
+  watchdog thread, the render thread moves on, the plugin is marked unhealthy
+  and cools down, and it keeps its lock until the stuck call returns, so
+  neither its ``update()`` nor another render of it can run alongside.
 """
 
 from __future__ import annotations
@@ -117,9 +119,10 @@ def render_slot(
 ) -> RenderOutcome:
     if not plugin.lock.acquire(blocking=False):
         held = plugin.last_frame
-        if held is None:
+        if held is None or plugin.abandoned:
             return RenderOutcome(None, skip=True)
         return RenderOutcome(held, next_frame_in=HELD_FRAME_RETRY_S)
+    plugin.abandoned = False  # whatever held the lock has returned
     started = time.monotonic()
 
     def locked_render() -> Image.Image | None:
@@ -131,11 +134,11 @@ def render_slot(
     try:
         frame = watchdog.call(locked_render) if watchdog else locked_render()
     except Exception as exc:  # recorded as the plugin's failure below
-        message = (
-            f"render timed out: {exc}"
-            if isinstance(exc, RenderTimeout)
-            else plugin.failure("render", exc)
-        )
+        if isinstance(exc, RenderTimeout):
+            plugin.abandoned = True
+            message = f"render timed out: {exc}"
+        else:
+            message = plugin.failure("render", exc)
         _LOG.warning("%s: %s; skipping it", plugin.plugin_id, message)
         plugin.health.record_render_failure(time.monotonic(), message)
         return RenderOutcome(None, skip=True)

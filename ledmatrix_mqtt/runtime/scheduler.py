@@ -105,6 +105,7 @@ class UpdateScheduler:
                 deadline = entry.started + self._timeout
                 if not entry.timed_out and now >= deadline:
                     entry.timed_out = True
+                    entry.plugin.abandoned = True
                     _LOG.warning("%s: update() timed out after %.0f s",
                                  entry.plugin.plugin_id, self._timeout)  # fmt: skip
                     health.record_update_failure(now, f"update timed out after {self._timeout:g} s")
@@ -132,6 +133,7 @@ class UpdateScheduler:
         plugin = entry.plugin
         error = ""
         with plugin.lock:
+            plugin.abandoned = False  # whatever held the lock has returned
             try:
                 plugin.update()
             except Exception as exc:  # a plugin's failure is recorded, not fatal

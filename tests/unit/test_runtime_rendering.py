@@ -1,0 +1,110 @@
+"""render_slot and the render watchdog: a call that timed out never leaves a stale frame up."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from pathlib import Path
+
+from ledmatrix_mqtt.runtime.loaded import LoadedPlugin
+from ledmatrix_mqtt.runtime.loader import LoadEnvironment, load_plugin
+from ledmatrix_mqtt.runtime.rendering import RenderWatchdog, render_slot
+from ledmatrix_mqtt.runtime.scheduler import UpdateScheduler
+from ledmatrix_mqtt.runtime.spec import spec_from_folder
+
+WALL = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+
+STUCK_PLUGIN = """
+import threading
+
+
+class Stuck:
+    def __init__(self, host):
+        self.release = threading.Event()
+        self.hang_render = False
+        self.hang_update = False
+
+    def update(self):
+        if self.hang_update:
+            self.release.wait()
+
+    def render(self, ctx):
+        if self.hang_render:
+            self.release.wait()
+        ctx.image.paste((255, 0, 0), (0, 0, ctx.width, ctx.height))
+"""
+
+
+def wait_until(predicate, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return predicate()
+
+
+def _stuck(tmp_path: Path) -> LoadedPlugin:
+    folder = tmp_path / "stuck"
+    folder.mkdir()
+    manifest = {
+        "id": "stuck", "name": "Stuck", "version": "1.0.0", "api": "native",
+        "class_name": "Stuck", "entry_point": "stuck.py", "display_modes": ["stuck"],
+    }  # fmt: skip
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    (folder / "stuck.py").write_text(STUCK_PLUGIN)
+    env = LoadEnvironment(64, 32, "T", "UTC", tmp_path / "state")
+    return load_plugin(spec_from_folder(folder, {}), env)
+
+
+def _lock_is_free(plugin: LoadedPlugin) -> bool:
+    if plugin.lock.acquire(blocking=False):
+        plugin.lock.release()
+        return True
+    return False
+
+
+def test_render_that_timed_out_is_skipped_while_stuck_not_shown_as_a_stale_frame(
+    tmp_path,
+) -> None:
+    """After its cool-down a plugin whose display() is still blocked came back and its
+    last good frame was re-shown for the whole dwell (4 pushes a second), as if alive."""
+    plugin = _stuck(tmp_path)
+    watchdog = RenderWatchdog(timeout=0.2)
+    first = render_slot(plugin, "stuck", WALL, 0.0, True, watchdog)
+    assert first.frame is not None and not first.skip
+    plugin.instance.hang_render = True
+    timed_out = render_slot(plugin, "stuck", WALL, 0.0, True, watchdog)
+    assert timed_out.skip and timed_out.frame is None
+    assert "timed out" in plugin.health.snapshot().last_error
+    # the cool-down is the controller's business; render_slot is asked again once it ends
+    again = render_slot(plugin, "stuck", WALL, 0.0, True, watchdog)
+    assert again.skip and again.frame is None
+    plugin.instance.hang_render = False
+    plugin.instance.release.set()
+    assert wait_until(lambda: _lock_is_free(plugin))
+    recovered = render_slot(plugin, "stuck", WALL, 0.0, True, watchdog)
+    assert recovered.frame is not None and not recovered.skip
+
+
+def test_update_that_timed_out_is_skipped_not_shown_as_a_stale_frame(tmp_path) -> None:
+    """A hung update() keeps the plugin's lock forever; the render loop re-showed its
+    last frame every time it came round instead of skipping it."""
+    plugin = _stuck(tmp_path)
+    assert render_slot(plugin, "stuck", WALL, 0.0, True).frame is not None
+    plugin.instance.hang_update = True
+    scheduler = UpdateScheduler(timeout=0.2)
+    scheduler.track(plugin)
+    scheduler.start()
+    try:
+        assert wait_until(lambda: "timed out" in plugin.health.snapshot().last_error)
+        outcome = render_slot(plugin, "stuck", WALL, 0.0, True)
+        assert outcome.skip and outcome.frame is None
+        plugin.instance.hang_update = False
+        plugin.instance.release.set()
+        assert wait_until(lambda: not scheduler.is_updating("stuck"))
+        assert render_slot(plugin, "stuck", WALL, 0.0, True).frame is not None
+    finally:
+        plugin.instance.release.set()
+        scheduler.stop()
