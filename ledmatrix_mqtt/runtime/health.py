@@ -38,14 +38,15 @@ class PluginHealth:
         self._update_cooldown = update_cooldown
         self._render_cooldown = render_cooldown
         self._failures = 0
-        self._cooldown_until = 0.0
+        self._update_cooldown_until = 0.0
+        self._render_cooldown_until = 0.0
         self._error = ""
         self._render_failed = False
 
     def record_update_success(self) -> None:
         with self._lock:
             self._failures = 0
-            self._cooldown_until = 0.0
+            self._update_cooldown_until = 0.0  # a render cool-down runs its course
             if not self._render_failed:
                 self._error = ""
 
@@ -55,7 +56,7 @@ class PluginHealth:
             self._failures += 1
             self._error = error
             if self._failures >= self._limit:
-                self._cooldown_until = now + self._update_cooldown
+                self._update_cooldown_until = now + self._update_cooldown
 
     def record_render_success(self) -> None:
         with self._lock:
@@ -69,13 +70,13 @@ class PluginHealth:
         with self._lock:
             self._render_failed = True
             self._error = error
-            self._cooldown_until = max(self._cooldown_until, now + self._render_cooldown)
+            self._render_cooldown_until = now + self._render_cooldown
 
     def in_cooldown(self, now: float) -> bool:
-        with self._lock:
-            return now < self._cooldown_until
+        return now < self.snapshot().cooldown_until
 
     def snapshot(self) -> HealthSnapshot:
         with self._lock:
             healthy = self._failures == 0 and not self._render_failed
-            return HealthSnapshot(healthy, self._failures, self._cooldown_until, self._error)
+            until = max(self._update_cooldown_until, self._render_cooldown_until)
+            return HealthSnapshot(healthy, self._failures, until, self._error)

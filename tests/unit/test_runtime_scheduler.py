@@ -49,6 +49,16 @@ def test_render_failure_is_unhealthy_at_once() -> None:
     assert h.snapshot().healthy
 
 
+def test_update_success_does_not_end_a_render_cooldown() -> None:
+    """A plugin whose render raised was back in the rotation (and raising again) as soon
+    as its next update() succeeded, instead of sitting out its render cool-down."""
+    h = PluginHealth(render_cooldown=60)
+    h.record_render_failure(10.0, "render failed")
+    h.record_update_success()
+    assert h.in_cooldown(11.0) and not h.snapshot().healthy
+    assert not h.in_cooldown(70.0)
+
+
 def test_hanging_update_times_out_without_blocking_the_scheduler(tmp_path) -> None:
     """Regression for LEDMatrix 0aca40cf (#407) and 65e3e831 (#316)."""
     hung = _load(tmp_path, "lm-slow", {"update_seconds": -1})
