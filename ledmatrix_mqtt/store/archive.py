@@ -14,7 +14,6 @@ sub-code (``zip_slip``, ``absolute_path``, ``backslash``, ``symlink``,
 
 from __future__ import annotations
 
-import errno
 import os
 import re
 import stat
@@ -24,10 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from ledmatrix_mqtt.errors import InvalidArchive, StorageFailed
+from ledmatrix_mqtt.store.staging import STORAGE_ERRNOS, storage_failed
 
 MiB = 1024 * 1024
 _DRIVE_RE = re.compile(r"^[A-Za-z]:")
-_STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES, errno.EPERM})
 _CHUNK = 64 * 1024
 
 
@@ -142,8 +141,8 @@ def _target(dest_real: str, rel: tuple[str, ...]) -> str:
 
 
 def _storage_or_invalid(exc: OSError, what: str) -> Exception:
-    if exc.errno in _STORAGE_ERRNOS:
-        return StorageFailed(f"cannot write {what}: {exc.strerror or exc}")
+    if exc.errno in STORAGE_ERRNOS:
+        return storage_failed(exc, f"write {what}")
     return _refuse("duplicate", f"cannot extract {what}: {exc.strerror or exc}")
 
 

@@ -31,11 +31,11 @@ from ledmatrix_mqtt.core.versions import is_update_available
 from ledmatrix_mqtt.errors import LedMatrixError
 from ledmatrix_mqtt.store.gitinfo import GitInfoCache, StatSig, stat_signature
 from ledmatrix_mqtt.store.layout import StateLayout
+from ledmatrix_mqtt.store.staging import SOURCE_MARKER
 
 _LOG = logging.getLogger(__name__)
 
 MANIFEST_NAME = "manifest.json"
-SOURCE_MARKER = ".ledmatrix-source.json"
 # Leftovers of staging/rollback (ours and LEDMatrix's) that may sit beside plugins.
 _LEFTOVER_RE = re.compile(r"\.standalone-backup-|\.(staging|rollback|tmp|old|bak|partial)(\b|$)")
 

@@ -25,7 +25,7 @@ from ledmatrix_mqtt.fsutil import atomic_write_json
 from ledmatrix_mqtt.store.layout import StateLayout
 
 _LOG = logging.getLogger(__name__)
-SOURCE_MARKER = ".ledmatrix-source.json"  # read by store.inventory
+SOURCE_MARKER = ".ledmatrix-source.json"  # written here, read by store.inventory
 STORAGE_ERRNOS = frozenset(
     {errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EFBIG}
 )
