@@ -122,7 +122,12 @@ class AliasTable:
 
     def names_for(self, entry: RegistryEntry) -> frozenset[str]:
         """Every id under which this entry may appear on disk or in config."""
-        return frozenset({entry.id, *_aliases_of(entry)})
+        return names_of(entry)
+
+
+def names_of(entry: RegistryEntry) -> frozenset[str]:
+    """Every id under which ``entry`` may appear on disk or in config (id and aliases)."""
+    return frozenset({entry.id, *_aliases_of(entry)})
 
 
 def _aliases_of(entry: RegistryEntry) -> tuple[str, ...]:

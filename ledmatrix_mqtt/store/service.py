@@ -33,6 +33,7 @@ from ledmatrix_mqtt.core.models import (
     StoreEntry,
     UninstallResult,
 )
+from ledmatrix_mqtt.core.registry_format import names_of
 from ledmatrix_mqtt.errors import Forbidden, LedMatrixError, NotInstalled
 from ledmatrix_mqtt.fsutil import remove_stale_temps
 from ledmatrix_mqtt.store.installer import Installer
@@ -128,18 +129,12 @@ class PluginStore:
         installed = {p.id: p for p in self.inventory.list() if p.source != PluginSource.BUILTIN}
         out = []
         for item in entries:
-            names = self._names_for(item)
+            names = sorted(names_of(item.entry), key=lambda n: n != item.entry.id)  # id first
             hit = next((installed[n] for n in names if n in installed), None)
             if hit is not None:
                 item = replace(item, installed=True, installed_version=hit.version)
             out.append(item)
         return tuple(out)
-
-    @staticmethod
-    def _names_for(item: StoreEntry) -> tuple[str, ...]:
-        entry = item.entry
-        base = entry.plugin_path.rsplit("/", 1)[-1] if entry.plugin_path else ""
-        return tuple(n for n in (entry.id, base) if n)
 
     # -- mutations (queued) -----------------------------------------------------------
     def install(self, plugin_id: str, *, progress: ProgressFn | None = None) -> InstallResult:

@@ -102,6 +102,28 @@ def test_search_marks_installed(store: PluginStore) -> None:
     assert result.entries[0].installed and result.entries[0].installed_version == "1.0.0"
 
 
+def test_search_marks_installed_through_a_manifest_id_alias(
+    tmp_path: Path, fake_github: FakeGitHub
+) -> None:
+    """Search's ``installed`` flag guessed names by hand (id, plugin_path basename) instead of
+    asking the alias table, so an entry whose ``manifest_id`` names the installed folder
+    (registry ``weather`` -> ``ledmatrix-weather``, upstream #431) showed as not installed
+    although ``list`` matched it to the same entry."""
+    fake_github.add_repo("tests", "weather", plugin_files("ledmatrix-weather", "1.0.0"))
+    fake_github.set_registry(
+        [registry_entry(fake_github, "weather", manifest_id="ledmatrix-weather")]
+    )
+    store = build_store(load_config(write_config(tmp_path, fake_github)), builtin_dir=None)
+    try:
+        assert store.install("weather").plugin_id == "ledmatrix-weather"
+        assert store.list_installed()[0].latest_version == "1.0.0"  # list resolves the alias
+        [hit] = store.search(query="weather").entries
+        assert hit.installed and hit.installed_version == "1.0.0"
+    finally:
+        store.operations.stop()
+        store.registry.close()
+
+
 def test_reconcile_repairs_missing_plugin(tmp_path: Path, fake_github: FakeGitHub) -> None:
     """A config block with no files is reinstalled once; an unknown id needs a person."""
     fake_github.add_repo("tests", "hello", plugin_files("hello", "1.0.0"))
