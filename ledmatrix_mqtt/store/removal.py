@@ -3,7 +3,8 @@
 ``Installer.remove`` moves ``plugins/<id>`` aside under a journal and returns a
 ticket. The caller edits the config and records, then ``commit()`` deletes the
 aside, or ``rollback()`` puts the folder back if a later step failed. A crash
-in between is settled by ``Installer.recover`` (see ``swap.py``).
+in between, or a commit or rollback that fails, is settled by
+``Installer.recover`` at the next start (see ``swap.py``).
 """
 
 from __future__ import annotations
@@ -41,12 +42,14 @@ class RemovalTicket:
         self._settle(self._swap.restore)
 
     def _settle(self, action: Callable[[SwapRecord], None]) -> None:
+        """Run ``action`` once. If it raises, its journal record stays for the start-up
+        recovery to settle; the lock is released either way (else the plugin would stay
+        ``busy`` until a restart)."""
         with self._lock:
             if self._settled:
                 return
+            self._settled = True
             try:
                 action(self._record)
-                self._settled = True
             finally:
-                if self._settled:
-                    self._release()
+                self._release()

@@ -244,3 +244,19 @@ def test_disk_full_is_storage_failed_and_old_copy_kept(env: Env) -> None:
     assert json.loads(child.stdout.strip().splitlines()[-1])["code"] == "storage_failed"
     assert env.version_on_disk("clock") == "1.0.0"
     assert env.leftovers() == []
+
+
+def test_failed_removal_commit_does_not_leave_the_plugin_locked(env: Env) -> None:
+    """A removal whose commit failed (rollback folder unwritable) kept the plugin's lock for
+    the life of the process: every later install of it answered ``busy`` until a restart.
+    The leftover aside is settled by the next start-up recovery, as after a crash."""
+    env.fake.add_repo("tests", "clock", plugin_files("clock", "1.0.0"))
+    installer = env.installer()
+    installer.install_entry(env.entry("clock"))
+    ticket = installer.remove("clock")
+    with read_only(env.layout.rollback), pytest.raises(StorageFailed):
+        ticket.commit()
+    assert installer.install_entry(env.entry("clock")).action == "installed"
+    env.installer().recover()
+    assert env.version_on_disk("clock") == "1.0.0"
+    assert env.leftovers() == []
