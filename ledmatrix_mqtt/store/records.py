@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ledmatrix_mqtt.core.ids import is_valid_plugin_id, validate_plugin_id
+from ledmatrix_mqtt.errors import StorageFailed
 from ledmatrix_mqtt.fsutil import atomic_write_json, read_json
 from ledmatrix_mqtt.store.layout import StateLayout
 
@@ -54,15 +55,25 @@ class UninstallRecords:
         return plugin_id in self.uninstalled()
 
     def record_uninstalled(self, plugin_id: str) -> None:
-        """Record the intent to uninstall and start its tombstone (``StorageFailed`` on I/O)."""
+        """Record the intent to uninstall and start its tombstone.
+
+        All or nothing: on ``StorageFailed`` the record is left as it was, so a
+        failed uninstall is not finished by the next start-up.
+        """
         validate_plugin_id(plugin_id)
         with self._lock:
             ids = self._read_ids()
-            if plugin_id not in ids:
+            added = plugin_id not in ids
+            if added:
                 atomic_write_json(self._uninstalled_path, sorted(ids | {plugin_id}))
             stones = self._read_tombstones()
             stones[plugin_id] = self._clock()
-            atomic_write_json(self._tombstones_path, stones)
+            try:
+                atomic_write_json(self._tombstones_path, stones)
+            except StorageFailed:
+                if added:
+                    atomic_write_json(self._uninstalled_path, sorted(ids))
+                raise
 
     def forget(self, *plugin_ids: str) -> None:
         """Drop ids from the record and their tombstones; writes only when something changed."""

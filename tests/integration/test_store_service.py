@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +14,13 @@ import yaml
 
 from ledmatrix_mqtt.configfile import load_config
 from ledmatrix_mqtt.core.models import PluginSource
-from ledmatrix_mqtt.errors import Forbidden, InvalidPluginId, NotFound, NotInstalled
+from ledmatrix_mqtt.errors import (
+    Forbidden,
+    InvalidPluginId,
+    NotFound,
+    NotInstalled,
+    StorageFailed,
+)
 from ledmatrix_mqtt.store.service import PluginStore
 from ledmatrix_mqtt.store.wiring import build_store
 from tests.support.fake_github import FakeGitHub
@@ -178,3 +187,25 @@ def test_offline_cli_refuses_while_service_holds_lock(
         rc = main(["--config", str(path), "plugins", "list", "--offline"])
     assert rc == 1
     assert "in use by ledmatrix-mqtt service" in capsys.readouterr().out
+
+
+def test_uninstall_failing_while_recording_intent_leaves_no_record(store: PluginStore) -> None:
+    """Recording the intent writes two files; when the second (the tombstone) failed, the
+    first stayed: the uninstall answered ``storage_failed`` yet the plugin was recorded as
+    uninstalled, so the next start-up removed it."""
+    if os.geteuid() != 0 or shutil.which("chattr") is None:
+        pytest.skip("needs root and chattr to make one file unreplaceable")
+    store.install("hello")
+    store.records.record_uninstalled("other")  # tombstones.json now exists
+    stones = store.records._tombstones_path  # type: ignore[attr-defined]
+    if subprocess.run(["chattr", "+i", str(stones)], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i unsupported here")
+    try:
+        with pytest.raises(StorageFailed):
+            store.uninstall("hello")
+    finally:
+        subprocess.run(["chattr", "-i", str(stones)], check=False)
+    assert not store.records.is_uninstalled("hello")
+    store.recover_at_start()
+    assert [p.id for p in store.list_installed()] == ["hello"]
+    assert plugin_blocks(store)["hello"] == {"enabled": True}
