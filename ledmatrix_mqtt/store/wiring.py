@@ -70,9 +70,9 @@ def build_store(
 
 
 def _reconcile_install(store: PluginStore, plugin_id: str) -> InstallResult:
-    """Auto-repair runs inside the reconcile operation, so it calls the installer directly."""
-    entry = store.registry.resolve(plugin_id, refresh=False)
-    result = store.installer.install_entry(entry)
-    store.records.forget(result.plugin_id, entry.id)
-    store.inventory.invalidate()
-    return result
+    """Auto-repair runs inside the reconcile operation, so it calls the installer directly.
+
+    The installer clears the uninstall records of the manifest and registry ids;
+    the reconciler invalidates the inventory after the pass.
+    """
+    return store.installer.install_entry(store.registry.resolve(plugin_id, refresh=False))
