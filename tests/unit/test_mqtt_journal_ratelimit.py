@@ -1,10 +1,12 @@
-"""Transaction journal and token bucket."""
+"""Transaction journal, token bucket and the bounded inbound queue."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from ledmatrix_mqtt.mqtt.client import Connected, Disconnected, Inbound
 from ledmatrix_mqtt.mqtt.dedup import MAX_ENTRIES, TransactionJournal
+from ledmatrix_mqtt.mqtt.inbound import EventQueue
 from ledmatrix_mqtt.mqtt.ratelimit import TokenBucket
 
 
@@ -48,3 +50,16 @@ def test_token_bucket() -> None:
     assert [bucket.take() for _ in range(4)] == [True, True, True, False]
     now[0] = 1.0
     assert [bucket.take() for _ in range(3)] == [True, True, False]
+
+
+def test_full_inbound_queue_still_delivers_connection_events() -> None:
+    """A flood filled the queue and the Connected event of a reconnect was dropped with
+    the excess commands: the service never resubscribed its state nor went online."""
+    events = EventQueue(max_items=3)
+    for i in range(5):
+        events.put(Inbound(f"ledmatrix/x/cmd/next{i}", b"{}", False))
+    events.put(Disconnected("lost"))
+    events.put(Connected(session_present=False))
+    got = [events.get() for _ in range(5)]
+    assert [type(e) for e in got] == [Inbound] * 3 + [Disconnected, Connected]
+    assert events.dropped == 2
