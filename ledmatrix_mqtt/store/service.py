@@ -294,8 +294,9 @@ class PluginStore:
         is never undone by files reappearing.
         """
         done = []
+        recorded = self.records.uninstalled()  # one read, not one per plugin
         for plugin in self.inventory.list():
-            if plugin.source != PluginSource.BUILTIN and self.records.is_uninstalled(plugin.id):
+            if plugin.source != PluginSource.BUILTIN and plugin.id in recorded:
                 try:
                     self.uninstall(plugin.id)
                     done.append(plugin.id)
