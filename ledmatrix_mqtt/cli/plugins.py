@@ -1,7 +1,7 @@
 """``ledmatrix-mqtt plugins ...``: offline (direct on the state dir) or via the service.
 
 Both paths produce the same JSON ``data`` for a command: offline results are
-serialised with ``ledmatrix_mqtt.serialize`` exactly as the MQTT front end does.
+serialised with ``ledmatrix_mqtt.mqtt.serialize`` exactly as the MQTT front end does.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 Nothing here does I/O. Values are immutable so a cached value can be handed to
 any caller without a defensive copy (LEDMatrix's cached registry list was
-mutated by callers; see tests/unit/test_regressions_upstream.py).
+mutated by callers; see test_regression_latent_cached_registry_not_mutated_by_callers
+in tests/integration/test_registry_search.py).
 """
 
 from __future__ import annotations

@@ -160,7 +160,8 @@ class Installer:
         progress: ProgressFn | None = None,
         allowed: bool = True,
     ) -> InstallResult:
-        """Install from a repository URL: ``git clone`` when git is available, else its ZIP.
+        """Install from a repository URL: ``git clone`` when git is available and no
+        ``plugin_path`` is given, else the branch ZIP (only ``plugin_path`` of it, if given).
 
         ``allowed`` is the ``store.allow_install_from_url`` policy (``Forbidden``
         when False). The manifest id is canonical; callers cannot override it.
