@@ -239,7 +239,8 @@ class MqttFrontend:
             if msg.payload:  # a broker replay would re-run it on every restart
                 _LOG.warning("ignoring and clearing a retained command on %s", msg.topic)
                 self._retained_cleared += 1
-                self._cleared_topics.add(msg.topic)
+                if not self._connection.is_v5:  # MQTT 5 subscribes noLocal: no echo
+                    self._cleared_topics.add(msg.topic)
                 self._connection.publish(clear(msg.topic))
             return
         if not msg.payload and msg.topic in self._cleared_topics:

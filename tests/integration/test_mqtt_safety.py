@@ -18,6 +18,15 @@ from tests.support.mosquitto import MosquittoBroker
 pytestmark = pytest.mark.broker
 
 
+def wait_until(predicate, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return predicate()
+
+
 def test_retained_command_is_never_executed_and_is_cleared(service: Service) -> None:
     """Regression for Koenkk/zigbee2mqtt#8126 and Blueforcer/awtrix3#78: a broker
     replaying a retained command re-ran it on every restart."""
@@ -41,6 +50,20 @@ def test_retained_command_left_while_service_was_down_is_cleared(service: Servic
     assert "uninstall" not in service.store.calls
     assert f"{ROOT}/cmd/uninstall" not in retained(service.broker)
     assert service.frontend.stats().retained_commands_cleared == 1
+
+
+def test_empty_command_after_a_cleared_retained_one_still_gets_its_response(
+    service: Service,
+) -> None:
+    """On MQTT 5 our clear of a retained command is never echoed back (noLocal), so the
+    topic stayed marked "expect our echo" and the next empty command sent there was
+    swallowed with no response at all."""
+    probe = service.probe
+    probe.publish(f"{ROOT}/cmd/next", b"{}", retain=True)
+    assert wait_until(lambda: service.frontend.stats().retained_commands_cleared == 1)
+    probe.publish(f"{ROOT}/cmd/next", b"")
+    _, reply, _ = probe.wait_for(lambda t, p, r: t == f"{ROOT}/response/next")
+    assert json.loads(reply)["error"]["code"] == "invalid_payload"
 
 
 def test_duplicate_transaction_returns_first_response_without_rerun(service: Service) -> None:
