@@ -234,7 +234,10 @@ class ConfigEditor:
 
 
 def secret_values(config_path: str | os.PathLike[str], extra: tuple[str, ...] = ()) -> set[str]:
-    """Every string in the secrets file (plus ``extra``): values to redact from logs."""
+    """Every value in the secrets file, as text (plus ``extra``): values to redact from logs.
+
+    Numbers count (a numeric PIN is a secret); booleans do not.
+    """
     found: set[str] = {s for s in extra if s}
     try:
         data = _read_yaml(Path(config_path).absolute().with_name(SECRETS_NAME))
@@ -244,6 +247,8 @@ def secret_values(config_path: str | os.PathLike[str], extra: tuple[str, ...] = 
     def walk(value: Any) -> None:
         if isinstance(value, str) and value:
             found.add(value)
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            found.add(str(value))
         elif isinstance(value, Mapping):
             for item in value.values():
                 walk(item)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
 import yaml
 
-from ledmatrix_mqtt.configfile import ConfigEditor, load_config
+from ledmatrix_mqtt.configfile import ConfigEditor, load_config, secret_values
 from ledmatrix_mqtt.core.config_model import DEFAULT_REGISTRY_URL, parse_config
 from ledmatrix_mqtt.errors import ConfigError, StorageFailed
+from ledmatrix_mqtt.logsetup import SecretRedactor
 from tests.support.filesystems import fill, remount_read_only, tmpfs
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "config.example.yaml"
@@ -143,3 +145,17 @@ def test_editor_disk_full_keeps_original(tmp_path: Path) -> None:
             ConfigEditor(path).ensure_block("x" * 60, enabled=False)
         assert path.read_text() == USER_CONFIG
         assert sorted(p.name for p in fs.iterdir()) == [".filler", "config.yaml"]
+
+
+def test_numeric_secrets_are_redacted_too(tmp_path: Path) -> None:
+    """README: every value in secrets.yaml is redacted from logs. Only strings were
+    collected, so a numeric secret (``pin: 48151623``) reached log lines in clear."""
+    (tmp_path / "secrets.yaml").write_text(
+        "mqtt:\n  password: hunter22\nplugins:\n  alarm:\n    pin: 48151623\n    enabled: true\n"
+    )
+    found = secret_values(tmp_path / "config.yaml")
+    assert {"hunter22", "48151623"} <= found
+    assert "True" not in found and "true" not in found  # booleans are not secrets
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "pin is %s", (48151623,), None)
+    SecretRedactor(found).filter(record)
+    assert record.getMessage() == "pin is ***"
