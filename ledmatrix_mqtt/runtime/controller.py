@@ -183,7 +183,7 @@ class DisplayController:
             raise InvalidPayload("brightness must be an integer from 0 to 100")
         with self._lock:
             self._brightness = value
-        self._backend.set_brightness(value)
+        self.frames.set_brightness(value)
         return self._changed()
 
     def set_power(self, on: bool) -> DisplayState:

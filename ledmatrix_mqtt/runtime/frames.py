@@ -2,6 +2,11 @@
 
 A frame's identity is a BLAKE2 digest of its pixels, so a static clock that
 re-renders every second costs a hash, not a panel write.
+
+Frames arrive from more than one thread (the render thread, and the watchdog
+thread a LEDMatrix plugin's ``update_display()`` runs on), and brightness
+changes from the MQTT workers: every backend call goes through ``_backend_lock``
+so the panel always shows the frame the store recorded last.
 """
 
 from __future__ import annotations
@@ -16,13 +21,14 @@ from ledmatrix_mqtt.runtime.backends.base import PanelBackend
 
 
 class FrameStore:
-    """Owns what the panel shows. ``push`` runs on the render thread; reads from any."""
+    """Owns what the panel shows. Thread-safe."""
 
     def __init__(self, backend: PanelBackend, width: int, height: int) -> None:
         self.backend = backend
         self.width = width
         self.height = height
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the recorded frame, for readers
+        self._backend_lock = threading.Lock()  # serialises backend calls, in record order
         self._image = Image.new("RGB", (width, height))
         self._digest = b""
         self._png: bytes | None = None
@@ -31,15 +37,20 @@ class FrameStore:
     def push(self, image: Image.Image) -> bool:
         """Show ``image`` if it differs from the current frame; True if it was pushed."""
         digest = hashlib.blake2b(image.tobytes(), digest_size=16).digest()
-        with self._lock:
-            if digest == self._digest:
-                return False
-            self._digest = digest
-            self._image = image
-            self._png = None
-            self.pushed += 1
-        self.backend.show(image)
+        with self._backend_lock:
+            with self._lock:
+                if digest == self._digest:
+                    return False
+                self._digest = digest
+                self._image = image
+                self._png = None
+                self.pushed += 1
+            self.backend.show(image)
         return True
+
+    def set_brightness(self, percent: int) -> None:
+        with self._backend_lock:
+            self.backend.set_brightness(percent)
 
     def blank(self) -> bool:
         return self.push(Image.new("RGB", (self.width, self.height)))

@@ -8,7 +8,7 @@ from PIL import Image
 
 
 class PanelBackend(Protocol):
-    """Shows finished frames. Called from the render thread only."""
+    """Shows finished frames. While the display runs, ``FrameStore`` serialises the calls."""
 
     name: str
 
