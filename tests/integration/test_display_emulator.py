@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from ledmatrix_mqtt.core.config_model import DeviceConfig, DisplayConfig
 from ledmatrix_mqtt.runtime.backends.base import BackendUnavailable
@@ -16,6 +18,15 @@ from ledmatrix_mqtt.runtime.backends.headless import HeadlessBackend
 from ledmatrix_mqtt.runtime.backends.select import select_backend
 from ledmatrix_mqtt.runtime.controller import DisplayController
 from ledmatrix_mqtt.runtime.spec import builtin_specs
+
+
+def wait_until(predicate, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return predicate()
 
 
 @pytest.fixture
@@ -81,3 +92,29 @@ def test_headless_backend_writes_a_png_snapshot(tmp_path) -> None:
     controller._tick()
     assert (tmp_path / "frames" / "current.png").read_bytes().startswith(b"\x89PNG")
     controller.stop()
+
+
+def test_headless_snapshot_catches_up_with_a_frame_that_came_too_soon(tmp_path) -> None:
+    """A frame pushed within a second of the last snapshot was never written: after a
+    `next` onto a static plugin, current.png kept showing the previous plugin for good."""
+    snapshot = tmp_path / "frames" / "current.png"
+    backend = HeadlessBackend(4, 2, snapshot, min_interval=0.2)
+    backend.show(Image.new("RGB", (4, 2), "red"))
+    backend.show(Image.new("RGB", (4, 2), "blue"))  # too soon: written later
+
+    def shows_blue() -> bool:
+        with Image.open(snapshot) as image:
+            return image.convert("RGB").getpixel((0, 0)) == (0, 0, 255)
+
+    assert wait_until(shows_blue)
+    backend.close()
+
+
+def test_headless_snapshot_that_cannot_be_written_does_not_break_rendering(tmp_path) -> None:
+    """atomic_write_bytes raises StorageFailed, not OSError: a full or read-only state
+    dir made every show() raise, so the render loop logged a traceback each frame."""
+    (tmp_path / "not-a-folder").write_text("")
+    backend = HeadlessBackend(4, 2, tmp_path / "not-a-folder" / "current.png")
+    backend.show(Image.new("RGB", (4, 2), "red"))
+    assert backend.frames_shown == 1
+    backend.close()
