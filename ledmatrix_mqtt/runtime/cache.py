@@ -7,6 +7,7 @@ Keys are namespaced per plugin, so two plugins using the key "data" do not colli
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -15,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ledmatrix_mqtt.errors import StorageFailed
 from ledmatrix_mqtt.fsutil import atomic_write_json, read_json
 
 _LOG = logging.getLogger(__name__)
@@ -59,15 +61,16 @@ class PluginCache:
             atomic_write_json(path, {"key": key, "stored_at": now, "value": value})
         except (TypeError, ValueError):
             pass  # not JSON-serialisable: memory only
-        except OSError as exc:
-            _LOG.debug("cache write %s failed: %s", path, exc)
+        except StorageFailed as exc:  # disk full, read-only: memory only
+            _LOG.debug("cache write failed: %s", exc.message)
 
     def delete(self, key: str) -> None:
         with self._lock:
             self._items.pop(key, None)
         path = self._file(key)
         if path is not None:
-            path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # read-only state dir: cannot do more
+                path.unlink(missing_ok=True)
 
     def clear_cache(self, key: str | None = None) -> None:
         """LEDMatrix name: drop one key, or everything."""

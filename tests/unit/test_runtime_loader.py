@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from ledmatrix_mqtt.errors import ConfigError, DependencyFailed, InternalError, InvalidManifest
+from ledmatrix_mqtt.runtime.cache import PluginCache
 from ledmatrix_mqtt.runtime.loaded import LoadedLedMatrix
 from ledmatrix_mqtt.runtime.loader import LoadEnvironment, load_plugin
 from ledmatrix_mqtt.runtime.spec import spec_from_folder
@@ -132,3 +133,14 @@ def test_no_bytecode_is_written_into_plugin_folders(tmp_path, env) -> None:
 
 def test_copy_plugin_helper_copies(tmp_path) -> None:
     assert (copy_plugin("lm-text", tmp_path) / "manager.py").is_file()
+
+
+def test_plugin_cache_on_an_unwritable_state_dir_keeps_values_in_memory(tmp_path) -> None:
+    """atomic_write_json raises StorageFailed, not OSError: with a full or read-only
+    state dir every cache_manager.set() raised into the plugin's update()."""
+    (tmp_path / "not-a-folder").write_text("")
+    cache = PluginCache(tmp_path / "not-a-folder" / "plugin")
+    cache.set("weather", {"temp": 21})
+    assert cache.get("weather") == {"temp": 21}
+    cache.delete("weather")
+    assert cache.get("weather") is None
