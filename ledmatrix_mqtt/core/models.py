@@ -165,6 +165,7 @@ class InstalledPlugin:
     git: GitInfo | None = None
     error: str = ""
     manifest: Manifest | None = None
+    registry_id: str = ""  # the registry entry a store install came from (may differ from id)
 
 
 class Stage(StrEnum):

@@ -25,7 +25,13 @@ from typing import Any
 
 from ledmatrix_mqtt.core.ids import is_valid_plugin_id
 from ledmatrix_mqtt.core.manifest import parse_manifest_bytes
-from ledmatrix_mqtt.core.models import InstalledPlugin, Manifest, PluginSource, Registry
+from ledmatrix_mqtt.core.models import (
+    InstalledPlugin,
+    Manifest,
+    PluginSource,
+    Registry,
+    RegistryEntry,
+)
 from ledmatrix_mqtt.core.registry_format import AliasTable
 from ledmatrix_mqtt.core.versions import is_update_available
 from ledmatrix_mqtt.errors import LedMatrixError
@@ -82,7 +88,7 @@ class _Parsed:
     manifest: Manifest | None
     error: str
     marker_source: str
-    marker_url: str
+    registry_id: str  # the registry entry it was installed from (source marker)
 
 
 @dataclass
@@ -91,7 +97,7 @@ class _FolderSlot:
     marker_gate: _Gate = field(default_factory=_Gate)
     manifest: Manifest | None = None
     error: str = ""
-    marker: tuple[str, str] = ("", "")
+    marker: tuple[str, str] = ("", "")  # (source, registry_id)
 
 
 class _FolderScan:
@@ -129,18 +135,18 @@ class _FolderScan:
 
 
 def _read_marker(path: Path) -> tuple[str, str]:
-    """(source, url) from a ``.ledmatrix-source.json`` written by the installer."""
+    """(source, registry_id) from a ``.ledmatrix-source.json`` written by the installer."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return "", ""
     if not isinstance(data, Mapping):
         return "", ""
-    source, url = data.get("source"), data.get("url")
-    return (
-        source if source in ("registry", "url") else "",
-        url if isinstance(url, str) else "",
-    )
+    source, registry_id = data.get("source"), data.get("registry_id")
+    if source not in ("registry", "url"):
+        return "", ""
+    valid = source == "registry" and is_valid_plugin_id(registry_id)
+    return str(source), str(registry_id) if valid else ""
 
 
 _Memo = tuple[
@@ -296,8 +302,9 @@ class PluginInventory:
             git=git,
             error=item.error,
             manifest=manifest,
+            registry_id=item.registry_id,
         )
-        entry = table.resolve(item.plugin_id) if table is not None else None
+        entry = _registry_entry(table, item)
         if entry is None or not entry.latest_version:
             return plugin
         return replace(
@@ -305,6 +312,15 @@ class PluginInventory:
             latest_version=entry.latest_version,
             update_available=is_update_available(plugin.version, entry.latest_version),
         )
+
+
+def _registry_entry(table: AliasTable | None, item: _Parsed) -> RegistryEntry | None:
+    """The entry it was installed from (its manifest id may differ), else by its own id."""
+    if table is None:
+        return None
+    return (table.resolve(item.registry_id) if item.registry_id else None) or table.resolve(
+        item.plugin_id
+    )
 
 
 def _racy(sigs: tuple[StatSig, ...]) -> bool:

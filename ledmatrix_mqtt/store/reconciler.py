@@ -224,18 +224,22 @@ class Reconciler:
             builtin=builtin,
             store_installed=frozenset(p.id for p in plugins if p.source in by_store),
             broken={p.id: p.error for p in plugins if p.error},
-            aliases=self._aliases(set(blocks) - present, present),
+            aliases=self._aliases(set(blocks) - present, plugins),
             loaded=frozenset(self._loaded()) if self._loaded is not None else None,
         )
 
-    def _aliases(self, names: set[str], present: frozenset[str]) -> dict[str, str]:
-        """Config names satisfied by an installed plugin under another name (cached registry)."""
-        registry = self._registry()
-        if registry is None or not names:
+    def _aliases(self, names: set[str], plugins: list[InstalledPlugin]) -> dict[str, str]:
+        """Config names satisfied by an installed plugin under another name: the registry id
+        its source marker records, or an alias in the cached registry."""
+        if not names:
             return {}
+        out = {p.registry_id: p.id for p in plugins if p.registry_id and p.registry_id in names}
+        registry = self._registry()
+        if registry is None:
+            return out
+        present = frozenset(p.id for p in plugins)
         table = AliasTable.build(registry)
-        out: dict[str, str] = {}
-        for name in names:
+        for name in names - out.keys():
             entry = table.resolve(name)
             match = sorted(table.names_for(entry) & present) if entry is not None else []
             if match:

@@ -126,7 +126,9 @@ class PluginStore:
         )
 
     def _mark_installed(self, entries: tuple[StoreEntry, ...]) -> tuple[StoreEntry, ...]:
-        installed = {p.id: p for p in self.inventory.list() if p.source != PluginSource.BUILTIN}
+        plugins = [p for p in self.inventory.list() if p.source != PluginSource.BUILTIN]
+        installed = {p.registry_id: p for p in plugins if p.registry_id}
+        installed |= {p.id: p for p in plugins}  # an exact id wins over a recorded registry id
         out = []
         for item in entries:
             names = sorted(names_of(item.entry), key=lambda n: n != item.entry.id)  # id first
@@ -227,7 +229,7 @@ class PluginStore:
         if plugin.git is not None:
             result = self.installer.update_git_checkout(plugin_id, progress=report)
         else:
-            entry = self.registry.resolve(plugin_id, refresh=True)
+            entry = self.registry.resolve(plugin.registry_id or plugin_id, refresh=True)
             result = self.installer.update_entry(plugin_id, entry, progress=report)
         if result.action != "up_to_date":
             self.inventory.invalidate()

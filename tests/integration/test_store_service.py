@@ -209,3 +209,34 @@ def test_uninstall_failing_while_recording_intent_leaves_no_record(store: Plugin
     store.recover_at_start()
     assert [p.id for p in store.list_installed()] == ["hello"]
     assert plugin_blocks(store)["hello"] == {"enabled": True}
+
+
+def test_plugin_whose_manifest_id_differs_from_its_registry_id_can_be_updated(
+    tmp_path: Path, fake_github: FakeGitHub
+) -> None:
+    """Registry ``weather`` holds manifest ``ledmatrix-weather`` (no plugin_path to alias
+    it, upstream #439). The installer records the registry id in the source marker, but
+    nothing read it: the installed plugin never showed ``latest_version`` or an update,
+    ``update ledmatrix-weather`` answered ``not_found``, and a config key ``weather`` was
+    reinstalled by every reconcile pass."""
+    fake_github.add_repo("tests", "weather", plugin_files("ledmatrix-weather", "1.0.0"))
+    fake_github.set_registry([registry_entry(fake_github, "weather")])
+    path = write_config(tmp_path, fake_github, plugins={"weather": {"enabled": True}})
+    store = build_store(load_config(path), builtin_dir=None)
+    try:
+        assert [i.plugin_id for i in store.reconcile().fixed] == ["weather"]
+        again = store.reconcile()
+        assert [(i.plugin_id, i.action) for i in again.inconsistencies] == []
+        fake_github.add_repo("tests", "weather", plugin_files("ledmatrix-weather", "1.1.0"))
+        fake_github.set_registry([registry_entry(fake_github, "weather", latest_version="1.1.0")])
+        store.registry.fetch_registry(force_refresh=True)
+        [plugin] = store.list_installed()
+        assert (plugin.id, plugin.latest_version, plugin.update_available) == (
+            "ledmatrix-weather", "1.1.0", True)  # fmt: skip
+        [hit] = store.search(query="weather").entries
+        assert hit.installed and hit.installed_version == "1.0.0"
+        result = store.update("ledmatrix-weather")
+        assert (result.action, result.version) == ("updated", "1.1.0")
+    finally:
+        store.operations.stop()
+        store.registry.close()
