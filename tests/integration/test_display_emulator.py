@@ -118,3 +118,13 @@ def test_headless_snapshot_that_cannot_be_written_does_not_break_rendering(tmp_p
     backend.show(Image.new("RGB", (4, 2), "red"))
     assert backend.frames_shown == 1
     backend.close()
+
+
+def test_auto_falls_back_to_headless_when_the_emulator_config_cannot_be_written(
+    tmp_path,
+) -> None:
+    """atomic_write_json raises StorageFailed, not OSError: on a full or read-only state
+    dir the emulator's config write escaped select_backend and start-up failed."""
+    (tmp_path / "emulator" / "emulator_config.json").mkdir(parents=True)  # cannot be replaced
+    backend = select_backend(DisplayConfig(backend="auto"), tmp_path)
+    assert isinstance(backend, HeadlessBackend)

@@ -29,6 +29,7 @@ from typing import Any
 from PIL import Image
 
 from ledmatrix_mqtt.core.config_model import DisplayConfig
+from ledmatrix_mqtt.errors import StorageFailed
 from ledmatrix_mqtt.fsutil import atomic_write_json
 from ledmatrix_mqtt.runtime.backends.base import BackendUnavailable
 
@@ -104,7 +105,7 @@ class EmulatorBackend:
                 self._matrix = self._create(module, display)
         except SystemExit as exc:  # RGBMatrixEmulator exits when an adapter fails
             raise BackendUnavailable(f"emulator adapter {self.adapter_name!r} failed") from exc
-        except (ImportError, OSError) as exc:
+        except (ImportError, OSError, StorageFailed) as exc:
             raise BackendUnavailable(f"RGBMatrixEmulator unusable: {exc}") from exc
         self._canvas = self._matrix.CreateFrameCanvas()
 
