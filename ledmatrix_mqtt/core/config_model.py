@@ -125,6 +125,19 @@ class AppConfig:
         return self.plugins.get(plugin_id, frozen_mapping({}))
 
 
+_TRUE_WORDS = ("true", "on", "yes")
+_FALSE_WORDS = ("false", "off", "no")
+
+
+def as_flag(value: object) -> bool | None:
+    """A config boolean: a YAML bool or true/false/on/off/yes/no in any case; else None."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in _TRUE_WORDS + _FALSE_WORDS:
+        return value.lower() in _TRUE_WORDS
+    return None
+
+
 def _host_of(url: str) -> str:
     if not url or "://" not in url or url.startswith("file://"):
         return ""
@@ -164,12 +177,10 @@ class _Reader:
         return text
 
     def flag(self, name: str, default: bool) -> bool:
-        value = self.data.get(name, default)
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "false", "on", "off", "yes", "no"):
-            return value.lower() in ("true", "on", "yes")
-        raise self.fail(name, "must be true or false")
+        value = as_flag(self.data.get(name, default))
+        if value is None:
+            raise self.fail(name, "must be true or false")
+        return value
 
     def integer(self, name: str, default: int, low: int, high: int) -> int:
         value = self.data.get(name, default)

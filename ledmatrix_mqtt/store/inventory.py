@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ledmatrix_mqtt.core.config_model import as_flag
 from ledmatrix_mqtt.core.ids import is_valid_plugin_id
 from ledmatrix_mqtt.core.manifest import parse_manifest_bytes
 from ledmatrix_mqtt.core.models import (
@@ -340,8 +341,9 @@ def _source(item: _Parsed, git_with_remote: bool) -> PluginSource:
 
 
 def enabled_in_config(blocks: Mapping[str, Mapping[str, Any]], plugin_id: str) -> bool:
-    """The one ``enabled`` rule: a block's ``enabled`` (default True); no block means False."""
+    """The one ``enabled`` rule: a block's ``enabled`` (default True, read as the config
+    check reads it: ``"on"`` is true); no block means False."""
     block = blocks.get(plugin_id)
     if block is None:
         return False
-    return block.get("enabled", True) is True
+    return as_flag(block.get("enabled", True)) is True

@@ -240,3 +240,17 @@ def test_plugin_whose_manifest_id_differs_from_its_registry_id_can_be_updated(
     finally:
         store.operations.stop()
         store.registry.close()
+
+
+def test_quoted_boolean_enabled_means_the_same_everywhere(
+    store: PluginStore, tmp_path: Path
+) -> None:
+    """Config validation accepts ``enabled: "on"`` (or "yes", "true") as true, but the one
+    ``enabled`` rule that the list, the rotation and the reconciler use only took a YAML
+    boolean: such a plugin passed ``config check`` and was silently disabled."""
+    store.install("hello")
+    path = tmp_path / "config.yaml"
+    path.write_text(path.read_text().replace("enabled: true", "enabled: 'on'"))
+    assert load_config(path).plugins["hello"]["enabled"] == "on"  # a valid config
+    assert store.list_installed()[0].enabled is True
+    assert store.reconcile(dry_run=True).inconsistencies == ()
