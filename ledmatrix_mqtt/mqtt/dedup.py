@@ -3,8 +3,8 @@
 QoS 1 may deliver a command twice, and a client may retry after the service
 restarted; neither may install or uninstall twice. Finished responses are kept
 in memory and in ``state_dir/mqtt/transactions.json`` (atomic rewrite), bounded
-by count and age. A duplicate that arrives while the first is still running
-waits for it and gets the same response.
+by count, total size and age (oldest dropped first). A duplicate that arrives
+while the first is still running waits for it and gets the same response.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from ledmatrix_mqtt.fsutil import atomic_write_json, read_json
 _LOG = logging.getLogger(__name__)
 
 MAX_ENTRIES = 500
+MAX_BYTES = 1024 * 1024  # of stored responses: bounds memory and the rewrite per command
 MAX_AGE_S = 24 * 3600.0
 
 
@@ -48,6 +49,7 @@ class TransactionJournal:
         self._lock = threading.Lock()
         self._done: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
         self._pending: dict[str, list[Waiter]] = {}
+        self._bytes = 0  # total size of the responses in ``_done``
         self._load()
 
     @staticmethod
@@ -76,8 +78,7 @@ class TransactionJournal:
         key = self.key(command, transaction)
         with self._lock:
             waiters = self._pending.pop(key, [])
-            self._done[key] = (self._clock(), response)
-            self._done.move_to_end(key)
+            self._store(key, self._clock(), response)
             self._trim()
             snapshot = [[k, t, r.decode("utf-8")] for k, (t, r) in self._done.items()]
             try:  # under the lock so an older snapshot never overwrites a newer one
@@ -87,12 +88,19 @@ class TransactionJournal:
                 _LOG.warning("cannot persist transaction journal: %s", exc.message)
         return waiters
 
+    def _store(self, key: str, stamp: float, response: bytes) -> None:
+        old = self._done.pop(key, None)
+        self._bytes += len(response) - (len(old[1]) if old else 0)
+        self._done[key] = (stamp, response)
+
     def _trim(self) -> None:
         horizon = self._clock() - MAX_AGE_S
         while self._done and (
-            len(self._done) > MAX_ENTRIES or next(iter(self._done.values()))[0] < horizon
+            len(self._done) > MAX_ENTRIES
+            or (self._bytes > MAX_BYTES and len(self._done) > 1)
+            or next(iter(self._done.values()))[0] < horizon
         ):
-            self._done.popitem(last=False)
+            self._bytes -= len(self._done.popitem(last=False)[1][1])
 
     def _load(self) -> None:
         data = read_json(self._path, default=None)
@@ -107,5 +115,5 @@ class TransactionJournal:
                 and isinstance(item[1], int | float)
                 and isinstance(item[2], str)
             ):
-                self._done[item[0]] = (float(item[1]), item[2].encode("utf-8"))
+                self._store(item[0], float(item[1]), item[2].encode("utf-8"))
         self._trim()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ledmatrix_mqtt.mqtt.client import Connected, Disconnected, Inbound
-from ledmatrix_mqtt.mqtt.dedup import MAX_ENTRIES, TransactionJournal
+from ledmatrix_mqtt.mqtt.dedup import MAX_BYTES, MAX_ENTRIES, TransactionJournal
 from ledmatrix_mqtt.mqtt.inbound import EventQueue
 from ledmatrix_mqtt.mqtt.ratelimit import TokenBucket
 
@@ -35,6 +35,20 @@ def test_journal_is_bounded_and_ignores_corrupt_file(tmp_path: Path) -> None:
     assert TransactionJournal(path).claim("list", "0", lambda r: None).fresh  # evicted
     path.write_text("{corrupt")
     assert TransactionJournal(path).claim("list", "x", lambda r: None).fresh
+
+
+def test_journal_is_bounded_by_size_not_only_by_count(tmp_path: Path) -> None:
+    """The CLI sends a transaction with every call: 500 `list` responses of a device with
+    200 plugins (~60 KB each) were kept in memory and the whole ~30 MB rewritten and
+    fsynced for every command."""
+    path = tmp_path / "j.json"
+    j = TransactionJournal(path)
+    big = b'{"data":"' + b"x" * 60_000 + b'"}'
+    for i in range(100):
+        j.claim("list", str(i), lambda r: None)
+        j.finish("list", str(i), big)
+    assert path.stat().st_size <= 2 * MAX_BYTES
+    assert not j.claim("list", "99", lambda r: None).fresh  # the newest are kept
 
 
 def test_journal_release_allows_a_retry(tmp_path: Path) -> None:
