@@ -13,7 +13,7 @@ from PIL import Image
 
 from ledmatrix_mqtt.core.config_model import DeviceConfig, DisplayConfig
 from ledmatrix_mqtt.runtime.backends.base import BackendUnavailable
-from ledmatrix_mqtt.runtime.backends.hardware import is_raspberry_pi
+from ledmatrix_mqtt.runtime.backends.hardware import HardwareBackend, is_raspberry_pi
 from ledmatrix_mqtt.runtime.backends.headless import HeadlessBackend
 from ledmatrix_mqtt.runtime.backends.select import select_backend
 from ledmatrix_mqtt.runtime.controller import DisplayController
@@ -128,3 +128,49 @@ def test_auto_falls_back_to_headless_when_the_emulator_config_cannot_be_written(
     (tmp_path / "emulator" / "emulator_config.json").mkdir(parents=True)  # cannot be replaced
     backend = select_backend(DisplayConfig(backend="auto"), tmp_path)
     assert isinstance(backend, HeadlessBackend)
+
+
+def test_hardware_backend_drives_an_rgbmatrix_module(tmp_path) -> None:
+    """The hardware backend against a stand-in ``rgbmatrix`` module (the real one needs a Pi)."""
+
+    class Canvas:
+        def __init__(self) -> None:
+            self.image: Image.Image | None = None
+            self.brightness = 0
+
+        def SetImage(self, image: Image.Image) -> None:  # rgbmatrix API names
+            self.image = image
+
+    class Matrix:
+        def __init__(self, options: object) -> None:
+            self.options = options
+            self.brightness = 0
+            self.shown: list[Image.Image | None] = []
+            self.cleared = 0
+
+        def CreateFrameCanvas(self) -> Canvas:
+            return Canvas()
+
+        def SwapOnVSync(self, canvas: Canvas) -> Canvas:
+            self.shown.append(canvas.image)
+            return Canvas()
+
+        def Clear(self) -> None:
+            self.cleared += 1
+
+    class Options:
+        pass
+
+    module = type("rgbmatrix", (), {"RGBMatrixOptions": Options, "RGBMatrix": Matrix})
+    cfg = DisplayConfig(rows=16, cols=32, chain_length=2, brightness=40, gpio_slowdown=4)
+    backend = HardwareBackend(cfg, module)
+    matrix = backend._matrix
+    opts = matrix.options
+    assert (opts.rows, opts.cols, opts.chain_length, opts.brightness) == (16, 32, 2, 40)
+    assert (opts.gpio_slowdown, opts.drop_privileges) == (4, False)
+    red = Image.new("RGB", (64, 16), "red")
+    backend.show(red)
+    backend.set_brightness(70)
+    assert matrix.shown == [red] and matrix.brightness == 70
+    backend.close()
+    assert matrix.cleared == 1

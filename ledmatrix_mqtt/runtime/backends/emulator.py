@@ -23,15 +23,13 @@ import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
-
-from PIL import Image
 
 from ledmatrix_mqtt.core.config_model import DisplayConfig
 from ledmatrix_mqtt.errors import StorageFailed
 from ledmatrix_mqtt.fsutil import atomic_write_json
 from ledmatrix_mqtt.runtime.backends.base import BackendUnavailable
+from ledmatrix_mqtt.runtime.backends.canvas import CanvasBackend, matrix_options
 
 _CWD_LOCK = threading.Lock()
 
@@ -90,7 +88,7 @@ def _bind_browser_to(host: str) -> None:
     server_cls.run = run_on_host
 
 
-class EmulatorBackend:
+class EmulatorBackend(CanvasBackend):
     name = "emulator"
 
     def __init__(self, display: DisplayConfig, folder: Path) -> None:
@@ -102,35 +100,17 @@ class EmulatorBackend:
                 module = importlib.import_module("RGBMatrixEmulator")
                 if self.adapter_name == "browser":
                     _bind_browser_to(display.emulator_host)
-                self._matrix = self._create(module, display)
+                self._matrix = module.RGBMatrix(options=matrix_options(module, display))
         except SystemExit as exc:  # RGBMatrixEmulator exits when an adapter fails
             raise BackendUnavailable(f"emulator adapter {self.adapter_name!r} failed") from exc
         except (ImportError, OSError, StorageFailed) as exc:
             raise BackendUnavailable(f"RGBMatrixEmulator unusable: {exc}") from exc
         self._canvas = self._matrix.CreateFrameCanvas()
 
-    @staticmethod
-    def _create(module: ModuleType, display: DisplayConfig) -> Any:
-        options = module.RGBMatrixOptions()
-        options.rows = display.rows
-        options.cols = display.cols
-        options.chain_length = display.chain_length
-        options.parallel = display.parallel
-        options.brightness = display.brightness
-        return module.RGBMatrix(options=options)
-
     @property
     def adapter(self) -> Any:
         """The RGBMatrixEmulator display adapter (tests read frames from the raw adapter)."""
         return self._canvas.display_adapter
-
-    def show(self, image: Image.Image) -> None:
-        self._canvas.SetImage(image)
-        self._canvas = self._matrix.SwapOnVSync(self._canvas)
-
-    def set_brightness(self, percent: int) -> None:
-        self._matrix.brightness = percent
-        self._canvas.brightness = percent
 
     def clear(self) -> None:
         self._canvas.Clear()

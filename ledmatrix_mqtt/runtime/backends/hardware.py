@@ -6,10 +6,9 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
-
 from ledmatrix_mqtt.core.config_model import DisplayConfig
 from ledmatrix_mqtt.runtime.backends.base import BackendUnavailable
+from ledmatrix_mqtt.runtime.backends.canvas import CanvasBackend, matrix_options
 
 DEVICE_MODEL = Path("/proc/device-tree/model")
 
@@ -29,30 +28,17 @@ def import_rgbmatrix() -> Any:
         raise BackendUnavailable(f"rgbmatrix is not importable ({exc})") from exc
 
 
-class HardwareBackend:
+class HardwareBackend(CanvasBackend):
     name = "hardware"
 
     def __init__(self, display: DisplayConfig, module: Any | None = None) -> None:
         rgbmatrix = module or import_rgbmatrix()
-        options = rgbmatrix.RGBMatrixOptions()
-        options.rows = display.rows
-        options.cols = display.cols
-        options.chain_length = display.chain_length
-        options.parallel = display.parallel
-        options.brightness = display.brightness
+        options = matrix_options(rgbmatrix, display)
         options.hardware_mapping = display.hardware_mapping
         options.gpio_slowdown = display.gpio_slowdown
         options.drop_privileges = False
         self._matrix = rgbmatrix.RGBMatrix(options=options)
         self._canvas = self._matrix.CreateFrameCanvas()
-
-    def show(self, image: Image.Image) -> None:
-        self._canvas.SetImage(image)
-        self._canvas = self._matrix.SwapOnVSync(self._canvas)
-
-    def set_brightness(self, percent: int) -> None:
-        self._matrix.brightness = percent
-        self._canvas.brightness = percent
 
     def clear(self) -> None:
         self._matrix.Clear()
