@@ -29,6 +29,9 @@ from ledmatrix_mqtt.runtime.rotation import Slot, positive_duration
 from ledmatrix_mqtt.runtime.spec import PluginSpec
 
 DEFAULT_UPDATE_INTERVAL_S = 60.0
+# What plugin code may raise at the runtime: SystemExit (a plugin calling sys.exit())
+# is not an Exception and would otherwise end the render or update thread.
+PLUGIN_ERRORS: tuple[type[BaseException], ...] = (Exception, SystemExit)
 HIGH_FPS = 60.0
 FrameSink = Callable[[Image.Image], None]
 

@@ -29,7 +29,12 @@ from ledmatrix_mqtt.runtime.cache import PluginCache
 from ledmatrix_mqtt.runtime.compat.services import ConfigView, FontResolver, PluginManagerView
 from ledmatrix_mqtt.runtime.display_surface import DisplaySurface
 from ledmatrix_mqtt.runtime.imports import PluginModules
-from ledmatrix_mqtt.runtime.loaded import LoadedLedMatrix, LoadedNative, LoadedPlugin
+from ledmatrix_mqtt.runtime.loaded import (
+    PLUGIN_ERRORS,
+    LoadedLedMatrix,
+    LoadedNative,
+    LoadedPlugin,
+)
 from ledmatrix_mqtt.runtime.plugin_api import PluginHost
 from ledmatrix_mqtt.runtime.plugin_config import resolve_config
 from ledmatrix_mqtt.runtime.spec import PluginSpec
@@ -64,7 +69,7 @@ def _import_class(spec: PluginSpec, modules: PluginModules) -> type:
         module = modules.import_entry(spec.manifest.entry_point)
     except ImportError as exc:
         raise DependencyFailed(f"import failed: {_describe(exc)}") from exc
-    except Exception as exc:
+    except PLUGIN_ERRORS as exc:
         raise InternalError(f"module raised on import: {_describe(exc)}") from exc
     cls = getattr(module, spec.manifest.class_name, None)
     if not isinstance(cls, type):
@@ -99,7 +104,7 @@ def load_plugin(spec: PluginSpec, env: LoadEnvironment) -> LoadedPlugin:
         cls = _import_class(spec, modules)
         try:
             instance, surface = _construct(spec, cls, config, env)
-        except Exception as exc:
+        except PLUGIN_ERRORS as exc:
             raise InternalError(f"constructor raised: {_describe(exc)}") from exc
         if surface is None:
             return LoadedNative(spec, instance, modules, config, (env.width, env.height))
@@ -108,7 +113,7 @@ def load_plugin(spec: PluginSpec, env: LoadEnvironment) -> LoadedPlugin:
     except LedMatrixError:
         modules.release()
         raise
-    except Exception as exc:
+    except PLUGIN_ERRORS as exc:
         modules.release()
         raise InternalError(f"plugin failed to load: {_describe(exc)}") from exc
 

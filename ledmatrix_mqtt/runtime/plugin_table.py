@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from ledmatrix_mqtt.api import PluginRuntimeStatus
 from ledmatrix_mqtt.errors import InternalError, LedMatrixError
-from ledmatrix_mqtt.runtime.loaded import LoadedPlugin
+from ledmatrix_mqtt.runtime.loaded import PLUGIN_ERRORS, LoadedPlugin
 from ledmatrix_mqtt.runtime.loader import LoadEnvironment, load_plugin
 from ledmatrix_mqtt.runtime.plugin_config import plugin_secrets, redact
 from ledmatrix_mqtt.runtime.rotation import Slot, order_plugins
@@ -170,7 +170,7 @@ class PluginTable:
         held = plugin.lock.acquire(timeout=UNLOAD_TIMEOUT_S)
         try:
             _run_bounded(f"cleanup-{plugin_id}", plugin.cleanup, UNLOAD_TIMEOUT_S)
-        except Exception as exc:  # a failing cleanup must not block an uninstall
+        except PLUGIN_ERRORS as exc:  # a failing cleanup must not block an uninstall
             _LOG.warning("plugin %s cleanup failed: %s", plugin_id, exc)
         finally:
             if held:
@@ -187,7 +187,7 @@ class PluginTable:
         for plugin in plugins:
             try:
                 slots.extend(plugin.slots(self._default_duration))
-            except Exception as exc:  # plugin code (get_display_duration)
+            except PLUGIN_ERRORS as exc:  # plugin code (get_display_duration)
                 _LOG.warning("plugin %s: cannot list display modes: %s", plugin.plugin_id, exc)
         with self._lock:
             self._slots = tuple(slots)

@@ -28,7 +28,7 @@ from typing import Any
 
 from PIL import Image
 
-from ledmatrix_mqtt.runtime.loaded import LoadedPlugin
+from ledmatrix_mqtt.runtime.loaded import PLUGIN_ERRORS, LoadedPlugin
 
 _LOG = logging.getLogger(__name__)
 HELD_FRAME_RETRY_S = 0.25
@@ -101,7 +101,7 @@ class RenderOutcome:
 def _frame_interval(plugin: LoadedPlugin, wall: dt.datetime) -> float:
     try:
         fps = plugin.fps()
-    except Exception:  # plugin attribute access
+    except PLUGIN_ERRORS:  # plugin attribute access
         fps = 1.0
     if fps <= 1.0:
         # 1 fps plugins (clocks) are re-rendered just after each second boundary
@@ -133,7 +133,7 @@ def render_slot(
 
     try:
         frame = watchdog.call(locked_render) if watchdog else locked_render()
-    except Exception as exc:  # recorded as the plugin's failure below
+    except PLUGIN_ERRORS as exc:  # recorded as the plugin's failure below
         if isinstance(exc, RenderTimeout):
             plugin.abandoned = True
             message = f"render timed out: {exc}"

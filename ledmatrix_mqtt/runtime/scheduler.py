@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ledmatrix_mqtt.runtime.loaded import LoadedPlugin
+from ledmatrix_mqtt.runtime.loaded import PLUGIN_ERRORS, LoadedPlugin
 
 _LOG = logging.getLogger(__name__)
 DEFAULT_TIMEOUT_S = 30.0
@@ -136,7 +136,7 @@ class UpdateScheduler:
             plugin.abandoned = False  # whatever held the lock has returned
             try:
                 plugin.update()
-            except Exception as exc:  # a plugin's failure is recorded, not fatal
+            except PLUGIN_ERRORS as exc:  # a plugin's failure is recorded, not fatal
                 error = plugin.failure("update", exc)
         finished = self._clock()
         with self._lock:

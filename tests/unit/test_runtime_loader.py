@@ -108,8 +108,12 @@ def test_unknown_key_rejected_when_schema_forbids_it_but_runtime_keys_pass(tmp_p
         ("raise ValueError('boom at import')\n", None, "P", InternalError),
         (GOOD.replace("pass", "pass\n    def __init__(self, *a):\n        1 / 0"), None, "P",
          InternalError),
+        ("import sys\nsys.exit(2)\n", None, "P", InternalError),
+        (GOOD.replace("pass", "pass\n    def __init__(self, *a):\n        raise SystemExit"),
+         None, "P", InternalError),
     ],
-    ids=["bad-schema", "import-error", "missing-class", "module-raises", "constructor-raises"],
+    ids=["bad-schema", "import-error", "missing-class", "module-raises", "constructor-raises",
+         "module-exits", "constructor-exits"],
 )  # fmt: skip
 def test_load_failures_are_typed_errors(tmp_path, env, body, schema, cls, error) -> None:
     spec = spec_from_folder(_plain_plugin(tmp_path, body, schema=schema, cls=cls))

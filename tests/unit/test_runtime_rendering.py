@@ -24,12 +24,17 @@ class Stuck:
         self.release = threading.Event()
         self.hang_render = False
         self.hang_update = False
+        self.exit_in = ""
 
     def update(self):
+        if self.exit_in == "update":
+            raise SystemExit(3)
         if self.hang_update:
             self.release.wait()
 
     def render(self, ctx):
+        if self.exit_in == "render":
+            raise SystemExit(3)
         if self.hang_render:
             self.release.wait()
         ctx.image.paste((255, 0, 0), (0, 0, ctx.width, ctx.height))
@@ -107,4 +112,31 @@ def test_update_that_timed_out_is_skipped_not_shown_as_a_stale_frame(tmp_path) -
         assert render_slot(plugin, "stuck", WALL, 0.0, True).frame is not None
     finally:
         plugin.instance.release.set()
+        scheduler.stop()
+
+
+def test_plugin_calling_sys_exit_in_render_is_a_render_failure_not_the_end_of_the_loop(
+    tmp_path,
+) -> None:
+    """SystemExit is not an Exception: a plugin's display() calling sys.exit() went past
+    every handler and ended the render thread, freezing the panel for good."""
+    plugin = _stuck(tmp_path)
+    plugin.instance.exit_in = "render"
+    for watchdog in (RenderWatchdog(timeout=2.0), None):
+        outcome = render_slot(plugin, "stuck", WALL, 0.0, True, watchdog)
+        assert outcome.skip and outcome.frame is None
+        assert "SystemExit" in plugin.health.snapshot().last_error
+
+
+def test_plugin_calling_sys_exit_in_update_is_recorded_as_a_failure(tmp_path) -> None:
+    """The update worker ended silently on SystemExit: no failure was recorded, the
+    plugin looked healthy and was relaunched on every scheduler wake-up."""
+    plugin = _stuck(tmp_path)
+    plugin.instance.exit_in = "update"
+    scheduler = UpdateScheduler(timeout=5.0)
+    scheduler.track(plugin)
+    scheduler.start()
+    try:
+        assert wait_until(lambda: "SystemExit" in plugin.health.snapshot().last_error)
+    finally:
         scheduler.stop()
