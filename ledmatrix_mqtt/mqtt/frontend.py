@@ -342,6 +342,8 @@ class MqttFrontend:
             self._frames.frame_changed()
         elif kind == "state":
             self._coalesced("display", lambda: self._publisher.publish_display())
+        elif kind == "plugins":  # a plugin's health changed: healthy/error in its state
+            self.plugins_changed()
 
     def _coalesced(self, key: str, job: Callable[[], None]) -> None:
         """Queue ``job`` unless the same kind is already waiting to run."""

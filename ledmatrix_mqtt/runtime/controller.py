@@ -94,6 +94,7 @@ class DisplayController:
         self.plugins = PluginTable(
             env, self.scheduler, default_duration=display_config.default_duration,
             order=display_config.rotation_order, on_change=self._wake.set,
+            on_status=lambda: self._notify("plugins"),
         )  # fmt: skip
         self.plugins.sink_factory = self._live_sink
         self._backend.set_brightness(self._brightness)
@@ -215,6 +216,8 @@ class DisplayController:
         return self.plugins.loaded_ids()
 
     def add_listener(self, callback: Listener) -> None:
+        """``callback(kind)``: ``"state"`` (display state), ``"frame"`` (a new frame),
+        ``"plugins"`` (a plugin's health changed). Called on the runtime's threads."""
         with self._lock:
             self._listeners.append(callback)
 

@@ -2,12 +2,16 @@
 
 Pure bookkeeping driven by the scheduler (update results) and the render loop
 (render results). Unlike LEDMatrix (#316) a failure never parks a plugin in a
-permanent error state: after the cool-down it is tried again.
+permanent error state: after the cool-down it is tried again. ``on_change`` is
+called (outside the lock) when what the status shows, healthy or the error,
+changes, so the retained plugin state can follow.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 FAILURES_BEFORE_COOLDOWN = 3
@@ -42,9 +46,22 @@ class PluginHealth:
         self._render_cooldown_until = 0.0
         self._error = ""
         self._render_failed = False
+        self.on_change: Callable[[], None] | None = None
+
+    @contextlib.contextmanager
+    def _recording(self) -> Iterator[None]:
+        with self._lock:
+            before = (self._healthy(), self._error)
+            yield
+            changed = (self._healthy(), self._error) != before
+        if changed and self.on_change is not None:
+            self.on_change()
+
+    def _healthy(self) -> bool:
+        return self._failures == 0 and not self._render_failed
 
     def record_update_success(self) -> None:
-        with self._lock:
+        with self._recording():
             self._failures = 0
             self._update_cooldown_until = 0.0  # a render cool-down runs its course
             if not self._render_failed:
@@ -52,14 +69,14 @@ class PluginHealth:
 
     def record_update_failure(self, now: float, error: str) -> None:
         """Count a failed or timed-out update; the n-th in a row starts a cool-down."""
-        with self._lock:
+        with self._recording():
             self._failures += 1
             self._error = error
             if self._failures >= self._limit:
                 self._update_cooldown_until = now + self._update_cooldown
 
     def record_render_success(self) -> None:
-        with self._lock:
+        with self._recording():
             if self._render_failed:
                 self._render_failed = False
                 if self._failures == 0:
@@ -67,7 +84,7 @@ class PluginHealth:
 
     def record_render_failure(self, now: float, error: str) -> None:
         """A render that raised: unhealthy at once and out of the rotation for a while."""
-        with self._lock:
+        with self._recording():
             self._render_failed = True
             self._error = error
             self._render_cooldown_until = now + self._render_cooldown
@@ -77,6 +94,6 @@ class PluginHealth:
 
     def snapshot(self) -> HealthSnapshot:
         with self._lock:
-            healthy = self._failures == 0 and not self._render_failed
+            healthy = self._healthy()
             until = max(self._update_cooldown_until, self._render_cooldown_until)
             return HealthSnapshot(healthy, self._failures, until, self._error)

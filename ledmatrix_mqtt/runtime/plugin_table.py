@@ -72,13 +72,16 @@ class PluginTable:
         default_duration: float,
         order: Sequence[str],
         on_change: Callable[[], None],
+        on_status: Callable[[], None] = lambda: None,
         load_timeout: float = LOAD_TIMEOUT_S,
     ) -> None:
+        """``on_change``: the rotation changed; ``on_status``: a plugin's health changed."""
         self._env = env
         self._scheduler = scheduler
         self._default_duration = default_duration
         self._order = tuple(order)
         self._on_change = on_change
+        self._on_status = on_status
         self._load_timeout = load_timeout
         self._sync_lock = threading.Lock()
         self._lock = threading.Lock()
@@ -140,6 +143,7 @@ class PluginTable:
         assert isinstance(plugin, LoadedPlugin)
         if self.sink_factory is not None:
             plugin.set_sink(self.sink_factory(spec.id))
+        plugin.health.on_change = self._on_status
         with self._lock:
             self._loaded[spec.id] = plugin
             self._prints[spec.id] = fingerprint

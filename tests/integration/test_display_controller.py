@@ -245,3 +245,15 @@ def test_frames_are_pushed_only_when_they_change(make, tmp_path) -> None:
     time.sleep(1.5)  # at least one more re-render of the 1 fps clock
     assert c.frames.pushed == 1
     assert isinstance(c.frame_image(), Image.Image)
+
+
+def test_a_plugin_turning_unhealthy_is_announced_to_listeners(make, tmp_path) -> None:
+    """Health changes were never announced: an update() that started failing after the
+    last store change left the retained state/plugins/<id> saying healthy for good."""
+    c = make(default_duration=30.0)
+    c.sync_plugins([fixture_spec("lm-slow", tmp_path, {"update_seconds": -1})])
+    kinds: list[str] = []
+    c.add_listener(kinds.append)
+    c.start()
+    assert wait_until(lambda: "plugins" in kinds)
+    assert not {s.plugin_id: s for s in c.runtime_status()}["lm-slow"].healthy

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from ledmatrix_mqtt.api import PluginRuntimeStatus
 from ledmatrix_mqtt.errors import Busy, DownloadFailed, StorageFailed
 from tests.integration.frontend_env import ROOT, Service, retained
 
@@ -203,3 +204,19 @@ def test_search_and_reconcile_publish_results(service: Service) -> None:
 def test_update_all(service: Service) -> None:
     resp = service.call("update", {"all": True})
     assert [r["plugin_id"] for r in resp["data"]["results"]] == ["clock-simple"]
+
+
+def test_runtime_health_change_republishes_plugin_state(service: Service) -> None:
+    """A plugin that turned unhealthy without any store change (its update() started
+    failing) stayed "healthy" in the retained state until the next install."""
+    topic = f"{ROOT}/state/plugins/clock-simple"
+    assert json.loads(retained(service.broker)[topic])["healthy"] is True
+    service.display.runtime_status = lambda: [  # type: ignore[method-assign]
+        PluginRuntimeStatus("clock-simple", loaded=True, healthy=False, error="update failed")
+    ]
+    for listener in list(service.display._listeners):
+        listener("plugins")
+    _, payload, _ = service.probe.wait_for(
+        lambda t, p, r: t == topic and p and json.loads(p)["healthy"] is False
+    )
+    assert json.loads(payload)["error"] == "update failed"
