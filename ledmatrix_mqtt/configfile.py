@@ -195,6 +195,27 @@ class ConfigEditor:
         self._edit(change)
         return removed[0] if removed else None
 
+    def rename_block(self, old_id: str, new_id: str) -> bool:
+        """Move ``plugins.<old_id>`` to ``plugins.<new_id>`` (keeping its settings) when
+        ``new_id`` has no block yet; True if the file changed.
+
+        Used when a plugin asked for by its registry id (``weather``) installs under
+        its canonical manifest id (``ledmatrix-weather``).
+        """
+        validate_plugin_id(old_id)
+        validate_plugin_id(new_id)
+
+        def change(doc: CommentedMap) -> bool:
+            plugins = doc.get("plugins")
+            if not isinstance(plugins, CommentedMap) or old_id not in plugins:
+                return False
+            if old_id == new_id or plugins.get(new_id) is not None:
+                return False
+            plugins[new_id] = plugins.pop(old_id)
+            return True
+
+        return self._edit(change)
+
     def restore_block(self, plugin_id: str, block: Any) -> None:
         """Put back a block returned by :meth:`remove_block` (per-key rollback)."""
         validate_plugin_id(plugin_id)

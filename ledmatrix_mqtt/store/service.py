@@ -72,6 +72,8 @@ class PluginConfigEditor(Protocol):
 
     def restore_block(self, plugin_id: str, block: Any) -> None: ...
 
+    def rename_block(self, old_id: str, new_id: str) -> bool: ...
+
 
 class PluginStore:
     """Implements ``ledmatrix_mqtt.api.StoreApi``."""
@@ -95,6 +97,7 @@ class PluginStore:
         self.inventory = inventory
         self.records = records
         self._editor = config
+        self.config_editor = config
         self.reconciler = reconciler
         self.operations = operations
         self.hooks: StoreHooks = hooks or NoHooks()
@@ -177,6 +180,8 @@ class PluginStore:
 
     def _after_install(self, result: InstallResult, *aliases: str) -> None:
         self.records.forget(result.plugin_id, *aliases)
+        for alias in aliases:  # settings written under the registry id follow the plugin
+            self._editor.rename_block(alias, result.plugin_id)
         self._editor.set_enabled(result.plugin_id, True)
         self.inventory.invalidate()
         self._notify()

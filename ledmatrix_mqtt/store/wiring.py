@@ -75,4 +75,7 @@ def _reconcile_install(store: PluginStore, plugin_id: str) -> InstallResult:
     The installer clears the uninstall records of the manifest and registry ids;
     the reconciler invalidates the inventory after the pass.
     """
-    return store.installer.install_entry(store.registry.resolve(plugin_id, refresh=False))
+    result = store.installer.install_entry(store.registry.resolve(plugin_id, refresh=False))
+    # the block the user wrote (under the registry id) now belongs to the canonical id
+    store.config_editor.rename_block(plugin_id, result.plugin_id)
+    return result

@@ -242,6 +242,47 @@ def test_plugin_whose_manifest_id_differs_from_its_registry_id_can_be_updated(
         store.registry.close()
 
 
+def test_settings_written_under_the_registry_id_follow_the_plugin(
+    tmp_path: Path, fake_github: FakeGitHub
+) -> None:
+    """A user writes ``plugins.weather`` (the registry id, with settings); the plugin installs
+    as ``ledmatrix-weather``. The block must move to the canonical id, or the plugin would run
+    disabled and without the user's settings."""
+    fake_github.add_repo("tests", "weather", plugin_files("ledmatrix-weather", "1.0.0"))
+    fake_github.set_registry([registry_entry(fake_github, "weather")])
+    path = write_config(
+        tmp_path, fake_github, plugins={"weather": {"enabled": True, "city": "Oslo"}}
+    )
+    store = build_store(load_config(path), builtin_dir=None)
+    try:
+        store.reconcile()
+        blocks = yaml.safe_load(path.read_text())["plugins"]
+        assert blocks == {"ledmatrix-weather": {"enabled": True, "city": "Oslo"}}
+        [plugin] = store.list_installed()
+        assert (plugin.id, plugin.enabled) == ("ledmatrix-weather", True)
+        assert store.reconcile().inconsistencies == ()
+    finally:
+        store.operations.stop()
+        store.registry.close()
+
+
+def test_rename_block_keeps_settings_and_never_overwrites(
+    store: PluginStore, tmp_path: Path
+) -> None:
+    """The config edit behind the two tests above and ``install <registry id>``."""
+    path = tmp_path / "config.yaml"
+    doc = yaml.safe_load(path.read_text())
+    doc["plugins"] = {"hello-alias": {"enabled": False, "speed": 3}}
+    path.write_text(yaml.safe_dump(doc))
+    store.config_editor.rename_block("hello-alias", "hello")
+    assert yaml.safe_load(path.read_text())["plugins"] == {"hello": {"enabled": False, "speed": 3}}
+    assert store.config_editor.rename_block("absent", "hello") is False
+    doc["plugins"] = {"a": {"x": 1}, "b": {"y": 2}}
+    path.write_text(yaml.safe_dump(doc))
+    assert store.config_editor.rename_block("a", "b") is False  # b's own block wins
+    assert yaml.safe_load(path.read_text())["plugins"] == {"a": {"x": 1}, "b": {"y": 2}}
+
+
 def test_quoted_boolean_enabled_means_the_same_everywhere(
     store: PluginStore, tmp_path: Path
 ) -> None:
