@@ -315,8 +315,13 @@ class PluginStore:
         return self.reconciler.last_report()
 
     def set_enabled(self, plugin_id: str, enabled: bool) -> InstalledPlugin:
+        """Not queued (a switch must answer at once, even during a long install), so it
+        checks the uninstall intent itself: a block re-created while an uninstall of the
+        same plugin runs would outlive the plugin."""
         validate_plugin_id(plugin_id)
         self._installed(plugin_id)
+        if self.records.is_uninstalled(plugin_id):
+            raise NotInstalled(f"plugin {plugin_id!r} is being uninstalled")
         self._editor.set_enabled(plugin_id, enabled)
         self.inventory.invalidate()
         self._notify()

@@ -104,6 +104,15 @@ def test_enable_disable_round_trip(store: PluginStore) -> None:
     assert store.set_enabled("hello", True).enabled is True
 
 
+def test_enable_during_an_uninstall_does_not_recreate_the_block(store: PluginStore) -> None:
+    """set_enabled bypasses the queue; with the uninstall intent recorded it must refuse."""
+    store.install("hello")
+    store.records.record_uninstalled("hello")  # the state while an uninstall runs
+    with pytest.raises(NotInstalled, match="being uninstalled"):
+        store.set_enabled("hello", False)
+    assert plugin_blocks(store)["hello"] == {"enabled": True}
+
+
 def test_search_marks_installed(store: PluginStore) -> None:
     store.install("hello")
     result = store.search(query="hello")
