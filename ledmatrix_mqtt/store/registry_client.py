@@ -92,6 +92,9 @@ class RegistryClient:
         self._urls = GithubUrls(gh.web_url.rstrip("/"), gh.api_url.rstrip("/"), gh.raw_url)
         self._cache = TtlCache(clock=clock)
         self._pool = cf.ThreadPoolExecutor(max_workers, thread_name_prefix="store-enrich")
+        # commit lookups whose branch is known run beside the repo lookup, on their own
+        # pool (never the enrichment pool itself, which would deadlock when full)
+        self._commit_pool = cf.ThreadPoolExecutor(max_workers, thread_name_prefix="store-commit")
         # entry -> its enrichment in progress; a search during a stall joins it
         # instead of queueing a duplicate job behind the stalled workers
         self._pending: dict[RegistryEntry, cf.Future[StoreEntry]] = {}
@@ -325,6 +328,7 @@ class RegistryClient:
     def close(self) -> None:
         """Stop the enrichment pool without waiting for stalled requests."""
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._commit_pool.shutdown(wait=False, cancel_futures=True)
 
     def _submit(self, entry: RegistryEntry) -> cf.Future[StoreEntry]:
         with self._pending_lock:
@@ -347,12 +351,23 @@ class RegistryClient:
             return None
 
     def _enrich(self, entry: RegistryEntry, offline: bool) -> StoreEntry:
-        """Repo then commit info (commit branch: registry branch, repo default, main)."""
+        """Repo and commit info (commit branch: registry branch, repo default, main).
+
+        With a registry branch the two lookups run at once; otherwise the commit
+        lookup waits for the repo's default branch.
+        """
         if not entry.repo:
             return StoreEntry(entry)
+        early: cf.Future[CommitInfo | None] | None = None
+        if entry.branch and not offline:
+            branches = _branches((entry.branch,))
+            early = self._commit_pool.submit(self._commit_info, entry.repo, branches, offline=False)
         repo = self._repo_info(entry.repo, offline=offline)
-        first = entry.branch or (repo.default_branch if repo else "")
-        commit = self._commit_info(entry.repo, _branches((first,)), offline=offline)
+        if early is not None:
+            commit = early.result()
+        else:
+            first = entry.branch or (repo.default_branch if repo else "")
+            commit = self._commit_info(entry.repo, _branches((first,)), offline=offline)
         return StoreEntry(entry, repo, commit, enriched=repo is not None or commit is not None)
 
 
