@@ -154,5 +154,6 @@ class DisplayApi(Protocol):
         ...
 
     def add_listener(self, callback: Callable[[str], None]) -> None:
-        """``callback("state")`` on display state changes, ``callback("frame")`` on new frames."""
+        """``callback("state")`` on display state changes, ``callback("frame")`` on new
+        frames, ``callback("plugins")`` when a plugin's loaded/healthy/error changes."""
         ...

@@ -57,6 +57,7 @@ class LoadedPlugin(ABC):
         self.config = config
         self.lock = threading.Lock()
         self.abandoned = False  # a timed-out update()/render may still hold ``lock``
+        self.unloaded = False  # set under ``lock`` before cleanup(): never render after it
         self.health = PluginHealth()
         self.last_frame: Image.Image | None = None
         self.secrets = plugin_secrets(spec.path, config)

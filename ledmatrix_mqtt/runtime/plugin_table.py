@@ -172,6 +172,7 @@ class PluginTable:
         self._rebuild()
         self._scheduler.forget(plugin_id)
         held = plugin.lock.acquire(timeout=UNLOAD_TIMEOUT_S)
+        plugin.unloaded = True
         try:
             _run_bounded(f"cleanup-{plugin_id}", plugin.cleanup, UNLOAD_TIMEOUT_S)
         except PLUGIN_ERRORS as exc:  # a failing cleanup must not block an uninstall

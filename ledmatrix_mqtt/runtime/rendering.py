@@ -122,6 +122,9 @@ def render_slot(
         if held is None or plugin.abandoned:
             return RenderOutcome(None, skip=True)
         return RenderOutcome(held, next_frame_in=HELD_FRAME_RETRY_S)
+    if plugin.unloaded:  # looked up just before an unload took the lock
+        plugin.lock.release()
+        return RenderOutcome(None, skip=True)
     plugin.abandoned = False  # whatever held the lock has returned
     started = time.monotonic()
 

@@ -140,3 +140,14 @@ def test_plugin_calling_sys_exit_in_update_is_recorded_as_a_failure(tmp_path) ->
         assert wait_until(lambda: "SystemExit" in plugin.health.snapshot().last_error)
     finally:
         scheduler.stop()
+
+
+def test_a_plugin_unloaded_between_lookup_and_lock_is_not_rendered(tmp_path) -> None:
+    """The render thread may look a plugin up just before ``_unload`` takes its lock and
+    runs ``cleanup()``; once unloaded it must never render again."""
+    plugin = _stuck(tmp_path)
+    plugin.unloaded = True  # what _unload sets under the lock before cleanup()
+    outcome = render_slot(plugin, "stuck", WALL, 0.0, False, RenderWatchdog(1.0))
+    assert outcome.skip and outcome.frame is None
+    assert plugin.lock.acquire(blocking=False), "the lock was released"
+    plugin.lock.release()
