@@ -23,7 +23,7 @@ from PIL import Image
 
 from ledmatrix_mqtt.api import DisplayState, PluginRuntimeStatus
 from ledmatrix_mqtt.core.config_model import DeviceConfig, DisplayConfig
-from ledmatrix_mqtt.errors import InvalidPayload, NotInstalled
+from ledmatrix_mqtt.errors import Busy, InvalidPayload, NotInstalled
 from ledmatrix_mqtt.runtime import rotation as rot
 from ledmatrix_mqtt.runtime.backends.base import PanelBackend
 from ledmatrix_mqtt.runtime.backends.select import select_backend
@@ -154,8 +154,12 @@ class DisplayController:
 
     def show(self, plugin_id: str, duration: float | None = None) -> DisplayState:
         """Hold ``plugin_id`` for ``duration`` s (None: until ``resume``)."""
-        if self.plugins.get(plugin_id) is None:
+        plugin = self.plugins.get(plugin_id)
+        if plugin is None:
             raise NotInstalled(f"plugin {plugin_id!r} is not loaded")
+        if plugin.health.in_cooldown(time.monotonic()):
+            error = plugin.health.snapshot().last_error
+            raise Busy(f"plugin {plugin_id!r} is skipped after failing ({error}); try later")
         if duration is not None and (isinstance(duration, bool) or not duration > 0):
             raise InvalidPayload("duration must be a positive number of seconds")
         now = time.monotonic()

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from ledmatrix_mqtt.core.config_model import DeviceConfig, DisplayConfig
-from ledmatrix_mqtt.errors import InvalidPayload, NotInstalled
+from ledmatrix_mqtt.errors import Busy, InvalidPayload, NotInstalled
 from ledmatrix_mqtt.runtime.backends.headless import HeadlessBackend
 from ledmatrix_mqtt.runtime.controller import DisplayController
 from ledmatrix_mqtt.runtime.spec import builtin_specs
@@ -89,6 +89,9 @@ def test_raising_plugin_is_skipped_at_once_and_marked_unhealthy(make, tmp_path) 
     assert status["lm-raising"].loaded and not status["lm-raising"].healthy
     assert "display exploded" in status["lm-raising"].error
     assert status["lm-clock"].healthy
+    # asking to show it while it cools down is answered, not silently dropped
+    with pytest.raises(Busy, match="skipped after failing"):
+        c.show("lm-raising", 30)
 
 
 def test_hanging_update_cannot_stop_the_rotation(make, tmp_path) -> None:
