@@ -19,17 +19,9 @@ from ledmatrix_mqtt.runtime.backends.headless import HeadlessBackend
 from ledmatrix_mqtt.runtime.controller import DisplayController
 from ledmatrix_mqtt.runtime.spec import builtin_specs
 from tests.support.ledmatrix_style_plugins import fixture_spec
+from tests.support.waiting import wait_until
 
 DEVICE = DeviceConfig("panel", "Test Panel", "UTC")
-
-
-def wait_until(predicate, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
 
 
 @pytest.fixture

@@ -14,17 +14,9 @@ from PIL import Image
 from ledmatrix_mqtt.mqtt.topics import Topics
 from tests.integration.frontend_env import ROOT, Service, make_service, retained
 from tests.support.mosquitto import MosquittoBroker
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.broker
-
-
-def wait_until(predicate, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
 
 
 def test_retained_command_is_never_executed_and_is_cleared(service: Service) -> None:

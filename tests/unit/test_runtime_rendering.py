@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import time
 from pathlib import Path
 
 from ledmatrix_mqtt.runtime.loaded import LoadedPlugin
@@ -12,6 +11,7 @@ from ledmatrix_mqtt.runtime.loader import LoadEnvironment, load_plugin
 from ledmatrix_mqtt.runtime.rendering import RenderWatchdog, render_slot
 from ledmatrix_mqtt.runtime.scheduler import UpdateScheduler
 from ledmatrix_mqtt.runtime.spec import spec_from_folder
+from tests.support.waiting import wait_until
 
 WALL = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 
@@ -39,15 +39,6 @@ class Stuck:
             self.release.wait()
         ctx.image.paste((255, 0, 0), (0, 0, ctx.width, ctx.height))
 """
-
-
-def wait_until(predicate, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
 
 
 def _stuck(tmp_path: Path) -> LoadedPlugin:

@@ -13,15 +13,7 @@ from ledmatrix_mqtt.runtime.loaded import LoadedPlugin
 from ledmatrix_mqtt.runtime.loader import LoadEnvironment, load_plugin
 from ledmatrix_mqtt.runtime.scheduler import UpdateScheduler
 from tests.support.ledmatrix_style_plugins import fixture_spec
-
-
-def wait_until(predicate, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
+from tests.support.waiting import wait_until
 
 
 def _load(tmp_path: Path, plugin_id: str, config: dict) -> LoadedPlugin:
