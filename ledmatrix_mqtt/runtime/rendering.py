@@ -121,7 +121,10 @@ def render_slot(
         held = plugin.last_frame
         if held is None or plugin.abandoned:
             return RenderOutcome(None, skip=True)
-        return RenderOutcome(held, next_frame_in=HELD_FRAME_RETRY_S)
+        # retry at the plugin's own frame rate (capped): a scrolling plugin whose quick
+        # update() holds the lock must not stall for a fixed quarter second
+        retry = min(HELD_FRAME_RETRY_S, _frame_interval(plugin, wall))
+        return RenderOutcome(held, next_frame_in=retry)
     if plugin.unloaded:  # looked up just before an unload took the lock
         plugin.lock.release()
         return RenderOutcome(None, skip=True)

@@ -142,3 +142,19 @@ def test_a_plugin_unloaded_between_lookup_and_lock_is_not_rendered(tmp_path) -> 
     assert outcome.skip and outcome.frame is None
     assert plugin.lock.acquire(blocking=False), "the lock was released"
     plugin.lock.release()
+
+
+def test_held_frame_of_a_fast_plugin_is_retried_at_its_frame_rate(tmp_path) -> None:
+    """A scrolling plugin whose quick update() held the lock waited a fixed 0.25 s before
+    the next try, a visible stall every update_interval (bench/frame_jitter_install.py
+    showed 0.5 s gaps while installs ran)."""
+    plugin = _stuck(tmp_path)
+    plugin.instance.fps = 30
+    assert render_slot(plugin, "stuck", WALL, 0.0, True).frame is not None  # a last frame
+    plugin.lock.acquire()  # what a running update() does
+    try:
+        held = render_slot(plugin, "stuck", WALL, 0.0, False)
+    finally:
+        plugin.lock.release()
+    assert held.frame is not None and not held.skip
+    assert held.next_frame_in <= 1 / 30 + 0.001
