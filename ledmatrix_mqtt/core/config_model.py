@@ -52,6 +52,8 @@ class MqttConfig:
     client_id: str = ""
     keepalive: int = 30
     transport: str = "tcp"  # "tcp" | "unix" (host is then a socket path)
+    rate_limit: float = 20.0  # inbound commands per second, sustained
+    rate_burst: int = 60
 
 
 @dataclass(frozen=True)
@@ -229,7 +231,7 @@ def _device(r: _Reader, hostname_id: str, system_tz: str) -> DeviceConfig:
 def _mqtt(r: _Reader) -> MqttConfig:
     r.unknown((
         "host", "port", "username", "password", "tls", "base_topic", "discovery",
-        "embedded", "protocol", "client_id", "keepalive", "transport",
+        "embedded", "protocol", "client_id", "keepalive", "transport", "rate_limit", "rate_burst",
     ))  # fmt: skip
     t = r.child("tls")
     t.unknown(("enabled", "ca_certs", "certfile", "keyfile", "insecure"))
@@ -265,6 +267,8 @@ def _mqtt(r: _Reader) -> MqttConfig:
         client_id=r.text("client_id"),
         keepalive=r.integer("keepalive", 30, 5, 3600),
         transport=r.text("transport", "tcp", choices=("tcp", "unix")),
+        rate_limit=r.number("rate_limit", 20.0, 0.1, 10000),
+        rate_burst=r.integer("rate_burst", 60, 1, 100000),
     )
 
 

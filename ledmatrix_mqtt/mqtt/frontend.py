@@ -70,7 +70,9 @@ class MqttFrontend:
     ) -> None:
         self._config = config
         self._display = display
-        self._tuning = tuning or FrontendTuning()
+        self._tuning = tuning or FrontendTuning(
+            rate=config.mqtt.rate_limit, burst=float(config.mqtt.rate_burst)
+        )
         self._state_dir = Path(state_dir)
         self.topics = Topics.from_config(config)
         info = DeviceInfo(config.device.id, config.device.name, version)

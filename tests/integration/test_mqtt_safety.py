@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from ledmatrix_mqtt.mqtt.frontend import MqttFrontend
 from ledmatrix_mqtt.mqtt.topics import Topics
 from tests.integration.frontend_env import ROOT, Service, make_service, retained
-from tests.support.mosquitto import MosquittoBroker
+from tests.support.fake_ports import FakeDisplay, FakeStore
+from tests.support.mosquitto import MosquittoBroker, Probe, app_config
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.broker
@@ -168,3 +170,26 @@ def test_topics_are_what_the_contract_says() -> None:
     t = Topics("ledmatrix", "testpanel", "homeassistant")
     assert t.command("install") == f"{ROOT}/cmd/install"
     assert t.response("install") == f"{ROOT}/response/install"
+
+
+def test_rate_limit_comes_from_the_config(broker: MosquittoBroker, tmp_path: Path) -> None:
+    """``mqtt.rate_limit`` / ``mqtt.rate_burst``: with a burst of 2 at 0.1/s, a quick run of
+    6 commands gets 2 answers and 4 ``rate_limited``, each exactly one response."""
+    config = app_config(broker, tmp_path / "state", rate_limit=0.1, rate_burst=2)
+    store = FakeStore()
+    frontend = MqttFrontend(
+        config, store, FakeDisplay(store), state_dir=tmp_path / "state", version="9"
+    )
+    frontend.start()
+    probe = Probe(broker, f"{ROOT}/response/#")
+    try:
+        assert frontend.wait_online(10), frontend.connection_error
+        for i in range(6):
+            probe.publish(f"{ROOT}/cmd/list", json.dumps({"transaction": f"t{i}"}))
+        assert wait_until(lambda: len(probe.on(f"{ROOT}/response/list")) == 6, timeout=10)
+        statuses = [json.loads(p) for p in probe.on(f"{ROOT}/response/list")]
+        codes = sorted(r["error"]["code"] for r in statuses if r["status"] == "error")
+        assert codes == ["rate_limited"] * 4
+    finally:
+        probe.close()
+        frontend.stop()
