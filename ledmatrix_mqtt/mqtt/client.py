@@ -106,6 +106,10 @@ def describe_connect_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def _write_on_network_thread(client: paho.Client, userdata: Any, sock: Any) -> None:
+    """Nothing to do: the network loop selects on the socket for writing itself."""
+
+
 def _no_delay(client: paho.Client, userdata: Any, sock: Any) -> None:
     """Disable Nagle: small request/response packets otherwise wait for the
     peer's delayed ACK (~40 ms per round trip on Linux loopback)."""
@@ -155,6 +159,12 @@ class BrokerConnection:
         self._client.on_message = self._on_message
         self._client.on_subscribe = self._on_subscribe
         self._client.on_socket_open = _no_delay
+        # Publishes come from our worker threads. Without a registered writer, paho
+        # (run by our own loop, not loop_start) writes to the socket from the calling
+        # thread while the network thread reads it; on TLS that corrupts the SSL
+        # stream and the broker drops us. Registering one makes paho queue the packet
+        # and wake its loop, so only the network thread ever touches the socket.
+        self._client.on_socket_register_write = _write_on_network_thread
 
     @property
     def connected(self) -> bool:
@@ -237,6 +247,9 @@ class BrokerConnection:
             except (OSError, ValueError) as exc:
                 self._fail(describe_connect_error(exc), auth=False)
             else:
+                # loop() (unlike loop_forever) creates paho's wake-up socket pair, so a
+                # publish queued by another thread wakes the network loop at once
+                self._client.loop(timeout=0.0)
                 self._client.loop_forever()
                 if self._was_connected_once():
                     delay = self._backoff.min_delay
