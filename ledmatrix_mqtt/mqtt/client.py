@@ -139,6 +139,7 @@ class BrokerConnection:
         self._stop = threading.Event()
         self._connected = threading.Event()
         self._sub_lock = threading.Lock()
+        self._last_info: paho.MQTTMessageInfo | None = None
         self._pending_subacks: set[int] = set()
         self._auth_refused = False
         self._thread: threading.Thread | None = None
@@ -202,7 +203,23 @@ class BrokerConnection:
         info = self._client.publish(
             message.topic, message.payload, message.qos, message.retain, props
         )
+        self._last_info = info
         return info.rc == paho.MQTT_ERR_SUCCESS
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until everything published so far has left (QoS 1: been acknowledged).
+
+        Packets go out in order, so waiting for the last one is enough. Never call it
+        from a paho callback (the network thread would wait on itself).
+        """
+        info = self._last_info
+        if info is None:
+            return True
+        try:
+            info.wait_for_publish(timeout)
+        except (RuntimeError, ValueError):  # disconnected meanwhile
+            return False
+        return info.is_published()
 
     def stop(self, final: Message | None = None, timeout: float = 2.0) -> None:
         """Publish ``final`` (e.g. availability offline), disconnect, join the thread."""

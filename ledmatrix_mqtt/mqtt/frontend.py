@@ -207,7 +207,8 @@ class MqttFrontend:
         self._publisher.forget()
         self._publisher.publish_all()
         self._frames.republish()
-        if self._connection.connected:
+        # "online" means the retained state is on the broker, not just queued
+        if self._connection.flush(5.0) and self._connection.connected:
             self._online.set()
 
     def _on_inbound(self, msg: Inbound) -> None:
