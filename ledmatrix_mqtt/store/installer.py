@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ledmatrix_mqtt.api import ProgressFn
 from ledmatrix_mqtt.core.github_urls import GithubUrls
 from ledmatrix_mqtt.core.ids import validate_plugin_id
 from ledmatrix_mqtt.core.manifest import check_compatible
@@ -63,7 +64,6 @@ from ledmatrix_mqtt.store.staging import (
 from ledmatrix_mqtt.store.swap import CrashHook, PluginSwap, no_hook
 
 _LOG = logging.getLogger(__name__)
-ProgressFn = Callable[[Progress], None]
 DepsFn = Callable[[Path], DependencyReport]
 DEFAULT_MAX_ARCHIVE_BYTES = 64 * MiB
 

@@ -21,12 +21,12 @@ from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
+from ledmatrix_mqtt.api import ProgressFn
 from ledmatrix_mqtt.core.models import Progress, Stage
 from ledmatrix_mqtt.errors import Busy, InternalError, LedMatrixError
 
 _LOG = logging.getLogger(__name__)
 T = TypeVar("T")
-ProgressFn = Callable[[Progress], None]
 
 
 @dataclass(frozen=True)

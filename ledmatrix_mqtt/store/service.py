@@ -16,12 +16,12 @@ Ordering rules that fix upstream bugs:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from ledmatrix_mqtt.api import ReconcileReport, SearchResult, UpdateAllResult
+from ledmatrix_mqtt.api import ProgressFn, ReconcileReport, SearchResult, UpdateAllResult
 from ledmatrix_mqtt.core.config_model import StoreConfig
 from ledmatrix_mqtt.core.ids import validate_plugin_id
 from ledmatrix_mqtt.core.models import (
@@ -44,7 +44,6 @@ from ledmatrix_mqtt.store.records import UninstallRecords
 from ledmatrix_mqtt.store.registry_client import RegistryClient
 
 _LOG = logging.getLogger(__name__)
-ProgressFn = Callable[[Progress], None]
 
 
 class StoreHooks(Protocol):
