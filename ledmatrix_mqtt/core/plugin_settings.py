@@ -1,0 +1,265 @@
+"""A plugin's settings: its ``plugins.<id>`` block checked against its ``config_schema.json``.
+
+Pure: no file access. The runtime (loading a plugin) and the store (the
+``configure`` command) share these functions, so a block the store accepts is
+exactly a block the runtime loads.
+
+- Defaults from the schema are merged in first (nested objects too), then the
+  result is validated with jsonschema. Keys the runtime itself reads
+  (``enabled``, ``display_duration``, ``update_interval``) are accepted even if
+  the schema forbids additional properties.
+- Fields marked ``"x-secret": true`` hold secrets (API keys): their values never
+  appear in an error message or in :func:`public_settings`, and
+  :func:`apply_changes` refuses to set them (they belong in ``secrets.yaml``).
+- Changes use JSON merge-patch semantics (RFC 7386): a key set to a value
+  replaces it, a key set to ``null`` removes it (so the schema default applies),
+  a nested object is merged key by key.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import jsonschema
+
+from ledmatrix_mqtt.core.models import frozen_mapping, thaw
+from ledmatrix_mqtt.errors import ConfigError, Forbidden, InvalidManifest
+
+SCHEMA_FILE = "config_schema.json"
+RUNTIME_KEYS = ("enabled", "display_duration", "update_interval")
+SECRET_MARK = "x-secret"  # noqa: S105 (the schema keyword, not a secret)
+REDACTED = "***"
+# Bounds the service config applies to the runtime keys (core.config_model._plugins).
+DURATION_RANGE = (1.0, 86400.0)
+
+
+@dataclass(frozen=True)
+class PluginSettings:
+    """A plugin's effective settings as the outside world may see them.
+
+    ``values`` has the schema defaults merged in and every secret masked
+    (``***``); it is safe to publish.
+    """
+
+    plugin_id: str
+    values: Mapping[str, Any]
+
+
+def parse_schema(raw: bytes | str) -> Mapping[str, Any]:
+    """A ``config_schema.json`` text as a checked JSON schema; ``InvalidManifest`` if it is not."""
+    try:
+        schema = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidManifest(f"{SCHEMA_FILE} is unreadable: {exc}") from exc
+    if not isinstance(schema, dict):
+        raise InvalidManifest(f"{SCHEMA_FILE} must contain a JSON object")
+    try:
+        jsonschema.validators.validator_for(schema).check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        raise InvalidManifest(f"{SCHEMA_FILE} is not a valid JSON schema: {exc.message}") from exc
+    return schema
+
+
+def properties_of(schema: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The schema's ``properties`` (empty when it declares none)."""
+    properties = schema.get("properties")
+    return properties if isinstance(properties, Mapping) else {}
+
+
+def merge_defaults(schema: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, Any]:
+    """``config`` with every missing property that has a schema ``default`` filled in."""
+    merged: dict[str, Any] = thaw(config)
+    for key, sub in properties_of(schema).items():
+        if not isinstance(sub, Mapping):
+            continue
+        if key not in merged and "default" in sub:
+            merged[key] = thaw(sub["default"])
+        if sub.get("type") == "object" and isinstance(merged.get(key, {}), Mapping):
+            nested = merge_defaults(sub, merged.get(key, {}))
+            if nested or key in merged:
+                merged[key] = nested
+    return merged
+
+
+def secret_values(schema: Mapping[str, Any], config: Mapping[str, Any]) -> frozenset[str]:
+    """The string values of ``config`` at properties the schema marks ``x-secret``."""
+    found: set[str] = set()
+    for key, sub in properties_of(schema).items():
+        value = config.get(key)
+        if not isinstance(sub, Mapping) or value is None:
+            continue
+        if sub.get(SECRET_MARK) is True:
+            found.update(_strings(value))
+        elif isinstance(value, Mapping):
+            found.update(secret_values(sub, value))
+    return frozenset(s for s in found if s)
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Mapping):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list | tuple):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+def redact(text: str, secrets: frozenset[str]) -> str:
+    """``text`` with every secret value replaced by ``***``."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    return text
+
+
+def resolve(
+    schema: Mapping[str, Any] | None, plugin_id: str, config: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The plugin's effective config; ``ConfigError`` naming the key if it is invalid.
+
+    Without a schema the block is taken as written. The error message never
+    contains the value of an ``x-secret`` field.
+    """
+    if schema is None:
+        return thaw(config)  # type: ignore[no-any-return]
+    merged = merge_defaults(schema, config)
+    declared = properties_of(schema)
+    checked = {k: v for k, v in merged.items() if k in declared or k not in RUNTIME_KEYS}
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(checked))
+    if error is not None:
+        key = ".".join([f"plugins.{plugin_id}", *(str(p) for p in _error_path(error))])
+        raise ConfigError(redact(error.message, secret_values(schema, merged)), key=key)
+    return merged
+
+
+def _error_path(error: jsonschema.ValidationError) -> list[Any]:
+    """Where the error is; for a missing or unexpected key, that key (not its parent)."""
+    path = list(error.absolute_path)
+    instance = error.instance
+    if not isinstance(instance, Mapping):
+        return path
+    if error.validator == "required" and isinstance(error.validator_value, list):
+        missing = [k for k in error.validator_value if k not in instance]
+        return path + missing[:1]
+    if error.validator == "additionalProperties" and isinstance(error.schema, Mapping):
+        declared = properties_of(error.schema)
+        extra = sorted(str(k) for k in instance if k not in declared)
+        return path + extra[:1]
+    return path
+
+
+def merge_patch(target: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
+    """RFC 7386 JSON merge-patch of plain data: ``None`` removes, objects merge, rest replaces."""
+    out: dict[str, Any] = thaw(target)
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        elif isinstance(value, Mapping):
+            base = out.get(key)
+            out[key] = merge_patch(base if isinstance(base, Mapping) else {}, value)
+        else:
+            out[key] = thaw(value)
+    return out
+
+
+def check_runtime_keys(plugin_id: str, block: Mapping[str, Any]) -> None:
+    """The keys the runtime reads itself, whatever the schema says (``ConfigError`` naming one)."""
+    if "enabled" in block and not isinstance(block["enabled"], bool):
+        raise ConfigError("must be true or false", key=f"plugins.{plugin_id}.enabled")
+    low, high = DURATION_RANGE
+    for name in ("display_duration", "update_interval"):
+        if name not in block:
+            continue
+        value = block[name]
+        number_ok = isinstance(value, int | float) and not isinstance(value, bool)
+        if not number_ok or not math.isfinite(value) or not low <= value <= high:
+            raise ConfigError(
+                f"must be a number from {low:g} to {high:g}", key=f"plugins.{plugin_id}.{name}"
+            )
+
+
+def apply_changes(
+    schema: Mapping[str, Any] | None,
+    plugin_id: str,
+    block: Mapping[str, Any],
+    changes: Mapping[str, Any],
+    *,
+    secrets: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The new ``plugins.<id>`` block after ``changes`` (a merge-patch), validated.
+
+    ``block`` is what the config file holds; ``secrets`` the plugin's part of
+    ``secrets.yaml`` (merged over the block, as the loader does). Raises
+    ``Forbidden`` for an ``x-secret`` field or a key held in ``secrets.yaml``,
+    ``ConfigError`` naming the key for a bad value. Returns the block to write
+    (without defaults or secrets).
+    """
+    secrets = secrets or {}
+    _refuse_secret_keys(schema or {}, plugin_id, changes, secrets)
+    new_block = merge_patch(block, changes)
+    check_runtime_keys(plugin_id, new_block)
+    resolve(schema, plugin_id, merge_patch(new_block, secrets))
+    return new_block
+
+
+def _refuse_secret_keys(
+    schema: Mapping[str, Any],
+    plugin_id: str,
+    changes: Mapping[str, Any],
+    secrets: Mapping[str, Any],
+    prefix: str = "",
+) -> None:
+    declared = properties_of(schema)
+    for key, value in changes.items():
+        sub = declared.get(key)
+        where = f"plugins.{plugin_id}.{prefix}{key}"
+        held = secrets.get(key)
+        if (isinstance(sub, Mapping) and sub.get(SECRET_MARK) is True) or (
+            held is not None and not (isinstance(held, Mapping) and isinstance(value, Mapping))
+        ):
+            raise Forbidden(f"{where} is a secret: put it in secrets.yaml, not over MQTT")
+        if isinstance(value, Mapping):
+            nested_schema = sub if isinstance(sub, Mapping) else {}
+            nested_secrets = held if isinstance(held, Mapping) else {}
+            _refuse_secret_keys(nested_schema, plugin_id, value, nested_secrets, f"{prefix}{key}.")
+
+
+def public_settings(
+    schema: Mapping[str, Any] | None,
+    plugin_id: str,
+    block: Mapping[str, Any],
+    *,
+    secrets: Mapping[str, Any] | None = None,
+) -> PluginSettings:
+    """The effective settings (defaults merged) with every secret shown as ``***``.
+
+    Masked: fields the schema marks ``x-secret`` and every key whose value comes
+    from ``secrets.yaml``. Never raises on an invalid block (it is shown as is).
+    """
+    secrets = secrets or {}
+    merged = merge_patch(block, secrets)
+    values = merge_defaults(schema, merged) if schema is not None else merged
+    return PluginSettings(plugin_id, frozen_mapping(_mask(schema or {}, values, secrets)))
+
+
+def _mask(
+    schema: Mapping[str, Any], values: Mapping[str, Any], secrets: Mapping[str, Any]
+) -> dict[str, Any]:
+    declared = properties_of(schema)
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        sub = declared.get(key)
+        sub = sub if isinstance(sub, Mapping) else {}
+        held = secrets.get(key)
+        if sub.get(SECRET_MARK) is True or (held is not None and not isinstance(held, Mapping)):
+            out[key] = REDACTED
+        elif isinstance(value, Mapping):
+            out[key] = _mask(sub, value, held if isinstance(held, Mapping) else {})
+        else:
+            out[key] = value
+    return out
