@@ -14,14 +14,14 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from ledmatrix_mqtt.core.config_model import AppConfig, parse_config
 from ledmatrix_mqtt.core.ids import device_id_from_hostname, validate_plugin_id
@@ -252,6 +252,101 @@ class ConfigEditor:
                 }
             self._blocks = (signature, blocks)
             return {k: dict(v) for k, v in blocks.items()}
+
+    # -- plugin settings and rotation order (the configure and rotation commands) ------
+    def update_block(
+        self, plugin_id: str, build: Callable[[dict[str, Any]], dict[str, Any]]
+    ) -> dict[str, Any]:
+        """Replace ``plugins.<id>`` with ``build(current block)``; returns the new block.
+
+        ``build`` gets the block as plain data and returns the new one, or raises
+        to leave the file untouched. It runs under the editor's lock, so no other
+        edit slips in between the read and the write. Keys whose value did not
+        change keep their comments and formatting; nothing is written when the
+        block is unchanged.
+        """
+        validate_plugin_id(plugin_id)
+        built: list[dict[str, Any]] = []
+
+        def change(doc: CommentedMap) -> bool:
+            plugins = doc.get("plugins")
+            current = plugins.get(plugin_id) if isinstance(plugins, Mapping) else None
+            old = plain_data(current) if isinstance(current, Mapping) else {}
+            built.append(build(dict(old)))
+            if built[0] == old:
+                return False
+            block = self._plugins(doc).get(plugin_id)
+            if not isinstance(block, CommentedMap):
+                block = CommentedMap()
+                self._plugins(doc)[plugin_id] = block
+            _sync_map(block, built[0])
+            return True
+
+        self._edit(change)
+        return built[0]
+
+    def set_rotation_order(self, order: Sequence[str]) -> bool:
+        """Set ``display.rotation_order`` (removed when empty); True if the file changed."""
+        for plugin_id in order:
+            validate_plugin_id(plugin_id)
+
+        def change(doc: CommentedMap) -> bool:
+            display = doc.get("display")
+            current = display.get("rotation_order") if isinstance(display, Mapping) else None
+            if list(current or []) == list(order):
+                return False
+            if not isinstance(display, CommentedMap):
+                display = CommentedMap()
+                doc["display"] = display
+            if order:
+                display["rotation_order"] = _yaml_value(list(order))
+            else:
+                display.pop("rotation_order", None)
+            return True
+
+        return self._edit(change)
+
+    def secrets_block(self, plugin_id: str) -> dict[str, Any]:
+        """``plugins.<id>`` of the secrets file beside the config (empty if none)."""
+        data = _read_yaml(self.path.with_name(SECRETS_NAME))
+        plugins = data.get("plugins") if isinstance(data, Mapping) else None
+        block = plugins.get(plugin_id) if isinstance(plugins, Mapping) else None
+        return dict(block) if isinstance(block, Mapping) else {}
+
+
+def plain_data(value: Any) -> Any:
+    """Round-trip YAML nodes as plain dicts, lists and scalars."""
+    if isinstance(value, Mapping):
+        return {str(k): plain_data(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain_data(v) for v in value]
+    return value
+
+
+def _yaml_value(value: Any) -> Any:
+    """Plain data as YAML nodes; a list of scalars is written inline (``[255, 0, 0]``)."""
+    if isinstance(value, Mapping):
+        node = CommentedMap()
+        _sync_map(node, value)
+        return node
+    if isinstance(value, list | tuple):
+        seq = CommentedSeq(_yaml_value(v) for v in value)
+        if not any(isinstance(v, Mapping | list | tuple) for v in value):
+            seq.fa.set_flow_style()
+        return seq
+    return value
+
+
+def _sync_map(node: CommentedMap, target: Mapping[str, Any]) -> None:
+    """Make ``node`` equal ``target``, touching only the keys whose value differs."""
+    for key in [k for k in node if k not in target]:
+        del node[key]
+    for key, value in target.items():
+        current = node.get(key)
+        if isinstance(value, Mapping) and isinstance(current, CommentedMap):
+            _sync_map(current, value)
+        elif key not in node or plain_data(current) != value:
+            node[key] = _yaml_value(value)
 
 
 def secret_values(config_path: str | os.PathLike[str], extra: tuple[str, ...] = ()) -> set[str]:
