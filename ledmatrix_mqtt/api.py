@@ -7,9 +7,9 @@ composition root (``app.py``) wires in ``store.service.PluginStore`` and
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from ledmatrix_mqtt.core.models import (
     InstalledPlugin,
@@ -18,6 +18,7 @@ from ledmatrix_mqtt.core.models import (
     StoreEntry,
     UninstallResult,
 )
+from ledmatrix_mqtt.core.plugin_settings import PluginSettings
 from ledmatrix_mqtt.errors import LedMatrixError
 
 ProgressFn = Callable[[Progress], None]
@@ -103,6 +104,19 @@ class StoreApi(Protocol):
     def reconcile(self, *, force: bool = False, dry_run: bool = False) -> ReconcileReport: ...
 
     def set_enabled(self, plugin_id: str, enabled: bool) -> InstalledPlugin: ...
+
+    # plugin settings and rotation order (issue 13 items 4 and 5)
+    def plugin_settings(self, plugin_id: str) -> PluginSettings:
+        """Effective settings (secrets masked) and the simple settings HA can edit."""
+        ...
+
+    def configure(self, plugin_id: str, changes: Mapping[str, Any]) -> PluginSettings:
+        """Merge-patch ``plugins.<id>`` (null removes a key), validated, written, reloaded."""
+        ...
+
+    def set_rotation_order(self, order: Sequence[str]) -> tuple[str, ...]:
+        """``display.rotation_order``: these installed plugins first, the rest by id."""
+        ...
 
 
 @dataclass(frozen=True)

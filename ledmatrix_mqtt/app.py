@@ -51,6 +51,7 @@ class Service:
         self._startup_reconcile = startup_reconcile
         self._lock = StateLock(self.layout, "ledmatrix-mqtt service")
         self._plugin_config: Mapping[str, Mapping[str, Any]] = config.plugins
+        self._rotation_order: tuple[str, ...] = config.display.rotation_order
         self._stopped = threading.Event()
         self._sync_lock = threading.Lock()
         self.store: PluginStore | None = None
@@ -131,6 +132,7 @@ class Service:
             self._reload_plugin_config()
             with self._sync_lock:
                 self.display.sync_plugins(self._specs())
+                self.display.set_rotation_order(self._rotation_order)
         if self.frontend is not None:
             self.frontend.plugins_changed()
 
@@ -155,9 +157,13 @@ class Service:
 
     def _reload_plugin_config(self) -> None:
         try:
-            self._plugin_config = load_config(self.config.path).plugins if self.config.path else {}
+            fresh = load_config(self.config.path) if self.config.path else None
         except ConfigError as exc:
             _LOG.error("config file became invalid; keeping the previous plugin settings: %s", exc)
+            return
+        self._plugin_config = fresh.plugins if fresh is not None else {}
+        if fresh is not None:  # the `rotation` command writes display.rotation_order
+            self._rotation_order = fresh.display.rotation_order
 
     def _specs(self) -> list[PluginSpec]:
         assert self.store is not None

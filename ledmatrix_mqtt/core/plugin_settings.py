@@ -38,15 +38,39 @@ DURATION_RANGE = (1.0, 86400.0)
 
 
 @dataclass(frozen=True)
+class SimpleSetting:
+    """A setting one Home Assistant entity can edit (see ``core.simple_settings``).
+
+    ``key`` is dotted for nested fields (``customization.font``); ``kind`` is
+    boolean, enum, number, text or color.
+    """
+
+    key: str
+    kind: str
+    title: str
+    min: float | None = None
+    max: float | None = None
+    step: float | None = None
+    options: tuple[str, ...] = ()
+    pattern: str = ""
+
+    @property
+    def path(self) -> tuple[str, ...]:
+        return tuple(self.key.split("."))
+
+
+@dataclass(frozen=True)
 class PluginSettings:
     """A plugin's effective settings as the outside world may see them.
 
     ``values`` has the schema defaults merged in and every secret masked
-    (``***``); it is safe to publish.
+    (``***``); it is safe to publish. ``simple`` lists the settings Home
+    Assistant can edit with one entity each.
     """
 
     plugin_id: str
     values: Mapping[str, Any]
+    simple: tuple[SimpleSetting, ...] = ()
 
 
 def parse_schema(raw: bytes | str) -> Mapping[str, Any]:

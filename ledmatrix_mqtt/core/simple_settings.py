@@ -15,33 +15,19 @@ always listed: the rotation's per-plugin dwell is set through it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from ledmatrix_mqtt.core.plugin_settings import DURATION_RANGE, SECRET_MARK, properties_of
+from ledmatrix_mqtt.core.plugin_settings import (
+    DURATION_RANGE,
+    SECRET_MARK,
+    SimpleSetting,
+    properties_of,
+)
 
 MAX_TEXT_CHARS = 255
 MAX_DEPTH = 3
 KINDS = ("boolean", "enum", "number", "text", "color")
 _HIDING_MARKS = (SECRET_MARK, "x-advanced")
-
-
-@dataclass(frozen=True)
-class SimpleSetting:
-    """One simple setting. ``key`` is dotted for nested fields (``customization.font``)."""
-
-    key: str
-    kind: str  # one of KINDS
-    title: str
-    min: float | None = None
-    max: float | None = None
-    step: float | None = None
-    options: tuple[str, ...] = ()
-    pattern: str = ""
-
-    @property
-    def path(self) -> tuple[str, ...]:
-        return tuple(self.key.split("."))
 
 
 def simple_settings(schema: Mapping[str, Any] | None) -> tuple[SimpleSetting, ...]:

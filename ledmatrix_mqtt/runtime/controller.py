@@ -132,6 +132,11 @@ class DisplayController:
         self.plugins.unload(plugin_id)
         self._notify("state")
 
+    def set_rotation_order(self, order: Sequence[str]) -> None:
+        """Rotate these plugins first, in this order (the rest by id); the current one keeps
+        its dwell and the next comes from the new order."""
+        self.plugins.set_order(order)
+
     # DisplayApi --------------------------------------------------------------------------
     def state(self) -> DisplayState:
         with self._lock:

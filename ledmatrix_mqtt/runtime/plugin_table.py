@@ -212,3 +212,11 @@ class PluginTable:
             health = plugin.health.snapshot()
             out.append(PluginRuntimeStatus(plugin_id, True, health.healthy, health.last_error))
         return out
+
+    def set_order(self, order: Sequence[str]) -> None:
+        """Show these plugins first, in this order (the rest by id); the rotation follows."""
+        with self._sync_lock:
+            with self._lock:
+                unchanged, self._order = self._order == tuple(order), tuple(order)
+            if not unchanged:
+                self._rebuild()

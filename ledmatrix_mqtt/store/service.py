@@ -33,6 +33,7 @@ from ledmatrix_mqtt.core.models import (
     StoreEntry,
     UninstallResult,
 )
+from ledmatrix_mqtt.core.plugin_settings import PluginSettings
 from ledmatrix_mqtt.core.registry_format import names_of
 from ledmatrix_mqtt.errors import Forbidden, LedMatrixError, NotInstalled
 from ledmatrix_mqtt.fsutil import remove_stale_temps
@@ -42,6 +43,7 @@ from ledmatrix_mqtt.store.operations import OperationQueue
 from ledmatrix_mqtt.store.reconciler import Reconciler
 from ledmatrix_mqtt.store.records import UninstallRecords
 from ledmatrix_mqtt.store.registry_client import RegistryClient
+from ledmatrix_mqtt.store.settings import PluginSettingsService, SettingsEditor
 
 _LOG = logging.getLogger(__name__)
 
@@ -64,7 +66,7 @@ class NoHooks:
         pass
 
 
-class PluginConfigEditor(Protocol):
+class PluginConfigEditor(SettingsEditor, Protocol):
     def set_enabled(self, plugin_id: str, enabled: bool) -> bool: ...
 
     def remove_block(self, plugin_id: str) -> Any: ...
@@ -338,6 +340,33 @@ class PluginStore:
             self.hooks.changed()
         except Exception:  # a display/MQTT hiccup must not fail a finished install
             _LOG.exception("store change hook failed")
+
+    # -- plugin settings and rotation order (not queued: they answer at once, like
+    # set_enabled, and the config editor serialises the writes) ------------------------
+    def plugin_settings(self, plugin_id: str) -> PluginSettings:
+        """The plugin's effective settings (secrets masked) and its simple settings."""
+        return PluginSettingsService(self._editor).current(self._installed(plugin_id))
+
+    def configure(self, plugin_id: str, changes: Mapping[str, Any]) -> PluginSettings:
+        """Change the plugin's settings (a merge-patch); the plugin reloads with them.
+
+        A bad value raises ``ConfigError`` naming the key and changes nothing.
+        """
+        validate_plugin_id(plugin_id)
+        plugin = self._installed(plugin_id)
+        if self.records.is_uninstalled(plugin_id):
+            raise NotInstalled(f"plugin {plugin_id!r} is being uninstalled")
+        settings = PluginSettingsService(self._editor).configure(plugin, changes)
+        self.inventory.invalidate()  # `enabled` may have changed
+        self._notify()
+        return settings
+
+    def set_rotation_order(self, order: Sequence[str]) -> tuple[str, ...]:
+        """Show these installed plugins first, in this order (the rest follow by id)."""
+        installed = {p.id for p in self.inventory.list()}
+        written = PluginSettingsService(self._editor).set_rotation_order(order, installed)
+        self._notify()
+        return written
 
 
 def plugin_blocks_of(config: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -10,13 +10,14 @@ import pytest
 
 from ledmatrix_mqtt.core.plugin_settings import (
     REDACTED,
+    SimpleSetting,
     apply_changes,
     merge_patch,
     parse_schema,
     public_settings,
     resolve,
 )
-from ledmatrix_mqtt.core.simple_settings import SimpleSetting, simple_settings
+from ledmatrix_mqtt.core.simple_settings import simple_settings
 from ledmatrix_mqtt.errors import ConfigError, Forbidden, InvalidManifest
 
 CLOCK_SCHEMA = json.loads(

@@ -1,0 +1,108 @@
+"""Plugin settings and the rotation order, as the ``configure`` and ``rotation`` commands set them.
+
+Reads the plugin's schema from its folder, checks the change with the pure
+core (``core.plugin_settings``) and writes the config file through the config
+editor: comments kept, atomic, and nothing written when the change is refused.
+``PluginStore`` then runs the store hooks, so the composition root reloads the
+plugin with its new settings (the runtime reloads a plugin whose block changed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Protocol
+
+from ledmatrix_mqtt.core.ids import validate_plugin_id
+from ledmatrix_mqtt.core.models import InstalledPlugin
+from ledmatrix_mqtt.core.plugin_settings import (
+    SCHEMA_FILE,
+    PluginSettings,
+    apply_changes,
+    parse_schema,
+    public_settings,
+)
+from ledmatrix_mqtt.core.simple_settings import simple_settings
+from ledmatrix_mqtt.errors import InvalidManifest, InvalidPayload, NotInstalled
+
+MAX_ROTATION_ENTRIES = 200
+
+
+class SettingsEditor(Protocol):
+    """The config-file edits this service needs (``configfile.ConfigEditor``)."""
+
+    def plugin_blocks(self) -> dict[str, dict[str, Any]]: ...
+
+    def secrets_block(self, plugin_id: str) -> dict[str, Any]: ...
+
+    def update_block(
+        self, plugin_id: str, build: Callable[[dict[str, Any]], dict[str, Any]]
+    ) -> dict[str, Any]: ...
+
+    def set_rotation_order(self, order: Sequence[str]) -> bool: ...
+
+
+def read_schema(folder: Path) -> Mapping[str, Any] | None:
+    """The plugin's ``config_schema.json`` (None without one); ``InvalidManifest`` if broken."""
+    path = folder / SCHEMA_FILE
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise InvalidManifest(f"{SCHEMA_FILE} is unreadable: {exc.strerror or exc}") from exc
+    return parse_schema(raw)
+
+
+class PluginSettingsService:
+    """Stateless apart from the editor; every method is safe from any thread."""
+
+    def __init__(self, editor: SettingsEditor) -> None:
+        self._editor = editor
+
+    def current(self, plugin: InstalledPlugin) -> PluginSettings:
+        """The plugin's effective settings (secrets masked) and its simple settings."""
+        schema = read_schema(Path(plugin.path))
+        block = self._editor.plugin_blocks().get(plugin.id) or {}
+        return _public(schema, plugin.id, block, self._editor.secrets_block(plugin.id))
+
+    def configure(self, plugin: InstalledPlugin, changes: Mapping[str, Any]) -> PluginSettings:
+        """Merge-patch the plugin's block with ``changes``, validated, then write it.
+
+        ``ConfigError`` naming the key (``invalid_config``) or ``Forbidden`` (a
+        secret) leave the config file untouched.
+        """
+        schema = read_schema(Path(plugin.path))
+        secrets = self._editor.secrets_block(plugin.id)
+
+        def build(block: dict[str, Any]) -> dict[str, Any]:
+            return apply_changes(schema, plugin.id, block, changes, secrets=secrets)
+
+        return _public(schema, plugin.id, self._editor.update_block(plugin.id, build), secrets)
+
+    def set_rotation_order(
+        self, order: Sequence[str], installed: Collection[str]
+    ) -> tuple[str, ...]:
+        """Write ``display.rotation_order``: these plugins first, the rest after (by id)."""
+        if len(order) > MAX_ROTATION_ENTRIES:
+            raise InvalidPayload(f"order lists more than {MAX_ROTATION_ENTRIES} plugins")
+        for plugin_id in order:
+            validate_plugin_id(plugin_id)
+            if plugin_id not in installed:
+                raise NotInstalled(f"plugin {plugin_id!r} is not installed")
+        repeated = sorted({p for p in order if order.count(p) > 1})
+        if repeated:
+            raise InvalidPayload(f"order lists {repeated[0]!r} more than once")
+        self._editor.set_rotation_order(list(order))
+        return tuple(order)
+
+
+def _public(
+    schema: Mapping[str, Any] | None,
+    plugin_id: str,
+    block: Mapping[str, Any],
+    secrets: Mapping[str, Any],
+) -> PluginSettings:
+    shown = public_settings(schema, plugin_id, block, secrets=secrets)
+    return replace(shown, simple=simple_settings(schema))
