@@ -53,6 +53,7 @@ class SimpleSetting:
     step: float | None = None
     options: tuple[str, ...] = ()
     pattern: str = ""
+    integer: bool = False
 
     @property
     def path(self) -> tuple[str, ...]:

@@ -6,7 +6,8 @@ string (text) or an RGB colour (text holding ``#rrggbb``). LEDMatrix schemas
 write colours as arrays of three integers 0-255, often with ``"x-widget":
 "color-picker"``; the key usually ends in ``_color``.
 
-Nested objects are walked (their keys joined with ``.``); fields marked
+Nested objects are walked (their keys joined with ``.``); keys other than
+``[A-Za-z0-9_-]`` (unsafe in HA templates), and fields marked
 ``x-secret``, ``x-advanced`` or ``"x-display": "hidden"`` are left out, so a
 big scoreboard plugin does not flood the device page. ``display_duration`` is
 always listed: the rotation's per-plugin dwell is set through it.
@@ -14,6 +15,7 @@ always listed: the rotation's per-plugin dwell is set through it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,6 +30,7 @@ MAX_TEXT_CHARS = 255
 MAX_DEPTH = 3
 KINDS = ("boolean", "enum", "number", "text", "color")
 _HIDING_MARKS = (SECRET_MARK, "x-advanced")
+_KEY_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")  # safe inside HA templates and topic ids
 
 
 def simple_settings(schema: Mapping[str, Any] | None) -> tuple[SimpleSetting, ...]:
@@ -51,7 +54,7 @@ def _walk(
 ) -> list[SimpleSetting]:
     out: list[SimpleSetting] = []
     for key, sub in properties_of(schema).items():
-        if not isinstance(key, str) or "." in key or not isinstance(sub, Mapping):
+        if not isinstance(key, str) or not _KEY_RE.fullmatch(key) or not isinstance(sub, Mapping):
             continue
         if any(sub.get(mark) is True for mark in _HIDING_MARKS) or sub.get("x-display") == "hidden":
             continue
@@ -133,7 +136,9 @@ def _number(key: str, sub: Mapping[str, Any], title: str, *, integer: bool) -> S
         step = 1.0 if integer or high - low > 10 else 0.1
     low = low + step if low_open else low
     high = high - step if high_open else high
-    return SimpleSetting(key, "number", title, float(low), float(high), float(step))
+    return SimpleSetting(
+        key, "number", title, float(low), float(high), float(step), integer=integer
+    )
 
 
 def _bound(sub: Mapping[str, Any], closed: str, opened: str) -> tuple[float | None, bool]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ledmatrix_mqtt.core.ids import validate_plugin_id
+from ledmatrix_mqtt.core.models import frozen_mapping
 from ledmatrix_mqtt.errors import InvalidPayload, LedMatrixError, PayloadTooLarge, UnknownCommand
 from ledmatrix_mqtt.mqtt.messages import encode_json
 from ledmatrix_mqtt.mqtt.topics import COMMANDS
@@ -36,6 +37,7 @@ _OBVIOUS_FIELD: Mapping[str, str] = {
     "power": "state",
     "text": "text",
     "search": "query",
+    "rotation": "order",  # HA's text entity sends "clock, weather"
 }
 
 
@@ -108,9 +110,23 @@ class TextArgs:
     text: str
 
 
+@dataclass(frozen=True)
+class ConfigureArgs:
+    """``settings`` is a JSON merge-patch of the plugin's block (null removes a key)."""
+
+    plugin_id: str
+    settings: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class RotationArgs:
+    order: tuple[str, ...]
+
+
 CommandArgs = (
     NoArgs | PluginArgs | InstallArgs | UpdateArgs | SearchArgs | ReconcileArgs
     | EnableArgs | ShowArgs | BrightnessArgs | PowerArgs | TextArgs
+    | ConfigureArgs | RotationArgs
 )  # fmt: skip
 
 
@@ -376,6 +392,38 @@ def _text(f: _Fields) -> CommandArgs:
     return args
 
 
+MAX_SETTING_KEY_CHARS = 128
+
+
+def _configure(f: _Fields) -> CommandArgs:
+    plugin_id = f.plugin_id()
+    settings = f.fields.pop("settings", None)
+    if not isinstance(settings, dict) or not settings:
+        raise InvalidPayload("configure needs 'settings', a non-empty JSON object")
+    _check_setting_keys(settings)
+    f.done()
+    return ConfigureArgs(plugin_id, frozen_mapping(settings))
+
+
+def _check_setting_keys(settings: Mapping[str, Any]) -> None:
+    for key, value in settings.items():
+        if not key or len(key) > MAX_SETTING_KEY_CHARS:
+            raise InvalidPayload(f"setting names must be 1-{MAX_SETTING_KEY_CHARS} characters")
+        if isinstance(value, dict):
+            _check_setting_keys(value)
+
+
+def _rotation(f: _Fields) -> CommandArgs:
+    value = f.fields.pop("order", None)
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, list):
+        raise InvalidPayload("rotation needs 'order', a list of plugin ids")
+    order = tuple(validate_plugin_id(p) for p in value)
+    f.done()
+    return RotationArgs(order)
+
+
 _PARSERS = {
     "install": _install,
     "uninstall": _plugin,
@@ -390,4 +438,6 @@ _PARSERS = {
     "brightness": _brightness,
     "power": _power,
     "text": _text,
+    "configure": _configure,
+    "rotation": _rotation,
 }

@@ -15,12 +15,14 @@ from ledmatrix_mqtt.core.config_model import AppConfig
 from ledmatrix_mqtt.errors import Forbidden
 from ledmatrix_mqtt.mqtt.codec import (
     BrightnessArgs,
+    ConfigureArgs,
     EnableArgs,
     InstallArgs,
     PluginArgs,
     PowerArgs,
     ReconcileArgs,
     Request,
+    RotationArgs,
     SearchArgs,
     ShowArgs,
     TextArgs,
@@ -36,10 +38,13 @@ from ledmatrix_mqtt.mqtt.serialize import (
     uninstall_data,
     update_all_data,
 )
+from ledmatrix_mqtt.mqtt.settings_entities import rotation_data, settings_data
 
 # Which worker runs a command: store mutations are serialised on one slow
 # worker so an install never delays list/next; search may wait on the network.
-STORE_COMMANDS = frozenset({"install", "uninstall", "update", "reconcile", "enable", "disable"})
+STORE_COMMANDS = frozenset(
+    {"install", "uninstall", "update", "reconcile", "enable", "disable", "configure", "rotation"}
+)
 QUERY_COMMANDS = frozenset({"search"})
 LONG_COMMANDS = frozenset({"install", "uninstall", "update", "reconcile"})
 
@@ -73,6 +78,8 @@ class CommandHandlers:
             "brightness": self._brightness,
             "power": self._power,
             "text": self._text,
+            "configure": self._configure,
+            "rotation": self._rotation,
         }
 
     def run(self, request: Request, progress: ProgressFn) -> Outcome:
@@ -140,3 +147,12 @@ class CommandHandlers:
     def _text(self, args: TextArgs, progress: ProgressFn) -> Outcome:
         self._display.set_text(args.text)
         return self._display_outcome()
+
+    def _configure(self, args: ConfigureArgs, progress: ProgressFn) -> Outcome:
+        settings = self._store.configure(args.plugin_id, args.settings)
+        return Outcome(settings_data(settings), plugins_changed=True)
+
+    def _rotation(self, args: RotationArgs, progress: ProgressFn) -> Outcome:
+        self._store.set_rotation_order(args.order)
+        data = rotation_data(self._display.rotation())
+        return Outcome(data, plugins_changed=True, display_changed=True)

@@ -25,6 +25,8 @@ COMMANDS: tuple[str, ...] = (
     "brightness",
     "power",
     "text",
+    "configure",
+    "rotation",
 )
 
 _OBJECT_ID_OK = re.compile(r"[A-Za-z0-9-]")
@@ -106,6 +108,14 @@ class Topics:
     @property
     def state_display(self) -> str:
         return f"{self.root}/state/display"
+
+    def state_plugin_settings(self, plugin_id: str) -> str:
+        """A plugin's current settings (secrets masked), retained."""
+        return f"{self.root}/state/settings/{plugin_id}"
+
+    @property
+    def state_rotation(self) -> str:
+        return f"{self.root}/state/rotation"
 
     @property
     def frame(self) -> str:
