@@ -221,14 +221,18 @@ def apply_changes(
     ``block`` is what the config file holds; ``secrets`` the plugin's part of
     ``secrets.yaml`` (merged over the block, as the loader does). Raises
     ``Forbidden`` for an ``x-secret`` field or a key held in ``secrets.yaml``,
-    ``ConfigError`` naming the key for a bad value. Returns the block to write
-    (without defaults or secrets).
+    ``ConfigError`` for a bad value, its message starting with the key
+    (``plugins.clock.color.2: 999 is greater than the maximum of 255``).
+    Returns the block to write (without defaults or secrets).
     """
     secrets = secrets or {}
     _refuse_secret_keys(schema or {}, plugin_id, changes, secrets)
     new_block = merge_patch(block, changes)
-    check_runtime_keys(plugin_id, new_block)
-    resolve(schema, plugin_id, merge_patch(new_block, secrets))
+    try:
+        check_runtime_keys(plugin_id, new_block)
+        resolve(schema, plugin_id, merge_patch(new_block, secrets))
+    except ConfigError as exc:  # the reply carries only the message: it must name the key
+        raise ConfigError(f"{exc.key}: {exc.message}", key=exc.key) from None
     return new_block
 
 

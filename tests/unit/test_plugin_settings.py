@@ -103,6 +103,7 @@ def test_a_bad_value_raises_invalid_config_naming_the_key(changes: dict, key: st
         apply_changes(CLOCK_SCHEMA, "clock", {"enabled": True}, changes)
     assert caught.value.code == "invalid_config"
     assert caught.value.key == key
+    assert caught.value.message.startswith(f"{key}: ")  # the MQTT reply carries only the message
 
 
 def test_a_missing_required_key_is_named_itself() -> None:
