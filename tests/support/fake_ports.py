@@ -9,7 +9,8 @@ from __future__ import annotations
 import io
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from PIL import Image
 
@@ -32,6 +33,8 @@ from ledmatrix_mqtt.core.models import (
     StoreEntry,
     UninstallResult,
 )
+from ledmatrix_mqtt.core.plugin_settings import PluginSettings, apply_changes
+from ledmatrix_mqtt.core.simple_settings import simple_settings
 from ledmatrix_mqtt.errors import (
     Forbidden,
     LedMatrixError,
@@ -63,6 +66,8 @@ class FakeStore:
         self.calls: list[str] = []
         self.fail_next: dict[str, BaseException] = {}
         self.install_gate: threading.Event | None = None
+        self.settings: dict[str, dict[str, Any]] = {}
+        self.rotation_order: tuple[str, ...] = ()
         self._lock = threading.RLock()
 
     def add_installed(self, plugin_id: str, version: str = "1.0.0", enabled: bool = True) -> None:
@@ -190,6 +195,32 @@ class FakeStore:
                 raise NotInstalled(f"{plugin_id} is not installed")
             self.add_installed(plugin_id, current.version, enabled)
             return self.installed[plugin_id]
+
+    # plugin settings and rotation order: a merge-patch over a dict, no schema
+    def plugin_settings(self, plugin_id: str) -> PluginSettings:
+        with self._lock:
+            if plugin_id not in self.installed:
+                raise NotInstalled(f"{plugin_id} is not installed")
+            values = self.settings.get(plugin_id, {})
+            return PluginSettings(plugin_id, values, simple_settings(None))
+
+    def configure(self, plugin_id: str, changes: Mapping[str, Any]) -> PluginSettings:
+        self._maybe_fail("configure")
+        with self._lock:
+            block = self.settings.get(plugin_id, {})
+            if plugin_id not in self.installed:
+                raise NotInstalled(f"{plugin_id} is not installed")
+            self.settings[plugin_id] = apply_changes(None, plugin_id, block, changes)
+        return self.plugin_settings(plugin_id)
+
+    def set_rotation_order(self, order: Sequence[str]) -> tuple[str, ...]:
+        self._maybe_fail("set_rotation_order")
+        with self._lock:
+            missing = [p for p in order if p not in self.installed]
+            if missing:
+                raise NotInstalled(f"{missing[0]} is not installed")
+            self.rotation_order = tuple(order)
+            return self.rotation_order
 
 
 class FakeDisplay:
