@@ -229,7 +229,7 @@ def apply_changes(
     _refuse_secret_keys(schema or {}, plugin_id, changes, secrets)
     new_block = merge_patch(block, changes)
     try:
-        check_runtime_keys(plugin_id, new_block)
+        check_runtime_keys(plugin_id, {k: new_block[k] for k in changes if k in new_block})
         resolve(schema, plugin_id, merge_patch(new_block, secrets))
     except ConfigError as exc:  # the reply carries only the message: it must name the key
         raise ConfigError(f"{exc.key}: {exc.message}", key=exc.key) from None

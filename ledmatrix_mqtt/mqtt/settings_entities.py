@@ -159,6 +159,36 @@ def stale_setting_configs(
     ]  # fmt: skip
 
 
+def plugin_settings_messages(
+    topics: Topics,
+    plugin_name: str,
+    settings: PluginSettings,
+    common: Common | None,
+    published: Iterable[str] = (),
+) -> list[Message]:
+    """Everything retained for one plugin's settings: its state, then (when ``common`` is
+    given, i.e. discovery is on) one config per simple setting and empty configs for the
+    setting entities it no longer has (``published``: topics sent earlier)."""
+    out = [settings_state_message(topics, settings)]
+    if common is not None:
+        entities = setting_entities(topics, settings.plugin_id, plugin_name, settings)
+        configs = discovery_messages(topics, entities, common)
+        keep = {m.topic for m in configs}
+        out += configs + stale_setting_configs(topics, settings.plugin_id, keep, published)
+    return out
+
+
+def removed_plugin_settings_messages(
+    topics: Topics, plugin_id: str, published: Iterable[str]
+) -> list[Message]:
+    """After an uninstall: the setting entities' configs first (HA drops the entities), then
+    the retained settings state."""
+    return [
+        *stale_setting_configs(topics, plugin_id, (), published),
+        removed_settings_state(topics, plugin_id),
+    ]
+
+
 def rotation_data(rotation: Sequence[str]) -> dict[str, Any]:
     """The effective rotation order (``rotation`` response and retained state)."""
     return {"order": list(rotation)}

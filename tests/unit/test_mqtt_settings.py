@@ -21,6 +21,8 @@ from ledmatrix_mqtt.errors import InvalidPayload, InvalidPluginId
 from ledmatrix_mqtt.mqtt.codec import ConfigureArgs, RotationArgs, decode_request
 from ledmatrix_mqtt.mqtt.settings_entities import (
     discovery_messages,
+    plugin_settings_messages,
+    removed_plugin_settings_messages,
     rotation_entity,
     rotation_state_message,
     setting_entities,
@@ -201,3 +203,29 @@ def test_rotation_entity_shows_and_sends_the_order_as_text() -> None:
     assert text == "text, clock"
     request = decode_request("rotation", text.encode())
     assert request.args == RotationArgs(("text", "clock"))
+
+
+def test_plugin_settings_messages_publish_state_then_configs_and_clear_dropped_ones() -> None:
+    settings = settings_of(CLOCK_SCHEMA, "clock", {})
+    state_topic = "ledmatrix/panel/state/settings/clock"
+    only_state = plugin_settings_messages(TOPICS, "Clock", settings, None)
+    assert [m.topic for m in only_state] == [state_topic]
+
+    dropped = "homeassistant/switch/panel/plugin_clock_set_old_usetting/config"
+    messages = plugin_settings_messages(
+        TOPICS, "Clock", settings, lambda obj, name: {"name": name}, [dropped, state_topic]
+    )
+    assert messages[0].topic == state_topic
+    configs = [m for m in messages[1:] if not m.is_clear]
+    assert len(configs) == len(settings.simple) == 6
+    assert [m.topic for m in messages if m.is_clear] == [dropped]
+
+
+def test_uninstall_removes_the_setting_entities_before_their_state() -> None:
+    published = [
+        "homeassistant/switch/panel/plugin_clock_set_format_u24h/config",
+        "ledmatrix/panel/state/settings/clock",
+    ]
+    messages = removed_plugin_settings_messages(TOPICS, "clock", published)
+    assert [m.topic for m in messages] == published
+    assert all(m.is_clear for m in messages)

@@ -213,3 +213,8 @@ def test_every_plugin_gets_a_display_duration_number_even_without_a_schema() -> 
     assert clock == [
         "display_duration", "format_24h", "timezone", "show_date", "color", "date_color",
     ]  # fmt: skip
+
+
+def test_a_hand_written_runtime_key_does_not_block_changing_another_setting() -> None:
+    """The loader accepts ``enabled: "yes"``; configure checks only the keys it changes."""
+    assert apply_changes(None, "p", {"enabled": "yes"}, {"x": 1}) == {"enabled": "yes", "x": 1}
