@@ -393,6 +393,7 @@ def _text(f: _Fields) -> CommandArgs:
 
 
 MAX_SETTING_KEY_CHARS = 128
+MAX_SETTING_DEPTH = 8  # LEDMatrix schemas nest 3 deep; YAML writing must not recurse without end
 
 
 def _configure(f: _Fields) -> CommandArgs:
@@ -405,12 +406,14 @@ def _configure(f: _Fields) -> CommandArgs:
     return ConfigureArgs(plugin_id, frozen_mapping(settings))
 
 
-def _check_setting_keys(settings: Mapping[str, Any]) -> None:
+def _check_setting_keys(settings: Mapping[str, Any], depth: int = 1) -> None:
+    if depth > MAX_SETTING_DEPTH:
+        raise InvalidPayload(f"settings nest deeper than {MAX_SETTING_DEPTH} levels")
     for key, value in settings.items():
         if not key or len(key) > MAX_SETTING_KEY_CHARS:
             raise InvalidPayload(f"setting names must be 1-{MAX_SETTING_KEY_CHARS} characters")
         if isinstance(value, dict):
-            _check_setting_keys(value)
+            _check_setting_keys(value, depth + 1)
 
 
 def _rotation(f: _Fields) -> CommandArgs:

@@ -83,6 +83,10 @@ def test_configure_payload_parses_into_a_merge_patch() -> None:
         {"plugin_id": "clock", "settings": [1]},
         {"plugin_id": "clock", "settings": {"": 1}},
         {"plugin_id": "clock", "settings": {"a": {"x" * 200: 1}}},
+        {
+            "plugin_id": "clock",
+            "settings": {"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": {}}}}}}}}},
+        },
         {"plugin_id": "clock", "settings": {"a": 1}, "extra": 1},
         {"settings": {"a": 1}},
     ],
