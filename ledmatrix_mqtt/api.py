@@ -105,7 +105,7 @@ class StoreApi(Protocol):
 
     def set_enabled(self, plugin_id: str, enabled: bool) -> InstalledPlugin: ...
 
-    # plugin settings and rotation order (issue 13 items 4 and 5)
+    # plugin settings and rotation order
     def plugin_settings(self, plugin_id: str) -> PluginSettings:
         """Effective settings (secrets masked) and the simple settings HA can edit."""
         ...
