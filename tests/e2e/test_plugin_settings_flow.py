@@ -13,9 +13,16 @@ import itertools
 import json
 from typing import Any
 
+import jinja2
 import pytest
 import yaml
 
+from ledmatrix_mqtt.mqtt.settings_entities import (
+    rotation_entity,
+    setting_entities,
+    settings_state_message,
+)
+from ledmatrix_mqtt.mqtt.topics import Topics
 from tests.e2e.conftest import (
     CONFIG_COMMENT,
     ROOT,
@@ -184,3 +191,31 @@ def test_secrets_can_not_be_set_and_never_appear_on_mqtt(
     everything = b"".join(p for _t, p, _r in app.ha.messages)
     everything += b"".join(app.retained("#").values())
     assert SECRET.encode() not in everything
+
+
+def test_home_assistant_entities_drive_configure_and_rotation(appliance: Appliance) -> None:
+    """What HA sends for the settings entities (templates rendered with Jinja2, as HA does)
+    is accepted by the running service and changes the panel and the file."""
+    app = appliance
+    assert app.service.store is not None and app.service.display is not None
+    topics = Topics.from_config(app.config)
+    settings = app.service.store.plugin_settings("clock")
+    entities = {e.object_id: e for e in setting_entities(topics, "clock", "Clock", settings)}
+    jinja = jinja2.Environment(autoescape=False)  # the templates make JSON, not HTML
+
+    colour = entities["plugin_clock_set_color"]
+    payload = jinja.from_string(colour.body["command_template"]).render(value="#00ff00")
+    reply = app.ha_publish(colour.body["command_topic"], payload)
+    assert reply["status"] == "ok", reply
+    state = settings_state_message(topics, app.service.store.plugin_settings("clock"))
+    shown = jinja.from_string(colour.body["value_template"]).render(
+        value_json=json.loads(state.payload)
+    )
+    assert shown == "#00ff00"
+    assert app.command("show", {"plugin_id": "clock"})["status"] == "ok"
+    app.ha.wait_for(lambda t, p, r: t == FRAME and GREEN in colours(p), timeout=20)
+
+    rotation = rotation_entity(topics)
+    reply = app.ha_publish(rotation.body["command_topic"], "status, clock")
+    assert reply["status"] == "ok" and reply["data"]["order"][:2] == ["status", "clock"], reply
+    assert config_doc(app)["display"]["rotation_order"] == ["status", "clock"]
