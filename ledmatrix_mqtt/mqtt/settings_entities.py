@@ -202,6 +202,7 @@ def rotation_entity(topics: Topics) -> SettingEntity:
     """A text entity showing and setting the order as ``clock, weather``."""
     body = {
         "command_topic": topics.command("rotation"),
+        "command_template": '{{ {"order": value} | tojson }}',  # "" (cleared) -> by id
         "state_topic": topics.state_rotation,
         "value_template": "{{ value_json.order | join(', ') }}",
         "min": 0,

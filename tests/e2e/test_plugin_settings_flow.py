@@ -216,6 +216,7 @@ def test_home_assistant_entities_drive_configure_and_rotation(appliance: Applian
     app.ha.wait_for(lambda t, p, r: t == FRAME and GREEN in colours(p), timeout=20)
 
     rotation = rotation_entity(topics)
-    reply = app.ha_publish(rotation.body["command_topic"], "status, clock")
+    payload = jinja.from_string(rotation.body["command_template"]).render(value="status, clock")
+    reply = app.ha_publish(rotation.body["command_topic"], payload)
     assert reply["status"] == "ok" and reply["data"]["order"][:2] == ["status", "clock"], reply
     assert config_doc(app)["display"]["rotation_order"] == ["status", "clock"]

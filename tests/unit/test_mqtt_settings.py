@@ -205,8 +205,10 @@ def test_rotation_entity_shows_and_sends_the_order_as_text() -> None:
     assert entity.body["state_topic"] == state.topic == "ledmatrix/panel/state/rotation"
     text = render(entity.body["value_template"], value_json=json.loads(state.payload))
     assert text == "text, clock"
-    request = decode_request("rotation", text.encode())
-    assert request.args == RotationArgs(("text", "clock"))
+    sent = render(entity.body["command_template"], value=text)
+    assert decode_request("rotation", sent.encode()).args == RotationArgs(("text", "clock"))
+    cleared = render(entity.body["command_template"], value="")
+    assert decode_request("rotation", cleared.encode()).args == RotationArgs(())
 
 
 def test_plugin_settings_messages_publish_state_then_configs_and_clear_dropped_ones() -> None:
