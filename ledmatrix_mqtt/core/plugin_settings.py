@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +34,8 @@ SCHEMA_FILE = "config_schema.json"
 RUNTIME_KEYS = ("enabled", "display_duration", "update_interval")
 SECRET_MARK = "x-secret"  # noqa: S105 (the schema keyword, not a secret)
 REDACTED = "***"
+# A credential by its name, for plugins whose schema does not mark it (or that have none).
+_CREDENTIAL_NAME = re.compile(r"(?i)(.*[_-])?(api[_-]?key|token|secret|password|passwd)")
 # Bounds the service config applies to the runtime keys (core.config_model._plugins).
 DURATION_RANGE = (1.0, 86400.0)
 
@@ -267,13 +270,20 @@ def public_settings(
 ) -> PluginSettings:
     """The effective settings (defaults merged) with every secret shown as ``***``.
 
-    Masked: fields the schema marks ``x-secret`` and every key whose value comes
-    from ``secrets.yaml``. Never raises on an invalid block (it is shown as is).
+    Masked: fields the schema marks ``x-secret``, every key whose value comes
+    from ``secrets.yaml``, and keys named like a credential (``api_key``,
+    ``*_token``, ``password``) in case a schema forgot the mark. Never raises on
+    an invalid block (it is shown as is).
     """
     secrets = secrets or {}
     merged = merge_patch(block, secrets)
     values = merge_defaults(schema, merged) if schema is not None else merged
     return PluginSettings(plugin_id, frozen_mapping(_mask(schema or {}, values, secrets)))
+
+
+def looks_like_credential(key: str) -> bool:
+    """``api_key``, ``weather_token``, ``password``...: masked even without ``x-secret``."""
+    return _CREDENTIAL_NAME.fullmatch(key) is not None
 
 
 def _mask(
@@ -285,7 +295,11 @@ def _mask(
         sub = declared.get(key)
         sub = sub if isinstance(sub, Mapping) else {}
         held = secrets.get(key)
-        if sub.get(SECRET_MARK) is True or (held is not None and not isinstance(held, Mapping)):
+        if (
+            sub.get(SECRET_MARK) is True
+            or (held is not None and not isinstance(held, Mapping))
+            or (looks_like_credential(key) and not isinstance(value, Mapping))
+        ):
             out[key] = REDACTED
         elif isinstance(value, Mapping):
             out[key] = _mask(sub, value, held if isinstance(held, Mapping) else {})

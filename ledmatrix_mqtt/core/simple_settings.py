@@ -23,6 +23,7 @@ from ledmatrix_mqtt.core.plugin_settings import (
     DURATION_RANGE,
     SECRET_MARK,
     SimpleSetting,
+    looks_like_credential,
     properties_of,
 )
 
@@ -56,7 +57,8 @@ def _walk(
     for key, sub in properties_of(schema).items():
         if not isinstance(key, str) or not _KEY_RE.fullmatch(key) or not isinstance(sub, Mapping):
             continue
-        if any(sub.get(mark) is True for mark in _HIDING_MARKS) or sub.get("x-display") == "hidden":
+        hidden = any(sub.get(mark) is True for mark in _HIDING_MARKS) or looks_like_credential(key)
+        if hidden or sub.get("x-display") == "hidden":
             continue
         title = str(sub.get("title") or key.replace("_", " ").capitalize())
         if _types(sub) == {"object"}:

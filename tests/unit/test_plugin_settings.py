@@ -218,3 +218,12 @@ def test_every_plugin_gets_a_display_duration_number_even_without_a_schema() -> 
 def test_a_hand_written_runtime_key_does_not_block_changing_another_setting() -> None:
     """The loader accepts ``enabled: "yes"``; configure checks only the keys it changes."""
     assert apply_changes(None, "p", {"enabled": "yes"}, {"x": 1}) == {"enabled": "yes", "x": 1}
+
+
+def test_credential_named_keys_are_masked_even_without_x_secret() -> None:
+    block = {"api_key": "k-1", "weather_token": "t-2", "Password": "p-3", "token_color": [1, 2, 3]}
+    shown = public_settings(None, "p", block).values
+    assert (shown["api_key"], shown["weather_token"], shown["Password"]) == (REDACTED,) * 3
+    assert shown["token_color"] == (1, 2, 3)
+    schema = {"type": "object", "properties": {"api_token": {"type": "string", "maxLength": 64}}}
+    assert [s.key for s in simple_settings(schema)] == ["display_duration"]
