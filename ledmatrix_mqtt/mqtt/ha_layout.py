@@ -143,12 +143,15 @@ def plan(
     return out, ledger
 
 
-def removal(topics: Topics, mode: str, stale: Mapping[str, str]) -> list[Message]:
-    """Remove ``stale`` components (key -> platform) the ledger does not know of.
+def stale_removal(topics: Topics, per_entity: bool, stale: Mapping[str, str]) -> list[Message]:
+    """Empty the per-entity configs of ``stale`` components (key -> platform).
 
-    Only the entity layout can do this blindly: an empty per-entity config for
-    an entity HA knows from the device config would be a conflicting message.
+    For entities of a plugin that went away while the service was stopped and
+    that no ledger knows of. Only done while per-entity configs may exist on
+    the broker (``per_entity``): the entity layout, or a device layout whose
+    start found no ledger or an entity one. Otherwise HA knows the entity from
+    the device config and would log an empty per-entity config as a conflict.
     """
-    if mode != "entity":
+    if not per_entity:
         return []
     return [clear(topics.discovery(p, k)) for k, p in sorted(stale.items())]

@@ -58,6 +58,10 @@ class StatePublisher:
         self._mode = discovery_mode
         self._ledger_path = ledger_path
         self._ledger = Ledger.from_data(read_json(ledger_path)) if ledger_path else None
+        # Per-entity configs of an earlier run may be on the broker (see stale_removal).
+        self._per_entity = (
+            discovery_mode == "entity" or self._ledger is None or (self._ledger.mode == "entity")
+        )
         self.selection = StoreSelection()
         self._last_failed: OperationState | None = None
         self._lock = threading.RLock()
@@ -163,7 +167,8 @@ class StatePublisher:
                 return False
             _LOG.info("clearing retained state of plugin %s, which is not installed", plugin_id)
             stale = {discovery.plugin_object(plugin_id, s): p for p, s in discovery.PLUGIN_SUFFIXES}
-            out = ha_layout.removal(self._topics, self._mode, stale) if self._discovery else []
+            out = ha_layout.stale_removal(self._topics, self._per_entity, stale)
+            out = out if self._discovery else []
             self._send(out + self._removal(plugin_id), True)
             return True
 
