@@ -37,15 +37,15 @@ SUPPORTED_PLATFORMS = frozenset({
     "light", "lock", "notify", "number", "scene", "select", "sensor", "siren", "switch", "tag",
     "text", "update", "vacuum", "valve", "water_heater",
 })  # fmt: skip
-REQUIRED = {
+REQUIRED = {  # MQTT_RO_SCHEMA: state_topic; MQTT_RW_SCHEMA: command_topic
     "button": ("command_topic",),
     "select": ("command_topic", "options"),
     "text": ("command_topic",),
     "light": ("command_topic",),
+    "switch": ("command_topic",),
     "sensor": ("state_topic",),
     "binary_sensor": ("state_topic",),
-    "switch": (),
-    "update": (),
+    "update": ("state_topic",),
     "image": (),
 }
 ENTITY_CATEGORIES = ("config", "diagnostic")

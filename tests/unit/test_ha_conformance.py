@@ -16,6 +16,7 @@ from ledmatrix_mqtt.core.models import (
     Stage,
 )
 from ledmatrix_mqtt.mqtt import discovery, ha_layout, state
+from ledmatrix_mqtt.mqtt.codec import PluginArgs, TextArgs, decode_request
 from ledmatrix_mqtt.mqtt.discovery import DeviceInfo
 from ledmatrix_mqtt.mqtt.ha_layout import Ledger
 from ledmatrix_mqtt.mqtt.state import OperationState
@@ -133,3 +134,39 @@ def test_device_config_removal_stub_is_platform_only() -> None:
         "name": "ledmatrix-mqtt", "sw_version": "0.3.0", "support_url": discovery.ORIGIN_URL,
     }  # fmt: skip
     assert set(ha_rules.components_of_device(body)) == {c.key for c in comps}
+
+
+def ha_commands(comp: discovery.Component) -> list[tuple[str, str]]:
+    """(command topic, payload) pairs HA publishes for ``comp`` (templates rendered)."""
+    b = comp.body
+    if comp.platform == "button":
+        return [(b["command_topic"], b["payload_press"])]
+    if comp.platform == "update":
+        return [(b["command_topic"], b["payload_install"])]
+    if comp.platform in ("switch", "light"):
+        out = [(b["command_topic"], b["payload_on"]), (b["command_topic"], b["payload_off"])]
+        if "brightness_command_topic" in b:
+            out += [(b["brightness_command_topic"], v) for v in ("1", "40", "100")]
+        return out
+    if comp.platform == "select":
+        return [(b["command_topic"], option) for option in b["options"]]
+    if comp.platform == "text":
+        assert b["command_template"] == "{{ {'text': value} | tojson }}"
+        typed = ("", "Dinner is ready", "true", "null", "[1, 2]", "42", '{"a": 1}', "x" * 255)
+        return [(b["command_topic"], json.dumps({"text": t})) for t in typed]
+    return []
+
+
+def test_every_command_home_assistant_sends_is_accepted() -> None:
+    """Each payload an entity publishes decodes to a request of the service's command API."""
+    comps = discovery.device_components(T, INFO, PLUGINS, ["clock-simple", "b.c"], ["weather"])
+    sent = [pair for comp in comps for pair in ha_commands(comp)]
+    assert len(sent) > 30
+    for topic, payload in sent:
+        command = T.command_of(topic)
+        assert command is not None, topic
+        request = decode_request(command, payload.encode())
+        assert request.command == command
+    text = decode_request("text", json.dumps({"text": "[1, 2]"}).encode())
+    assert text.args == TextArgs("[1, 2]")
+    assert decode_request("store_select", b"weather").args == PluginArgs("weather")
