@@ -12,8 +12,6 @@ from ledmatrix_mqtt.core.models import (
     InstalledPlugin,
     Manifest,
     PluginSource,
-    Progress,
-    Stage,
 )
 from ledmatrix_mqtt.mqtt import discovery, ha_layout, state
 from ledmatrix_mqtt.mqtt.codec import PluginArgs, TextArgs, decode_request
@@ -79,8 +77,7 @@ def test_update_entity_state_passes_home_assistants_update_schema(
 ) -> None:
     op = OperationState()
     if running:
-        op = OperationState(operation="install", plugin_id=p.id, status="running")
-        op = op.advanced(Progress("install", p.id, Stage.DOWNLOADING, 40))
+        op = OperationState("install", p.id, "running", stage="downloading", percent=40)
     msg = state.plugin_message(T, p, None, op)
     config = next(c.body for c in discovery.plugin_components(T, INFO, p) if c.platform == "update")
     seen = ha_rules.update_state_seen_by_ha(config, msg.payload)
