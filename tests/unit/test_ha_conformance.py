@@ -87,6 +87,16 @@ def test_update_entity_state_passes_home_assistants_update_schema(
     assert seen["installed_version"] == p.version
 
 
+def test_state_retained_by_an_older_version_is_ignored_by_the_update_entity() -> None:
+    """After an upgrade HA may read the old retained plugin state before the new one."""
+    config = next(
+        c.body for c in discovery.plugin_components(T, INFO, plugin()) if c.key.endswith("_update")
+    )
+    assert "value_json.update_entity is defined" in config["value_template"]
+    old = json.dumps({"id": "clock-simple", "enabled": True, "installed_version": "1.0.0"})
+    assert ha_rules.update_state_seen_by_ha(config, old.encode()) == {}
+
+
 def test_release_url_only_when_it_is_a_web_url() -> None:
     assert "release_url" not in state.update_entity_state(plugin(), OperationState())
     git = plugin(git=GitInfo("abc", remote_url="https://github.com/o/r.git"))
