@@ -38,17 +38,18 @@ _OBVIOUS_FIELD: Mapping[str, str] = {
     "text": "text",
     "search": "query",
     "rotation": "order",  # HA's text entity sends "clock, weather"
+    "store_select": "plugin_id",
 }
 
 
 @dataclass(frozen=True)
 class NoArgs:
-    """list, next."""
+    """list, next, store_install."""
 
 
 @dataclass(frozen=True)
 class PluginArgs:
-    """uninstall."""
+    """uninstall, store_select."""
 
     plugin_id: str
 
@@ -443,4 +444,6 @@ _PARSERS = {
     "text": _text,
     "configure": _configure,
     "rotation": _rotation,
+    "store_select": _plugin,
+    "store_install": _no_args,
 }

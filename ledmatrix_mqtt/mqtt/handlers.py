@@ -12,7 +12,7 @@ from typing import Any
 
 from ledmatrix_mqtt.api import DisplayApi, ProgressFn, ReconcileReport, StoreApi
 from ledmatrix_mqtt.core.config_model import AppConfig
-from ledmatrix_mqtt.errors import Forbidden
+from ledmatrix_mqtt.errors import Forbidden, InvalidPayload, NotFound
 from ledmatrix_mqtt.mqtt.codec import (
     BrightnessArgs,
     ConfigureArgs,
@@ -28,6 +28,7 @@ from ledmatrix_mqtt.mqtt.codec import (
     TextArgs,
     UpdateArgs,
 )
+from ledmatrix_mqtt.mqtt.selection import StoreSelection
 from ledmatrix_mqtt.mqtt.serialize import (
     display_data,
     install_data,
@@ -43,10 +44,20 @@ from ledmatrix_mqtt.mqtt.settings_entities import rotation_data, settings_data
 # Which worker runs a command: store mutations are serialised on one slow
 # worker so an install never delays list/next; search may wait on the network.
 STORE_COMMANDS = frozenset(
-    {"install", "uninstall", "update", "reconcile", "enable", "disable", "configure", "rotation"}
+    {
+        "install",
+        "uninstall",
+        "update",
+        "reconcile",
+        "enable",
+        "disable",
+        "configure",
+        "rotation",
+        "store_install",
+    }
 )
 QUERY_COMMANDS = frozenset({"search"})
-LONG_COMMANDS = frozenset({"install", "uninstall", "update", "reconcile"})
+LONG_COMMANDS = frozenset({"install", "uninstall", "update", "reconcile", "store_install"})
 
 
 @dataclass(frozen=True)
@@ -60,10 +71,17 @@ class Outcome:
 
 
 class CommandHandlers:
-    def __init__(self, config: AppConfig, store: StoreApi, display: DisplayApi) -> None:
+    def __init__(
+        self,
+        config: AppConfig,
+        store: StoreApi,
+        display: DisplayApi,
+        selection: StoreSelection | None = None,
+    ) -> None:
         self._config = config
         self._store = store
         self._display = display
+        self._selection = selection or StoreSelection()
         self._table: dict[str, Callable[[Any, ProgressFn], Outcome]] = {
             "install": self._install,
             "uninstall": self._uninstall,
@@ -80,6 +98,8 @@ class CommandHandlers:
             "text": self._text,
             "configure": self._configure,
             "rotation": self._rotation,
+            "store_select": self._store_select,
+            "store_install": self._store_install,
         }
 
     def run(self, request: Request, progress: ProgressFn) -> Outcome:
@@ -156,3 +176,23 @@ class CommandHandlers:
         self._store.set_rotation_order(args.order)
         data = rotation_data(self._display.rotation())
         return Outcome(data, plugins_changed=True, display_changed=True)
+
+    # -- Home Assistant's store select + Install button --------------------------
+
+    def _store_select(self, args: PluginArgs, progress: ProgressFn) -> Outcome:
+        """Remember a store plugin that is not installed; it shows on ``state/store``."""
+        summary = self._store.cached_registry_summary()
+        offered = {e.entry.id for e in summary.entries if not e.installed} if summary else set()
+        if args.plugin_id not in offered:
+            raise NotFound(f"{args.plugin_id!r} is not a store plugin that can be installed")
+        self._selection.set(args.plugin_id)
+        return Outcome({"selected": args.plugin_id}, plugins_changed=True)
+
+    def _store_install(self, args: object, progress: ProgressFn) -> Outcome:
+        """Install the plugin ``store_select`` picked."""
+        plugin_id = self._selection.get()
+        if not plugin_id:
+            raise InvalidPayload("no store plugin selected; send store_select first")
+        result = self._store.install(plugin_id, progress=progress)
+        self._selection.set("")
+        return Outcome(install_data(result), plugins_changed=True)

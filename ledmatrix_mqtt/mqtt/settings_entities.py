@@ -109,15 +109,23 @@ def _lookup(s: SimpleSetting) -> str:
     return "value_json.settings" + "".join(f"[{json.dumps(part)}]" for part in s.path)
 
 
+# What an entity shows while its state topic is emptied (HA's "no value" payloads).
+_WHEN_EMPTIED: Mapping[str, str] = {"text": "", "color": "#000000"}
+
+
 def _value_template(s: SimpleSetting) -> str:
+    """Reads the setting; renders a "no value" payload when the state topic was emptied."""
     at = _lookup(s)
     if s.kind == "boolean":
-        return f"{{{{ 'ON' if {at} else 'OFF' }}}}"
-    if s.kind == "color":
-        return (
+        shown = f"{{{{ 'ON' if {at} else 'OFF' }}}}"
+    elif s.kind == "color":
+        shown = (
             f"{{% set c = {at} %}}{{{{ '#%02x%02x%02x' | format(c[0], c[1], c[2]) if c else '' }}}}"
         )
-    return f"{{{{ {at} }}}}"
+    else:
+        shown = f"{{{{ {at} }}}}"
+    emptied = _WHEN_EMPTIED.get(s.kind, "None")
+    return f"{{% if value_json is defined %}}{shown}{{% else %}}{emptied}{{% endif %}}"
 
 
 def _command_template(plugin_id: str, s: SimpleSetting) -> str:
@@ -204,7 +212,7 @@ def rotation_entity(topics: Topics) -> SettingEntity:
         "command_topic": topics.command("rotation"),
         "command_template": '{{ {"order": value} | tojson }}',  # "" (cleared) -> by id
         "state_topic": topics.state_rotation,
-        "value_template": "{{ value_json.order | join(', ') }}",
+        "value_template": "{{ value_json.order | join(', ') if value_json is defined else '' }}",
         "min": 0,
         "max": 255,
         "mode": "text",
