@@ -15,6 +15,7 @@ from typing import Any
 
 from ledmatrix_mqtt.core.ids import is_valid_plugin_id
 from ledmatrix_mqtt.core.models import Registry, RegistryEntry, frozen_mapping
+from ledmatrix_mqtt.core.text import first_unencodable
 from ledmatrix_mqtt.errors import InvalidPayload
 
 MAX_REGISTRY_BYTES = 8 * 1024 * 1024
@@ -50,8 +51,9 @@ def _legacy_version_fields(raw: Mapping[str, Any]) -> tuple[str, str]:
 
 
 def parse_entry(raw: object) -> RegistryEntry | None:
-    """One registry entry, or None when it is unusable (no valid id)."""
-    if not isinstance(raw, Mapping):
+    """One registry entry, or None when it is unusable (no valid id, or text that is
+    not valid Unicode anywhere in it: such an entry cannot be shown or saved)."""
+    if not isinstance(raw, Mapping) or first_unencodable(raw) is not None:
         return None
     plugin_id = _text(raw, "id")
     if not is_valid_plugin_id(plugin_id):

@@ -50,15 +50,22 @@ def entry_archive_urls(
     branch: str = "",
     default_branch: str = "",
 ) -> list[str]:
-    """Archive URLs to try for a registry entry (its legacy ``download_url`` first)."""
+    """Archive URLs to try for a registry entry: its branch head, as LEDMatrix installs.
+
+    The branch candidates are the requested branch, the entry's ``branch``, the
+    repository's default branch, then ``main``/``master``; the monorepo
+    ``plugin_path`` is applied by the extractor. The legacy ``download_url`` (a
+    tag archive that can lag the branch head) is used only for an entry that
+    names no repository.
+    """
     urls: list[str] = []
-    if entry.download_url:
-        http.check_url(entry.download_url)
-        urls.append(entry.download_url)
     if entry.repo:
         repo = repo_of(entry.repo, http, github)
         candidates = branch_candidates(branch, entry.branch, default_branch)
         urls += [github.archive(repo, b) for b in candidates]
+    elif entry.download_url:
+        http.check_url(entry.download_url)
+        urls.append(entry.download_url)
     if not urls:
         raise DownloadFailed(f"registry entry {entry.id!r} names no repository")
     return urls

@@ -19,7 +19,7 @@ import logging
 import os
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ledmatrix_mqtt.api import ProgressFn
@@ -36,7 +36,7 @@ from ledmatrix_mqtt.core.models import (
     Stage,
 )
 from ledmatrix_mqtt.core.versions import is_update_available
-from ledmatrix_mqtt.errors import Forbidden, InvalidManifest, NotInstalled
+from ledmatrix_mqtt.errors import Forbidden, IdConflict, InvalidManifest, NotInstalled
 from ledmatrix_mqtt.store.archive import ArchiveLimits, MiB, extract_plugin
 from ledmatrix_mqtt.store.deps import ensure_requirements
 from ledmatrix_mqtt.store.fetch import (
@@ -57,6 +57,7 @@ from ledmatrix_mqtt.store.staging import (
     new_workdir,
     plugin_dir,
     read_manifest,
+    read_source_marker,
     remove_tree,
     storage_errors,
     write_source_marker,
@@ -89,6 +90,8 @@ class _Staged:
     manifest: Manifest
     source: PluginSource
     origin: str  # repository or archive URL, for the source marker
+    registry_id: str = ""
+    registry_version: str = ""  # the entry's latest_version: what this branch head is
 
 
 class Installer:
@@ -106,6 +109,7 @@ class Installer:
         records: UninstallRecords | None = None,
         git: GitRunner | None = None,
         crash_hook: CrashHook = no_hook,
+        builtin_dir: Path | None = None,
     ) -> None:
         self.layout = layout
         self.http = http
@@ -119,6 +123,7 @@ class Installer:
         self._hook = crash_hook
         self._locks = PluginLocks()
         self._swap = PluginSwap(layout, hook=crash_hook)
+        self._builtin_dir = builtin_dir
 
     # -- public operations ---------------------------------------------------------------
     def install_entry(
@@ -144,8 +149,9 @@ class Installer:
             if not os.path.lexists(folder):
                 raise NotInstalled(f"plugin {plugin_id!r} is not installed")
             current = installed_manifest(folder)
-            if current is not None and not is_update_available(
-                current.version, entry.latest_version
+            fulfilled = read_source_marker(folder).registry_version == entry.latest_version
+            if current is not None and (
+                fulfilled or not is_update_available(current.version, entry.latest_version)
             ):
                 _Reporter("update", plugin_id, progress)(Stage.DONE, 100, "up to date")
                 return InstallResult(plugin_id, "up_to_date", current.version, current.version)
@@ -254,13 +260,17 @@ class Installer:
                 entry, self.http, self.github, branch=branch, default_branch=default_branch
             )
             folder = self._fetch_archive(urls, entry.plugin_path, workdir, report)
-            staged = self._validate(folder, PluginSource.REGISTRY, entry.repo or urls[0], report)
+            staged = replace(
+                self._validate(folder, PluginSource.REGISTRY, entry.repo or urls[0], report),
+                registry_id=entry.id,
+                registry_version=entry.latest_version,
+            )
             if expect_id and staged.manifest.id != expect_id:
                 raise InvalidManifest(
                     f"the registry entry now holds plugin {staged.manifest.id!r}, "
                     f"not {expect_id!r}; refusing to replace it"
                 )
-            result = self._activate(staged, report, held=held, registry_id=entry.id)
+            result = self._activate(staged, report, held=held, replaces=expect_id)
         except Exception:
             remove_tree(workdir)
             raise
@@ -328,7 +338,37 @@ class Installer:
             raise InvalidManifest(
                 f"the update renames plugin {plugin_id!r} to {staged.manifest.id!r}; refusing"
             )
-        return self._activate(staged, report, held=(plugin_id,))
+        return self._activate(staged, report, held=(plugin_id,), replaces=plugin_id)
+
+    def _check_owner(self, staged: _Staged, target: Path, replaces: str) -> None:
+        """An id belongs to one source: refuse to create a built-in's id or to replace a
+        plugin that came from another registry entry or repository.
+
+        ``replaces`` is the plugin an update was asked for (its source already matched).
+        """
+        plugin_id = staged.manifest.id
+        if self._builtin_dir is not None and (self._builtin_dir / plugin_id).is_dir():
+            raise IdConflict(
+                f"{plugin_id!r} is the id of a built-in plugin; a downloaded plugin cannot "
+                "take it over", details={"plugin_id": plugin_id},
+            )  # fmt: skip
+        if plugin_id == replaces or not os.path.lexists(target):
+            return
+        marker = read_source_marker(target)
+        if staged.source == PluginSource.REGISTRY:
+            same = marker.source == "registry" and (marker.registry_id or plugin_id) == (
+                staged.registry_id
+            )
+            same = same or (not marker.source and staged.registry_id == plugin_id)
+        else:
+            same = marker.source == "url" and _same_repo(marker.url, staged.origin)
+        if not same:
+            where = staged.registry_id or staged.origin
+            raise IdConflict(
+                f"plugin {plugin_id!r} is already installed from another source; "
+                f"{where!r} cannot replace it (uninstall it first to switch sources)",
+                details={"plugin_id": plugin_id},
+            )
 
     def _activate(
         self,
@@ -336,16 +376,23 @@ class Installer:
         report: _Reporter,
         *,
         held: tuple[str, ...],
-        registry_id: str = "",
+        replaces: str = "",
     ) -> InstallResult:
         """Swap the validated copy in; restore the previous copy on any failure."""
         plugin_id = staged.manifest.id
         extra = () if plugin_id in held else (plugin_id,)
         with self._locks.hold(*extra):
             target = plugin_dir(self.layout, plugin_id)
+            self._check_owner(staged, target, replaces)
             previous = installed_manifest(target)
             report(Stage.ACTIVATING, 0)
-            write_source_marker(staged.folder, staged.source, staged.origin, registry_id)
+            write_source_marker(
+                staged.folder,
+                staged.source,
+                staged.origin,
+                staged.registry_id,
+                staged.registry_version,
+            )
             record = self._swap.begin(plugin_id, "install", target, staged.folder)
             try:
                 self._swap.activate(record)
@@ -354,13 +401,24 @@ class Installer:
                 deps = self._deps(target)
                 self._hook("dependencies_done")
                 if self._records is not None:
-                    self._records.forget(*dict.fromkeys(i for i in (plugin_id, registry_id) if i))
+                    ids = (plugin_id, staged.registry_id)
+                    self._records.forget(*dict.fromkeys(i for i in ids if i))
                 self._swap.commit(record)
             except Exception:
                 self._swap.restore(record)
                 raise
         report(Stage.DONE, 100)
         return _result(proven, previous, staged.source, deps)
+
+
+def _same_repo(a: str, b: str) -> bool:
+    """Two repository URLs name the same repository (case, ``.git`` and ``/`` aside)."""
+
+    def norm(url: str) -> str:
+        url = url.strip().rstrip("/").lower()
+        return url[: -len(".git")] if url.endswith(".git") else url
+
+    return bool(a) and norm(a) == norm(b)
 
 
 def _result(

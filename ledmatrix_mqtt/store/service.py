@@ -34,7 +34,7 @@ from ledmatrix_mqtt.core.models import (
     UninstallResult,
 )
 from ledmatrix_mqtt.core.registry_format import names_of
-from ledmatrix_mqtt.errors import Forbidden, LedMatrixError, NotInstalled
+from ledmatrix_mqtt.errors import Forbidden, IdConflict, LedMatrixError, NotInstalled
 from ledmatrix_mqtt.fsutil import remove_stale_temps
 from ledmatrix_mqtt.store.installer import Installer
 from ledmatrix_mqtt.store.inventory import PluginInventory
@@ -230,8 +230,14 @@ class PluginStore:
             return InstallResult(plugin_id, "up_to_date", plugin.version, plugin.version,
                                  source=PluginSource.BUILTIN, message="built in")  # fmt: skip
         report(Progress("update", plugin_id, Stage.RESOLVING, 0))
-        if plugin.git is not None:
+        if plugin.git is not None and plugin.source != PluginSource.REGISTRY:
             result = self.installer.update_git_checkout(plugin_id, progress=report)
+        elif plugin.source == PluginSource.URL:
+            raise IdConflict(
+                f"{plugin_id} was installed from a URL; the registry does not update it "
+                "(install from its URL again to update it)",
+                details={"plugin_id": plugin_id},
+            )
         else:
             entry = self.registry.resolve(plugin.registry_id or plugin_id, refresh=True)
             result = self.installer.update_entry(plugin_id, entry, progress=report)
@@ -241,7 +247,15 @@ class PluginStore:
         return result
 
     def update_all(self, *, progress: ProgressFn | None = None) -> UpdateAllResult:
-        self.registry.fetch_registry(force_refresh=True, raise_on_failure=True)
+        """Update every plugin with an update available (and every git checkout).
+
+        Like ``search``, an unreachable registry falls back to the held copy (the
+        list then compares against that stale copy); ``RegistryUnavailable`` only
+        when no copy is held at all.
+        """
+        registry = self.registry.fetch_registry(force_refresh=True)
+        if registry.stale:
+            _LOG.warning("update --all uses the cached registry copy: the registry is unreachable")
         self.inventory.invalidate()
         results: list[InstallResult] = []
         errors: list[tuple[str, LedMatrixError]] = []

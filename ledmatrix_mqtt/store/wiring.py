@@ -37,11 +37,19 @@ def build_store(
     github = GithubUrls(gh.web_url, gh.api_url, gh.raw_url)
     registry = RegistryClient(http, config.store, layout)
     records = UninstallRecords(layout)
-    installer = Installer(layout, http, github, core_version=LEDMATRIX_API_VERSION, records=records)
+    builtins = builtin_dir if builtin_dir is not None and builtin_dir.is_dir() else None
+    installer = Installer(
+        layout,
+        http,
+        github,
+        core_version=LEDMATRIX_API_VERSION,
+        records=records,
+        builtin_dir=builtins,
+    )
     editor = editor or ConfigEditor(config.path)
     inventory = PluginInventory(
         layout,
-        builtin_dir if builtin_dir is not None and builtin_dir.is_dir() else None,
+        builtins,
         config_blocks=editor.plugin_blocks,
         registry=registry.cached_registry,
     )

@@ -47,6 +47,7 @@ class Repo:
     default_branch: str = "main"
     stars: int = 0
     commits: dict[str, str] = field(default_factory=dict)  # branch -> sha
+    tags: dict[str, dict[str, bytes]] = field(default_factory=dict)  # tag -> files
 
 
 def make_zip(root: str, files: dict[str, bytes]) -> bytes:
@@ -56,6 +57,25 @@ def make_zip(root: str, files: dict[str, bytes]) -> bytes:
         for path, data in sorted(files.items()):
             zf.writestr(f"{root}/{path}", data)
     return buf.getvalue()
+
+
+def _real_format(entry: dict[str, Any]) -> dict[str, Any]:
+    out = dict(entry)
+    if not isinstance(out.get("repo"), str):
+        return out
+    out.setdefault("branch", "main")
+    out.setdefault("plugin_path", "")
+    latest = out.get("latest_version")
+    if isinstance(latest, str) and "versions" not in out:
+        out["versions"] = [
+            {
+                "version": latest,
+                "ledmatrix_min": "2.0.0",
+                "released": "2026-10-01",
+                "download_url": f"{out['repo']}/archive/refs/tags/v{latest}.zip",
+            }
+        ]
+    return out
 
 
 class FakeGitHub:
@@ -135,9 +155,25 @@ class FakeGitHub:
             repo.commits[branch] = digest
             return repo
 
-    def set_registry(self, plugins: list[dict[str, Any]]) -> None:
+    def add_tag(self, owner: str, name: str, tag: str, files: dict[str, bytes]) -> None:
+        """A tag archive (``{repo}/archive/refs/tags/{tag}.zip``), e.g. an old release."""
         with self._lock:
-            self.registry = {"version": "1", "last_updated": "2026-11-01", "plugins": plugins}
+            repo = self.repos.setdefault((owner, name), Repo(owner, name))
+            repo.tags[tag] = dict(files)
+
+    def set_registry(self, plugins: list[dict[str, Any]]) -> None:
+        """Serve ``plugins`` in the real ``plugins.json`` format of ChuckBuilds/ledmatrix-plugins.
+
+        Each entry gets the fields the real registry carries when the test leaves
+        them out: ``branch``, ``plugin_path`` and a ``versions[]`` list whose
+        ``download_url`` is a tag archive (legacy metadata an install must ignore).
+        """
+        with self._lock:
+            self.registry = {
+                "version": "1",
+                "last_updated": "2026-11-01",
+                "plugins": [_real_format(p) for p in plugins],
+            }
 
     def add_fault(
         self, pattern: str, kind: str, value: Any = None, times: int | None = None
@@ -231,6 +267,16 @@ class FakeGitHub:
         if m:
             location = f"{self.archive_url}/{m[1]}/{m[2]}/zip/refs/heads/{m[3]}"
             return 302, b"", "text/html", {"Location": location}
+        m = re.fullmatch(r"/web/([^/]+)/([^/]+)/archive/refs/tags/(.+)\.zip", path)
+        if m:
+            location = f"{self.archive_url}/{m[1]}/{m[2]}/zip/refs/tags/{m[3]}"
+            return 302, b"", "text/html", {"Location": location}
+        m = re.fullmatch(r"/codeload/([^/]+)/([^/]+)/zip/refs/tags/(.+)", path)
+        if m:
+            repo = self.repos.get((m[1], m[2]))
+            if repo is None or m[3] not in repo.tags:
+                return 404, b"Not Found", "text/plain", {}
+            return 200, make_zip(f"{m[2]}-{m[3]}", repo.tags[m[3]]), "application/zip", {}
         m = re.fullmatch(r"/codeload/([^/]+)/([^/]+)/zip/refs/heads/(.+)", path)
         if m:
             repo = self.repos.get((m[1], m[2]))
