@@ -32,7 +32,12 @@ from ledmatrix_mqtt.api import SearchResult
 from ledmatrix_mqtt.core.config_model import StoreConfig
 from ledmatrix_mqtt.core.github_urls import GithubUrls, RepoRef, parse_repo_url
 from ledmatrix_mqtt.core.models import CommitInfo, Registry, RegistryEntry, RepoInfo, StoreEntry
-from ledmatrix_mqtt.core.registry_format import AliasTable, filter_entries, parse_registry
+from ledmatrix_mqtt.core.registry_format import (
+    MAX_REGISTRY_BYTES,
+    AliasTable,
+    filter_entries,
+    parse_registry,
+)
 from ledmatrix_mqtt.errors import (
     InvalidPayload,
     LedMatrixError,
@@ -41,7 +46,7 @@ from ledmatrix_mqtt.errors import (
 )
 from ledmatrix_mqtt.store.cache import TtlCache
 from ledmatrix_mqtt.store.github_meta import parse_commit, parse_json_object, parse_repo_info
-from ledmatrix_mqtt.store.http import HttpClient, HttpError, HttpResponse
+from ledmatrix_mqtt.store.http import HttpClient, HttpError
 from ledmatrix_mqtt.store.http_factory import make_http_client
 from ledmatrix_mqtt.store.layout import StateLayout
 from ledmatrix_mqtt.store.registry_copy import load_registry_copy, save_registry_copy
@@ -55,7 +60,6 @@ REPO_INFO_TTL = 3600.0
 COMMIT_INFO_TTL = 1800.0
 NOT_FOUND_TTL = 1800.0
 MAX_ENRICH_WORKERS = 8
-RETRY_DELAYS = (0.25, 0.75)  # 3 attempts in all
 STALE_RESOLVE_MAX_AGE = 7 * 24 * 3600.0  # a stale copy older than this cannot resolve ids
 PERSISTED_REGISTRY = "registry.json"
 _REGISTRY_KEY = ("registry",)
@@ -80,14 +84,14 @@ class RegistryClient:
         layout: StateLayout | None = None,
         clock: Callable[[], float] = time.time,
         *,
-        retry_delays: Sequence[float] = RETRY_DELAYS,
+        retry_delays: Sequence[float] | None = None,
         max_workers: int = MAX_ENRICH_WORKERS,
     ) -> None:
         self._http = http
         self._config = store_config
         self._layout = layout
         self._clock = clock
-        self._retry_delays = tuple(retry_delays)
+        self._retry_delays = None if retry_delays is None else tuple(retry_delays)
         gh = store_config.github
         self._urls = GithubUrls(gh.web_url.rstrip("/"), gh.api_url.rstrip("/"), gh.raw_url)
         self._cache = TtlCache(clock=clock)
@@ -161,7 +165,9 @@ class RegistryClient:
     def _download_registry(self) -> Registry:
         url = self._config.registry_url
         try:
-            resp = self._get_with_retries(url)
+            resp = self._http.get(
+                url, max_bytes=MAX_REGISTRY_BYTES, retry_delays=self._retry_delays
+            )
         except LedMatrixError as exc:
             raise _unavailable(exc) from exc
         now = self._clock()
@@ -176,18 +182,6 @@ class RegistryClient:
             raise RegistryUnavailable(f"the registry at {url} is not valid: {exc}") from exc
         self._persist(document, now)
         return registry
-
-    def _get_with_retries(self, url: str) -> HttpResponse:
-        """GET with up to ``len(retry_delays) + 1`` attempts; retries network errors and 5xx."""
-        for delay in self._retry_delays:
-            try:
-                return self._http.get(url)
-            except HttpError as exc:
-                if exc.status and exc.status < 500:
-                    raise
-                _LOG.info("registry fetch failed (%s); retrying in %.2fs", exc.message, delay)
-            time.sleep(delay)
-        return self._http.get(url)
 
     # -- persisted copy -----------------------------------------------------------
     def _persist(self, document: Any, fetched_at: float) -> None:
@@ -263,7 +257,7 @@ class RegistryClient:
 
     def _fetch_repo(self, ref: RepoRef) -> RepoInfo | None:
         try:
-            resp = self._http.get(self._urls.repo_api(ref))
+            resp = self._http.get(self._urls.repo_api(ref), retry_delays=self._retry_delays)
         except HttpError as exc:
             if exc.status in _ABSENT_STATUSES:
                 return None
@@ -274,7 +268,9 @@ class RegistryClient:
         """First branch that exists; a non-"absent" failure aborts (the cache keeps old data)."""
         for branch in branches:
             try:
-                resp = self._http.get(self._urls.commit_api(ref, branch))
+                resp = self._http.get(
+                    self._urls.commit_api(ref, branch), retry_delays=self._retry_delays
+                )
             except HttpError as exc:
                 if exc.status in _ABSENT_STATUSES:
                     continue

@@ -26,7 +26,7 @@ from typing import Any
 @dataclass
 class Fault:
     pattern: re.Pattern[str]
-    kind: str  # "latency" | "status" | "reset" | "truncate" | "stall" | "content_type"
+    kind: str  # "latency" | "status" | "reset" | "truncate" | "stall" | "content_type" | "trickle"
     value: Any = None
     times: int | None = None  # None = forever
 
@@ -246,8 +246,15 @@ class FakeGitHub:
                 content_type_override = str(fault.value)
         status, body, ctype, headers = self._route(path, h)
         truncate = next((f for f in faults if f.kind == "truncate"), None)
+        trickle = next((float(f.value) for f in faults if f.kind == "trickle"), 0.0)
         return self._send(
-            h, status, body, content_type_override or ctype, headers, truncate=truncate is not None
+            h,
+            status,
+            body,
+            content_type_override or ctype,
+            headers,
+            truncate=truncate is not None,
+            trickle=trickle,
         )
 
     def _route(
@@ -335,6 +342,7 @@ class FakeGitHub:
         headers: dict[str, str] | None = None,
         *,
         truncate: bool = False,
+        trickle: float = 0.0,
     ) -> None:
         try:
             h.send_response(status)
@@ -348,7 +356,12 @@ class FakeGitHub:
             for key, value in headers.items():
                 h.send_header(key, value)
             h.end_headers()
-            if status != 304 and body:
+            if status != 304 and body and trickle:
+                for index in range(len(body)):  # one byte per interval, each in its own packet
+                    h.wfile.write(body[index : index + 1])
+                    h.wfile.flush()
+                    time.sleep(trickle)
+            elif status != 304 and body:
                 h.wfile.write(body[: len(body) // 2] if truncate else body)
             if truncate:
                 h.wfile.flush()
