@@ -306,22 +306,32 @@ class PluginStore:
         return recovered + self.finish_interrupted_uninstalls()
 
     def finish_interrupted_uninstalls(self) -> list[str]:
-        """Complete uninstalls that were recorded but whose files are still there.
+        """Complete uninstalls that were recorded but not finished.
 
-        The intent is recorded first, so a crash (or power cut) between that and the
-        removal leaves exactly this state; run once at start-up, after
-        ``installer.recover()``. Like LEDMatrix's purge (#368), a recorded uninstall
-        is never undone by files reappearing.
+        The intent is recorded first, so a crash (or power cut) part-way leaves the
+        files, or (once ``installer.recover()`` has finished removing them) only the
+        config block. Both are completed here; run once at start-up, after
+        ``installer.recover()``. A recorded uninstall is never undone by files
+        reappearing. Expired tombstones are pruned afterwards.
         """
         done = []
         recorded = self.records.uninstalled()  # one read, not one per plugin
+        present = set()
         for plugin in self.inventory.list():
+            present.add(plugin.id)
             if plugin.source != PluginSource.BUILTIN and plugin.id in recorded:
                 try:
                     self.uninstall(plugin.id)
                     done.append(plugin.id)
                 except LedMatrixError as exc:
                     _LOG.error("could not finish uninstalling %s: %s", plugin.id, exc.message)
+        for plugin_id in sorted((self.records.tombstones() & recorded) - present):
+            try:  # files gone, block maybe left: the uninstall stopped between the two
+                if self._editor.remove_block(plugin_id) is not None:
+                    done.append(plugin_id)
+            except LedMatrixError as exc:
+                _LOG.error("could not drop the config of %s: %s", plugin_id, exc.message)
+        self.records.prune_tombstones()
         return done
 
     def last_reconcile(self) -> ReconcileReport | None:
