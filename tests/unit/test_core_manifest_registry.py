@@ -75,6 +75,9 @@ def test_compatibility_gate() -> None:
         check_compatible(nested, "3.1.0")
     unparseable = parse_manifest(manifest("x", compatible_versions=["whatever!"]))
     check_compatible(unparseable, "3.1.0")  # no evidence: allowed
+    compatible_release = parse_manifest(manifest("x", compatible_versions=["~=3.2"]))
+    with pytest.raises(Incompatible):
+        check_compatible(compatible_release, "3.1.0")
 
 
 REGISTRY = {
