@@ -36,7 +36,13 @@ from ledmatrix_mqtt.core.models import (
     Stage,
 )
 from ledmatrix_mqtt.core.versions import is_update_available
-from ledmatrix_mqtt.errors import Forbidden, IdConflict, InvalidManifest, NotInstalled
+from ledmatrix_mqtt.errors import (
+    DependencyFailed,
+    Forbidden,
+    IdConflict,
+    InvalidManifest,
+    NotInstalled,
+)
 from ledmatrix_mqtt.store.archive import ArchiveLimits, MiB, extract_plugin
 from ledmatrix_mqtt.store.deps import ensure_requirements
 from ledmatrix_mqtt.store.fetch import (
@@ -399,6 +405,8 @@ class Installer:
                 proven = read_manifest(target)
                 report(Stage.DEPENDENCIES, 0)
                 deps = self._deps(target)
+                if deps.status == "failed":
+                    raise _dependency_failed(plugin_id, deps)
                 self._hook("dependencies_done")
                 if self._records is not None:
                     ids = (plugin_id, staged.registry_id)
@@ -409,6 +417,17 @@ class Installer:
                 raise
         report(Stage.DONE, 100)
         return _result(proven, previous, staged.source, deps)
+
+
+def _dependency_failed(plugin_id: str, deps: DependencyReport) -> DependencyFailed:
+    """Like pip, a plugin whose requirements cannot be installed is not installed: the
+    previous copy (or nothing) stays. The last line of pip's output says why."""
+    lines = [line.strip() for line in deps.detail.splitlines() if line.strip()]
+    why = lines[-1][:300] if lines else "pip failed"
+    return DependencyFailed(
+        f"{plugin_id}: installing its Python requirements failed ({why}); nothing was changed",
+        details={"plugin_id": plugin_id, "pip": deps.detail[-2000:]},
+    )
 
 
 def _same_repo(a: str, b: str) -> bool:
@@ -431,8 +450,6 @@ def _result(
     else:
         action = "updated"
     message = f"{manifest.name} {manifest.version} {action}"
-    if deps.status == "failed":
-        message += "; installing its Python requirements failed"
     return InstallResult(
         plugin_id=manifest.id,
         action=action,
