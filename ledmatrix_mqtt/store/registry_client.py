@@ -70,6 +70,13 @@ class _NeedsFetch(Exception):
     """Internal: a cache-only enrichment found a key that must be fetched."""
 
 
+class _LookupFailed(Exception):
+    """Internal: a lookup failed (not "absent"): the entry is not fully enriched."""
+
+
+_Enriched = tuple[StoreEntry, bool]  # (entry, every lookup settled: found or absent)
+
+
 class RegistryClient:
     """Registry, repo info and commit info behind one cache; thread-safe.
 
@@ -101,7 +108,7 @@ class RegistryClient:
         self._commit_pool = cf.ThreadPoolExecutor(max_workers, thread_name_prefix="store-commit")
         # entry -> its enrichment in progress; a search during a stall joins it
         # instead of queueing a duplicate job behind the stalled workers
-        self._pending: dict[RegistryEntry, cf.Future[StoreEntry]] = {}
+        self._pending: dict[RegistryEntry, cf.Future[_Enriched]] = {}
         self._pending_lock = threading.Lock()
         self._aliases: tuple[tuple[RegistryEntry, ...], AliasTable] | None = None
         self._load_persisted()
@@ -221,34 +228,42 @@ class RegistryClient:
             return None
         return parse_repo_url(repo_url)
 
-    def _repo_info(self, repo_url: str, *, offline: bool) -> RepoInfo | None:
+    def _repo_info(self, repo_url: str, *, offline: bool, strict: bool = False) -> RepoInfo | None:
         ref = self._api_ref(repo_url)
         if ref is None:
             return None
         return self._lookup(
-            ("repo", ref.slug), lambda: self._fetch_repo(ref), REPO_INFO_TTL, offline
+            ("repo", ref.slug), lambda: self._fetch_repo(ref), REPO_INFO_TTL, offline, strict
         )
 
     def _commit_info(
-        self, repo_url: str, branches: tuple[str, ...], *, offline: bool
+        self, repo_url: str, branches: tuple[str, ...], *, offline: bool, strict: bool = False
     ) -> CommitInfo | None:
         ref = self._api_ref(repo_url)
         if ref is None or not branches:
             return None
         key = ("commit", ref.slug, branches)
-        return self._lookup(
-            key, lambda: self._fetch_commit(ref, branches), COMMIT_INFO_TTL, offline
-        )
+        fetch = lambda: self._fetch_commit(ref, branches)  # noqa: E731
+        return self._lookup(key, fetch, COMMIT_INFO_TTL, offline, strict)
 
     def _lookup(
-        self, key: Hashable, fetch: Callable[[], T | None], ttl: float, offline: bool
+        self,
+        key: Hashable,
+        fetch: Callable[[], T | None],
+        ttl: float,
+        offline: bool,
+        strict: bool = False,
     ) -> T | None:
+        """The cached or fetched value; None when absent, or on failure unless ``strict``
+        (then ``_LookupFailed``)."""
         try:
             if not offline:
                 return self._cache.get_or_fetch(key, fetch, ttl, negative_ttl=NOT_FOUND_TTL).value
             held = self._cache.cached(key)
         except LedMatrixError as exc:
             _LOG.debug("no GitHub info for %s: %s", key, exc.message)
+            if strict:
+                raise _LookupFailed from exc
             return None
         if held is None:
             raise _NeedsFetch
@@ -299,19 +314,26 @@ class RegistryClient:
         budget = self._config.search_deadline if deadline is None else deadline
         registry = self.fetch_registry(force_refresh=refresh)
         matches = filter_entries(registry.entries, query=query, category=category, tags=tuple(tags))
-        slots: list[StoreEntry | cf.Future[StoreEntry]] = []
+        slots: list[_Enriched | cf.Future[_Enriched]] = []
+        fresh: list[cf.Future[_Enriched]] = []  # submitted by this search
         for entry in matches:
-            slots.append(self._enrich_from_cache(entry) or self._submit(entry))
+            held = self._enrich_from_cache(entry)
+            if held is None:
+                future, new = self._submit(entry)
+                slots.append(future)
+                fresh += [future] if new else []
+            else:
+                slots.append(held)
+        if fresh:  # a lookup still stalled from an earlier search is not waited for again
+            cf.wait(fresh, timeout=max(0.0, budget - (time.monotonic() - started)))
         futures = [s for s in slots if isinstance(s, cf.Future)]
-        if futures:
-            cf.wait(futures, timeout=max(0.0, budget - (time.monotonic() - started)))
         finished = {f for f in futures if f.done()}  # one snapshot for entries and `complete`
-        entries = tuple(_settle(s, e, finished) for s, e in zip(slots, matches, strict=True))
+        settled = [_settle(s, e, finished) for s, e in zip(slots, matches, strict=True)]
         return SearchResult(
-            entries=entries,
+            entries=tuple(item for item, _ok in settled),
             fetched_at=registry.fetched_at,
             stale=registry.stale,
-            complete=len(finished) == len(futures),
+            complete=all(ok for _item, ok in settled),
         )
 
     def drain(self, timeout: float | None = None) -> bool:
@@ -326,60 +348,76 @@ class RegistryClient:
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._commit_pool.shutdown(wait=False, cancel_futures=True)
 
-    def _submit(self, entry: RegistryEntry) -> cf.Future[StoreEntry]:
+    def _submit(self, entry: RegistryEntry) -> tuple[cf.Future[_Enriched], bool]:
+        """The enrichment job of ``entry``, and whether this call started it."""
         with self._pending_lock:
             future = self._pending.get(entry)
+            new = future is None
             if future is None:
                 future = self._pool.submit(self._enrich, entry, False)
                 self._pending[entry] = future
         future.add_done_callback(lambda done: self._forget(entry, done))
-        return future
+        return future, new
 
-    def _forget(self, entry: RegistryEntry, future: cf.Future[StoreEntry]) -> None:
+    def _forget(self, entry: RegistryEntry, future: cf.Future[_Enriched]) -> None:
         with self._pending_lock:
             if self._pending.get(entry) is future:
                 del self._pending[entry]
 
-    def _enrich_from_cache(self, entry: RegistryEntry) -> StoreEntry | None:
+    def _enrich_from_cache(self, entry: RegistryEntry) -> _Enriched | None:
         try:
             return self._enrich(entry, True)
         except _NeedsFetch:
             return None
 
-    def _enrich(self, entry: RegistryEntry, offline: bool) -> StoreEntry:
-        """Repo and commit info (commit branch: registry branch, repo default, main).
+    def _enrich(self, entry: RegistryEntry, offline: bool) -> _Enriched:
+        """Repo and commit info (commit branch: registry branch, repo default, main),
+        and whether both lookups settled (a failed one leaves the entry incomplete).
 
         With a registry branch the two lookups run at once; otherwise the commit
         lookup waits for the repo's default branch.
         """
         if not entry.repo:
-            return StoreEntry(entry)
+            return StoreEntry(entry), True
         early: cf.Future[CommitInfo | None] | None = None
         if entry.branch and not offline:
             branches = _branches((entry.branch,))
-            early = self._commit_pool.submit(self._commit_info, entry.repo, branches, offline=False)
-        repo = self._repo_info(entry.repo, offline=offline)
-        if early is not None:
-            commit = early.result()
-        else:
-            first = entry.branch or (repo.default_branch if repo else "")
-            commit = self._commit_info(entry.repo, _branches((first,)), offline=offline)
-        return StoreEntry(entry, repo, commit, enriched=repo is not None or commit is not None)
+            early = self._commit_pool.submit(
+                self._commit_info, entry.repo, branches, offline=False, strict=True
+            )
+        failed = False
+        repo = commit = None
+        try:
+            repo = self._repo_info(entry.repo, offline=offline, strict=True)
+        except _LookupFailed:
+            failed = True
+        try:
+            if early is not None:
+                commit = early.result()
+            else:
+                first = entry.branch or (repo.default_branch if repo else "")
+                commit = self._commit_info(
+                    entry.repo, _branches((first,)), offline=offline, strict=True
+                )
+        except _LookupFailed:
+            failed = True
+        enriched = repo is not None or commit is not None
+        return StoreEntry(entry, repo, commit, enriched=enriched), not failed
 
 
 def _settle(
-    slot: StoreEntry | cf.Future[StoreEntry],
+    slot: _Enriched | cf.Future[_Enriched],
     entry: RegistryEntry,
-    finished: set[cf.Future[StoreEntry]],
-) -> StoreEntry:
-    if isinstance(slot, StoreEntry):
+    finished: set[cf.Future[_Enriched]],
+) -> _Enriched:
+    if not isinstance(slot, cf.Future):
         return slot
     if slot not in finished:
-        return StoreEntry(entry)
+        return StoreEntry(entry), False
     error = slot.exception()
     if error is not None:
         _LOG.warning("enriching %s failed: %r", entry.id, error)
-        return StoreEntry(entry)
+        return StoreEntry(entry), False
     return slot.result()
 
 

@@ -7,6 +7,7 @@ counts come from the server's log and ``HttpClient.request_count``.
 from __future__ import annotations
 
 import dataclasses
+import time
 import threading
 from pathlib import Path
 from typing import Any
@@ -215,3 +216,33 @@ def test_token_is_sent_only_to_the_api_host(
     headers = {path: hdrs for _, path, hdrs in fake_github.log}
     assert "Authorization" not in headers["/raw/ChuckBuilds/ledmatrix-plugins/main/plugins.json"]
     assert headers["/api/repos/tests/alpha"].get("Authorization") == "token s3cret"
+
+
+def test_warm_search_is_not_complete_while_an_entry_failed_to_enrich(
+    fake_github: FakeGitHub, make_client: ClientFactory
+) -> None:
+    """A warm browse said ``complete: true`` while an entry's lookups had failed (served from
+    the cache's back-off as "no info")."""
+    publish(fake_github, "good", "flaky")
+    fake_github.add_fault(r"/api/repos/tests/flaky", "status", 500)
+    client = make_client()
+    cold = client.search()
+    assert not cold.complete
+    warm = client.search()  # the failure is in back-off: answered from the cache
+    assert {e.entry.id: e.enriched for e in warm.entries} == {"good": True, "flaky": False}
+    assert not warm.complete
+
+
+def test_a_stalled_entry_does_not_cost_the_deadline_twice_in_a_row(
+    fake_github: FakeGitHub, make_client: ClientFactory
+) -> None:
+    publish(fake_github, "fast", "stuck")
+    fake_github.add_fault(r"/api/repos/tests/stuck", "stall", 3)
+    client = make_client()
+    first = client.search(deadline=1.0)
+    assert not first.complete
+    started = time.monotonic()
+    second = client.search(deadline=1.0)  # the same lookup is still stalled
+    assert time.monotonic() - started < 0.5
+    assert not second.complete and not second.entries[1].enriched
+    assert second.entries[0].enriched
