@@ -49,7 +49,12 @@ from ledmatrix_mqtt.store.github_meta import parse_commit, parse_json_object, pa
 from ledmatrix_mqtt.store.http import HttpClient, HttpError
 from ledmatrix_mqtt.store.http_factory import make_http_client
 from ledmatrix_mqtt.store.layout import StateLayout
-from ledmatrix_mqtt.store.registry_copy import load_registry_copy, save_registry_copy
+from ledmatrix_mqtt.store.registry_copy import (
+    load_enrichment,
+    load_registry_copy,
+    save_enrichment,
+    save_registry_copy,
+)
 
 __all__ = ["RegistryClient", "make_http_client"]
 
@@ -62,6 +67,7 @@ NOT_FOUND_TTL = 1800.0
 MAX_ENRICH_WORKERS = 8
 STALE_RESOLVE_MAX_AGE = 7 * 24 * 3600.0  # a stale copy older than this cannot resolve ids
 PERSISTED_REGISTRY = "registry.json"
+PERSISTED_ENRICHMENT = "github-info.json"
 _REGISTRY_KEY = ("registry",)
 _ABSENT_STATUSES = frozenset({404, 409, 410, 422})  # answers that will not change soon
 
@@ -111,6 +117,7 @@ class RegistryClient:
         self._pending: dict[RegistryEntry, cf.Future[_Enriched]] = {}
         self._pending_lock = threading.Lock()
         self._aliases: tuple[tuple[RegistryEntry, ...], AliasTable] | None = None
+        self._fetches = 0  # GitHub lookups made by this process: save them at close()
         self._load_persisted()
 
     # -- registry -------------------------------------------------------------------
@@ -205,6 +212,21 @@ class RegistryClient:
             self._cache.seed(
                 _REGISTRY_KEY, replace(registry, stale=True), fetched_at=registry.fetched_at
             )
+        ttls = {"repo": REPO_INFO_TTL, "commit": COMMIT_INFO_TTL}
+        for key, value, at in load_enrichment(self._layout.cache / PERSISTED_ENRICHMENT):
+            ttl = NOT_FOUND_TTL if value is None else ttls[key[0]]
+            if self._clock() < at + ttl:
+                self._cache.seed(key, value, fetched_at=at, ttl=ttl)
+
+    def _persist_enrichment(self) -> None:
+        if self._layout is None or not self._fetches:
+            return
+        items = [
+            (key, value, at)
+            for key, value, at in self._cache.fresh_items()
+            if isinstance(key, tuple) and key and key[0] in ("repo", "commit")
+        ]
+        save_enrichment(self._layout.cache / PERSISTED_ENRICHMENT, items)
 
     # -- GitHub metadata ------------------------------------------------------------
     def repo_info(self, repo_url: str) -> RepoInfo | None:
@@ -271,6 +293,7 @@ class RegistryClient:
         return value
 
     def _fetch_repo(self, ref: RepoRef) -> RepoInfo | None:
+        self._fetches += 1
         try:
             resp = self._http.get(self._urls.repo_api(ref), retry_delays=self._retry_delays)
         except HttpError as exc:
@@ -281,6 +304,7 @@ class RegistryClient:
 
     def _fetch_commit(self, ref: RepoRef, branches: tuple[str, ...]) -> CommitInfo | None:
         """First branch that exists; a non-"absent" failure aborts (the cache keeps old data)."""
+        self._fetches += 1
         for branch in branches:
             try:
                 resp = self._http.get(
@@ -344,9 +368,11 @@ class RegistryClient:
         return not not_done
 
     def close(self) -> None:
-        """Stop the enrichment pool without waiting for stalled requests."""
+        """Stop the enrichment pool without waiting for stalled requests, and keep the
+        GitHub info fetched so far on disk for the next process (e.g. the offline CLI)."""
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._commit_pool.shutdown(wait=False, cancel_futures=True)
+        self._persist_enrichment()
 
     def _submit(self, entry: RegistryEntry) -> tuple[cf.Future[_Enriched], bool]:
         """The enrichment job of ``entry``, and whether this call started it."""

@@ -7,8 +7,8 @@ counts come from the server's log and ``HttpClient.request_count``.
 from __future__ import annotations
 
 import dataclasses
-import time
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -246,3 +246,30 @@ def test_a_stalled_entry_does_not_cost_the_deadline_twice_in_a_row(
     assert time.monotonic() - started < 0.5
     assert not second.complete and not second.entries[1].enriched
     assert second.entries[0].enriched
+
+
+def test_a_new_process_reuses_the_github_info_on_disk(
+    fake_github: FakeGitHub, make_client: ClientFactory, clock: FakeClock, tmp_path: Path
+) -> None:
+    """``plugins search --offline`` was always cold: one registry GET plus 100 GitHub API
+    requests on every run, although the previous run had just fetched them."""
+    publish(fake_github, *[f"p{i}" for i in range(10)])
+    layout = StateLayout(tmp_path / "state")
+    layout.ensure()
+    first = make_client(layout=layout)
+    cold = first.search()
+    assert cold.complete
+    first.close()  # what the offline CLI does on exit
+    api_before = len(fake_github.requests("^/api/"))
+    clock.advance(600)  # within the repo (1 h) and commit (30 min) TTLs
+    second = make_client(layout=layout)
+    warm = second.search()
+    assert warm.complete and [e.repo_info for e in warm.entries] == [
+        e.repo_info for e in cold.entries
+    ]
+    assert len(fake_github.requests("^/api/")) == api_before  # no GitHub API request
+    second.close()
+    clock.advance(3600)  # past the TTLs: the saved values are not used
+    third = make_client(layout=layout)
+    third.search()
+    assert len(fake_github.requests("^/api/")) > api_before
