@@ -20,6 +20,13 @@ def is_encodable(text: str) -> bool:
     return True
 
 
+def printable_text(text: str) -> str:
+    """``text`` with each lone surrogate replaced by U+FFFD (for display-only values)."""
+    if is_encodable(text):
+        return text
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
 def first_unencodable(value: Any, path: str = "") -> str | None:
     """The dotted path of the first key or string in ``value`` that is not encodable
     as UTF-8 (``""`` for ``value`` itself), or None when every string is clean."""

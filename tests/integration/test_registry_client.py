@@ -338,3 +338,14 @@ def test_a_registry_over_the_8_mib_cap_is_refused_while_streaming(
     client = make_client()
     with pytest.raises(RegistryUnavailable, match=f"exceeds {MAX_REGISTRY_BYTES} bytes"):
         client.fetch_registry()
+
+
+def test_surrogate_in_github_api_text_is_replaced_so_search_stays_publishable(
+    fake_github: FakeGitHub, make_client: ClientFactory
+) -> None:
+    publish(fake_github, "alpha")
+    body = b'{"stargazers_count": 3, "default_branch": "main", "language": "Py\\ud800"}'
+    fake_github.extra_routes["/api/repos/tests/alpha"] = (200, body, "application/json")
+    [entry] = make_client().search().entries
+    assert entry.repo_info is not None and entry.repo_info.language == "Py\ufffd"
+    json.dumps(entry.repo_info.language, ensure_ascii=False).encode("utf-8")
