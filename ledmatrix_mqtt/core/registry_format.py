@@ -127,6 +127,24 @@ class AliasTable:
         return names_of(entry)
 
 
+_LAST_TABLE: tuple[tuple[RegistryEntry, ...], AliasTable] | None = None
+
+
+def alias_table(registry: Registry) -> AliasTable:
+    """The alias table of ``registry``, built once per registry document.
+
+    Every caller (resolve, the installed list, search, reconcile) shares it; copies
+    of a registry (e.g. marked stale) share its entries and so its table.
+    """
+    global _LAST_TABLE
+    memo = _LAST_TABLE
+    if memo is not None and memo[0] is registry.entries:
+        return memo[1]
+    table = AliasTable.build(registry)
+    _LAST_TABLE = (registry.entries, table)
+    return table
+
+
 def names_of(entry: RegistryEntry) -> frozenset[str]:
     """Every id under which ``entry`` may appear on disk or in config (id and aliases)."""
     return frozenset({entry.id, *_aliases_of(entry)})

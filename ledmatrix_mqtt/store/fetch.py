@@ -31,9 +31,12 @@ def branch_candidates(*branches: str) -> list[str]:
     return out
 
 
-def repo_of(url: str, http: HttpClient, github: GithubUrls) -> RepoRef:
-    """The repo a web URL names; ``Forbidden`` unless it is on the configured GitHub host."""
-    http.check_url(url)
+def repo_of(url: str, github: GithubUrls) -> RepoRef:
+    """The repo a web URL names; ``Forbidden`` unless it is on the configured GitHub host.
+
+    The URL itself is never requested (the archive URL built from the repo is, and
+    ``HttpClient`` checks every request and redirect against the allow-list).
+    """
     repo = parse_repo_url(url)
     if repo is None:
         raise DownloadFailed(f"{url!r} is not a repository URL (https://host/owner/name)")
@@ -44,7 +47,6 @@ def repo_of(url: str, http: HttpClient, github: GithubUrls) -> RepoRef:
 
 def entry_archive_urls(
     entry: RegistryEntry,
-    http: HttpClient,
     github: GithubUrls,
     *,
     branch: str = "",
@@ -60,12 +62,11 @@ def entry_archive_urls(
     """
     urls: list[str] = []
     if entry.repo:
-        repo = repo_of(entry.repo, http, github)
+        repo = repo_of(entry.repo, github)
         candidates = branch_candidates(branch, entry.branch, default_branch)
         urls += [github.archive(repo, b) for b in candidates]
     elif entry.download_url:
-        http.check_url(entry.download_url)
-        urls.append(entry.download_url)
+        urls.append(entry.download_url)  # checked by HttpClient before any byte is sent
     if not urls:
         raise DownloadFailed(f"registry entry {entry.id!r} names no repository")
     return urls

@@ -188,7 +188,7 @@ class Installer:
             if self._git.available and not plugin_path:
                 folder = self._clone(url, branch, workdir, report)
             else:
-                repo = repo_of(url, self.http, self.github)
+                repo = repo_of(url, self.github)
                 urls = [self.github.archive(repo, b) for b in branch_candidates(branch)]
                 folder = self._fetch_archive(urls, plugin_path, workdir, report)
             staged = self._validate(folder, PluginSource.URL, url, report)
@@ -263,7 +263,7 @@ class Installer:
         try:
             report(Stage.RESOLVING, 0)
             urls = entry_archive_urls(
-                entry, self.http, self.github, branch=branch, default_branch=default_branch
+                entry, self.github, branch=branch, default_branch=default_branch
             )
             folder = self._fetch_archive(urls, entry.plugin_path, workdir, report)
             staged = replace(

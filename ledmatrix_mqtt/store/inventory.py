@@ -32,7 +32,7 @@ from ledmatrix_mqtt.core.models import (
     Registry,
     RegistryEntry,
 )
-from ledmatrix_mqtt.core.registry_format import AliasTable
+from ledmatrix_mqtt.core.registry_format import AliasTable, alias_table
 from ledmatrix_mqtt.core.versions import is_update_available
 from ledmatrix_mqtt.errors import LedMatrixError
 from ledmatrix_mqtt.store.gitinfo import GitInfoCache, StatSig, stat_signature
@@ -162,7 +162,6 @@ class PluginInventory:
         self._git = git or GitInfoCache()
         self._lock = threading.Lock()
         self._slots: dict[Path, _FolderSlot] = {}
-        self._aliases: tuple[Registry | None, AliasTable | None] = (None, None)
         self.manifest_reads = 0
         self.recheck_seconds = 1.0
         self._memo: _Memo | None = None
@@ -195,7 +194,7 @@ class PluginInventory:
             ):
                 return memo[4]
             parsed = self._parsed_by_id()
-            table = self._alias_table_for(registry)
+            table = alias_table(registry) if registry is not None else None
             result = tuple(self._entry(parsed[pid], blocks, table) for pid in sorted(parsed))
             self._memo = (now, registry, blocks, roots, result)
             return result
@@ -257,15 +256,6 @@ class PluginInventory:
             return parse_manifest_bytes(raw, folder_name=folder_name), ""
         except LedMatrixError as exc:
             return None, f"{exc.code}: {exc.message}"
-
-    def _alias_table_for(self, registry: Registry | None) -> AliasTable | None:
-        held_registry, held_table = self._aliases
-        if registry is None:
-            return None
-        if registry is not held_registry:
-            held_table = AliasTable.build(registry)
-            self._aliases = (registry, held_table)
-        return held_table
 
     def _entry(
         self,

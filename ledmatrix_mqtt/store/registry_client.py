@@ -34,7 +34,7 @@ from ledmatrix_mqtt.core.github_urls import GithubUrls, RepoRef, parse_repo_url
 from ledmatrix_mqtt.core.models import CommitInfo, Registry, RegistryEntry, RepoInfo, StoreEntry
 from ledmatrix_mqtt.core.registry_format import (
     MAX_REGISTRY_BYTES,
-    AliasTable,
+    alias_table,
     filter_entries,
     parse_registry,
 )
@@ -116,7 +116,6 @@ class RegistryClient:
         # instead of queueing a duplicate job behind the stalled workers
         self._pending: dict[RegistryEntry, cf.Future[_Enriched]] = {}
         self._pending_lock = threading.Lock()
-        self._aliases: tuple[tuple[RegistryEntry, ...], AliasTable] | None = None
         self._fetches = 0  # GitHub lookups made by this process: save them at close()
         self._load_persisted()
 
@@ -159,22 +158,14 @@ class RegistryClient:
         except RegistryUnavailable:
             held = self.cached_registry()
             if held is not None and self._clock() - held.fetched_at < STALE_RESOLVE_MAX_AGE:
-                entry = self._alias_table(held).resolve(plugin_id)
+                entry = alias_table(held).resolve(plugin_id)
                 if entry is not None:
                     return entry
             raise
-        entry = self._alias_table(registry).resolve(plugin_id)
+        entry = alias_table(registry).resolve(plugin_id)
         if entry is None:
             raise NotFound(f"plugin {plugin_id!r} is not in the registry")
         return entry
-
-    def _alias_table(self, registry: Registry) -> AliasTable:
-        memo = self._aliases
-        if memo is not None and memo[0] is registry.entries:
-            return memo[1]
-        table = AliasTable.build(registry)
-        self._aliases = (registry.entries, table)
-        return table
 
     def _download_registry(self) -> Registry:
         url = self._config.registry_url
