@@ -266,7 +266,7 @@ class PluginStore:
                 results.append(self.update(plugin.id, progress=progress))
             except LedMatrixError as exc:
                 errors.append((plugin.id, exc))
-        return UpdateAllResult(results=tuple(results), errors=tuple(errors))
+        return UpdateAllResult(results=tuple(results), errors=tuple(errors), stale=registry.stale)
 
     def reconcile(self, *, force: bool = False, dry_run: bool = False) -> ReconcileReport:
         def work(report: ProgressFn) -> ReconcileReport:

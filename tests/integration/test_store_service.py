@@ -332,3 +332,15 @@ def test_uninstall_killed_after_removing_files_drops_the_config_block_at_start(
     finally:
         restarted.operations.stop()
         restarted.registry.close()
+
+
+def test_update_all_with_the_registry_unreachable_uses_the_cached_copy_like_search(
+    store: PluginStore, fake_github: FakeGitHub
+) -> None:
+    """``update --all`` refused with registry_unavailable while ``search`` served the
+    cached copy; both now use the copy and say it is stale."""
+    store.install("hello")
+    fake_github.add_fault(r"plugins\.json$", "status", 503)
+    assert store.search(refresh=True).stale
+    result = store.update_all()
+    assert result.stale and result.errors == () and result.results == ()
