@@ -5,9 +5,10 @@ checkout update): stage in a private folder under ``staging/``, validate the
 manifest (its id is canonical and names the folder), run the compatibility
 gate, and only then swap the folder in under a journal (see ``swap.py``).
 The previous copy is kept aside until the new one is proven and restored on
-any failure, so a device with broken DNS never loses a plugin (upstream
-c1fa5094/#405) and a refused install never touches the installed copy (#431,
-``weather`` vs ``ledmatrix-weather``).
+any failure, so a device with broken DNS never loses a plugin and a refused
+install never touches the installed copy. A registry install takes the branch
+head (``plugin_path`` inside it for a monorepo), as LEDMatrix does; plugin ids
+are owned by one source (see ``install_rules.check_owner``).
 
 Concurrency: per-plugin locks refuse a second operation on the same id with
 ``Busy`` instead of waiting (see ``locks.py``).
@@ -19,7 +20,7 @@ import logging
 import os
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 from ledmatrix_mqtt.api import ProgressFn
@@ -29,17 +30,13 @@ from ledmatrix_mqtt.core.manifest import check_compatible
 from ledmatrix_mqtt.core.models import (
     DependencyReport,
     InstallResult,
-    Manifest,
     PluginSource,
-    Progress,
     RegistryEntry,
     Stage,
 )
 from ledmatrix_mqtt.core.versions import is_update_available
 from ledmatrix_mqtt.errors import (
-    DependencyFailed,
     Forbidden,
-    IdConflict,
     InvalidManifest,
     NotInstalled,
 )
@@ -53,6 +50,13 @@ from ledmatrix_mqtt.store.fetch import (
 )
 from ledmatrix_mqtt.store.git import GitError, GitRunner, is_checkout
 from ledmatrix_mqtt.store.http import HttpClient
+from ledmatrix_mqtt.store.install_rules import (
+    Reporter,
+    Staged,
+    check_owner,
+    dependency_failed,
+    install_result,
+)
 from ledmatrix_mqtt.store.layout import StateLayout
 from ledmatrix_mqtt.store.locks import PluginLocks
 from ledmatrix_mqtt.store.records import UninstallRecords
@@ -73,31 +77,6 @@ from ledmatrix_mqtt.store.swap import CrashHook, PluginSwap, no_hook
 _LOG = logging.getLogger(__name__)
 DepsFn = Callable[[Path], DependencyReport]
 DEFAULT_MAX_ARCHIVE_BYTES = 64 * MiB
-
-
-@dataclass(frozen=True)
-class _Reporter:
-    operation: str
-    plugin_id: str
-    sink: ProgressFn | None
-
-    def __call__(self, stage: Stage, percent: int, message: str = "") -> None:
-        if self.sink is None:
-            return
-        try:
-            self.sink(Progress(self.operation, self.plugin_id, stage, percent, message))
-        except Exception:
-            _LOG.exception("progress callback failed")
-
-
-@dataclass(frozen=True)
-class _Staged:
-    folder: Path
-    manifest: Manifest
-    source: PluginSource
-    origin: str  # repository or archive URL, for the source marker
-    registry_id: str = ""
-    registry_version: str = ""  # the entry's latest_version: what this branch head is
 
 
 class Installer:
@@ -159,7 +138,7 @@ class Installer:
             if current is not None and (
                 fulfilled or not is_update_available(current.version, entry.latest_version)
             ):
-                _Reporter("update", plugin_id, progress)(Stage.DONE, 100, "up to date")
+                Reporter("update", plugin_id, progress)(Stage.DONE, 100, "up to date")
                 return InstallResult(plugin_id, "up_to_date", current.version, current.version)
             return self._install_entry(entry, "update", "", "", progress, plugin_id)
 
@@ -181,7 +160,7 @@ class Installer:
         if not allowed:
             raise Forbidden("installing from a URL is disabled (store.allow_install_from_url)")
         self.http.check_url(url)
-        report = _Reporter("install", "", progress)
+        report = Reporter("install", "", progress)
         workdir = new_workdir(self.layout, "url")
         try:
             report(Stage.RESOLVING, 0, url)
@@ -206,7 +185,7 @@ class Installer:
         target = plugin_dir(self.layout, plugin_id)
         if not is_checkout(target):
             raise NotInstalled(f"plugin {plugin_id!r} is not installed as a git checkout")
-        report = _Reporter("update", plugin_id, progress)
+        report = Reporter("update", plugin_id, progress)
         with self._locks.hold(plugin_id):
             url = self._git.remote_url(target)
             self.http.check_url(url)
@@ -257,7 +236,7 @@ class Installer:
         expect_id: str,
     ) -> InstallResult:
         """The registry pipeline; the caller holds the locks of ``entry.id`` and ``expect_id``."""
-        report = _Reporter(operation, expect_id or entry.id, progress)
+        report = Reporter(operation, expect_id or entry.id, progress)
         held = tuple(dict.fromkeys(i for i in (entry.id, expect_id) if i))
         workdir = new_workdir(self.layout, operation)
         try:
@@ -284,7 +263,7 @@ class Installer:
         return result
 
     def _fetch_archive(
-        self, urls: list[str], subpath: str, workdir: Path, report: _Reporter
+        self, urls: list[str], subpath: str, workdir: Path, report: Reporter
     ) -> Path:
         archive = workdir / "archive.zip"
         report(Stage.DOWNLOADING, 0)
@@ -304,7 +283,7 @@ class Installer:
         self._hook("extracted")
         return folder
 
-    def _clone(self, url: str, branch: str, workdir: Path, report: _Reporter) -> Path:
+    def _clone(self, url: str, branch: str, workdir: Path, report: Reporter) -> Path:
         report(Stage.DOWNLOADING, 0, "git clone")
         folder = workdir / "plugin"
         self._git.clone(url, folder, branch=branch)
@@ -312,13 +291,13 @@ class Installer:
         return folder
 
     def _validate(
-        self, folder: Path, source: PluginSource, origin: str, report: _Reporter
-    ) -> _Staged:
+        self, folder: Path, source: PluginSource, origin: str, report: Reporter
+    ) -> Staged:
         report(Stage.VALIDATING, 0)
         manifest = read_manifest(folder)
         check_compatible(manifest, self.core_version)
         self._hook("validated")
-        return _Staged(folder, manifest, source, origin)
+        return Staged(folder, manifest, source, origin)
 
     def _git_update(
         self,
@@ -328,7 +307,7 @@ class Installer:
         branch: str,
         before: str,
         workdir: Path,
-        report: _Reporter,
+        report: Reporter,
     ) -> InstallResult:
         copy = workdir / "plugin"
         report(Stage.DOWNLOADING, 0, "git fetch")
@@ -346,40 +325,10 @@ class Installer:
             )
         return self._activate(staged, report, held=(plugin_id,), replaces=plugin_id)
 
-    def _check_owner(self, staged: _Staged, target: Path, replaces: str) -> None:
-        """An id belongs to one source: refuse to create a built-in's id or to replace a
-        plugin that came from another registry entry or repository.
-
-        ``replaces`` is the plugin an update was asked for (its source already matched).
-        """
-        plugin_id = staged.manifest.id
-        if self._builtin_dir is not None and (self._builtin_dir / plugin_id).is_dir():
-            raise IdConflict(
-                f"{plugin_id!r} is the id of a built-in plugin; a downloaded plugin cannot "
-                "take it over", details={"plugin_id": plugin_id},
-            )  # fmt: skip
-        if plugin_id == replaces or not os.path.lexists(target):
-            return
-        marker = read_source_marker(target)
-        if staged.source == PluginSource.REGISTRY:
-            same = marker.source == "registry" and (marker.registry_id or plugin_id) == (
-                staged.registry_id
-            )
-            same = same or (not marker.source and staged.registry_id == plugin_id)
-        else:
-            same = marker.source == "url" and _same_repo(marker.url, staged.origin)
-        if not same:
-            where = staged.registry_id or staged.origin
-            raise IdConflict(
-                f"plugin {plugin_id!r} is already installed from another source; "
-                f"{where!r} cannot replace it (uninstall it first to switch sources)",
-                details={"plugin_id": plugin_id},
-            )
-
     def _activate(
         self,
-        staged: _Staged,
-        report: _Reporter,
+        staged: Staged,
+        report: Reporter,
         *,
         held: tuple[str, ...],
         replaces: str = "",
@@ -389,7 +338,7 @@ class Installer:
         extra = () if plugin_id in held else (plugin_id,)
         with self._locks.hold(*extra):
             target = plugin_dir(self.layout, plugin_id)
-            self._check_owner(staged, target, replaces)
+            check_owner(staged, target, replaces, self._builtin_dir)
             previous = installed_manifest(target)
             report(Stage.ACTIVATING, 0)
             write_source_marker(
@@ -406,7 +355,7 @@ class Installer:
                 report(Stage.DEPENDENCIES, 0)
                 deps = self._deps(target)
                 if deps.status == "failed":
-                    raise _dependency_failed(plugin_id, deps)
+                    raise dependency_failed(plugin_id, deps)
                 self._hook("dependencies_done")
                 if self._records is not None:
                     ids = (plugin_id, staged.registry_id)
@@ -416,46 +365,4 @@ class Installer:
                 self._swap.restore(record)
                 raise
         report(Stage.DONE, 100)
-        return _result(proven, previous, staged.source, deps)
-
-
-def _dependency_failed(plugin_id: str, deps: DependencyReport) -> DependencyFailed:
-    """Like pip, a plugin whose requirements cannot be installed is not installed: the
-    previous copy (or nothing) stays. The last line of pip's output says why."""
-    lines = [line.strip() for line in deps.detail.splitlines() if line.strip()]
-    why = lines[-1][:300] if lines else "pip failed"
-    return DependencyFailed(
-        f"{plugin_id}: installing its Python requirements failed ({why}); nothing was changed",
-        details={"plugin_id": plugin_id, "pip": deps.detail[-2000:]},
-    )
-
-
-def _same_repo(a: str, b: str) -> bool:
-    """Two repository URLs name the same repository (case, ``.git`` and ``/`` aside)."""
-
-    def norm(url: str) -> str:
-        url = url.strip().rstrip("/").lower()
-        return url[: -len(".git")] if url.endswith(".git") else url
-
-    return bool(a) and norm(a) == norm(b)
-
-
-def _result(
-    manifest: Manifest, previous: Manifest | None, source: PluginSource, deps: DependencyReport
-) -> InstallResult:
-    if previous is None:
-        action = "installed"
-    elif previous.version == manifest.version:
-        action = "reinstalled"
-    else:
-        action = "updated"
-    message = f"{manifest.name} {manifest.version} {action}"
-    return InstallResult(
-        plugin_id=manifest.id,
-        action=action,
-        version=manifest.version,
-        previous_version=previous.version if previous else "",
-        source=source,
-        dependencies=deps,
-        message=message,
-    )
+        return install_result(proven, previous, staged.source, deps)
