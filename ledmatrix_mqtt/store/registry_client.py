@@ -10,11 +10,17 @@ Contracts (each has a test in tests/integration/test_registry_client.py):
 * The last good registry is persisted to ``cache/registry.json`` and loaded at
   start as a stale copy, so a device that boots offline still knows it.
 * Repo info (1 h) and commit info (30 min, "not found" remembered 30 min) come
-  from the GitHub API, only for repos under the configured web URL; a failure
-  never replaces a good value.
+  from the GitHub API (``github_info.py``), only for repos under the configured
+  web URL; a failure never replaces a good value. Values still within their
+  TTLs are saved at ``close()`` for the next process.
 * ``search`` filters before any enrichment, enriches in a bounded pool, keeps
   registry order and answers within a deadline; late entries come back with
-  ``enriched=False`` while the pool keeps filling the cache for next time.
+  ``enriched=False`` while the pool keeps filling the cache for next time. It
+  is ``complete`` only when every entry's lookups settled (found or absent),
+  and it waits only for lookups it started: one stalled since an earlier
+  search does not cost the deadline again.
+* Every HTTP call has a total deadline and retries (``HttpClient``); the
+  registry body is capped at ``MAX_REGISTRY_BYTES`` while it streams.
 """
 
 from __future__ import annotations
@@ -24,13 +30,13 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import Any
 
 from ledmatrix_mqtt.api import SearchResult
 from ledmatrix_mqtt.core.config_model import StoreConfig
-from ledmatrix_mqtt.core.github_urls import GithubUrls, RepoRef, parse_repo_url
+from ledmatrix_mqtt.core.github_urls import GithubUrls
 from ledmatrix_mqtt.core.models import CommitInfo, Registry, RegistryEntry, RepoInfo, StoreEntry
 from ledmatrix_mqtt.core.registry_format import (
     MAX_REGISTRY_BYTES,
@@ -45,39 +51,24 @@ from ledmatrix_mqtt.errors import (
     RegistryUnavailable,
 )
 from ledmatrix_mqtt.store.cache import TtlCache
-from ledmatrix_mqtt.store.github_meta import parse_commit, parse_json_object, parse_repo_info
-from ledmatrix_mqtt.store.http import HttpClient, HttpError
+from ledmatrix_mqtt.store.github_info import GithubInfo, LookupFailed, NeedsFetch
+from ledmatrix_mqtt.store.http import HttpClient
 from ledmatrix_mqtt.store.http_factory import make_http_client
 from ledmatrix_mqtt.store.layout import StateLayout
 from ledmatrix_mqtt.store.registry_copy import (
-    load_enrichment,
     load_registry_copy,
-    save_enrichment,
     save_registry_copy,
 )
 
 __all__ = ["RegistryClient", "make_http_client"]
 
 _LOG = logging.getLogger(__name__)
-T = TypeVar("T")
 
-REPO_INFO_TTL = 3600.0
-COMMIT_INFO_TTL = 1800.0
-NOT_FOUND_TTL = 1800.0
 MAX_ENRICH_WORKERS = 8
 STALE_RESOLVE_MAX_AGE = 7 * 24 * 3600.0  # a stale copy older than this cannot resolve ids
 PERSISTED_REGISTRY = "registry.json"
 PERSISTED_ENRICHMENT = "github-info.json"
 _REGISTRY_KEY = ("registry",)
-_ABSENT_STATUSES = frozenset({404, 409, 410, 422})  # answers that will not change soon
-
-
-class _NeedsFetch(Exception):
-    """Internal: a cache-only enrichment found a key that must be fetched."""
-
-
-class _LookupFailed(Exception):
-    """Internal: a lookup failed (not "absent"): the entry is not fully enriched."""
 
 
 _Enriched = tuple[StoreEntry, bool]  # (entry, every lookup settled: found or absent)
@@ -106,7 +97,7 @@ class RegistryClient:
         self._clock = clock
         self._retry_delays = None if retry_delays is None else tuple(retry_delays)
         gh = store_config.github
-        self._urls = GithubUrls(gh.web_url.rstrip("/"), gh.api_url.rstrip("/"), gh.raw_url)
+        urls = GithubUrls(gh.web_url.rstrip("/"), gh.api_url.rstrip("/"), gh.raw_url)
         self._cache = TtlCache(clock=clock)
         self._pool = cf.ThreadPoolExecutor(max_workers, thread_name_prefix="store-enrich")
         # commit lookups whose branch is known run beside the repo lookup, on their own
@@ -116,7 +107,10 @@ class RegistryClient:
         # instead of queueing a duplicate job behind the stalled workers
         self._pending: dict[RegistryEntry, cf.Future[_Enriched]] = {}
         self._pending_lock = threading.Lock()
-        self._fetches = 0  # GitHub lookups made by this process: save them at close()
+        saved = layout.cache / PERSISTED_ENRICHMENT if layout is not None else None
+        self._github = GithubInfo(
+            http, urls, self._cache, clock=clock, retry_delays=self._retry_delays, saved=saved
+        )
         self._load_persisted()
 
     # -- registry -------------------------------------------------------------------
@@ -203,26 +197,11 @@ class RegistryClient:
             self._cache.seed(
                 _REGISTRY_KEY, replace(registry, stale=True), fetched_at=registry.fetched_at
             )
-        ttls = {"repo": REPO_INFO_TTL, "commit": COMMIT_INFO_TTL}
-        for key, value, at in load_enrichment(self._layout.cache / PERSISTED_ENRICHMENT):
-            ttl = NOT_FOUND_TTL if value is None else ttls[key[0]]
-            if self._clock() < at + ttl:
-                self._cache.seed(key, value, fetched_at=at, ttl=ttl)
-
-    def _persist_enrichment(self) -> None:
-        if self._layout is None or not self._fetches:
-            return
-        items = [
-            (key, value, at)
-            for key, value, at in self._cache.fresh_items()
-            if isinstance(key, tuple) and key and key[0] in ("repo", "commit")
-        ]
-        save_enrichment(self._layout.cache / PERSISTED_ENRICHMENT, items)
 
     # -- GitHub metadata ------------------------------------------------------------
     def repo_info(self, repo_url: str) -> RepoInfo | None:
         """``/repos/{owner}/{repo}``, cached 1 h. None: other host, not found, or unreachable."""
-        return self._repo_info(repo_url, offline=False)
+        return self._github.repo(repo_url, offline=False)
 
     def commit_info(
         self, repo_url: str, branch_candidates: Sequence[str] = ()
@@ -232,81 +211,7 @@ class RegistryClient:
         Cached 30 min; "no such branch" is remembered 30 min; a failure never
         replaces a good value. None when unknown (other host, not found, unreachable).
         """
-        return self._commit_info(repo_url, _branches(branch_candidates), offline=False)
-
-    def _api_ref(self, repo_url: str) -> RepoRef | None:
-        """The repo, if ``repo_url`` lives under the configured GitHub web URL."""
-        prefix = self._urls.web_url.lower() + "/"
-        if not repo_url.lower().startswith(prefix):
-            return None
-        return parse_repo_url(repo_url)
-
-    def _repo_info(self, repo_url: str, *, offline: bool, strict: bool = False) -> RepoInfo | None:
-        ref = self._api_ref(repo_url)
-        if ref is None:
-            return None
-        return self._lookup(
-            ("repo", ref.slug), lambda: self._fetch_repo(ref), REPO_INFO_TTL, offline, strict
-        )
-
-    def _commit_info(
-        self, repo_url: str, branches: tuple[str, ...], *, offline: bool, strict: bool = False
-    ) -> CommitInfo | None:
-        ref = self._api_ref(repo_url)
-        if ref is None or not branches:
-            return None
-        key = ("commit", ref.slug, branches)
-        fetch = lambda: self._fetch_commit(ref, branches)  # noqa: E731
-        return self._lookup(key, fetch, COMMIT_INFO_TTL, offline, strict)
-
-    def _lookup(
-        self,
-        key: Hashable,
-        fetch: Callable[[], T | None],
-        ttl: float,
-        offline: bool,
-        strict: bool = False,
-    ) -> T | None:
-        """The cached or fetched value; None when absent, or on failure unless ``strict``
-        (then ``_LookupFailed``)."""
-        try:
-            if not offline:
-                return self._cache.get_or_fetch(key, fetch, ttl, negative_ttl=NOT_FOUND_TTL).value
-            held = self._cache.cached(key)
-        except LedMatrixError as exc:
-            _LOG.debug("no GitHub info for %s: %s", key, exc.message)
-            if strict:
-                raise _LookupFailed from exc
-            return None
-        if held is None:
-            raise _NeedsFetch
-        value: T | None = held.value
-        return value
-
-    def _fetch_repo(self, ref: RepoRef) -> RepoInfo | None:
-        self._fetches += 1
-        try:
-            resp = self._http.get(self._urls.repo_api(ref), retry_delays=self._retry_delays)
-        except HttpError as exc:
-            if exc.status in _ABSENT_STATUSES:
-                return None
-            raise
-        return parse_repo_info(parse_json_object(resp))
-
-    def _fetch_commit(self, ref: RepoRef, branches: tuple[str, ...]) -> CommitInfo | None:
-        """First branch that exists; a non-"absent" failure aborts (the cache keeps old data)."""
-        self._fetches += 1
-        for branch in branches:
-            try:
-                resp = self._http.get(
-                    self._urls.commit_api(ref, branch), retry_delays=self._retry_delays
-                )
-            except HttpError as exc:
-                if exc.status in _ABSENT_STATUSES:
-                    continue
-                raise
-            return parse_commit(parse_json_object(resp), branch)
-        return None
+        return self._github.commit(repo_url, _branches(branch_candidates), offline=False)
 
     # -- search -----------------------------------------------------------------------
     def search(
@@ -363,7 +268,7 @@ class RegistryClient:
         GitHub info fetched so far on disk for the next process (e.g. the offline CLI)."""
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._commit_pool.shutdown(wait=False, cancel_futures=True)
-        self._persist_enrichment()
+        self._github.save()
 
     def _submit(self, entry: RegistryEntry) -> tuple[cf.Future[_Enriched], bool]:
         """The enrichment job of ``entry``, and whether this call started it."""
@@ -384,7 +289,7 @@ class RegistryClient:
     def _enrich_from_cache(self, entry: RegistryEntry) -> _Enriched | None:
         try:
             return self._enrich(entry, True)
-        except _NeedsFetch:
+        except NeedsFetch:
             return None
 
     def _enrich(self, entry: RegistryEntry, offline: bool) -> _Enriched:
@@ -400,23 +305,23 @@ class RegistryClient:
         if entry.branch and not offline:
             branches = _branches((entry.branch,))
             early = self._commit_pool.submit(
-                self._commit_info, entry.repo, branches, offline=False, strict=True
+                self._github.commit, entry.repo, branches, offline=False, strict=True
             )
         failed = False
         repo = commit = None
         try:
-            repo = self._repo_info(entry.repo, offline=offline, strict=True)
-        except _LookupFailed:
+            repo = self._github.repo(entry.repo, offline=offline, strict=True)
+        except LookupFailed:
             failed = True
         try:
             if early is not None:
                 commit = early.result()
             else:
                 first = entry.branch or (repo.default_branch if repo else "")
-                commit = self._commit_info(
+                commit = self._github.commit(
                     entry.repo, _branches((first,)), offline=offline, strict=True
                 )
-        except _LookupFailed:
+        except LookupFailed:
             failed = True
         enriched = repo is not None or commit is not None
         return StoreEntry(entry, repo, commit, enriched=enriched), not failed
