@@ -29,6 +29,7 @@ import urllib3
 
 from ledmatrix_mqtt import __version__
 from ledmatrix_mqtt.errors import DownloadFailed, Forbidden, PayloadTooLarge
+from ledmatrix_mqtt.store.net_errors import describe_network_error
 
 _LOG = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -178,7 +179,9 @@ class HttpClient:
                     stream=True,
                 )
             except requests.RequestException as exc:
-                raise HttpError(f"cannot reach {_host(current)}: {_reason(exc)}", url=url) from exc
+                raise HttpError(
+                    f"cannot reach {_host(current)}: {describe_network_error(exc)}", url=url
+                ) from exc
             if resp.is_redirect or resp.status_code in (301, 302, 303, 307, 308):
                 location = resp.headers.get("Location", "")
                 resp.close()
@@ -327,7 +330,8 @@ def _body(resp: requests.Response, deadline: _Deadline) -> Iterator[bytes]:
             chunk = raw.read1(CHUNK, decode_content=True)
         except (urllib3.exceptions.HTTPError, OSError, requests.RequestException) as exc:
             raise HttpError(
-                f"reading from {_host(deadline.url)} broke off: {_reason(exc)}", url=deadline.url
+                f"reading from {_host(deadline.url)} broke off: {describe_network_error(exc)}",
+                url=deadline.url,
             ) from exc
         if not chunk:
             return
@@ -356,29 +360,6 @@ def _check_status(resp: requests.Response, url: str) -> None:
 
 def _host(url: str) -> str:
     return urlsplit(url).hostname or url
-
-
-_REASONS = (  # (words in the library's text, one clear phrase); first match wins
-    (("NameResolution", "Name or service not known", "getaddrinfo", "nodename nor servname",
-      "Temporary failure in name resolution"), "its name does not resolve (offline or no DNS?)"),
-    (("ConnectTimeout", "connect timeout"), "the connection timed out"),
-    (("Connection refused",), "the connection was refused"),
-    (("Network is unreachable", "No route to host"), "the network is unreachable"),
-    (("ReadTimeout", "Read timed out"), "it stopped answering"),
-    (("SSL", "CERTIFICATE"), "the TLS handshake failed"),
-    (("Connection reset", "RemoteDisconnected", "Connection aborted", "IncompleteRead",
-      "ProtocolError"), "the connection broke off"),
-)  # fmt: skip
-
-
-def _reason(exc: BaseException) -> str:
-    """One clear phrase for a network failure, never the library's raw text (which can
-    run to hundreds of characters and carry URLs)."""
-    text = f"{type(exc).__name__} {exc!r} {exc}"
-    for words, phrase in _REASONS:
-        if any(w in text for w in words):
-            return phrase
-    return f"network error ({type(exc).__name__})"
 
 
 def _content_length(resp: requests.Response) -> int | None:
