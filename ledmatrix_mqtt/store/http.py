@@ -14,6 +14,7 @@ back-off (``retry_delays``) while the deadline allows.
 
 from __future__ import annotations
 
+import io
 import logging
 import threading
 import time
@@ -244,18 +245,9 @@ class HttpClient:
         with resp:
             if resp.status_code == 304 and remembered:
                 return HttpResponse(304, remembered[1], dict(resp.headers), not_modified=True)
-            _check_status(resp, url)
-            total = _content_length(resp)
-            if total is not None and total > cap:
-                raise PayloadTooLarge(f"response from {_host(url)} is {total} bytes (cap {cap})")
-            chunks: list[bytes] = []
-            size = 0
-            for chunk in _body(resp, deadline):
-                size += len(chunk)
-                if size > cap:
-                    raise PayloadTooLarge(f"response from {_host(url)} exceeds {cap} bytes")
-                chunks.append(chunk)
-            body = b"".join(chunks)
+            buffer = io.BytesIO()
+            _stream(resp, url, buffer, cap, None, deadline)
+            body = buffer.getvalue()
             etag = resp.headers.get("ETag")
             if etag and conditional:
                 with self._lock:
@@ -300,21 +292,35 @@ class HttpClient:
     ) -> int:
         resp = self._open(url, {}, timeout or max(self.timeout, 30.0), deadline)
         with resp:
-            _check_status(resp, url)
-            total = _content_length(resp)
-            if total is not None and total > max_bytes:
-                raise PayloadTooLarge(f"download of {total} bytes exceeds the {max_bytes} cap")
-            written = 0
-            for chunk in _body(resp, deadline):
-                written += len(chunk)
-                if written > max_bytes:
-                    raise PayloadTooLarge(f"download exceeds the {max_bytes} byte cap")
-                dest.write(chunk)
-                if progress:
-                    progress(written, total)
-            if total is not None and written < total:
-                raise HttpError(f"download from {_host(url)} was truncated", url=url)
-            return written
+            return _stream(resp, url, dest, max_bytes, progress, deadline)
+
+
+def _stream(
+    resp: requests.Response,
+    url: str,
+    dest: IO[bytes],
+    cap: int,
+    progress: ProgressFn | None,
+    deadline: _Deadline,
+) -> int:
+    """Check the status, then copy the body into ``dest``: at most ``cap`` bytes (refused
+    from the announced length when it is known, else while streaming), complete,
+    within ``deadline``. Returns the bytes written."""
+    _check_status(resp, url)
+    total = _content_length(resp)
+    if total is not None and total > cap:
+        raise PayloadTooLarge(f"{_host(url)} announced {total} bytes, over the {cap} byte cap")
+    written = 0
+    for chunk in _body(resp, deadline):
+        written += len(chunk)
+        if written > cap:
+            raise PayloadTooLarge(f"{_host(url)} sent more than the {cap} byte cap")
+        dest.write(chunk)
+        if progress:
+            progress(written, total)
+    if total is not None and written < total:
+        raise HttpError(f"the answer from {_host(url)} was truncated", url=url)
+    return written
 
 
 def _body(resp: requests.Response, deadline: _Deadline) -> Iterator[bytes]:

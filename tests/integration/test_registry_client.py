@@ -336,7 +336,7 @@ def test_a_registry_over_the_8_mib_cap_is_refused_while_streaming(
     fake_github.extra_routes[path] = (200, body, "application/json")
     fake_github.declared_lengths[path] = 0  # no Content-Length: only the stream shows the size
     client = make_client()
-    with pytest.raises(RegistryUnavailable, match=f"exceeds {MAX_REGISTRY_BYTES} bytes"):
+    with pytest.raises(RegistryUnavailable, match=f"more than the {MAX_REGISTRY_BYTES} byte cap"):
         client.fetch_registry()
 
 
