@@ -128,13 +128,18 @@ class PluginStore:
         )
 
     def _mark_installed(self, entries: tuple[StoreEntry, ...]) -> tuple[StoreEntry, ...]:
+        """An entry is installed when a plugin was installed from it (its recorded registry
+        id), or, for a hand-placed plugin, when one of the entry's names is its id. A
+        plugin installed from another entry or a URL never marks this one."""
         plugins = [p for p in self.inventory.list() if p.source != PluginSource.BUILTIN]
-        installed = {p.registry_id: p for p in plugins if p.registry_id}
-        installed |= {p.id: p for p in plugins}  # an exact id wins over a recorded registry id
+        from_entry = {p.registry_id: p for p in plugins if p.registry_id}
+        by_name = {p.id: p for p in plugins if p.source == PluginSource.LOCAL}
         out = []
         for item in entries:
             names = sorted(names_of(item.entry), key=lambda n: n != item.entry.id)  # id first
-            hit = next((installed[n] for n in names if n in installed), None)
+            hit = from_entry.get(item.entry.id) or next(
+                (by_name[n] for n in names if n in by_name), None
+            )
             if hit is not None:
                 item = replace(item, installed=True, installed_version=hit.version)
             out.append(item)

@@ -133,6 +133,8 @@ def test_entry_whose_manifest_id_is_an_installed_plugin_cannot_replace_it(
     [weather] = [p for p in store.list_installed() if p.id == "weather"]
     assert (weather.version, weather.registry_id) == ("1.0.0", "weather")
     assert b"PWNED" not in (Path(weather.path) / "manager.py").read_bytes()
+    shown = {e.entry.id: e.installed for e in store.search().entries}
+    assert shown == {"weather": True, "impostor": False}
     # the user who means it uninstalls first
     store.uninstall("weather")
     assert store.install("impostor").version == "9.9.9"
