@@ -192,7 +192,7 @@ class HttpClient:
                 headers = {k: v for k, v in headers.items() if k != "If-None-Match"}
                 continue
             return resp
-        raise HttpError(f"too many redirects for {url}", url=url)
+        raise HttpError(f"too many redirects from {_host(url)}", url=url)
 
     # -- API --------------------------------------------------------------------
     def get(
