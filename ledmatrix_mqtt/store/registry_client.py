@@ -96,8 +96,7 @@ class RegistryClient:
         self._layout = layout
         self._clock = clock
         self._retry_delays = None if retry_delays is None else tuple(retry_delays)
-        gh = store_config.github
-        urls = GithubUrls(gh.web_url.rstrip("/"), gh.api_url.rstrip("/"), gh.raw_url)
+        urls = GithubUrls.from_config(store_config.github)
         self._cache = TtlCache(clock=clock)
         self._pool = cf.ThreadPoolExecutor(max_workers, thread_name_prefix="store-enrich")
         # commit lookups whose branch is known run beside the repo lookup, on their own

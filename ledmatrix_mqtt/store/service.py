@@ -16,7 +16,7 @@ Ordering rules that fix upstream bugs:
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -68,8 +68,6 @@ class PluginConfigEditor(Protocol):
     def set_enabled(self, plugin_id: str, enabled: bool) -> bool: ...
 
     def remove_block(self, plugin_id: str) -> Any: ...
-
-    def restore_block(self, plugin_id: str, block: Any) -> None: ...
 
     def rename_block(self, old_id: str, new_id: str) -> bool: ...
 
@@ -367,8 +365,3 @@ class PluginStore:
             self.hooks.changed()
         except Exception:  # a display/MQTT hiccup must not fail a finished install
             _LOG.exception("store change hook failed")
-
-
-def plugin_blocks_of(config: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Plain-dict copy of config plugin blocks (for the inventory's enabled flags)."""
-    return {k: dict(v) for k, v in config.items()}

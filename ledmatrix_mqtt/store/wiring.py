@@ -33,8 +33,7 @@ def build_store(
     layout = StateLayout(Path(config.state_dir))
     layout.ensure()
     http = make_http_client(config.store)
-    gh = config.store.github
-    github = GithubUrls(gh.web_url, gh.api_url, gh.raw_url)
+    github = GithubUrls.from_config(config.store.github)
     registry = RegistryClient(http, config.store, layout)
     records = UninstallRecords(layout)
     builtins = builtin_dir if builtin_dir is not None and builtin_dir.is_dir() else None
