@@ -270,26 +270,17 @@ class FakeGitHub:
             return status, body, ctype, {"Content-Length": str(declared) if declared else "none"}
         if path == "/raw/ChuckBuilds/ledmatrix-plugins/main/plugins.json":
             return self._etagged(h, json.dumps(self.registry).encode(), "application/json")
-        m = re.fullmatch(r"/web/([^/]+)/([^/]+)/archive/refs/heads/(.+)\.zip", path)
+        m = re.fullmatch(r"/web/([^/]+)/([^/]+)/archive/refs/(heads|tags)/(.+)\.zip", path)
         if m:
-            location = f"{self.archive_url}/{m[1]}/{m[2]}/zip/refs/heads/{m[3]}"
+            location = f"{self.archive_url}/{m[1]}/{m[2]}/zip/refs/{m[3]}/{m[4]}"
             return 302, b"", "text/html", {"Location": location}
-        m = re.fullmatch(r"/web/([^/]+)/([^/]+)/archive/refs/tags/(.+)\.zip", path)
-        if m:
-            location = f"{self.archive_url}/{m[1]}/{m[2]}/zip/refs/tags/{m[3]}"
-            return 302, b"", "text/html", {"Location": location}
-        m = re.fullmatch(r"/codeload/([^/]+)/([^/]+)/zip/refs/tags/(.+)", path)
+        m = re.fullmatch(r"/codeload/([^/]+)/([^/]+)/zip/refs/(heads|tags)/(.+)", path)
         if m:
             repo = self.repos.get((m[1], m[2]))
-            if repo is None or m[3] not in repo.tags:
+            trees = (repo.branches if m[3] == "heads" else repo.tags) if repo else {}
+            if m[4] not in trees:
                 return 404, b"Not Found", "text/plain", {}
-            return 200, make_zip(f"{m[2]}-{m[3]}", repo.tags[m[3]]), "application/zip", {}
-        m = re.fullmatch(r"/codeload/([^/]+)/([^/]+)/zip/refs/heads/(.+)", path)
-        if m:
-            repo = self.repos.get((m[1], m[2]))
-            if repo is None or m[3] not in repo.branches:
-                return 404, b"Not Found", "text/plain", {}
-            return 200, make_zip(f"{m[2]}-{m[3]}", repo.branches[m[3]]), "application/zip", {}
+            return 200, make_zip(f"{m[2]}-{m[4]}", trees[m[4]]), "application/zip", {}
         m = re.fullmatch(r"/api/repos/([^/]+)/([^/]+)", path)
         if m:
             repo = self.repos.get((m[1], m[2]))
