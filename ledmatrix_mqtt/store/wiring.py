@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ledmatrix_mqtt import LEDMATRIX_API_VERSION
+from ledmatrix_mqtt import BUILTIN_PLUGINS_DIR, LEDMATRIX_API_VERSION
 from ledmatrix_mqtt.configfile import ConfigEditor
 from ledmatrix_mqtt.core.config_model import AppConfig
 from ledmatrix_mqtt.core.github_urls import GithubUrls
@@ -19,7 +19,7 @@ from ledmatrix_mqtt.store.records import UninstallRecords
 from ledmatrix_mqtt.store.registry_client import RegistryClient
 from ledmatrix_mqtt.store.service import PluginStore, StoreHooks
 
-BUILTIN_PLUGINS_DIR = Path(__file__).resolve().parents[2] / "plugins"
+__all__ = ["BUILTIN_PLUGINS_DIR", "build_store"]
 
 
 def build_store(
