@@ -57,6 +57,10 @@ class GithubUrls:
         """ZIP of a branch head, as served (or redirected) by the web host."""
         return f"{self.web_url}/{repo.slug}/archive/refs/heads/{quote(branch, safe='/')}.zip"
 
+    def tag_archive(self, repo: RepoRef, tag: str) -> str:
+        """ZIP of a tag, as served (or redirected) by the web host."""
+        return f"{self.web_url}/{repo.slug}/archive/refs/tags/{quote(tag, safe='/')}.zip"
+
     def repo_api(self, repo: RepoRef) -> str:
         return f"{self.api_url}/repos/{repo.slug}"
 

@@ -50,6 +50,16 @@ def _legacy_version_fields(raw: Mapping[str, Any]) -> tuple[str, str]:
     )
 
 
+def listed_download_url(entry: RegistryEntry, version: str) -> str:
+    """The ``versions[].download_url`` the entry lists for ``version``; '' when none."""
+    versions = entry.raw.get("versions")
+    for item in versions if isinstance(versions, tuple) else ():
+        if isinstance(item, Mapping) and item.get("version") == version:
+            url = item.get("download_url")
+            return url if isinstance(url, str) else ""
+    return ""
+
+
 def parse_entry(raw: object) -> RegistryEntry | None:
     """One registry entry, or None when it is unusable (no valid id, or text that is
     not valid Unicode anywhere in it: such an entry cannot be shown or saved)."""

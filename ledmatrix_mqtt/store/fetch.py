@@ -14,7 +14,8 @@ from urllib.parse import urlsplit
 
 from ledmatrix_mqtt.core.github_urls import GithubUrls, RepoRef, parse_repo_url
 from ledmatrix_mqtt.core.models import RegistryEntry
-from ledmatrix_mqtt.errors import DownloadFailed, Forbidden
+from ledmatrix_mqtt.core.registry_format import listed_download_url
+from ledmatrix_mqtt.errors import DownloadFailed, Forbidden, NotFound
 from ledmatrix_mqtt.store.http import HttpClient, HttpError
 from ledmatrix_mqtt.store.staging import storage_errors
 
@@ -51,6 +52,7 @@ def entry_archive_urls(
     *,
     branch: str = "",
     default_branch: str = "",
+    version: str = "",
 ) -> list[str]:
     """Archive URLs to try for a registry entry: its branch head, as LEDMatrix installs.
 
@@ -58,8 +60,11 @@ def entry_archive_urls(
     repository's default branch, then ``main``/``master``; the monorepo
     ``plugin_path`` is applied by the extractor. The legacy ``download_url`` (a
     tag archive that can lag the branch head) is used only for an entry that
-    names no repository.
+    names no repository. A requested ``version`` is the archive the entry's
+    ``versions[]`` lists for it, else the tag ``v<version>`` or ``<version>``.
     """
+    if version:
+        return _version_urls(entry, github, version)
     urls: list[str] = []
     if entry.repo:
         repo = repo_of(entry.repo, github)
@@ -70,6 +75,17 @@ def entry_archive_urls(
     if not urls:
         raise DownloadFailed(f"registry entry {entry.id!r} names no repository")
     return urls
+
+
+def _version_urls(entry: RegistryEntry, github: GithubUrls, version: str) -> list[str]:
+    urls = [listed_download_url(entry, version)]
+    if entry.repo:
+        repo = repo_of(entry.repo, github)
+        urls += [github.tag_archive(repo, f"v{version}"), github.tag_archive(repo, version)]
+    found = [u for u in dict.fromkeys(urls) if u]
+    if not found:
+        raise NotFound(f"registry entry {entry.id!r} lists no version {version!r}")
+    return found
 
 
 def download_first(

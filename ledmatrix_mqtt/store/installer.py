@@ -20,7 +20,7 @@ import logging
 import os
 import shutil
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ledmatrix_mqtt.api import ProgressFn
@@ -79,6 +79,15 @@ DepsFn = Callable[[Path], DependencyReport]
 DEFAULT_MAX_ARCHIVE_BYTES = 64 * MiB
 
 
+@dataclass(frozen=True)
+class _Source:
+    """Which archive of a registry entry: a branch head (default) or a release."""
+
+    branch: str = ""
+    default_branch: str = ""
+    version: str = ""
+
+
 class Installer:
     """Installs, updates and removes plugin folders under ``layout.plugins``."""
 
@@ -117,12 +126,17 @@ class Installer:
         *,
         branch: str = "",
         default_branch: str = "",
+        version: str = "",
         progress: ProgressFn | None = None,
     ) -> InstallResult:
-        """Install (or reinstall) a registry entry; the manifest id names the folder."""
+        """Install (or reinstall) a registry entry; the manifest id names the folder.
+
+        The branch head unless ``version`` asks for a release (see ``entry_archive_urls``).
+        """
         validate_plugin_id(entry.id)
         with self._locks.hold(entry.id):
-            return self._install_entry(entry, "install", branch, default_branch, progress, "")
+            source = _Source(branch, default_branch, version)
+            return self._install_entry(entry, "install", source, progress, "")
 
     def update_entry(
         self, plugin_id: str, entry: RegistryEntry, progress: ProgressFn | None = None
@@ -140,7 +154,7 @@ class Installer:
             ):
                 Reporter("update", plugin_id, progress)(Stage.DONE, 100, "up to date")
                 return InstallResult(plugin_id, "up_to_date", current.version, current.version)
-            return self._install_entry(entry, "update", "", "", progress, plugin_id)
+            return self._install_entry(entry, "update", _Source(), progress, plugin_id)
 
     def install_from_url(
         self,
@@ -230,8 +244,7 @@ class Installer:
         self,
         entry: RegistryEntry,
         operation: str,
-        branch: str,
-        default_branch: str,
+        where: _Source,
         progress: ProgressFn | None,
         expect_id: str,
     ) -> InstallResult:
@@ -242,13 +255,18 @@ class Installer:
         try:
             report(Stage.RESOLVING, 0)
             urls = entry_archive_urls(
-                entry, self.github, branch=branch, default_branch=default_branch
+                entry,
+                self.github,
+                branch=where.branch,
+                default_branch=where.default_branch,
+                version=where.version,
             )
             folder = self._fetch_archive(urls, entry.plugin_path, workdir, report)
             staged = replace(
                 self._validate(folder, PluginSource.REGISTRY, entry.repo or urls[0], report),
                 registry_id=entry.id,
-                registry_version=entry.latest_version,
+                # a pinned release is not the registry's latest; the branch head is
+                registry_version="" if where.version else entry.latest_version,
             )
             if expect_id and staged.manifest.id != expect_id:
                 raise InvalidManifest(

@@ -150,10 +150,12 @@ class PluginStore:
             "install", plugin_id, lambda report: self._install(plugin_id, report), progress=progress
         )
 
-    def _install(self, plugin_id: str, report: ProgressFn) -> InstallResult:
+    def _install(self, plugin_id: str, report: ProgressFn, version: str = "") -> InstallResult:
+        """The entry's branch head, or with ``version`` that release (the archive its
+        ``versions[]`` lists, else tag ``v<version>``); a pinned release is not the latest."""
         report(Progress("install", plugin_id, Stage.RESOLVING, 0))
         entry = self.registry.resolve(plugin_id, refresh=True)
-        result = self.installer.install_entry(entry, progress=report)
+        result = self.installer.install_entry(entry, version=version, progress=report)
         self._after_install(result, entry.id, plugin_id)
         return result
 

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from ledmatrix_mqtt.configfile import load_config
-from ledmatrix_mqtt.errors import IdConflict, InvalidManifest
+from ledmatrix_mqtt.errors import DownloadFailed, IdConflict, InvalidManifest
 from ledmatrix_mqtt.store.service import PluginStore
 from ledmatrix_mqtt.store.wiring import build_store
 from tests.support.fake_github import FakeGitHub
@@ -224,3 +224,22 @@ def test_surrogate_in_a_registry_entry_drops_it_and_the_registry_copy_saves(
     restarted = open_store()
     held = restarted.registry.cached_registry()
     assert held is not None and [e.id for e in held.entries] == ["good"]
+
+
+def test_a_requested_version_installs_that_release_and_then_updates_to_the_head(
+    open_store: type[PluginStore], fake_github: FakeGitHub
+) -> None:
+    fake_github.add_repo("tests", "simple", plugin_files("simple", "1.0.4"))
+    fake_github.add_tag("tests", "simple", "v1.0.0", plugin_files("simple", "1.0.0"))
+    fake_github.set_registry([registry_entry(fake_github, "simple", latest_version="1.0.4")])
+    store = open_store()
+    entry = store.registry.resolve("simple")
+    assert store.installer.install_entry(entry, version="1.0.0").version == "1.0.0"
+    store.inventory.invalidate()
+    pinned = store.inventory.get("simple")
+    assert pinned is not None and pinned.update_available and pinned.latest_version == "1.0.4"
+    assert store.update("simple").version == "1.0.4"
+    after = store.inventory.get("simple")
+    assert after is not None and not after.update_available
+    with pytest.raises(DownloadFailed):
+        store.installer.install_entry(entry, version="0.0.1")  # no such release
