@@ -137,7 +137,8 @@ class HttpClient:
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()
         if parts.scheme not in ("http", "https") or not host:
-            raise Forbidden(f"refusing to download from {url!r}: only http(s) URLs are allowed")
+            kind = f"a {parts.scheme[:20]}: URL" if parts.scheme else "a path"
+            raise Forbidden(f"refusing to download from {kind}: only http(s) URLs are allowed")
         if host not in self.allowed_hosts:
             raise Forbidden(
                 f"refusing to download from host {host!r}: not one of the configured hosts "
