@@ -62,6 +62,7 @@ class ReconcileReport:
 class UpdateAllResult:
     results: tuple[InstallResult, ...] = ()
     errors: tuple[tuple[str, LedMatrixError], ...] = field(default_factory=tuple)
+    stale: bool = False  # the registry was unreachable: compared with the cached copy
 
 
 class StoreApi(Protocol):

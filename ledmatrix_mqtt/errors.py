@@ -105,6 +105,13 @@ class Forbidden(LedMatrixError):
     code = "forbidden"
 
 
+class IdConflict(LedMatrixError):
+    """The plugin id belongs to another source (a built-in, another registry entry or
+    repository); uninstall the installed plugin first to replace it on purpose."""
+
+    code = "id_conflict"
+
+
 class PayloadTooLarge(LedMatrixError):
     code = "payload_too_large"
 
@@ -145,6 +152,7 @@ ALL_ERROR_TYPES: tuple[type[LedMatrixError], ...] = (
     DependencyFailed,
     Busy,
     Forbidden,
+    IdConflict,
     PayloadTooLarge,
     RateLimited,
     StorageFailed,

@@ -57,8 +57,18 @@ def atomic_write_bytes(path: Path, data: bytes, *, mode: int | None = None) -> N
 
 
 def atomic_write_json(path: Path, value: Any, *, mode: int | None = None) -> None:
+    """``atomic_write_bytes`` of ``value`` as UTF-8 JSON.
+
+    Text that UTF-8 cannot hold (a lone surrogate from a hostile document) is
+    written as a ``\\uXXXX`` escape, so any value JSON can decode can be saved
+    and reads back unchanged.
+    """
     data = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-    atomic_write_bytes(path, data.encode("utf-8"), mode=mode)
+    try:
+        raw = data.encode("utf-8")
+    except UnicodeEncodeError:
+        raw = (json.dumps(value, indent=2, sort_keys=True, ensure_ascii=True) + "\n").encode()
+    atomic_write_bytes(path, raw, mode=mode)
 
 
 def remove_stale_temps(target: Path) -> list[str]:

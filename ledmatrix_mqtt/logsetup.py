@@ -6,34 +6,31 @@ import logging
 import sys
 from collections.abc import Iterable
 
-REDACTED = "***"
+from ledmatrix_mqtt.core.redact import REDACTED, Redactor
+
+__all__ = ["REDACTED", "REDACTOR", "SecretRedactor", "setup_logging"]
 
 
 class SecretRedactor(logging.Filter):
-    """Replaces every registered secret value in a record's final message."""
+    """Replaces every registered secret value (in any encoding, see ``core.redact``)
+    in a record's final message and traceback."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__()
-        self._secrets: set[str] = set()
-        self.add(secrets)
+        self._redactor = Redactor(secrets)
 
     def add(self, secrets: Iterable[str]) -> None:
-        # Very short values would redact ordinary words; secrets are longer than 3.
-        self._secrets.update(s for s in secrets if isinstance(s, str) and len(s) >= 4)
+        self._redactor.add(secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self._secrets:
+        if not self._redactor:
             return True
         message = record.getMessage()
-        redacted = message
-        for secret in self._secrets:
-            if secret in redacted:
-                redacted = redacted.replace(secret, REDACTED)
+        redacted = self._redactor.redact(message)
         if record.exc_info and record.exc_text is None:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
-            for secret in self._secrets:
-                record.exc_text = record.exc_text.replace(secret, REDACTED)
+            record.exc_text = self._redactor.redact(record.exc_text)
         if redacted != message:
             record.msg, record.args = redacted, None
         return True

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
+from ledmatrix_mqtt.core.config_model import GithubConfig
+
 
 @dataclass(frozen=True)
 class RepoRef:
@@ -44,13 +46,19 @@ class GithubUrls:
 
     web_url: str
     api_url: str
-    raw_url: str
+    raw_url: str = ""
+
+    @classmethod
+    def from_config(cls, github: GithubConfig) -> GithubUrls:
+        """The URLs of ``store.github`` (trailing slashes dropped)."""
+        return cls(github.web_url.rstrip("/"), github.api_url.rstrip("/"), github.raw_url)
 
     def archive(self, repo: RepoRef, branch: str) -> str:
         """ZIP of a branch head, as served (or redirected) by the web host."""
         return f"{self.web_url}/{repo.slug}/archive/refs/heads/{quote(branch, safe='/')}.zip"
 
     def tag_archive(self, repo: RepoRef, tag: str) -> str:
+        """ZIP of a tag, as served (or redirected) by the web host."""
         return f"{self.web_url}/{repo.slug}/archive/refs/tags/{quote(tag, safe='/')}.zip"
 
     def repo_api(self, repo: RepoRef) -> str:
@@ -58,9 +66,3 @@ class GithubUrls:
 
     def commit_api(self, repo: RepoRef, branch: str) -> str:
         return f"{self.api_url}/repos/{repo.slug}/commits/{quote(branch, safe='')}"
-
-    def raw(self, repo: RepoRef, branch: str, path: str) -> str:
-        return f"{self.raw_url}/{repo.slug}/{quote(branch, safe='')}/{quote(path)}"
-
-    def release_page(self, repo: RepoRef) -> str:
-        return f"{self.web_url}/{repo.slug}"

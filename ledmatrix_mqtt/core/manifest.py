@@ -13,6 +13,7 @@ from typing import Any
 
 from ledmatrix_mqtt.core.ids import is_valid_plugin_id
 from ledmatrix_mqtt.core.models import Manifest, frozen_mapping
+from ledmatrix_mqtt.core.text import first_unencodable
 from ledmatrix_mqtt.core.versions import parse_version, satisfies
 from ledmatrix_mqtt.errors import Incompatible, InvalidManifest
 
@@ -78,6 +79,12 @@ def parse_manifest(data: object, *, folder_name: str | None = None) -> Manifest:
     """
     if not isinstance(data, Mapping):
         raise InvalidManifest("manifest.json must contain a JSON object")
+    bad = first_unencodable(data)
+    if bad is not None:
+        raise InvalidManifest(
+            f"manifest field {bad[:80].encode('utf-8', 'backslashreplace').decode()!r} "
+            "holds text that is not valid Unicode (a lone surrogate)"
+        )
     missing = [k for k in REQUIRED_FIELDS if k not in data or data[k] in (None, "", [])]
     if missing:
         raise InvalidManifest(f"manifest is missing required field(s): {', '.join(missing)}")

@@ -114,12 +114,6 @@ class ReconcilePlan:
     def needs_person(self) -> tuple[Inconsistency, ...]:
         return tuple(i for i in self.inconsistencies if i.needs_person)
 
-    def action_for(self, plugin_id: str) -> Action | None:
-        for action in self.actions:
-            if action.plugin_id == plugin_id:
-                return action
-        return None
-
 
 def _blocked_reason(plugin_id: str, policy: PlanPolicy) -> str:
     if plugin_id in policy.tombstoned:

@@ -15,6 +15,7 @@ from typing import Any
 
 from ledmatrix_mqtt.core.ids import is_valid_plugin_id
 from ledmatrix_mqtt.core.models import Registry, RegistryEntry, frozen_mapping
+from ledmatrix_mqtt.core.text import first_unencodable
 from ledmatrix_mqtt.errors import InvalidPayload
 
 MAX_REGISTRY_BYTES = 8 * 1024 * 1024
@@ -49,9 +50,20 @@ def _legacy_version_fields(raw: Mapping[str, Any]) -> tuple[str, str]:
     )
 
 
+def listed_download_url(entry: RegistryEntry, version: str) -> str:
+    """The ``versions[].download_url`` the entry lists for ``version``; '' when none."""
+    versions = entry.raw.get("versions")
+    for item in versions if isinstance(versions, tuple) else ():
+        if isinstance(item, Mapping) and item.get("version") == version:
+            url = item.get("download_url")
+            return url if isinstance(url, str) else ""
+    return ""
+
+
 def parse_entry(raw: object) -> RegistryEntry | None:
-    """One registry entry, or None when it is unusable (no valid id)."""
-    if not isinstance(raw, Mapping):
+    """One registry entry, or None when it is unusable (no valid id, or text that is
+    not valid Unicode anywhere in it: such an entry cannot be shown or saved)."""
+    if not isinstance(raw, Mapping) or first_unencodable(raw) is not None:
         return None
     plugin_id = _text(raw, "id")
     if not is_valid_plugin_id(plugin_id):
@@ -123,6 +135,24 @@ class AliasTable:
     def names_for(self, entry: RegistryEntry) -> frozenset[str]:
         """Every id under which this entry may appear on disk or in config."""
         return names_of(entry)
+
+
+_LAST_TABLE: tuple[tuple[RegistryEntry, ...], AliasTable] | None = None
+
+
+def alias_table(registry: Registry) -> AliasTable:
+    """The alias table of ``registry``, built once per registry document.
+
+    Every caller (resolve, the installed list, search, reconcile) shares it; copies
+    of a registry (e.g. marked stale) share its entries and so its table.
+    """
+    global _LAST_TABLE
+    memo = _LAST_TABLE
+    if memo is not None and memo[0] is registry.entries:
+        return memo[1]
+    table = AliasTable.build(registry)
+    _LAST_TABLE = (registry.entries, table)
+    return table
 
 
 def names_of(entry: RegistryEntry) -> frozenset[str]:

@@ -1,14 +1,15 @@
-"""Version comparison (PEP 440) and LEDMatrix-style compatibility ranges.
+"""Version comparison and compatibility ranges, both through ``packaging`` (PEP 440).
 
-Ranges follow the forms LEDMatrix manifests use: ``>=1.2``, ``<=``, ``>``, ``<``,
-``==``/exact, ``~1.2`` (same minor), ``^1.2`` (same major), ``A - B`` (inclusive),
-and space-separated conjunctions such as ``>=2.0.0 <4``.
+Ranges in the forms LEDMatrix manifests use (``~1.2``, ``^1.2``, ``1.x``,
+``A - B``, space-separated conjunctions such as ``>=2.0.0 <4``) are translated to
+a ``SpecifierSet``; PEP 440 forms (``~=3.2``, ``>=1,<2``) are taken as they are.
 """
 
 from __future__ import annotations
 
 import re
 
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 
@@ -41,52 +42,71 @@ def is_update_available(installed: object, latest: object) -> bool:
     return new > old
 
 
-_OP_RE = re.compile(r"^(>=|<=|==|!=|>|<|=|~|\^)?\s*(\S+)$")
+_CLAUSE_RE = re.compile(r"^(~=|===|>=|<=|==|!=|>|<|=|~|\^)?\s*([vV]?[0-9][^\s,]*|[xX*])$")
+_TOKEN_RE = re.compile(r"(?:~=|===|>=|<=|==|!=|>|<|=|~|\^)?\s*[^\s,]+")
 
 
-def _release(v: Version, n: int) -> tuple[int, ...]:
-    parts = (*v.release, 0, 0, 0)
-    return tuple(parts[:n])
-
-
-def _check_one(version: Version, clause: str) -> bool | None:
-    match = _OP_RE.match(clause.strip())
-    if match is None:
-        return None
-    op, raw = match.group(1) or "==", match.group(2)
-    bound = parse_version(raw.replace("x", "0").replace("*", "0"))
+def _pep440(op: str, raw: str) -> list[str] | None:
+    """One LEDMatrix/npm-style clause as PEP 440 specifiers; None when unparseable."""
+    text = raw.lstrip("vV")
+    parts = text.split(".")
+    wild = [p in ("x", "X", "*") for p in parts]
+    if any(wild):  # 3.x / 3.1.* : a prefix match
+        keep = ".".join(parts[: wild.index(True)])
+        if op not in ("", "=", "==") or not all(wild[wild.index(True) :]):
+            return None
+        return [f"=={keep}.*"] if parse_version(keep) else None
+    bound = parse_version(text)
     if bound is None:
         return None
-    if op in ("==", "="):
-        if "x" in raw or "*" in raw:
-            keep = len([p for p in raw.lstrip("vV").split(".") if p not in ("x", "*")])
-            return _release(version, keep) == _release(bound, keep)
-        return version == bound
-    comparisons = {
-        "~": version >= bound and _release(version, 2) == _release(bound, 2),
-        "^": version >= bound and _release(version, 1) == _release(bound, 1),
-        ">=": version >= bound,
-        "<=": version <= bound,
-        ">": version > bound,
-        "<": version < bound,
-        "!=": version != bound,
+    major, minor = (*bound.release, 0)[:2]
+    translated = {
+        "~": [f">={bound}", f"<{major}.{minor + 1}.dev0"],  # same minor
+        "^": [f">={bound}", f"<{major + 1}.dev0"],  # same major
+        "": [f"=={bound}"],
+        "=": [f"=={bound}"],
     }
-    return comparisons[op]
+    return translated.get(op, [f"{op}{bound}"])
 
 
-def satisfies(version: str, spec: str) -> bool | None:
-    """Whether ``version`` satisfies the range ``spec``; None when either is unparseable."""
-    parsed = parse_version(version)
-    if parsed is None or not spec.strip():
+def to_specifier_set(spec: str) -> SpecifierSet | None:
+    """A range in any form manifests use, as a ``packaging`` ``SpecifierSet``.
+
+    Forms: PEP 440 (``~=3.2``, ``>=1,<2``, ``==1.*``, ``!=``), npm-style ``~1.2``
+    (same minor) and ``^1.2`` (same major), ``1.x``, a bare or ``=`` version,
+    ``A - B`` (inclusive), and comma- or space-separated conjunctions.
+    None when any part is unparseable.
+    """
+    text = spec.strip()
+    if not text:
         return None
-    hyphen = re.fullmatch(r"\s*(\S+)\s+-\s+(\S+)\s*", spec)
+    hyphen = re.fullmatch(r"(\S+)\s+-\s+(\S+)", text)
+    clauses: list[str] = []
     if hyphen:
         low, high = parse_version(hyphen.group(1)), parse_version(hyphen.group(2))
         if low is None or high is None:
             return None
-        return low <= parsed <= high
-    clauses = re.findall(r"(?:>=|<=|==|!=|>|<|=|~|\^)?\s*[^\s,]+", spec.replace(",", " "))
-    results = [_check_one(parsed, c) for c in clauses]
-    if not results or any(r is None for r in results):
+        clauses = [f">={low}", f"<={high}"]
+    else:
+        for token in _TOKEN_RE.findall(text.replace(",", " ")):
+            match = _CLAUSE_RE.match(token.strip())
+            converted = _pep440(match.group(1) or "", match.group(2)) if match else None
+            if converted is None:
+                return None
+            clauses += converted
+    try:
+        return SpecifierSet(",".join(clauses))
+    except InvalidSpecifier:
         return None
-    return all(bool(r) for r in results)
+
+
+def satisfies(version: str, spec: str) -> bool | None:
+    """Whether ``version`` is in the range ``spec``; None when either is unparseable.
+
+    A pre-release ``version`` is judged like any other (it is what this service is).
+    """
+    parsed = parse_version(version)
+    specifiers = to_specifier_set(spec)
+    if parsed is None or specifiers is None:
+        return None
+    return specifiers.contains(parsed, prereleases=True)

@@ -9,7 +9,11 @@ of entries. Files are written with our own ``os.open`` of a resolved path
 outside the staging folder. ``InvalidArchive.details["reason"]`` is a stable
 sub-code (``zip_slip``, ``absolute_path``, ``backslash``, ``symlink``,
 ``special_file``, ``encrypted``, ``too_large``, ``ratio``, ``too_many_entries``,
-``empty``, ``corrupt``, ``duplicate``, ``bad_subpath``).
+``empty``, ``corrupt``, ``duplicate``, ``bad_subpath``, ``too_deep``).
+
+Version-control metadata (``.git``, ``.hg``, ``.svn``, ``.bzr`` at any depth) is
+never written: a ``.git/config`` from a download could name commands (e.g.
+``core.fsmonitor``) that a later git call would run outside the plugin runtime.
 """
 
 from __future__ import annotations
@@ -28,6 +32,9 @@ from ledmatrix_mqtt.store.staging import STORAGE_ERRNOS, storage_failed
 MiB = 1024 * 1024
 _DRIVE_RE = re.compile(r"^[A-Za-z]:")
 _CHUNK = 64 * 1024
+VCS_DIRS = frozenset({".git", ".hg", ".svn", ".bzr"})
+MAX_DEPTH = 64  # path components; real plugins nest a handful deep
+MAX_NAME = 1024
 
 
 @dataclass(frozen=True)
@@ -64,6 +71,8 @@ def member_parts(info: zipfile.ZipInfo) -> tuple[str, ...]:
         raise _refuse("backslash", f"archive member {name[:120]!r} uses a backslash path")
     if name.startswith("/") or _DRIVE_RE.match(name):
         raise _refuse("absolute_path", f"archive member {name[:120]!r} is an absolute path")
+    if name.count("/") > MAX_DEPTH or len(name) > MAX_NAME:
+        raise _refuse("too_deep", f"archive member {name[:120]!r}... nests deeper than {MAX_DEPTH}")
     parts = tuple(p for p in PurePosixPath(name).parts if p not in ("", "."))
     if ".." in parts:
         raise _refuse("zip_slip", f"archive member {name[:120]!r} escapes the archive (..)")
@@ -121,7 +130,11 @@ def _select(
     """Members to write, each with its path relative to the plugin folder."""
     all_parts = [member_parts(info) for info in infos]
     root = _archive_root(all_parts)
-    files = [(i, p) for i, p in zip(infos, all_parts, strict=True) if p and not i.is_dir()]
+    files = [
+        (i, p)
+        for i, p in zip(infos, all_parts, strict=True)
+        if p and not i.is_dir() and VCS_DIRS.isdisjoint(p)
+    ]
     if root and any(p == root for _, p in files):
         root = ()  # the single top-level name is a file, not a folder
     prefix = root + normalise_subpath(subpath)

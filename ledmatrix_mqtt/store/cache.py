@@ -124,18 +124,34 @@ class TtlCache:
         with self._lock:
             return self._answer_from_slot(key)
 
-    def seed(self, key: Hashable, value: object, *, fetched_at: float) -> None:
-        """Hold ``value`` as an expired, stale copy (e.g. loaded from disk at start).
+    def seed(
+        self, key: Hashable, value: object, *, fetched_at: float, ttl: float | None = None
+    ) -> None:
+        """Hold ``value`` loaded from disk at start. Does nothing if a value is held.
 
-        The next ``get_or_fetch`` tries the network; if that fails this copy answers.
-        Does nothing if a value is already held.
+        Without ``ttl``: an expired, stale copy; the next ``get_or_fetch`` tries the
+        network and this copy answers if that fails. With ``ttl``: a normal value that
+        stays fresh until ``fetched_at + ttl``, as if this process had fetched it.
         """
         _check_immutable(value)
         with self._lock:
             slot = self._slots.get(key)
             if slot is not None and slot.held:
                 return
-            self._store(key, _Slot(value, True, fetched_at, 0.0, stale=True))
+            if ttl is None:
+                self._store(key, _Slot(value, True, fetched_at, 0.0, stale=True))
+            else:
+                self._store(key, _Slot(value, True, fetched_at, fetched_at + ttl))
+
+    def fresh_items(self) -> list[tuple[Hashable, Any, float]]:
+        """``(key, value, fetched_at)`` of every held, unexpired, non-stale value."""
+        now = self._clock()
+        with self._lock:
+            return [
+                (key, slot.value, slot.fetched_at)
+                for key, slot in self._slots.items()
+                if slot.held and not slot.stale and now < slot.expires_at
+            ]
 
     def invalidate(self, key: Hashable) -> None:
         with self._lock:

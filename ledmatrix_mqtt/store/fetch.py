@@ -14,7 +14,8 @@ from urllib.parse import urlsplit
 
 from ledmatrix_mqtt.core.github_urls import GithubUrls, RepoRef, parse_repo_url
 from ledmatrix_mqtt.core.models import RegistryEntry
-from ledmatrix_mqtt.errors import DownloadFailed, Forbidden
+from ledmatrix_mqtt.core.registry_format import listed_download_url
+from ledmatrix_mqtt.errors import DownloadFailed, Forbidden, NotFound
 from ledmatrix_mqtt.store.http import HttpClient, HttpError
 from ledmatrix_mqtt.store.staging import storage_errors
 
@@ -31,9 +32,12 @@ def branch_candidates(*branches: str) -> list[str]:
     return out
 
 
-def repo_of(url: str, http: HttpClient, github: GithubUrls) -> RepoRef:
-    """The repo a web URL names; ``Forbidden`` unless it is on the configured GitHub host."""
-    http.check_url(url)
+def repo_of(url: str, github: GithubUrls) -> RepoRef:
+    """The repo a web URL names; ``Forbidden`` unless it is on the configured GitHub host.
+
+    The URL itself is never requested (the archive URL built from the repo is, and
+    ``HttpClient`` checks every request and redirect against the allow-list).
+    """
     repo = parse_repo_url(url)
     if repo is None:
         raise DownloadFailed(f"{url!r} is not a repository URL (https://host/owner/name)")
@@ -44,24 +48,44 @@ def repo_of(url: str, http: HttpClient, github: GithubUrls) -> RepoRef:
 
 def entry_archive_urls(
     entry: RegistryEntry,
-    http: HttpClient,
     github: GithubUrls,
     *,
     branch: str = "",
     default_branch: str = "",
+    version: str = "",
 ) -> list[str]:
-    """Archive URLs to try for a registry entry (its legacy ``download_url`` first)."""
+    """Archive URLs to try for a registry entry: its branch head, as LEDMatrix installs.
+
+    The branch candidates are the requested branch, the entry's ``branch``, the
+    repository's default branch, then ``main``/``master``; the monorepo
+    ``plugin_path`` is applied by the extractor. The legacy ``download_url`` (a
+    tag archive that can lag the branch head) is used only for an entry that
+    names no repository. A requested ``version`` is the archive the entry's
+    ``versions[]`` lists for it, else the tag ``v<version>`` or ``<version>``.
+    """
+    if version:
+        return _version_urls(entry, github, version)
     urls: list[str] = []
-    if entry.download_url:
-        http.check_url(entry.download_url)
-        urls.append(entry.download_url)
     if entry.repo:
-        repo = repo_of(entry.repo, http, github)
+        repo = repo_of(entry.repo, github)
         candidates = branch_candidates(branch, entry.branch, default_branch)
         urls += [github.archive(repo, b) for b in candidates]
+    elif entry.download_url:
+        urls.append(entry.download_url)  # checked by HttpClient before any byte is sent
     if not urls:
         raise DownloadFailed(f"registry entry {entry.id!r} names no repository")
     return urls
+
+
+def _version_urls(entry: RegistryEntry, github: GithubUrls, version: str) -> list[str]:
+    urls = [listed_download_url(entry, version)]
+    if entry.repo:
+        repo = repo_of(entry.repo, github)
+        urls += [github.tag_archive(repo, f"v{version}"), github.tag_archive(repo, version)]
+    found = [u for u in dict.fromkeys(urls) if u]
+    if not found:
+        raise NotFound(f"registry entry {entry.id!r} lists no version {version!r}")
+    return found
 
 
 def download_first(

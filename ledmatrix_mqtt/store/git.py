@@ -5,7 +5,8 @@ Git is optional on the device. Every call runs with no inherited configuration
 no terminal prompts, only the http(s) transports (``protocol.allow=never``
 otherwise: no ``file://``, ``ext::`` or ssh), no redirects (each URL is checked
 against the host allow-list by the caller and git must not wander off it),
-no hooks and symlinks checked out as plain files, with a timeout.
+no hooks, no fsmonitor command, and symlinks checked out as plain files, with a
+timeout.
 """
 
 from __future__ import annotations
@@ -28,6 +29,11 @@ _SAFE_CONFIG = (
     "protocol.https.allow=always",
     "http.followRedirects=false",
     "core.hooksPath=/dev/null",
+    "core.fsmonitor=false",  # a checkout's own .git/config must not name a command to run
+    "core.sshCommand=/bin/false",
+    "core.pager=cat",
+    "log.showSignature=false",  # with gpg.program, a signature check runs a command
+    "gpg.program=/bin/false",
     "core.symlinks=false",
     "credential.helper=",
     "advice.detachedHead=false",

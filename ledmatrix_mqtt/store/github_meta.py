@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from ledmatrix_mqtt.core.models import CommitInfo, RepoInfo
+from ledmatrix_mqtt.core.text import printable_text
 from ledmatrix_mqtt.store.http import HttpError, HttpResponse
 
 
@@ -24,8 +25,9 @@ def parse_json_object(resp: HttpResponse) -> dict[str, Any]:
 
 
 def _text(data: dict[str, Any], key: str) -> str:
+    """A display string; text UTF-8 cannot hold (a lone surrogate) becomes U+FFFD."""
     value = data.get(key)
-    return value if isinstance(value, str) else ""
+    return printable_text(value) if isinstance(value, str) else ""
 
 
 def _obj(data: dict[str, Any], key: str) -> dict[str, Any]:
@@ -49,7 +51,7 @@ def parse_repo_info(data: dict[str, Any]) -> RepoInfo:
         pushed_at=_text(data, "pushed_at"),
         updated_at=_text(data, "updated_at"),
         language=_text(data, "language"),
-        license=spdx if isinstance(spdx, str) else "",
+        license=printable_text(spdx) if isinstance(spdx, str) else "",
     )
 
 

@@ -19,9 +19,7 @@ import configparser
 import logging
 import os
 import re
-import shutil
 import stat
-import subprocess
 import threading
 import zlib
 from dataclasses import dataclass
@@ -29,6 +27,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from ledmatrix_mqtt.core.models import GitInfo
+from ledmatrix_mqtt.store.git import GitError, GitRunner
 
 _LOG = logging.getLogger(__name__)
 _SHA_RE = re.compile(r"^[0-9a-f]{40}$")
@@ -149,21 +148,16 @@ def _git_time_to_iso(line: str) -> str:
 
 
 def _git_log_date(folder: Path, sha: str) -> str:
-    git = shutil.which("git")
-    if git is None:
+    """The commit date via ``git log`` (packed objects), run with the sanitised config of
+    ``GitRunner``: the checkout's own config cannot make it run a command."""
+    git = GitRunner.from_path(timeout=_GIT_TIMEOUT)
+    if not git.available:
         return ""
     try:
-        done = subprocess.run(
-            [git, "-C", str(folder), "log", "-1", "--format=%cI", sha],
-            capture_output=True,
-            text=True,
-            timeout=_GIT_TIMEOUT,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError) as exc:
-        _LOG.debug("git log failed in %s: %s", folder, exc)
+        return git.run(["log", "-1", "--format=%cI", sha], cwd=folder).strip()
+    except GitError as exc:
+        _LOG.debug("git log failed in %s: %s", folder, exc.message)
         return ""
-    return done.stdout.strip() if done.returncode == 0 else ""
 
 
 def _head_target(head: str) -> tuple[str, str]:

@@ -3,30 +3,44 @@
 Every request, and every redirect hop, must target a host named in the config
 (the registry host and the GitHub web/api/raw/archive URLs); anything else is
 refused with ``Forbidden`` before a byte is sent. The GitHub token goes only to
-the API host. ``file://`` URLs and plain paths are read from disk (local
-registries).
+the API origin (same scheme, host and port). ``file://`` URLs and plain paths
+are read from disk (local registries).
+
+Every call has a total deadline (``get_deadline``/``download_deadline``), not
+only a per-read timeout: a server that trickles a byte at a time cannot hold
+the store. Transient failures (network, 5xx, 408, 429) are retried with
+back-off (``retry_delays``) while the deadline allows.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import threading
+import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
 from urllib.parse import unquote, urljoin, urlsplit
 
 import requests
+import urllib3
 
 from ledmatrix_mqtt import __version__
 from ledmatrix_mqtt.errors import DownloadFailed, Forbidden, PayloadTooLarge
+from ledmatrix_mqtt.store.net_errors import describe_network_error
 
 _LOG = logging.getLogger(__name__)
+T = TypeVar("T")
 USER_AGENT = f"ledmatrix-mqtt/{__version__}"
 MAX_REDIRECTS = 5
 CHUNK = 64 * 1024
+GET_DEADLINE = 60.0  # one GET (registry, API), all attempts and redirects included
+DOWNLOAD_DEADLINE = 600.0  # one archive download (64 MiB at ~110 kB/s), all attempts
+RETRY_DELAYS = (0.25, 0.75)  # 3 attempts in all
+_RETRY_STATUSES = frozenset({408, 429})
 
 
 class HttpError(DownloadFailed):
@@ -44,6 +58,29 @@ class HttpError(DownloadFailed):
     @property
     def transient(self) -> bool:
         return self.status == 0 or self.status >= 500 or self.status in (403, 408, 429)
+
+    @property
+    def retryable(self) -> bool:
+        """Worth an immediate retry (a rate-limit 403 is not: it lasts until the reset)."""
+        return self.status == 0 or self.status >= 500 or self.status in _RETRY_STATUSES
+
+
+class _Deadline:
+    """A monotonic end time for one call; ``left()`` bounds every wait inside it."""
+
+    def __init__(self, seconds: float, url: str) -> None:
+        self.seconds = seconds
+        self.url = url
+        self.end = time.monotonic() + seconds
+
+    def left(self) -> float:
+        return self.end - time.monotonic()
+
+    def check(self) -> None:
+        if self.left() <= 0:
+            raise HttpError(
+                f"{_host(self.url)} did not finish within {self.seconds:.0f} s", url=self.url
+            )
 
 
 @dataclass(frozen=True)
@@ -70,15 +107,23 @@ class HttpClient:
         allowed_hosts: frozenset[str],
         *,
         token: str = "",
-        token_host: str = "",
+        token_origin: str = "",
         timeout: float = 10.0,
         max_body: int = 16 * 1024 * 1024,
         etag_entries: int = 512,
+        get_deadline: float = GET_DEADLINE,
+        download_deadline: float = DOWNLOAD_DEADLINE,
+        retry_delays: tuple[float, ...] = RETRY_DELAYS,
     ) -> None:
+        """``token_origin`` is the GitHub API URL: the token is sent only to its exact
+        scheme, host and port."""
         self.allowed_hosts = frozenset(h.lower() for h in allowed_hosts)
         self._token = token
-        self._token_host = token_host.lower()
+        self._token_origin = _origin(token_origin) if token_origin else None
         self.timeout = timeout
+        self.get_deadline = get_deadline
+        self.download_deadline = download_deadline
+        self.retry_delays = retry_delays
         self.max_body = max_body
         self._etags: OrderedDict[str, tuple[str, bytes]] = OrderedDict()
         self._etag_entries = etag_entries
@@ -92,7 +137,8 @@ class HttpClient:
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()
         if parts.scheme not in ("http", "https") or not host:
-            raise Forbidden(f"refusing to download from {url!r}: only http(s) URLs are allowed")
+            kind = f"a {parts.scheme[:20]}: URL" if parts.scheme else "a path"
+            raise Forbidden(f"refusing to download from {kind}: only http(s) URLs are allowed")
         if host not in self.allowed_hosts:
             raise Forbidden(
                 f"refusing to download from host {host!r}: not one of the configured hosts "
@@ -109,18 +155,20 @@ class HttpClient:
 
     def _headers_for(self, url: str) -> dict[str, str]:
         headers: dict[str, str] = {}
-        host = (urlsplit(url).hostname or "").lower()
-        if self._token and host == self._token_host:
-            headers["Authorization"] = f"token {self._token}"
-        if host == self._token_host:
+        if self._token_origin is not None and _origin(url) == self._token_origin:
+            if self._token:
+                headers["Authorization"] = f"token {self._token}"
             headers["Accept"] = "application/vnd.github+json"
         return headers
 
-    def _open(self, url: str, headers: dict[str, str], timeout: float | None) -> requests.Response:
+    def _open(
+        self, url: str, headers: dict[str, str], timeout: float | None, deadline: _Deadline
+    ) -> requests.Response:
         """GET following redirects by hand so each hop is checked against the allow-list."""
         current = url
         for _ in range(MAX_REDIRECTS + 1):
             self.check_url(current)
+            deadline.check()
             hop_headers = {**self._headers_for(current), **headers}
             with self._lock:
                 self.request_count += 1
@@ -128,12 +176,14 @@ class HttpClient:
                 resp = self._session().get(
                     current,
                     headers=hop_headers,
-                    timeout=timeout or self.timeout,
+                    timeout=max(0.01, min(timeout or self.timeout, deadline.left())),
                     allow_redirects=False,
                     stream=True,
                 )
             except requests.RequestException as exc:
-                raise HttpError(f"cannot reach {_host(current)}: {_reason(exc)}", url=url) from exc
+                raise HttpError(
+                    f"cannot reach {_host(current)}: {describe_network_error(exc)}", url=url
+                ) from exc
             if resp.is_redirect or resp.status_code in (301, 302, 303, 307, 308):
                 location = resp.headers.get("Location", "")
                 resp.close()
@@ -143,26 +193,62 @@ class HttpClient:
                 headers = {k: v for k, v in headers.items() if k != "If-None-Match"}
                 continue
             return resp
-        raise HttpError(f"too many redirects for {url}", url=url)
+        raise HttpError(f"too many redirects from {_host(url)}", url=url)
 
     # -- API --------------------------------------------------------------------
     def get(
-        self, url: str, *, conditional: bool = True, timeout: float | None = None
+        self,
+        url: str,
+        *,
+        conditional: bool = True,
+        timeout: float | None = None,
+        max_bytes: int | None = None,
+        retry_delays: tuple[float, ...] | None = None,
     ) -> HttpResponse:
-        """GET ``url`` into memory (capped). Raises ``HttpError`` on non-2xx/304."""
+        """GET ``url`` into memory, at most ``max_bytes`` (default ``max_body``).
+
+        Raises ``HttpError`` on non-2xx/304 or when ``get_deadline`` passes,
+        ``PayloadTooLarge`` past the cap. Retryable failures are retried
+        (``retry_delays``, default the client's).
+        """
+        cap = self.max_body if max_bytes is None else max_bytes
         if _is_local(url):
-            return HttpResponse(200, _read_local(url, self.max_body))
+            return HttpResponse(200, _read_local(url, cap))
+        deadline = _Deadline(self.get_deadline, url)
+        delays = self.retry_delays if retry_delays is None else retry_delays
+        return self._retrying(
+            delays, deadline, lambda: self._get_once(url, conditional, timeout, cap, deadline)
+        )
+
+    @staticmethod
+    def _retrying(delays: tuple[float, ...], deadline: _Deadline, attempt: Callable[[], T]) -> T:
+        """Run ``attempt``; retry a retryable ``HttpError`` after each back-off delay
+        that still fits in the deadline."""
+        for delay in delays:
+            try:
+                return attempt()
+            except HttpError as exc:
+                if not exc.retryable or deadline.left() <= delay:
+                    raise
+                _LOG.info("%s; retrying in %.2f s", exc.message, delay)
+            time.sleep(delay)
+        return attempt()
+
+    def _get_once(
+        self, url: str, conditional: bool, timeout: float | None, cap: int, deadline: _Deadline
+    ) -> HttpResponse:
         headers: dict[str, str] = {}
         with self._lock:
             remembered = self._etags.get(url) if conditional else None
         if remembered:
             headers["If-None-Match"] = remembered[0]
-        resp = self._open(url, headers, timeout)
+        resp = self._open(url, headers, timeout, deadline)
         with resp:
             if resp.status_code == 304 and remembered:
                 return HttpResponse(304, remembered[1], dict(resp.headers), not_modified=True)
-            _check_status(resp, url)
-            body = _read_capped(resp, self.max_body, url)
+            buffer = io.BytesIO()
+            _stream(resp, url, buffer, cap, None, deadline)
+            body = buffer.getvalue()
             etag = resp.headers.get("ETag")
             if etag and conditional:
                 with self._lock:
@@ -181,31 +267,95 @@ class HttpClient:
         progress: ProgressFn | None = None,
         timeout: float | None = None,
     ) -> int:
-        """Stream ``url`` into ``dest``; refuse more than ``max_bytes``. Returns bytes written."""
+        """Stream ``url`` into ``dest`` (seekable; rewound for a retry); refuse more
+        than ``max_bytes`` or a transfer past ``download_deadline``. Returns bytes written."""
         if _is_local(url):
             data = _read_local(url, max_bytes)
             dest.write(data)
             return len(data)
-        resp = self._open(url, {}, timeout or max(self.timeout, 30.0))
+        deadline = _Deadline(self.download_deadline, url)
+
+        def attempt() -> int:
+            dest.seek(0)
+            dest.truncate()
+            return self._download_once(url, dest, max_bytes, progress, timeout, deadline)
+
+        return self._retrying(self.retry_delays, deadline, attempt)
+
+    def _download_once(
+        self,
+        url: str,
+        dest: IO[bytes],
+        max_bytes: int,
+        progress: ProgressFn | None,
+        timeout: float | None,
+        deadline: _Deadline,
+    ) -> int:
+        resp = self._open(url, {}, timeout or max(self.timeout, 30.0), deadline)
         with resp:
-            _check_status(resp, url)
-            total = _content_length(resp)
-            if total is not None and total > max_bytes:
-                raise PayloadTooLarge(f"download of {total} bytes exceeds the {max_bytes} cap")
-            written = 0
-            try:
-                for chunk in resp.iter_content(CHUNK):
-                    written += len(chunk)
-                    if written > max_bytes:
-                        raise PayloadTooLarge(f"download exceeds the {max_bytes} byte cap")
-                    dest.write(chunk)
-                    if progress:
-                        progress(written, total)
-            except requests.RequestException as exc:
-                raise HttpError(f"download from {_host(url)} broke off: {_reason(exc)}") from exc
-            if total is not None and written < total:
-                raise HttpError(f"download from {_host(url)} was truncated", url=url)
-            return written
+            return _stream(resp, url, dest, max_bytes, progress, deadline)
+
+
+def _stream(
+    resp: requests.Response,
+    url: str,
+    dest: IO[bytes],
+    cap: int,
+    progress: ProgressFn | None,
+    deadline: _Deadline,
+) -> int:
+    """Check the status, then copy the body into ``dest``: at most ``cap`` bytes (refused
+    from the announced length when it is known, else while streaming), complete,
+    within ``deadline``. Returns the bytes written."""
+    _check_status(resp, url)
+    total = _content_length(resp)
+    if total is not None and total > cap:
+        raise PayloadTooLarge(f"{_host(url)} announced {total} bytes, over the {cap} byte cap")
+    written = 0
+    for chunk in _body(resp, deadline):
+        written += len(chunk)
+        if written > cap:
+            raise PayloadTooLarge(f"{_host(url)} sent more than the {cap} byte cap")
+        dest.write(chunk)
+        if progress:
+            progress(written, total)
+    if total is not None and written < total:
+        raise HttpError(f"the answer from {_host(url)} was truncated", url=url)
+    return written
+
+
+def _body(resp: requests.Response, deadline: _Deadline) -> Iterator[bytes]:
+    """The (decoded) body, chunk by chunk as it arrives, within ``deadline``.
+
+    ``read1`` returns whatever one receive brings, so a trickling server is
+    checked against the deadline after every receive, not after 64 KiB.
+    """
+    raw = resp.raw
+    while True:
+        deadline.check()
+        try:
+            chunk = raw.read1(CHUNK, decode_content=True)
+        except (urllib3.exceptions.HTTPError, OSError, requests.RequestException) as exc:
+            raise HttpError(
+                f"reading from {_host(deadline.url)} broke off: {describe_network_error(exc)}",
+                url=deadline.url,
+            ) from exc
+        if not chunk:
+            return
+        yield chunk
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) with the scheme's default port filled in."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if port is None:
+        port = {"http": 80, "https": 443}.get(scheme)
+    return scheme, (parts.hostname or "").lower(), port
 
 
 def _check_status(resp: requests.Response, url: str) -> None:
@@ -219,11 +369,6 @@ def _host(url: str) -> str:
     return urlsplit(url).hostname or url
 
 
-def _reason(exc: BaseException) -> str:
-    text = str(exc)
-    return type(exc).__name__ if not text else f"{type(exc).__name__}: {text[:160]}"
-
-
 def _content_length(resp: requests.Response) -> int | None:
     value = resp.headers.get("Content-Length")
     if value is None or resp.headers.get("Content-Encoding"):
@@ -232,20 +377,6 @@ def _content_length(resp: requests.Response) -> int | None:
         return int(value)
     except ValueError:
         return None
-
-
-def _read_capped(resp: requests.Response, cap: int, url: str) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        for chunk in resp.iter_content(CHUNK):
-            size += len(chunk)
-            if size > cap:
-                raise PayloadTooLarge(f"response from {_host(url)} exceeds {cap} bytes")
-            chunks.append(chunk)
-    except requests.RequestException as exc:
-        raise HttpError(f"reading from {_host(url)} failed: {_reason(exc)}", url=url) from exc
-    return b"".join(chunks)
 
 
 def _is_local(url: str) -> bool:

@@ -5,9 +5,10 @@ checkout update): stage in a private folder under ``staging/``, validate the
 manifest (its id is canonical and names the folder), run the compatibility
 gate, and only then swap the folder in under a journal (see ``swap.py``).
 The previous copy is kept aside until the new one is proven and restored on
-any failure, so a device with broken DNS never loses a plugin (upstream
-c1fa5094/#405) and a refused install never touches the installed copy (#431,
-``weather`` vs ``ledmatrix-weather``).
+any failure, so a device with broken DNS never loses a plugin and a refused
+install never touches the installed copy. A registry install takes the branch
+head (``plugin_path`` inside it for a monorepo), as LEDMatrix does; plugin ids
+are owned by one source (see ``install_rules.check_owner``).
 
 Concurrency: per-plugin locks refuse a second operation on the same id with
 ``Busy`` instead of waiting (see ``locks.py``).
@@ -19,7 +20,7 @@ import logging
 import os
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ledmatrix_mqtt.api import ProgressFn
@@ -29,14 +30,16 @@ from ledmatrix_mqtt.core.manifest import check_compatible
 from ledmatrix_mqtt.core.models import (
     DependencyReport,
     InstallResult,
-    Manifest,
     PluginSource,
-    Progress,
     RegistryEntry,
     Stage,
 )
 from ledmatrix_mqtt.core.versions import is_update_available
-from ledmatrix_mqtt.errors import Forbidden, InvalidManifest, NotInstalled
+from ledmatrix_mqtt.errors import (
+    Forbidden,
+    InvalidManifest,
+    NotInstalled,
+)
 from ledmatrix_mqtt.store.archive import ArchiveLimits, MiB, extract_plugin
 from ledmatrix_mqtt.store.deps import ensure_requirements
 from ledmatrix_mqtt.store.fetch import (
@@ -47,6 +50,13 @@ from ledmatrix_mqtt.store.fetch import (
 )
 from ledmatrix_mqtt.store.git import GitError, GitRunner, is_checkout
 from ledmatrix_mqtt.store.http import HttpClient
+from ledmatrix_mqtt.store.install_rules import (
+    Reporter,
+    Staged,
+    check_owner,
+    dependency_failed,
+    install_result,
+)
 from ledmatrix_mqtt.store.layout import StateLayout
 from ledmatrix_mqtt.store.locks import PluginLocks
 from ledmatrix_mqtt.store.records import UninstallRecords
@@ -57,6 +67,7 @@ from ledmatrix_mqtt.store.staging import (
     new_workdir,
     plugin_dir,
     read_manifest,
+    read_source_marker,
     remove_tree,
     storage_errors,
     write_source_marker,
@@ -69,26 +80,12 @@ DEFAULT_MAX_ARCHIVE_BYTES = 64 * MiB
 
 
 @dataclass(frozen=True)
-class _Reporter:
-    operation: str
-    plugin_id: str
-    sink: ProgressFn | None
+class _Source:
+    """Which archive of a registry entry: a branch head (default) or a release."""
 
-    def __call__(self, stage: Stage, percent: int, message: str = "") -> None:
-        if self.sink is None:
-            return
-        try:
-            self.sink(Progress(self.operation, self.plugin_id, stage, percent, message))
-        except Exception:
-            _LOG.exception("progress callback failed")
-
-
-@dataclass(frozen=True)
-class _Staged:
-    folder: Path
-    manifest: Manifest
-    source: PluginSource
-    origin: str  # repository or archive URL, for the source marker
+    branch: str = ""
+    default_branch: str = ""
+    version: str = ""
 
 
 class Installer:
@@ -106,6 +103,7 @@ class Installer:
         records: UninstallRecords | None = None,
         git: GitRunner | None = None,
         crash_hook: CrashHook = no_hook,
+        builtin_dir: Path | None = None,
     ) -> None:
         self.layout = layout
         self.http = http
@@ -119,6 +117,7 @@ class Installer:
         self._hook = crash_hook
         self._locks = PluginLocks()
         self._swap = PluginSwap(layout, hook=crash_hook)
+        self._builtin_dir = builtin_dir
 
     # -- public operations ---------------------------------------------------------------
     def install_entry(
@@ -127,12 +126,17 @@ class Installer:
         *,
         branch: str = "",
         default_branch: str = "",
+        version: str = "",
         progress: ProgressFn | None = None,
     ) -> InstallResult:
-        """Install (or reinstall) a registry entry; the manifest id names the folder."""
+        """Install (or reinstall) a registry entry; the manifest id names the folder.
+
+        The branch head unless ``version`` asks for a release (see ``entry_archive_urls``).
+        """
         validate_plugin_id(entry.id)
         with self._locks.hold(entry.id):
-            return self._install_entry(entry, "install", branch, default_branch, progress, "")
+            source = _Source(branch, default_branch, version)
+            return self._install_entry(entry, "install", source, progress, "")
 
     def update_entry(
         self, plugin_id: str, entry: RegistryEntry, progress: ProgressFn | None = None
@@ -144,12 +148,13 @@ class Installer:
             if not os.path.lexists(folder):
                 raise NotInstalled(f"plugin {plugin_id!r} is not installed")
             current = installed_manifest(folder)
-            if current is not None and not is_update_available(
-                current.version, entry.latest_version
+            fulfilled = read_source_marker(folder).registry_version == entry.latest_version
+            if current is not None and (
+                fulfilled or not is_update_available(current.version, entry.latest_version)
             ):
-                _Reporter("update", plugin_id, progress)(Stage.DONE, 100, "up to date")
+                Reporter("update", plugin_id, progress)(Stage.DONE, 100, "up to date")
                 return InstallResult(plugin_id, "up_to_date", current.version, current.version)
-            return self._install_entry(entry, "update", "", "", progress, plugin_id)
+            return self._install_entry(entry, "update", _Source(), progress, plugin_id)
 
     def install_from_url(
         self,
@@ -169,14 +174,14 @@ class Installer:
         if not allowed:
             raise Forbidden("installing from a URL is disabled (store.allow_install_from_url)")
         self.http.check_url(url)
-        report = _Reporter("install", "", progress)
+        report = Reporter("install", "", progress)
         workdir = new_workdir(self.layout, "url")
         try:
             report(Stage.RESOLVING, 0, url)
             if self._git.available and not plugin_path:
                 folder = self._clone(url, branch, workdir, report)
             else:
-                repo = repo_of(url, self.http, self.github)
+                repo = repo_of(url, self.github)
                 urls = [self.github.archive(repo, b) for b in branch_candidates(branch)]
                 folder = self._fetch_archive(urls, plugin_path, workdir, report)
             staged = self._validate(folder, PluginSource.URL, url, report)
@@ -194,7 +199,7 @@ class Installer:
         target = plugin_dir(self.layout, plugin_id)
         if not is_checkout(target):
             raise NotInstalled(f"plugin {plugin_id!r} is not installed as a git checkout")
-        report = _Reporter("update", plugin_id, progress)
+        report = Reporter("update", plugin_id, progress)
         with self._locks.hold(plugin_id):
             url = self._git.remote_url(target)
             self.http.check_url(url)
@@ -239,28 +244,36 @@ class Installer:
         self,
         entry: RegistryEntry,
         operation: str,
-        branch: str,
-        default_branch: str,
+        where: _Source,
         progress: ProgressFn | None,
         expect_id: str,
     ) -> InstallResult:
         """The registry pipeline; the caller holds the locks of ``entry.id`` and ``expect_id``."""
-        report = _Reporter(operation, expect_id or entry.id, progress)
+        report = Reporter(operation, expect_id or entry.id, progress)
         held = tuple(dict.fromkeys(i for i in (entry.id, expect_id) if i))
         workdir = new_workdir(self.layout, operation)
         try:
             report(Stage.RESOLVING, 0)
             urls = entry_archive_urls(
-                entry, self.http, self.github, branch=branch, default_branch=default_branch
+                entry,
+                self.github,
+                branch=where.branch,
+                default_branch=where.default_branch,
+                version=where.version,
             )
             folder = self._fetch_archive(urls, entry.plugin_path, workdir, report)
-            staged = self._validate(folder, PluginSource.REGISTRY, entry.repo or urls[0], report)
+            staged = replace(
+                self._validate(folder, PluginSource.REGISTRY, entry.repo or urls[0], report),
+                registry_id=entry.id,
+                # a pinned release is not the registry's latest; the branch head is
+                registry_version="" if where.version else entry.latest_version,
+            )
             if expect_id and staged.manifest.id != expect_id:
                 raise InvalidManifest(
                     f"the registry entry now holds plugin {staged.manifest.id!r}, "
                     f"not {expect_id!r}; refusing to replace it"
                 )
-            result = self._activate(staged, report, held=held, registry_id=entry.id)
+            result = self._activate(staged, report, held=held, replaces=expect_id)
         except Exception:
             remove_tree(workdir)
             raise
@@ -268,7 +281,7 @@ class Installer:
         return result
 
     def _fetch_archive(
-        self, urls: list[str], subpath: str, workdir: Path, report: _Reporter
+        self, urls: list[str], subpath: str, workdir: Path, report: Reporter
     ) -> Path:
         archive = workdir / "archive.zip"
         report(Stage.DOWNLOADING, 0)
@@ -288,7 +301,7 @@ class Installer:
         self._hook("extracted")
         return folder
 
-    def _clone(self, url: str, branch: str, workdir: Path, report: _Reporter) -> Path:
+    def _clone(self, url: str, branch: str, workdir: Path, report: Reporter) -> Path:
         report(Stage.DOWNLOADING, 0, "git clone")
         folder = workdir / "plugin"
         self._git.clone(url, folder, branch=branch)
@@ -296,13 +309,13 @@ class Installer:
         return folder
 
     def _validate(
-        self, folder: Path, source: PluginSource, origin: str, report: _Reporter
-    ) -> _Staged:
+        self, folder: Path, source: PluginSource, origin: str, report: Reporter
+    ) -> Staged:
         report(Stage.VALIDATING, 0)
         manifest = read_manifest(folder)
         check_compatible(manifest, self.core_version)
         self._hook("validated")
-        return _Staged(folder, manifest, source, origin)
+        return Staged(folder, manifest, source, origin)
 
     def _git_update(
         self,
@@ -312,7 +325,7 @@ class Installer:
         branch: str,
         before: str,
         workdir: Path,
-        report: _Reporter,
+        report: Reporter,
     ) -> InstallResult:
         copy = workdir / "plugin"
         report(Stage.DOWNLOADING, 0, "git fetch")
@@ -328,59 +341,46 @@ class Installer:
             raise InvalidManifest(
                 f"the update renames plugin {plugin_id!r} to {staged.manifest.id!r}; refusing"
             )
-        return self._activate(staged, report, held=(plugin_id,))
+        return self._activate(staged, report, held=(plugin_id,), replaces=plugin_id)
 
     def _activate(
         self,
-        staged: _Staged,
-        report: _Reporter,
+        staged: Staged,
+        report: Reporter,
         *,
         held: tuple[str, ...],
-        registry_id: str = "",
+        replaces: str = "",
     ) -> InstallResult:
         """Swap the validated copy in; restore the previous copy on any failure."""
         plugin_id = staged.manifest.id
         extra = () if plugin_id in held else (plugin_id,)
         with self._locks.hold(*extra):
             target = plugin_dir(self.layout, plugin_id)
+            check_owner(staged, target, replaces, self._builtin_dir)
             previous = installed_manifest(target)
             report(Stage.ACTIVATING, 0)
-            write_source_marker(staged.folder, staged.source, staged.origin, registry_id)
+            write_source_marker(
+                staged.folder,
+                staged.source,
+                staged.origin,
+                staged.registry_id,
+                staged.registry_version,
+            )
             record = self._swap.begin(plugin_id, "install", target, staged.folder)
             try:
                 self._swap.activate(record)
                 proven = read_manifest(target)
                 report(Stage.DEPENDENCIES, 0)
                 deps = self._deps(target)
+                if deps.status == "failed":
+                    raise dependency_failed(plugin_id, deps)
                 self._hook("dependencies_done")
                 if self._records is not None:
-                    self._records.forget(*dict.fromkeys(i for i in (plugin_id, registry_id) if i))
+                    ids = (plugin_id, staged.registry_id)
+                    self._records.forget(*dict.fromkeys(i for i in ids if i))
                 self._swap.commit(record)
             except Exception:
                 self._swap.restore(record)
                 raise
         report(Stage.DONE, 100)
-        return _result(proven, previous, staged.source, deps)
-
-
-def _result(
-    manifest: Manifest, previous: Manifest | None, source: PluginSource, deps: DependencyReport
-) -> InstallResult:
-    if previous is None:
-        action = "installed"
-    elif previous.version == manifest.version:
-        action = "reinstalled"
-    else:
-        action = "updated"
-    message = f"{manifest.name} {manifest.version} {action}"
-    if deps.status == "failed":
-        message += "; installing its Python requirements failed"
-    return InstallResult(
-        plugin_id=manifest.id,
-        action=action,
-        version=manifest.version,
-        previous_version=previous.version if previous else "",
-        source=source,
-        dependencies=deps,
-        message=message,
-    )
+        return install_result(proven, previous, staged.source, deps)

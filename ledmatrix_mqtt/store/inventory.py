@@ -13,7 +13,6 @@ installed plugin with the same id overrides its built-in.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import threading
@@ -33,12 +32,12 @@ from ledmatrix_mqtt.core.models import (
     Registry,
     RegistryEntry,
 )
-from ledmatrix_mqtt.core.registry_format import AliasTable
+from ledmatrix_mqtt.core.registry_format import AliasTable, alias_table
 from ledmatrix_mqtt.core.versions import is_update_available
 from ledmatrix_mqtt.errors import LedMatrixError
 from ledmatrix_mqtt.store.gitinfo import GitInfoCache, StatSig, stat_signature
 from ledmatrix_mqtt.store.layout import StateLayout
-from ledmatrix_mqtt.store.staging import SOURCE_MARKER
+from ledmatrix_mqtt.store.staging import SOURCE_MARKER, SourceMarker, read_source_marker
 
 _LOG = logging.getLogger(__name__)
 
@@ -88,8 +87,7 @@ class _Parsed:
     builtin: bool
     manifest: Manifest | None
     error: str
-    marker_source: str
-    registry_id: str  # the registry entry it was installed from (source marker)
+    marker: SourceMarker  # where it was installed from
 
 
 @dataclass
@@ -98,7 +96,7 @@ class _FolderSlot:
     marker_gate: _Gate = field(default_factory=_Gate)
     manifest: Manifest | None = None
     error: str = ""
-    marker: tuple[str, str] = ("", "")  # (source, registry_id)
+    marker: SourceMarker = field(default_factory=SourceMarker)
 
 
 class _FolderScan:
@@ -135,21 +133,6 @@ class _FolderScan:
         self._gate.reset()
 
 
-def _read_marker(path: Path) -> tuple[str, str]:
-    """(source, registry_id) from a ``.ledmatrix-source.json`` written by the installer."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return "", ""
-    if not isinstance(data, Mapping):
-        return "", ""
-    source, registry_id = data.get("source"), data.get("registry_id")
-    if source not in ("registry", "url"):
-        return "", ""
-    valid = source == "registry" and is_valid_plugin_id(registry_id)
-    return str(source), str(registry_id) if valid else ""
-
-
 _Memo = tuple[
     float, Registry | None, Mapping[str, Any], tuple[StatSig, StatSig], tuple[InstalledPlugin, ...]
 ]
@@ -179,7 +162,6 @@ class PluginInventory:
         self._git = git or GitInfoCache()
         self._lock = threading.Lock()
         self._slots: dict[Path, _FolderSlot] = {}
-        self._aliases: tuple[Registry | None, AliasTable | None] = (None, None)
         self.manifest_reads = 0
         self.recheck_seconds = 1.0
         self._memo: _Memo | None = None
@@ -212,7 +194,7 @@ class PluginInventory:
             ):
                 return memo[4]
             parsed = self._parsed_by_id()
-            table = self._alias_table_for(registry)
+            table = alias_table(registry) if registry is not None else None
             result = tuple(self._entry(parsed[pid], blocks, table) for pid in sorted(parsed))
             self._memo = (now, registry, blocks, roots, result)
             return result
@@ -258,9 +240,9 @@ class PluginInventory:
             slot.manifest_gate.record(sig)
         marker_sig = stat_signature(folder / SOURCE_MARKER)
         if slot.marker_gate.changed(marker_sig):
-            slot.marker = _read_marker(folder / SOURCE_MARKER) if marker_sig else ("", "")
+            slot.marker = read_source_marker(folder) if marker_sig else SourceMarker()
             slot.marker_gate.record(marker_sig)
-        return _Parsed(folder.name, folder, builtin, slot.manifest, slot.error, *slot.marker)
+        return _Parsed(folder.name, folder, builtin, slot.manifest, slot.error, slot.marker)
 
     def _read_manifest(self, path: Path, folder_name: str) -> tuple[Manifest | None, str]:
         self.manifest_reads += 1
@@ -274,15 +256,6 @@ class PluginInventory:
             return parse_manifest_bytes(raw, folder_name=folder_name), ""
         except LedMatrixError as exc:
             return None, f"{exc.code}: {exc.message}"
-
-    def _alias_table_for(self, registry: Registry | None) -> AliasTable | None:
-        held_registry, held_table = self._aliases
-        if registry is None:
-            return None
-        if registry is not held_registry:
-            held_table = AliasTable.build(registry)
-            self._aliases = (registry, held_table)
-        return held_table
 
     def _entry(
         self,
@@ -303,11 +276,15 @@ class PluginInventory:
             git=git,
             error=item.error,
             manifest=manifest,
-            registry_id=item.registry_id,
+            registry_id=item.marker.registry_id,
         )
-        entry = _registry_entry(table, item)
+        entry = None if item.builtin else _registry_entry(table, item)
         if entry is None or not entry.latest_version:
             return plugin
+        if entry.latest_version == item.marker.registry_version:
+            # installed from the branch head while this was the registry's latest: that
+            # head is the latest, whatever version its manifest declares (no update loop)
+            return replace(plugin, latest_version=plugin.version)
         return replace(
             plugin,
             latest_version=entry.latest_version,
@@ -319,9 +296,11 @@ def _registry_entry(table: AliasTable | None, item: _Parsed) -> RegistryEntry | 
     """The entry it was installed from (its manifest id may differ), else by its own id."""
     if table is None:
         return None
-    return (table.resolve(item.registry_id) if item.registry_id else None) or table.resolve(
-        item.plugin_id
-    )
+    if item.marker.source == "registry" and item.marker.registry_id:
+        return table.by_id.get(item.marker.registry_id)
+    if item.marker.source == "url":
+        return None  # installed from a URL: the registry does not own it
+    return table.resolve(item.plugin_id)
 
 
 def _racy(sigs: tuple[StatSig, ...]) -> bool:
@@ -333,9 +312,9 @@ def _racy(sigs: tuple[StatSig, ...]) -> bool:
 def _source(item: _Parsed, git_with_remote: bool) -> PluginSource:
     if item.builtin:
         return PluginSource.BUILTIN
-    if item.marker_source == "registry":
+    if item.marker.source == "registry":
         return PluginSource.REGISTRY
-    if item.marker_source == "url" or git_with_remote:
+    if item.marker.source == "url" or git_with_remote:
         return PluginSource.URL
     return PluginSource.LOCAL
 

@@ -60,9 +60,6 @@ class StateLayout:
     def lock_file(self) -> Path:
         return self.root / "service.lock"
 
-    def plugin_dir(self, plugin_id: str) -> Path:
-        return self.plugins / plugin_id
-
     def ensure(self) -> None:
         """Create the folders; ``StorageFailed`` if the state dir is not writable."""
         try:

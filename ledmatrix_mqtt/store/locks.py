@@ -38,10 +38,6 @@ class PluginLocks:
         with self._lock:
             self._held -= set(plugin_ids)
 
-    def is_held(self, plugin_id: str) -> bool:
-        with self._lock:
-            return plugin_id in self._held
-
     @contextlib.contextmanager
     def hold(self, *plugin_ids: str) -> Iterator[None]:
         self.acquire(*plugin_ids)

@@ -39,7 +39,7 @@ from ledmatrix_mqtt.core.reconcile import (
     ReconcilePlan,
     plan,
 )
-from ledmatrix_mqtt.core.registry_format import AliasTable
+from ledmatrix_mqtt.core.registry_format import alias_table
 from ledmatrix_mqtt.errors import (
     Busy,
     Forbidden,
@@ -238,7 +238,7 @@ class Reconciler:
         if registry is None:
             return out
         present = frozenset(p.id for p in plugins)
-        table = AliasTable.build(registry)
+        table = alias_table(registry)
         for name in names - out.keys():
             entry = table.resolve(name)
             match = sorted(table.names_for(entry) & present) if entry is not None else []

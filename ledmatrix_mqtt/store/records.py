@@ -66,8 +66,9 @@ class UninstallRecords:
             added = plugin_id not in ids
             if added:
                 atomic_write_json(self._uninstalled_path, sorted(ids | {plugin_id}))
-            stones = self._read_tombstones()
-            stones[plugin_id] = self._clock()
+            now = self._clock()
+            stones = {k: v for k, v in self._read_tombstones().items() if self._live(v, now)}
+            stones[plugin_id] = now  # expired ones are dropped on each write: the file stays small
             try:
                 atomic_write_json(self._tombstones_path, stones)
             except StorageFailed:
@@ -94,14 +95,22 @@ class UninstallRecords:
         now = self._clock() if now is None else now
         with self._lock:
             removed_at = self._read_tombstones().get(plugin_id)
-        return removed_at is not None and 0 <= now - removed_at < self._ttl
+        return removed_at is not None and self._live(removed_at, now)
+
+    def _live(self, removed_at: float, now: float) -> bool:
+        return 0 <= now - removed_at < self._ttl
+
+    def tombstones(self) -> frozenset[str]:
+        """Every id with a tombstone, expired or not (the uninstalls since the last prune)."""
+        with self._lock:
+            return frozenset(self._read_tombstones())
 
     def prune_tombstones(self, now: float | None = None) -> None:
         """Forget expired tombstones (the record itself stays)."""
         now = self._clock() if now is None else now
         with self._lock:
             stones = self._read_tombstones()
-            live = {k: v for k, v in stones.items() if 0 <= now - v < self._ttl}
+            live = {k: v for k, v in stones.items() if self._live(v, now)}
             if live != stones:
                 atomic_write_json(self._tombstones_path, live)
 

@@ -10,11 +10,17 @@ Contracts (each has a test in tests/integration/test_registry_client.py):
 * The last good registry is persisted to ``cache/registry.json`` and loaded at
   start as a stale copy, so a device that boots offline still knows it.
 * Repo info (1 h) and commit info (30 min, "not found" remembered 30 min) come
-  from the GitHub API, only for repos under the configured web URL; a failure
-  never replaces a good value.
+  from the GitHub API (``github_info.py``), only for repos under the configured
+  web URL; a failure never replaces a good value. Values still within their
+  TTLs are saved at ``close()`` for the next process.
 * ``search`` filters before any enrichment, enriches in a bounded pool, keeps
   registry order and answers within a deadline; late entries come back with
-  ``enriched=False`` while the pool keeps filling the cache for next time.
+  ``enriched=False`` while the pool keeps filling the cache for next time. It
+  is ``complete`` only when every entry's lookups settled (found or absent),
+  and it waits only for lookups it started: one stalled since an earlier
+  search does not cost the deadline again.
+* Every HTTP call has a total deadline and retries (``HttpClient``); the
+  registry body is capped at ``MAX_REGISTRY_BYTES`` while it streams.
 """
 
 from __future__ import annotations
@@ -24,15 +30,20 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import Any
 
 from ledmatrix_mqtt.api import SearchResult
 from ledmatrix_mqtt.core.config_model import StoreConfig
-from ledmatrix_mqtt.core.github_urls import GithubUrls, RepoRef, parse_repo_url
+from ledmatrix_mqtt.core.github_urls import GithubUrls
 from ledmatrix_mqtt.core.models import CommitInfo, Registry, RegistryEntry, RepoInfo, StoreEntry
-from ledmatrix_mqtt.core.registry_format import AliasTable, filter_entries, parse_registry
+from ledmatrix_mqtt.core.registry_format import (
+    MAX_REGISTRY_BYTES,
+    alias_table,
+    filter_entries,
+    parse_registry,
+)
 from ledmatrix_mqtt.errors import (
     InvalidPayload,
     LedMatrixError,
@@ -40,30 +51,27 @@ from ledmatrix_mqtt.errors import (
     RegistryUnavailable,
 )
 from ledmatrix_mqtt.store.cache import TtlCache
-from ledmatrix_mqtt.store.github_meta import parse_commit, parse_json_object, parse_repo_info
-from ledmatrix_mqtt.store.http import HttpClient, HttpError, HttpResponse
+from ledmatrix_mqtt.store.github_info import GithubInfo, LookupFailed, NeedsFetch
+from ledmatrix_mqtt.store.http import HttpClient
 from ledmatrix_mqtt.store.http_factory import make_http_client
 from ledmatrix_mqtt.store.layout import StateLayout
-from ledmatrix_mqtt.store.registry_copy import load_registry_copy, save_registry_copy
+from ledmatrix_mqtt.store.registry_copy import (
+    load_registry_copy,
+    save_registry_copy,
+)
 
 __all__ = ["RegistryClient", "make_http_client"]
 
 _LOG = logging.getLogger(__name__)
-T = TypeVar("T")
 
-REPO_INFO_TTL = 3600.0
-COMMIT_INFO_TTL = 1800.0
-NOT_FOUND_TTL = 1800.0
 MAX_ENRICH_WORKERS = 8
-RETRY_DELAYS = (0.25, 0.75)  # 3 attempts in all
 STALE_RESOLVE_MAX_AGE = 7 * 24 * 3600.0  # a stale copy older than this cannot resolve ids
 PERSISTED_REGISTRY = "registry.json"
+PERSISTED_ENRICHMENT = "github-info.json"
 _REGISTRY_KEY = ("registry",)
-_ABSENT_STATUSES = frozenset({404, 409, 410, 422})  # answers that will not change soon
 
 
-class _NeedsFetch(Exception):
-    """Internal: a cache-only enrichment found a key that must be fetched."""
+_Enriched = tuple[StoreEntry, bool]  # (entry, every lookup settled: found or absent)
 
 
 class RegistryClient:
@@ -80,16 +88,15 @@ class RegistryClient:
         layout: StateLayout | None = None,
         clock: Callable[[], float] = time.time,
         *,
-        retry_delays: Sequence[float] = RETRY_DELAYS,
+        retry_delays: Sequence[float] | None = None,
         max_workers: int = MAX_ENRICH_WORKERS,
     ) -> None:
         self._http = http
         self._config = store_config
         self._layout = layout
         self._clock = clock
-        self._retry_delays = tuple(retry_delays)
-        gh = store_config.github
-        self._urls = GithubUrls(gh.web_url.rstrip("/"), gh.api_url.rstrip("/"), gh.raw_url)
+        self._retry_delays = None if retry_delays is None else tuple(retry_delays)
+        urls = GithubUrls.from_config(store_config.github)
         self._cache = TtlCache(clock=clock)
         self._pool = cf.ThreadPoolExecutor(max_workers, thread_name_prefix="store-enrich")
         # commit lookups whose branch is known run beside the repo lookup, on their own
@@ -97,9 +104,12 @@ class RegistryClient:
         self._commit_pool = cf.ThreadPoolExecutor(max_workers, thread_name_prefix="store-commit")
         # entry -> its enrichment in progress; a search during a stall joins it
         # instead of queueing a duplicate job behind the stalled workers
-        self._pending: dict[RegistryEntry, cf.Future[StoreEntry]] = {}
+        self._pending: dict[RegistryEntry, cf.Future[_Enriched]] = {}
         self._pending_lock = threading.Lock()
-        self._aliases: tuple[tuple[RegistryEntry, ...], AliasTable] | None = None
+        saved = layout.cache / PERSISTED_ENRICHMENT if layout is not None else None
+        self._github = GithubInfo(
+            http, urls, self._cache, clock=clock, retry_delays=self._retry_delays, saved=saved
+        )
         self._load_persisted()
 
     # -- registry -------------------------------------------------------------------
@@ -141,27 +151,21 @@ class RegistryClient:
         except RegistryUnavailable:
             held = self.cached_registry()
             if held is not None and self._clock() - held.fetched_at < STALE_RESOLVE_MAX_AGE:
-                entry = self._alias_table(held).resolve(plugin_id)
+                entry = alias_table(held).resolve(plugin_id)
                 if entry is not None:
                     return entry
             raise
-        entry = self._alias_table(registry).resolve(plugin_id)
+        entry = alias_table(registry).resolve(plugin_id)
         if entry is None:
             raise NotFound(f"plugin {plugin_id!r} is not in the registry")
         return entry
 
-    def _alias_table(self, registry: Registry) -> AliasTable:
-        memo = self._aliases
-        if memo is not None and memo[0] is registry.entries:
-            return memo[1]
-        table = AliasTable.build(registry)
-        self._aliases = (registry.entries, table)
-        return table
-
     def _download_registry(self) -> Registry:
         url = self._config.registry_url
         try:
-            resp = self._get_with_retries(url)
+            resp = self._http.get(
+                url, max_bytes=MAX_REGISTRY_BYTES, retry_delays=self._retry_delays
+            )
         except LedMatrixError as exc:
             raise _unavailable(exc) from exc
         now = self._clock()
@@ -176,18 +180,6 @@ class RegistryClient:
             raise RegistryUnavailable(f"the registry at {url} is not valid: {exc}") from exc
         self._persist(document, now)
         return registry
-
-    def _get_with_retries(self, url: str) -> HttpResponse:
-        """GET with up to ``len(retry_delays) + 1`` attempts; retries network errors and 5xx."""
-        for delay in self._retry_delays:
-            try:
-                return self._http.get(url)
-            except HttpError as exc:
-                if exc.status and exc.status < 500:
-                    raise
-                _LOG.info("registry fetch failed (%s); retrying in %.2fs", exc.message, delay)
-            time.sleep(delay)
-        return self._http.get(url)
 
     # -- persisted copy -----------------------------------------------------------
     def _persist(self, document: Any, fetched_at: float) -> None:
@@ -208,7 +200,7 @@ class RegistryClient:
     # -- GitHub metadata ------------------------------------------------------------
     def repo_info(self, repo_url: str) -> RepoInfo | None:
         """``/repos/{owner}/{repo}``, cached 1 h. None: other host, not found, or unreachable."""
-        return self._repo_info(repo_url, offline=False)
+        return self._github.repo(repo_url, offline=False)
 
     def commit_info(
         self, repo_url: str, branch_candidates: Sequence[str] = ()
@@ -218,69 +210,7 @@ class RegistryClient:
         Cached 30 min; "no such branch" is remembered 30 min; a failure never
         replaces a good value. None when unknown (other host, not found, unreachable).
         """
-        return self._commit_info(repo_url, _branches(branch_candidates), offline=False)
-
-    def _api_ref(self, repo_url: str) -> RepoRef | None:
-        """The repo, if ``repo_url`` lives under the configured GitHub web URL."""
-        prefix = self._urls.web_url.lower() + "/"
-        if not repo_url.lower().startswith(prefix):
-            return None
-        return parse_repo_url(repo_url)
-
-    def _repo_info(self, repo_url: str, *, offline: bool) -> RepoInfo | None:
-        ref = self._api_ref(repo_url)
-        if ref is None:
-            return None
-        return self._lookup(
-            ("repo", ref.slug), lambda: self._fetch_repo(ref), REPO_INFO_TTL, offline
-        )
-
-    def _commit_info(
-        self, repo_url: str, branches: tuple[str, ...], *, offline: bool
-    ) -> CommitInfo | None:
-        ref = self._api_ref(repo_url)
-        if ref is None or not branches:
-            return None
-        key = ("commit", ref.slug, branches)
-        return self._lookup(
-            key, lambda: self._fetch_commit(ref, branches), COMMIT_INFO_TTL, offline
-        )
-
-    def _lookup(
-        self, key: Hashable, fetch: Callable[[], T | None], ttl: float, offline: bool
-    ) -> T | None:
-        try:
-            if not offline:
-                return self._cache.get_or_fetch(key, fetch, ttl, negative_ttl=NOT_FOUND_TTL).value
-            held = self._cache.cached(key)
-        except LedMatrixError as exc:
-            _LOG.debug("no GitHub info for %s: %s", key, exc.message)
-            return None
-        if held is None:
-            raise _NeedsFetch
-        value: T | None = held.value
-        return value
-
-    def _fetch_repo(self, ref: RepoRef) -> RepoInfo | None:
-        try:
-            resp = self._http.get(self._urls.repo_api(ref))
-        except HttpError as exc:
-            if exc.status in _ABSENT_STATUSES:
-                return None
-            raise
-        return parse_repo_info(parse_json_object(resp))
-
-    def _fetch_commit(self, ref: RepoRef, branches: tuple[str, ...]) -> CommitInfo | None:
-        """First branch that exists; a non-"absent" failure aborts (the cache keeps old data)."""
-        for branch in branches:
-            try:
-                resp = self._http.get(self._urls.commit_api(ref, branch))
-            except HttpError as exc:
-                if exc.status in _ABSENT_STATUSES:
-                    continue
-                raise
-            return parse_commit(parse_json_object(resp), branch)
-        return None
+        return self._github.commit(repo_url, _branches(branch_candidates), offline=False)
 
     # -- search -----------------------------------------------------------------------
     def search(
@@ -303,19 +233,26 @@ class RegistryClient:
         budget = self._config.search_deadline if deadline is None else deadline
         registry = self.fetch_registry(force_refresh=refresh)
         matches = filter_entries(registry.entries, query=query, category=category, tags=tuple(tags))
-        slots: list[StoreEntry | cf.Future[StoreEntry]] = []
+        slots: list[_Enriched | cf.Future[_Enriched]] = []
+        fresh: list[cf.Future[_Enriched]] = []  # submitted by this search
         for entry in matches:
-            slots.append(self._enrich_from_cache(entry) or self._submit(entry))
+            held = self._enrich_from_cache(entry)
+            if held is None:
+                future, new = self._submit(entry)
+                slots.append(future)
+                fresh += [future] if new else []
+            else:
+                slots.append(held)
+        if fresh:  # a lookup still stalled from an earlier search is not waited for again
+            cf.wait(fresh, timeout=max(0.0, budget - (time.monotonic() - started)))
         futures = [s for s in slots if isinstance(s, cf.Future)]
-        if futures:
-            cf.wait(futures, timeout=max(0.0, budget - (time.monotonic() - started)))
         finished = {f for f in futures if f.done()}  # one snapshot for entries and `complete`
-        entries = tuple(_settle(s, e, finished) for s, e in zip(slots, matches, strict=True))
+        settled = [_settle(s, e, finished) for s, e in zip(slots, matches, strict=True)]
         return SearchResult(
-            entries=entries,
+            entries=tuple(item for item, _ok in settled),
             fetched_at=registry.fetched_at,
             stale=registry.stale,
-            complete=len(finished) == len(futures),
+            complete=all(ok for _item, ok in settled),
         )
 
     def drain(self, timeout: float | None = None) -> bool:
@@ -326,64 +263,82 @@ class RegistryClient:
         return not not_done
 
     def close(self) -> None:
-        """Stop the enrichment pool without waiting for stalled requests."""
+        """Stop the enrichment pool without waiting for stalled requests, and keep the
+        GitHub info fetched so far on disk for the next process (e.g. the offline CLI)."""
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._commit_pool.shutdown(wait=False, cancel_futures=True)
+        self._github.save()
 
-    def _submit(self, entry: RegistryEntry) -> cf.Future[StoreEntry]:
+    def _submit(self, entry: RegistryEntry) -> tuple[cf.Future[_Enriched], bool]:
+        """The enrichment job of ``entry``, and whether this call started it."""
         with self._pending_lock:
             future = self._pending.get(entry)
+            new = future is None
             if future is None:
                 future = self._pool.submit(self._enrich, entry, False)
                 self._pending[entry] = future
         future.add_done_callback(lambda done: self._forget(entry, done))
-        return future
+        return future, new
 
-    def _forget(self, entry: RegistryEntry, future: cf.Future[StoreEntry]) -> None:
+    def _forget(self, entry: RegistryEntry, future: cf.Future[_Enriched]) -> None:
         with self._pending_lock:
             if self._pending.get(entry) is future:
                 del self._pending[entry]
 
-    def _enrich_from_cache(self, entry: RegistryEntry) -> StoreEntry | None:
+    def _enrich_from_cache(self, entry: RegistryEntry) -> _Enriched | None:
         try:
             return self._enrich(entry, True)
-        except _NeedsFetch:
+        except NeedsFetch:
             return None
 
-    def _enrich(self, entry: RegistryEntry, offline: bool) -> StoreEntry:
-        """Repo and commit info (commit branch: registry branch, repo default, main).
+    def _enrich(self, entry: RegistryEntry, offline: bool) -> _Enriched:
+        """Repo and commit info (commit branch: registry branch, repo default, main),
+        and whether both lookups settled (a failed one leaves the entry incomplete).
 
         With a registry branch the two lookups run at once; otherwise the commit
         lookup waits for the repo's default branch.
         """
         if not entry.repo:
-            return StoreEntry(entry)
+            return StoreEntry(entry), True
         early: cf.Future[CommitInfo | None] | None = None
         if entry.branch and not offline:
             branches = _branches((entry.branch,))
-            early = self._commit_pool.submit(self._commit_info, entry.repo, branches, offline=False)
-        repo = self._repo_info(entry.repo, offline=offline)
-        if early is not None:
-            commit = early.result()
-        else:
-            first = entry.branch or (repo.default_branch if repo else "")
-            commit = self._commit_info(entry.repo, _branches((first,)), offline=offline)
-        return StoreEntry(entry, repo, commit, enriched=repo is not None or commit is not None)
+            early = self._commit_pool.submit(
+                self._github.commit, entry.repo, branches, offline=False, strict=True
+            )
+        failed = False
+        repo = commit = None
+        try:
+            repo = self._github.repo(entry.repo, offline=offline, strict=True)
+        except LookupFailed:
+            failed = True
+        try:
+            if early is not None:
+                commit = early.result()
+            else:
+                first = entry.branch or (repo.default_branch if repo else "")
+                commit = self._github.commit(
+                    entry.repo, _branches((first,)), offline=offline, strict=True
+                )
+        except LookupFailed:
+            failed = True
+        enriched = repo is not None or commit is not None
+        return StoreEntry(entry, repo, commit, enriched=enriched), not failed
 
 
 def _settle(
-    slot: StoreEntry | cf.Future[StoreEntry],
+    slot: _Enriched | cf.Future[_Enriched],
     entry: RegistryEntry,
-    finished: set[cf.Future[StoreEntry]],
-) -> StoreEntry:
-    if isinstance(slot, StoreEntry):
+    finished: set[cf.Future[_Enriched]],
+) -> _Enriched:
+    if not isinstance(slot, cf.Future):
         return slot
     if slot not in finished:
-        return StoreEntry(entry)
+        return StoreEntry(entry), False
     error = slot.exception()
     if error is not None:
         _LOG.warning("enriching %s failed: %r", entry.id, error)
-        return StoreEntry(entry)
+        return StoreEntry(entry), False
     return slot.result()
 
 

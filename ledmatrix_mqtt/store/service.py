@@ -35,7 +35,7 @@ from ledmatrix_mqtt.core.models import (
 )
 from ledmatrix_mqtt.core.plugin_settings import PluginSettings
 from ledmatrix_mqtt.core.registry_format import names_of
-from ledmatrix_mqtt.errors import Forbidden, LedMatrixError, NotInstalled
+from ledmatrix_mqtt.errors import Forbidden, IdConflict, LedMatrixError, NotInstalled
 from ledmatrix_mqtt.fsutil import remove_stale_temps
 from ledmatrix_mqtt.store.installer import Installer
 from ledmatrix_mqtt.store.inventory import PluginInventory
@@ -70,8 +70,6 @@ class PluginConfigEditor(SettingsEditor, Protocol):
     def set_enabled(self, plugin_id: str, enabled: bool) -> bool: ...
 
     def remove_block(self, plugin_id: str) -> Any: ...
-
-    def restore_block(self, plugin_id: str, block: Any) -> None: ...
 
     def rename_block(self, old_id: str, new_id: str) -> bool: ...
 
@@ -130,13 +128,18 @@ class PluginStore:
         )
 
     def _mark_installed(self, entries: tuple[StoreEntry, ...]) -> tuple[StoreEntry, ...]:
+        """An entry is installed when a plugin was installed from it (its recorded registry
+        id), or, for a hand-placed plugin, when one of the entry's names is its id. A
+        plugin installed from another entry or a URL never marks this one."""
         plugins = [p for p in self.inventory.list() if p.source != PluginSource.BUILTIN]
-        installed = {p.registry_id: p for p in plugins if p.registry_id}
-        installed |= {p.id: p for p in plugins}  # an exact id wins over a recorded registry id
+        from_entry = {p.registry_id: p for p in plugins if p.registry_id}
+        by_name = {p.id: p for p in plugins if p.source == PluginSource.LOCAL}
         out = []
         for item in entries:
             names = sorted(names_of(item.entry), key=lambda n: n != item.entry.id)  # id first
-            hit = next((installed[n] for n in names if n in installed), None)
+            hit = from_entry.get(item.entry.id) or next(
+                (by_name[n] for n in names if n in by_name), None
+            )
             if hit is not None:
                 item = replace(item, installed=True, installed_version=hit.version)
             out.append(item)
@@ -149,10 +152,12 @@ class PluginStore:
             "install", plugin_id, lambda report: self._install(plugin_id, report), progress=progress
         )
 
-    def _install(self, plugin_id: str, report: ProgressFn) -> InstallResult:
+    def _install(self, plugin_id: str, report: ProgressFn, version: str = "") -> InstallResult:
+        """The entry's branch head, or with ``version`` that release (the archive its
+        ``versions[]`` lists, else tag ``v<version>``); a pinned release is not the latest."""
         report(Progress("install", plugin_id, Stage.RESOLVING, 0))
         entry = self.registry.resolve(plugin_id, refresh=True)
-        result = self.installer.install_entry(entry, progress=report)
+        result = self.installer.install_entry(entry, version=version, progress=report)
         self._after_install(result, entry.id, plugin_id)
         return result
 
@@ -232,8 +237,14 @@ class PluginStore:
             return InstallResult(plugin_id, "up_to_date", plugin.version, plugin.version,
                                  source=PluginSource.BUILTIN, message="built in")  # fmt: skip
         report(Progress("update", plugin_id, Stage.RESOLVING, 0))
-        if plugin.git is not None:
+        if plugin.git is not None and plugin.source != PluginSource.REGISTRY:
             result = self.installer.update_git_checkout(plugin_id, progress=report)
+        elif plugin.source == PluginSource.URL:
+            raise IdConflict(
+                f"{plugin_id} was installed from a URL; the registry does not update it "
+                "(install from its URL again to update it)",
+                details={"plugin_id": plugin_id},
+            )
         else:
             entry = self.registry.resolve(plugin.registry_id or plugin_id, refresh=True)
             result = self.installer.update_entry(plugin_id, entry, progress=report)
@@ -243,7 +254,15 @@ class PluginStore:
         return result
 
     def update_all(self, *, progress: ProgressFn | None = None) -> UpdateAllResult:
-        self.registry.fetch_registry(force_refresh=True, raise_on_failure=True)
+        """Update every plugin with an update available (and every git checkout).
+
+        Like ``search``, an unreachable registry falls back to the held copy (the
+        list then compares against that stale copy); ``RegistryUnavailable`` only
+        when no copy is held at all.
+        """
+        registry = self.registry.fetch_registry(force_refresh=True)
+        if registry.stale:
+            _LOG.warning("update --all uses the cached registry copy: the registry is unreachable")
         self.inventory.invalidate()
         results: list[InstallResult] = []
         errors: list[tuple[str, LedMatrixError]] = []
@@ -254,7 +273,7 @@ class PluginStore:
                 results.append(self.update(plugin.id, progress=progress))
             except LedMatrixError as exc:
                 errors.append((plugin.id, exc))
-        return UpdateAllResult(results=tuple(results), errors=tuple(errors))
+        return UpdateAllResult(results=tuple(results), errors=tuple(errors), stale=registry.stale)
 
     def reconcile(self, *, force: bool = False, dry_run: bool = False) -> ReconcileReport:
         def work(report: ProgressFn) -> ReconcileReport:
@@ -294,22 +313,32 @@ class PluginStore:
         return recovered + self.finish_interrupted_uninstalls()
 
     def finish_interrupted_uninstalls(self) -> list[str]:
-        """Complete uninstalls that were recorded but whose files are still there.
+        """Complete uninstalls that were recorded but not finished.
 
-        The intent is recorded first, so a crash (or power cut) between that and the
-        removal leaves exactly this state; run once at start-up, after
-        ``installer.recover()``. Like LEDMatrix's purge (#368), a recorded uninstall
-        is never undone by files reappearing.
+        The intent is recorded first, so a crash (or power cut) part-way leaves the
+        files, or (once ``installer.recover()`` has finished removing them) only the
+        config block. Both are completed here; run once at start-up, after
+        ``installer.recover()``. A recorded uninstall is never undone by files
+        reappearing. Expired tombstones are pruned afterwards.
         """
         done = []
         recorded = self.records.uninstalled()  # one read, not one per plugin
+        present = set()
         for plugin in self.inventory.list():
+            present.add(plugin.id)
             if plugin.source != PluginSource.BUILTIN and plugin.id in recorded:
                 try:
                     self.uninstall(plugin.id)
                     done.append(plugin.id)
                 except LedMatrixError as exc:
                     _LOG.error("could not finish uninstalling %s: %s", plugin.id, exc.message)
+        for plugin_id in sorted((self.records.tombstones() & recorded) - present):
+            try:  # files gone, block maybe left: the uninstall stopped between the two
+                if self._editor.remove_block(plugin_id) is not None:
+                    done.append(plugin_id)
+            except LedMatrixError as exc:
+                _LOG.error("could not drop the config of %s: %s", plugin_id, exc.message)
+        self.records.prune_tombstones()
         return done
 
     def last_reconcile(self) -> ReconcileReport | None:
@@ -367,8 +396,3 @@ class PluginStore:
         written = PluginSettingsService(self._editor).set_rotation_order(order, installed)
         self._notify()
         return written
-
-
-def plugin_blocks_of(config: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Plain-dict copy of config plugin blocks (for the inventory's enabled flags)."""
-    return {k: dict(v) for k, v in config.items()}

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import logging
 import os
 import shutil
 import stat
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
-from ledmatrix_mqtt.core.ids import validate_plugin_id
+from ledmatrix_mqtt.core.ids import is_valid_plugin_id, validate_plugin_id
 from ledmatrix_mqtt.core.manifest import MAX_MANIFEST_BYTES, parse_manifest_bytes
 from ledmatrix_mqtt.core.models import Manifest, PluginSource
 from ledmatrix_mqtt.errors import InvalidManifest, InvalidPluginId, StorageFailed
@@ -132,8 +134,46 @@ def clean_staging(layout: StateLayout) -> list[str]:
     return removed
 
 
+@dataclass(frozen=True)
+class SourceMarker:
+    """What ``.ledmatrix-source.json`` says about an installed folder.
+
+    ``registry_version`` is the registry's ``latest_version`` when the branch head
+    was installed: that head *is* the registry's latest, whatever its manifest says.
+    """
+
+    source: str = ""  # "registry" | "url" | "" (unknown or hand-placed)
+    registry_id: str = ""
+    url: str = ""
+    registry_version: str = ""
+
+
+def read_source_marker(folder: Path) -> SourceMarker:
+    """The marker in ``folder``; an empty marker when it is missing or unreadable."""
+    try:
+        data = json.loads((folder / SOURCE_MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return SourceMarker()
+    if not isinstance(data, dict) or data.get("source") not in ("registry", "url"):
+        return SourceMarker()
+    source = str(data["source"])
+    registry_id, version, url = (data.get(k) for k in ("registry_id", "registry_version", "url"))
+    return SourceMarker(
+        source=source,
+        registry_id=str(registry_id)
+        if source == "registry" and is_valid_plugin_id(registry_id)
+        else "",
+        url=url if isinstance(url, str) else "",
+        registry_version=version if isinstance(version, str) else "",
+    )
+
+
 def write_source_marker(
-    folder: Path, source: PluginSource, origin: str, registry_id: str = ""
+    folder: Path,
+    source: PluginSource,
+    origin: str,
+    registry_id: str = "",
+    registry_version: str = "",
 ) -> None:
     """Record where a staged plugin came from (``.ledmatrix-source.json``).
 
@@ -142,6 +182,8 @@ def write_source_marker(
     data = {"source": source.value, "url": origin}
     if registry_id:
         data["registry_id"] = registry_id
+    if registry_version:
+        data["registry_version"] = registry_version
     atomic_write_json(folder / SOURCE_MARKER, data)
     exclude = folder / ".git" / "info" / "exclude"
     if (folder / ".git").is_dir():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ledmatrix_mqtt import LEDMATRIX_API_VERSION
+from ledmatrix_mqtt import BUILTIN_PLUGINS_DIR, LEDMATRIX_API_VERSION
 from ledmatrix_mqtt.configfile import ConfigEditor
 from ledmatrix_mqtt.core.config_model import AppConfig
 from ledmatrix_mqtt.core.github_urls import GithubUrls
@@ -19,7 +19,7 @@ from ledmatrix_mqtt.store.records import UninstallRecords
 from ledmatrix_mqtt.store.registry_client import RegistryClient
 from ledmatrix_mqtt.store.service import PluginStore, StoreHooks
 
-BUILTIN_PLUGINS_DIR = Path(__file__).resolve().parents[2] / "plugins"
+__all__ = ["BUILTIN_PLUGINS_DIR", "build_store"]
 
 
 def build_store(
@@ -33,15 +33,22 @@ def build_store(
     layout = StateLayout(Path(config.state_dir))
     layout.ensure()
     http = make_http_client(config.store)
-    gh = config.store.github
-    github = GithubUrls(gh.web_url, gh.api_url, gh.raw_url)
+    github = GithubUrls.from_config(config.store.github)
     registry = RegistryClient(http, config.store, layout)
     records = UninstallRecords(layout)
-    installer = Installer(layout, http, github, core_version=LEDMATRIX_API_VERSION, records=records)
+    builtins = builtin_dir if builtin_dir is not None and builtin_dir.is_dir() else None
+    installer = Installer(
+        layout,
+        http,
+        github,
+        core_version=LEDMATRIX_API_VERSION,
+        records=records,
+        builtin_dir=builtins,
+    )
     editor = editor or ConfigEditor(config.path)
     inventory = PluginInventory(
         layout,
-        builtin_dir if builtin_dir is not None and builtin_dir.is_dir() else None,
+        builtins,
         config_blocks=editor.plugin_blocks,
         registry=registry.cached_registry,
     )

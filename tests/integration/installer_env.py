@@ -54,6 +54,6 @@ class Env:
 def make_env(tmp_path: Path, fake: FakeGitHub) -> Env:
     layout = StateLayout(tmp_path / "state")
     layout.ensure()
-    http = HttpClient(frozenset({"127.0.0.1"}), timeout=5.0)
+    http = HttpClient(frozenset({"127.0.0.1"}), timeout=5.0, retry_delays=(0.0, 0.0))
     github = GithubUrls(fake.web_url, fake.api_url, fake.raw_url)
     return Env(fake, layout, http, github)

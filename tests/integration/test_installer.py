@@ -13,6 +13,7 @@ import pytest
 from ledmatrix_mqtt.core.models import PluginSource, Progress, Stage
 from ledmatrix_mqtt.errors import (
     Busy,
+    DependencyFailed,
     DownloadFailed,
     Forbidden,
     Incompatible,
@@ -188,7 +189,9 @@ def test_transient_failure_does_not_loop_over_branches(env: Env) -> None:
     with pytest.raises(DownloadFailed) as err:
         env.installer().install_entry(env.entry("clock", branch="develop"))
     assert err.value.details.get("status") == 502
-    assert len(env.fake.requests(r"^/web/tests/clock/archive")) == 1
+    # the same branch is retried with back-off (3 attempts); no other branch is tried
+    tried = env.fake.requests(r"^/web/tests/clock/archive")
+    assert tried == ["/web/tests/clock/archive/refs/heads/develop.zip"] * 3
 
 
 def test_truncated_zip_keeps_old_copy(env: Env) -> None:
@@ -259,14 +262,24 @@ def test_concurrent_operation_on_same_id_is_busy(env: Env) -> None:
     assert installer.install_entry(env.entry("clock")).action == "reinstalled"
 
 
-def test_dependency_failure_is_reported_and_plugin_stays(env: Env) -> None:
-    _publish(env, "clock", requirements="definitely-not-installed-pkg-xyz==1.0\n")
+def test_dependency_failure_is_dependency_failed_and_nothing_is_installed(env: Env) -> None:
+    """It was reported "installed; dependencies failed" (exit 0) and listed as enabled with
+    no error; like pip, the install now fails with ``dependency_failed`` and rolls back."""
+    _publish(env, "clock")
+    env.installer().install_entry(env.entry("clock"))
+    _publish(env, "clock", "2.0.0", requirements="definitely-not-installed-pkg-xyz==1.0\n")
     deps = functools.partial(ensure_requirements, pip_args=("--no-index",), timeout=60)
-    result = env.installer(deps=deps).install_entry(env.entry("clock"))
-    assert result.dependencies.status == "failed"
-    assert "definitely-not-installed-pkg-xyz" in result.dependencies.detail.lower()
-    assert "requirements failed" in result.message
-    assert env.version_on_disk("clock") == "1.0.0"
+    with pytest.raises(DependencyFailed) as caught:
+        env.installer(deps=deps).install_entry(env.entry("clock"))
+    assert caught.value.code == "dependency_failed"
+    assert "definitely-not-installed-pkg-xyz" in str(caught.value.details["pip"]).lower()
+    assert "\n" not in caught.value.message
+    assert env.version_on_disk("clock") == "1.0.0"  # the update rolled back
+    _publish(env, "fresh", requirements="definitely-not-installed-pkg-xyz==1.0\n")
+    with pytest.raises(DependencyFailed):
+        env.installer(deps=deps).install_entry(env.entry("fresh"))
+    assert env.version_on_disk("fresh") is None
+    assert env.leftovers() == []
 
 
 def test_failure_in_dependency_step_restores_old_copy(env: Env) -> None:

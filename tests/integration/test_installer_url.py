@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ledmatrix_mqtt.core.models import PluginSource
-from ledmatrix_mqtt.errors import Forbidden, InvalidManifest
+from ledmatrix_mqtt.errors import Forbidden, IdConflict, InvalidManifest
 from ledmatrix_mqtt.store.git import GitRunner, is_checkout
 from ledmatrix_mqtt.store.records import UninstallRecords
 from tests.integration.installer_env import Env, make_env
@@ -139,3 +139,24 @@ def test_git_update_with_remote_outside_allow_list_forbidden(
     with pytest.raises(Forbidden):
         installer.update_git_checkout("clock")
     assert env.version_on_disk("clock") == "1.0.0"
+
+
+def test_url_install_cannot_replace_a_plugin_from_another_source(env: Env) -> None:
+    """A URL whose manifest id is a registry-installed plugin's id (or the same id from
+    another repository) answers id_conflict and leaves the installed copy alone."""
+    env.fake.add_repo("tests", "clock", plugin_files("clock", "1.0.0"))
+    env.fake.add_repo("evil", "clock-fork", plugin_files("clock", "6.6.6"))
+    env.fake.add_repo("tests", "other", plugin_files("other", "1.0.0"))
+    env.fake.add_repo("evil", "other-fork", plugin_files("other", "6.6.6"))
+    installer = env.installer()
+    installer.install_entry(env.entry("clock"))
+    with pytest.raises(IdConflict):
+        installer.install_from_url(env.fake.repo_url("evil", "clock-fork"))
+    installer.install_from_url(env.fake.repo_url("tests", "other"))
+    assert installer.install_from_url(env.fake.repo_url("tests", "other") + ".git").action == (
+        "reinstalled"
+    )  # the same repository may reinstall
+    with pytest.raises(IdConflict):
+        installer.install_from_url(env.fake.repo_url("evil", "other-fork"))
+    assert (env.version_on_disk("clock"), env.version_on_disk("other")) == ("1.0.0", "1.0.0")
+    assert env.leftovers() == []

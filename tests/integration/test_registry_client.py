@@ -229,7 +229,8 @@ def test_repo_info_is_cached_and_not_overwritten_by_failure(
     fake_github.add_fault(r"/api/repos/tests/alpha$", "status", 500)
     clock.advance(2)
     assert client.repo_info(url) is info
-    assert len(fake_github.requests(r"/api/repos/tests/alpha$")) == 2
+    # one fetch, then one refresh of 3 attempts (a 500 is retried)
+    assert len(fake_github.requests(r"/api/repos/tests/alpha$")) == 1 + 3
 
 
 def test_regression_309_commit_info_not_overwritten_by_404(
@@ -322,3 +323,29 @@ def test_host_outside_allow_list_is_refused(
 
 
 # -- search --------------------------------------------------------------------------------
+
+
+def test_a_registry_over_the_8_mib_cap_is_refused_while_streaming(
+    fake_github: FakeGitHub, make_client: ClientFactory
+) -> None:
+    """A 12 MB registry was accepted (the cap was never enforced) and held in memory."""
+    from ledmatrix_mqtt.core.registry_format import MAX_REGISTRY_BYTES
+
+    path = "/raw/ChuckBuilds/ledmatrix-plugins/main/plugins.json"
+    body = b'{"plugins": [], "pad": "' + b"x" * (12 * 1024 * 1024) + b'"}'
+    fake_github.extra_routes[path] = (200, body, "application/json")
+    fake_github.declared_lengths[path] = 0  # no Content-Length: only the stream shows the size
+    client = make_client()
+    with pytest.raises(RegistryUnavailable, match=f"more than the {MAX_REGISTRY_BYTES} byte cap"):
+        client.fetch_registry()
+
+
+def test_surrogate_in_github_api_text_is_replaced_so_search_stays_publishable(
+    fake_github: FakeGitHub, make_client: ClientFactory
+) -> None:
+    publish(fake_github, "alpha")
+    body = b'{"stargazers_count": 3, "default_branch": "main", "language": "Py\\ud800"}'
+    fake_github.extra_routes["/api/repos/tests/alpha"] = (200, body, "application/json")
+    [entry] = make_client().search().entries
+    assert entry.repo_info is not None and entry.repo_info.language == "Py\ufffd"
+    json.dumps(entry.repo_info.language, ensure_ascii=False).encode("utf-8")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -215,3 +216,60 @@ def test_token_is_sent_only_to_the_api_host(
     headers = {path: hdrs for _, path, hdrs in fake_github.log}
     assert "Authorization" not in headers["/raw/ChuckBuilds/ledmatrix-plugins/main/plugins.json"]
     assert headers["/api/repos/tests/alpha"].get("Authorization") == "token s3cret"
+
+
+def test_warm_search_is_not_complete_while_an_entry_failed_to_enrich(
+    fake_github: FakeGitHub, make_client: ClientFactory
+) -> None:
+    """A warm browse said ``complete: true`` while an entry's lookups had failed (served from
+    the cache's back-off as "no info")."""
+    publish(fake_github, "good", "flaky")
+    fake_github.add_fault(r"/api/repos/tests/flaky", "status", 500)
+    client = make_client()
+    cold = client.search()
+    assert not cold.complete
+    warm = client.search()  # the failure is in back-off: answered from the cache
+    assert {e.entry.id: e.enriched for e in warm.entries} == {"good": True, "flaky": False}
+    assert not warm.complete
+
+
+def test_a_stalled_entry_does_not_cost_the_deadline_twice_in_a_row(
+    fake_github: FakeGitHub, make_client: ClientFactory
+) -> None:
+    publish(fake_github, "fast", "stuck")
+    fake_github.add_fault(r"/api/repos/tests/stuck", "stall", 3)
+    client = make_client()
+    first = client.search(deadline=1.0)
+    assert not first.complete
+    started = time.monotonic()
+    second = client.search(deadline=1.0)  # the same lookup is still stalled
+    assert time.monotonic() - started < 0.5
+    assert not second.complete and not second.entries[1].enriched
+    assert second.entries[0].enriched
+
+
+def test_a_new_process_reuses_the_github_info_on_disk(
+    fake_github: FakeGitHub, make_client: ClientFactory, clock: FakeClock, tmp_path: Path
+) -> None:
+    """``plugins search --offline`` was always cold: one registry GET plus 100 GitHub API
+    requests on every run, although the previous run had just fetched them."""
+    publish(fake_github, *[f"p{i}" for i in range(10)])
+    layout = StateLayout(tmp_path / "state")
+    layout.ensure()
+    first = make_client(layout=layout)
+    cold = first.search()
+    assert cold.complete
+    first.close()  # what the offline CLI does on exit
+    api_before = len(fake_github.requests("^/api/"))
+    clock.advance(600)  # within the repo (1 h) and commit (30 min) TTLs
+    second = make_client(layout=layout)
+    warm = second.search()
+    assert warm.complete and [e.repo_info for e in warm.entries] == [
+        e.repo_info for e in cold.entries
+    ]
+    assert len(fake_github.requests("^/api/")) == api_before  # no GitHub API request
+    second.close()
+    clock.advance(3600)  # past the TTLs: the saved values are not used
+    third = make_client(layout=layout)
+    third.search()
+    assert len(fake_github.requests("^/api/")) > api_before

@@ -304,3 +304,43 @@ def test_quoted_boolean_enabled_means_the_same_everywhere(
     assert load_config(path).plugins["hello"]["enabled"] == "on"  # a valid config
     assert store.list_installed()[0].enabled is True
     assert store.reconcile(dry_run=True).inconsistencies == ()
+
+
+def test_uninstall_killed_after_removing_files_drops_the_config_block_at_start(
+    tmp_path: Path, fake_github: FakeGitHub
+) -> None:
+    """11 of 20 kills just after ``removing`` left the config block: start-up recovery
+    finished removing the files but never the block."""
+    fake_github.add_repo("tests", "hello", plugin_files("hello", "1.0.0"))
+    fake_github.set_registry([registry_entry(fake_github, "hello")])
+    path = write_config(tmp_path, fake_github)
+    store = build_store(load_config(path), builtin_dir=None)
+    try:
+        store.install("hello")
+        store.records.record_uninstalled("hello")  # the uninstall's first steps...
+        store.installer.remove("hello")  # ...files moved aside under the journal: killed here
+    finally:
+        store.operations.stop()
+        store.registry.close()
+    restarted = build_store(load_config(path), builtin_dir=None)
+    try:
+        assert "hello" in restarted.recover_at_start(str(path))
+        assert not (tmp_path / "state" / "plugins" / "hello").exists()
+        assert "hello" not in plugin_blocks(restarted)
+        assert restarted.list_installed() == ()
+        assert restarted.records.is_uninstalled("hello")
+    finally:
+        restarted.operations.stop()
+        restarted.registry.close()
+
+
+def test_update_all_with_the_registry_unreachable_uses_the_cached_copy_like_search(
+    store: PluginStore, fake_github: FakeGitHub
+) -> None:
+    """``update --all`` refused with registry_unavailable while ``search`` served the
+    cached copy; both now use the copy and say it is stale."""
+    store.install("hello")
+    fake_github.add_fault(r"plugins\.json$", "status", 503)
+    assert store.search(refresh=True).stale
+    result = store.update_all()
+    assert result.stale and result.errors == () and result.results == ()

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -126,3 +127,53 @@ def test_registry_entry_on_a_foreign_host_is_forbidden(
     assert foreign not in hosts  # not one request reached the foreign host
     assert fake_github.requests(r"/tests/evil") == []
     assert not any("evil" in p.name for p in tmp_path.rglob("*") if p.is_dir())
+
+
+def _surrogate_name(files: dict[str, bytes]) -> dict[str, bytes]:
+    text = files["manifest.json"].decode()
+    name = json.loads(text)["name"]
+    return {**files, "manifest.json": text.replace(json.dumps(name), '"x \\ud800 y"').encode()}
+
+
+def test_hostile_registry_text_and_ids_get_one_answer_each_even_after_restart(
+    tmp_path: Path, fake_github: FakeGitHub, broker: MosquittoBroker
+) -> None:
+    """A lone surrogate in a manifest name left install unanswered and list/uninstall never
+    answered again (even after a restart); in a registry entry it made search and every
+    install internal_error; a manifest id of a built-in shadowed it."""
+    fake_github.add_repo("tests", "sur", _surrogate_name(plugin_files("sur")))
+    fake_github.add_repo("tests", "good", plugin_files("good"))
+    fake_github.add_repo("evil", "clockish", plugin_files("clock", "9.9.9"))
+    clockish = registry_entry(fake_github, "clockish")
+    clockish["repo"] = fake_github.repo_url("evil", "clockish")
+    fake_github.set_registry(
+        [
+            registry_entry(fake_github, "sur"),
+            registry_entry(fake_github, "good"),
+            registry_entry(fake_github, "badname", name="a\ud800b"),
+            clockish,
+        ]
+    )
+    config_path = write_config(tmp_path / "cfg", broker, fake_github)
+    with running_service(config_path) as (service, config):
+        assert service.frontend is not None and service.frontend.wait_online(10)
+        remote = RemoteClient(config)
+        answer = remote.call("install", {"plugin_id": "sur"}, timeout=20)
+        assert answer["error"]["code"] == "invalid_manifest", answer
+        answer = remote.call("install", {"plugin_id": "clockish"}, timeout=20)
+        assert answer["error"]["code"] == "id_conflict", answer
+        assert remote.call("install", {"plugin_id": "good"}, timeout=20)["status"] == "ok"
+        found = remote.call("search", {}, timeout=20)
+        assert [e["id"] for e in found["data"]["entries"]] == ["sur", "good", "clockish"]
+        manifest = Path(config.state_dir) / "plugins" / "good" / "manifest.json"
+    manifest.write_bytes(_surrogate_name(plugin_files("good"))["manifest.json"])
+    with running_service(config_path) as (service, config):  # a restart
+        assert service.frontend is not None and service.frontend.wait_online(10)
+        remote = RemoteClient(config)
+        listed = {p["id"]: p for p in remote.call("list", {}, timeout=10)["data"]["plugins"]}
+        assert listed["good"]["error"].startswith("invalid_manifest"), listed["good"]
+        assert listed["clock"]["source"] == "built-in"
+        assert remote.call("uninstall", {"plugin_id": "good"}, timeout=20)["status"] == "ok"
+        assert "good" not in {
+            p["id"] for p in remote.call("list", {}, timeout=10)["data"]["plugins"]
+        }

@@ -26,7 +26,7 @@ from typing import Any
 @dataclass
 class Fault:
     pattern: re.Pattern[str]
-    kind: str  # "latency" | "status" | "reset" | "truncate" | "stall" | "content_type"
+    kind: str  # "latency" | "status" | "reset" | "truncate" | "stall" | "content_type" | "trickle"
     value: Any = None
     times: int | None = None  # None = forever
 
@@ -47,6 +47,7 @@ class Repo:
     default_branch: str = "main"
     stars: int = 0
     commits: dict[str, str] = field(default_factory=dict)  # branch -> sha
+    tags: dict[str, dict[str, bytes]] = field(default_factory=dict)  # tag -> files
 
 
 def make_zip(root: str, files: dict[str, bytes]) -> bytes:
@@ -56,6 +57,25 @@ def make_zip(root: str, files: dict[str, bytes]) -> bytes:
         for path, data in sorted(files.items()):
             zf.writestr(f"{root}/{path}", data)
     return buf.getvalue()
+
+
+def _real_format(entry: dict[str, Any]) -> dict[str, Any]:
+    out = dict(entry)
+    if not isinstance(out.get("repo"), str):
+        return out
+    out.setdefault("branch", "main")
+    out.setdefault("plugin_path", "")
+    latest = out.get("latest_version")
+    if isinstance(latest, str) and "versions" not in out:
+        out["versions"] = [
+            {
+                "version": latest,
+                "ledmatrix_min": "2.0.0",
+                "released": "2026-10-01",
+                "download_url": f"{out['repo']}/archive/refs/tags/v{latest}.zip",
+            }
+        ]
+    return out
 
 
 class FakeGitHub:
@@ -135,9 +155,25 @@ class FakeGitHub:
             repo.commits[branch] = digest
             return repo
 
-    def set_registry(self, plugins: list[dict[str, Any]]) -> None:
+    def add_tag(self, owner: str, name: str, tag: str, files: dict[str, bytes]) -> None:
+        """A tag archive (``{repo}/archive/refs/tags/{tag}.zip``), e.g. an old release."""
         with self._lock:
-            self.registry = {"version": "1", "last_updated": "2026-11-01", "plugins": plugins}
+            repo = self.repos.setdefault((owner, name), Repo(owner, name))
+            repo.tags[tag] = dict(files)
+
+    def set_registry(self, plugins: list[dict[str, Any]]) -> None:
+        """Serve ``plugins`` in the real ``plugins.json`` format of ChuckBuilds/ledmatrix-plugins.
+
+        Each entry gets the fields the real registry carries when the test leaves
+        them out: ``branch``, ``plugin_path`` and a ``versions[]`` list whose
+        ``download_url`` is a tag archive (legacy metadata an install must ignore).
+        """
+        with self._lock:
+            self.registry = {
+                "version": "1",
+                "last_updated": "2026-11-01",
+                "plugins": [_real_format(p) for p in plugins],
+            }
 
     def add_fault(
         self, pattern: str, kind: str, value: Any = None, times: int | None = None
@@ -210,8 +246,15 @@ class FakeGitHub:
                 content_type_override = str(fault.value)
         status, body, ctype, headers = self._route(path, h)
         truncate = next((f for f in faults if f.kind == "truncate"), None)
+        trickle = next((float(f.value) for f in faults if f.kind == "trickle"), 0.0)
         return self._send(
-            h, status, body, content_type_override or ctype, headers, truncate=truncate is not None
+            h,
+            status,
+            body,
+            content_type_override or ctype,
+            headers,
+            truncate=truncate is not None,
+            trickle=trickle,
         )
 
     def _route(
@@ -227,16 +270,17 @@ class FakeGitHub:
             return status, body, ctype, {"Content-Length": str(declared) if declared else "none"}
         if path == "/raw/ChuckBuilds/ledmatrix-plugins/main/plugins.json":
             return self._etagged(h, json.dumps(self.registry).encode(), "application/json")
-        m = re.fullmatch(r"/web/([^/]+)/([^/]+)/archive/refs/heads/(.+)\.zip", path)
+        m = re.fullmatch(r"/web/([^/]+)/([^/]+)/archive/refs/(heads|tags)/(.+)\.zip", path)
         if m:
-            location = f"{self.archive_url}/{m[1]}/{m[2]}/zip/refs/heads/{m[3]}"
+            location = f"{self.archive_url}/{m[1]}/{m[2]}/zip/refs/{m[3]}/{m[4]}"
             return 302, b"", "text/html", {"Location": location}
-        m = re.fullmatch(r"/codeload/([^/]+)/([^/]+)/zip/refs/heads/(.+)", path)
+        m = re.fullmatch(r"/codeload/([^/]+)/([^/]+)/zip/refs/(heads|tags)/(.+)", path)
         if m:
             repo = self.repos.get((m[1], m[2]))
-            if repo is None or m[3] not in repo.branches:
+            trees = (repo.branches if m[3] == "heads" else repo.tags) if repo else {}
+            if m[4] not in trees:
                 return 404, b"Not Found", "text/plain", {}
-            return 200, make_zip(f"{m[2]}-{m[3]}", repo.branches[m[3]]), "application/zip", {}
+            return 200, make_zip(f"{m[2]}-{m[4]}", trees[m[4]]), "application/zip", {}
         m = re.fullmatch(r"/api/repos/([^/]+)/([^/]+)", path)
         if m:
             repo = self.repos.get((m[1], m[2]))
@@ -289,6 +333,7 @@ class FakeGitHub:
         headers: dict[str, str] | None = None,
         *,
         truncate: bool = False,
+        trickle: float = 0.0,
     ) -> None:
         try:
             h.send_response(status)
@@ -302,7 +347,12 @@ class FakeGitHub:
             for key, value in headers.items():
                 h.send_header(key, value)
             h.end_headers()
-            if status != 304 and body:
+            if status != 304 and body and trickle:
+                for index in range(len(body)):  # one byte per interval, each in its own packet
+                    h.wfile.write(body[index : index + 1])
+                    h.wfile.flush()
+                    time.sleep(trickle)
+            elif status != 304 and body:
                 h.wfile.write(body[: len(body) // 2] if truncate else body)
             if truncate:
                 h.wfile.flush()

@@ -228,3 +228,20 @@ def test_encrypted_entry_refused(tmp_path: Path) -> None:
     with pytest.raises(InvalidArchive) as err:
         extract_plugin(archive, tmp_path / "out")
     assert err.value.details["reason"] == "encrypted"
+
+
+def test_two_thousand_deep_member_path_is_invalid_archive_not_internal_error(
+    tmp_path: Path,
+) -> None:
+    deep = "repo-main/" + "d/" * 2000 + "x.py"
+    _refused(tmp_path, [("repo-main/manifest.json", b"{}"), (deep, b"x")], "too_deep")
+
+
+def test_vcs_metadata_in_an_archive_is_never_written(tmp_path: Path) -> None:
+    archive = _zip(tmp_path, [("repo-main/manifest.json", b"{}"),
+                              ("repo-main/.git/config", b"[core]\n\tfsmonitor = touch /x\n"),
+                              ("repo-main/lib/.git/HEAD", b"ref: x"),
+                              ("repo-main/.hg/hgrc", b"[hooks]"),
+                              ("repo-main/lib/ok.py", b"x = 1")])  # fmt: skip
+    extract_plugin(archive, tmp_path / "out")
+    assert _files_under(tmp_path / "out") == {"manifest.json", "lib/ok.py"}

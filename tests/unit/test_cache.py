@@ -8,13 +8,13 @@ from __future__ import annotations
 import dataclasses
 import sys
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
 
 from ledmatrix_mqtt.errors import DownloadFailed
 from ledmatrix_mqtt.store.cache import TtlCache, is_immutable
+from tests.support.waiting import wait_until
 
 
 class FakeClock:
@@ -185,7 +185,7 @@ def test_concurrent_misses_share_one_fetch(cache: TtlCache) -> None:
     followers = [threading.Thread(target=worker) for _ in range(7)]
     for t in followers:
         t.start()
-    _wait_until(lambda: _waiting_threads(followers) == 7)
+    assert wait_until(lambda: _waiting_threads(followers) == 7)
     release.set()
     for t in [leader, *followers]:
         t.join(10)
@@ -219,7 +219,7 @@ def test_concurrent_misses_share_one_failure(cache: TtlCache) -> None:
     assert entered.wait(5)
     for t in threads[1:]:
         t.start()
-    _wait_until(lambda: _waiting_threads(threads[1:]) == 3)
+    assert wait_until(lambda: _waiting_threads(threads[1:]) == 3)
     release.set()
     for t in threads:
         t.join(10)
@@ -284,12 +284,3 @@ def _waiting_threads(threads: list[threading.Thread]) -> int:
             frame = frame.f_back
         count += "_follow" in names
     return count
-
-
-def _wait_until(cond: Callable[[], bool], attempts: int = 1000) -> None:
-    event = threading.Event()
-    for _ in range(attempts):
-        if cond():
-            return
-        event.wait(0.005)
-    raise AssertionError("condition not reached")

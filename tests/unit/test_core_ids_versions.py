@@ -81,6 +81,15 @@ def test_is_update_available(installed: str, latest: str, expected: bool) -> Non
         ("3.1.0", "3.x", True),
         ("3.1.0", "3.1.0", True),
         ("3.1.0", "nonsense!!", None),
+        ("3.1.0", "~=3.2", False),  # PEP 440 compatible release was "unknown", so allowed
+        ("3.2.5", "~=3.2", True),
+        ("3.1.0", ">=2,<3", False),
+        ("3.1.0", ">=2.0.0, <4", True),
+        ("3.1.0", "==3.*", True),
+        ("3.1.0", "!=3.1.0", False),
+        ("3.0.0rc1", ">=2.0", True),  # a pre-release core is judged like any version
+        ("2.0.0b1", ">=2.0.0", False),
+        ("3.1.0", "3.x.1", None),
     ],
 )
 def test_satisfies_ranges(version: str, spec: str, expected: bool | None) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ledmatrix_mqtt.core.manifest import check_compatible, parse_manifest, parse_manifest_bytes
 from ledmatrix_mqtt.core.registry_format import AliasTable, filter_entries, parse_registry
@@ -75,6 +77,9 @@ def test_compatibility_gate() -> None:
         check_compatible(nested, "3.1.0")
     unparseable = parse_manifest(manifest("x", compatible_versions=["whatever!"]))
     check_compatible(unparseable, "3.1.0")  # no evidence: allowed
+    compatible_release = parse_manifest(manifest("x", compatible_versions=["~=3.2"]))
+    with pytest.raises(Incompatible):
+        check_compatible(compatible_release, "3.1.0")
 
 
 REGISTRY = {
@@ -136,3 +141,33 @@ def test_registry_entries_are_immutable_copies() -> None:
     reg = parse_registry(source)
     source["plugins"][0]["name"] = "mutated"
     assert reg.entries[0].name == "Clock"
+
+
+_CODE_POINTS = st.one_of(st.integers(0xD800, 0xDFFF), st.integers(0, 0x10FFFF))  # surrogates often
+_ANY_TEXT = st.lists(_CODE_POINTS.map(chr), max_size=12).map("".join)
+
+
+@given(field=st.sampled_from(["name", "description", "author", "version", "category"]),
+       value=_ANY_TEXT)  # fmt: skip
+def test_any_text_in_a_manifest_is_refused_or_publishable(field: str, value: str) -> None:
+    """Lone surrogates (valid JSON) in a manifest killed the control plane; every string
+    that leaves the parser must be encodable as UTF-8."""
+    try:
+        parsed = parse_manifest(manifest("x", **{field: value}))
+    except InvalidManifest as exc:
+        exc.message.encode("utf-8")
+        return
+    for text in (parsed.name, parsed.description, parsed.author, parsed.version):
+        text.encode("utf-8")
+
+
+@given(value=_ANY_TEXT)
+def test_any_text_in_a_registry_entry_is_dropped_or_publishable(value: str) -> None:
+    registry = parse_registry({"plugins": [{"id": "x", "name": value, "tags": [value]}]})
+    for entry in registry.entries:
+        json.dumps([entry.name, *entry.tags], ensure_ascii=False).encode("utf-8")
+
+
+def test_lone_surrogate_in_a_manifest_key_is_invalid() -> None:
+    with pytest.raises(InvalidManifest):
+        parse_manifest_bytes(json.dumps(manifest("x")).replace('"author"', '"a\\ud800"').encode())

@@ -111,3 +111,15 @@ def test_corrupt_tombstones_ignored(layout: StateLayout) -> None:
     records = UninstallRecords(layout, clock=Clock())
     assert records.tombstoned("b")
     assert not records.tombstoned("ok")
+
+
+def test_tombstones_file_does_not_grow_with_every_uninstall(layout: StateLayout) -> None:
+    """prune_tombstones was never called, so tombstones.json kept every id ever removed."""
+    clock = Clock()
+    records = UninstallRecords(layout, clock=clock, tombstone_seconds=300)
+    for index in range(50):
+        records.record_uninstalled(f"plugin-{index}")
+        clock.now += 301
+    stones = json.loads((layout.records / "tombstones.json").read_text())
+    assert list(stones) == ["plugin-49"]
+    assert len(records.uninstalled()) == 50  # the record itself is kept
