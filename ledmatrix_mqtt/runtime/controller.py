@@ -30,9 +30,15 @@ from ledmatrix_mqtt.runtime.backends.select import select_backend
 from ledmatrix_mqtt.runtime.frames import FrameStore
 from ledmatrix_mqtt.runtime.loaded import LoadedPlugin
 from ledmatrix_mqtt.runtime.loader import LoadEnvironment
-from ledmatrix_mqtt.runtime.plugin_table import PluginTable
+from ledmatrix_mqtt.runtime.plugin_table import LOAD_TIMEOUT_S, PluginTable
 from ledmatrix_mqtt.runtime.rendering import RENDER_TIMEOUT_S, RenderWatchdog, render_slot
 from ledmatrix_mqtt.runtime.scheduler import UpdateScheduler
+from ledmatrix_mqtt.runtime.snapshot import (
+    HARDWARE_SNAPSHOT_INTERVAL_S,
+    SNAPSHOT_INTERVAL_S,
+    SNAPSHOT_NAME,
+    FrameSnapshot,
+)
 from ledmatrix_mqtt.runtime.spec import PluginSpec
 
 _LOG = logging.getLogger(__name__)
@@ -63,6 +69,7 @@ class DisplayController:
         update_timeout: float = 30.0,
         render_timeout: float = RENDER_TIMEOUT_S,
         main_config: Mapping[str, Any] | None = None,
+        load_timeout: float = LOAD_TIMEOUT_S,
     ) -> None:
         self._display = display_config
         self._device = device
@@ -70,7 +77,15 @@ class DisplayController:
         self._wall_offset = wall_clock() - time.monotonic()  # fixed: stable `since` values
         self._tz = _zone(device.timezone)
         self._backend = backend or select_backend(display_config, Path(state_dir))
-        self.frames = FrameStore(self._backend, display_config.width, display_config.height)
+        interval = (
+            HARDWARE_SNAPSHOT_INTERVAL_S
+            if self._backend.name == "hardware"
+            else SNAPSHOT_INTERVAL_S
+        )
+        snapshot = FrameSnapshot(Path(state_dir) / SNAPSHOT_NAME, interval)
+        self.frames = FrameStore(
+            self._backend, display_config.width, display_config.height, snapshot
+        )
         self._listeners: list[Listener] = []
         self._lock = threading.RLock()
         self._wake = threading.Event()
@@ -94,7 +109,7 @@ class DisplayController:
         self.plugins = PluginTable(
             env, self.scheduler, default_duration=display_config.default_duration,
             order=display_config.rotation_order, on_change=self._wake.set,
-            on_status=lambda: self._notify("plugins"),
+            on_status=lambda: self._notify("plugins"), load_timeout=load_timeout,
         )  # fmt: skip
         self.plugins.sink_factory = self._live_sink
         self._backend.set_brightness(self._brightness)
@@ -119,13 +134,22 @@ class DisplayController:
         self.scheduler.stop()
         self.plugins.unload_all()
         self.frames.blank()
+        self.frames.close()
         self._backend.clear()
         self._backend.close()
 
     def sync_plugins(self, specs: Sequence[PluginSpec]) -> None:
-        """Load new/changed plugins and unload removed ones; the rotation follows at once."""
+        """Unload removed plugins and start loading new or changed ones in the background.
+
+        Returns within about half a second whatever the plugins do; a plugin joins
+        the rotation when its load finishes (see ``PluginTable``).
+        """
         self.plugins.sync(specs)
         self._notify("state")
+
+    def wait_loaded(self, timeout: float) -> bool:
+        """Wait until no plugin load is in flight (hung ones excepted); False on timeout."""
+        return self.plugins.wait_idle(timeout)
 
     def unload(self, plugin_id: str) -> None:
         """Unload ``plugin_id`` (its ``cleanup()`` has run when this returns)."""

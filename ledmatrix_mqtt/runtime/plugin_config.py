@@ -13,6 +13,7 @@ and plugin errors are published on MQTT and logged).
 from __future__ import annotations
 
 import json
+import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -99,10 +100,21 @@ def plugin_secrets(folder: Path, config: Mapping[str, Any]) -> frozenset[str]:
     return secret_values(schema, config) if schema is not None else frozenset()
 
 
+def _encodings(secret: str) -> set[str]:
+    """The forms a secret takes in text: as is, and URL-encoded (query strings, paths)."""
+    return {
+        secret,
+        urllib.parse.quote(secret, safe=""),
+        urllib.parse.quote(secret),
+        urllib.parse.quote_plus(secret),
+    }
+
+
 def redact(text: str, secrets: frozenset[str]) -> str:
-    """``text`` with every secret value replaced by ``***``."""
-    for secret in sorted(secrets, key=len, reverse=True):
-        text = text.replace(secret, REDACTED)
+    """``text`` with every secret value, plain or URL-encoded, replaced by ``***``."""
+    forms = {form for secret in secrets for form in _encodings(secret)}
+    for form in sorted(forms, key=len, reverse=True):
+        text = text.replace(form, REDACTED)
     return text
 
 

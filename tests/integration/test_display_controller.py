@@ -252,3 +252,54 @@ def test_a_plugin_turning_unhealthy_is_announced_to_listeners(make, tmp_path) ->
     c.start()
     assert wait_until(lambda: "plugins" in kinds)
     assert not {s.plugin_id: s for s in c.runtime_status()}["lm-slow"].healthy
+
+
+def _hanging_plugin(root: Path) -> Path:
+    folder = root / "hang-init"
+    folder.mkdir()
+    (folder / "manifest.json").write_text(
+        '{"id": "hang-init", "name": "hang-init", "class_name": "P", "entry_point": "manager.py",'
+        ' "display_modes": ["hang-init"]}'
+    )
+    (folder / "manager.py").write_text(
+        "import threading\n"
+        "from src.plugin_system.base_plugin import BasePlugin\n"
+        "class P(BasePlugin):\n"
+        "    def __init__(self, *args):\n"
+        "        threading.Event().wait()\n"
+    )
+    return folder
+
+
+def test_plugin_hanging_in_constructor_blocks_neither_start_nor_sync(tmp_path) -> None:
+    from ledmatrix_mqtt.runtime.spec import spec_from_folder
+
+    cfg = DisplayConfig(backend="headless", default_duration=0.5)
+    c = DisplayController(
+        cfg, device=DEVICE, state_dir=tmp_path / "state",
+        backend=HeadlessBackend(cfg.width, cfg.height), load_timeout=0.5,
+    )  # fmt: skip
+    try:
+        hang = spec_from_folder(_hanging_plugin(tmp_path), {})
+        specs = [hang, fixture_spec("lm-clock", tmp_path)]
+        started = time.monotonic()
+        c.sync_plugins(specs)
+        c.start()
+        assert time.monotonic() - started < 1.0
+        rec = Recorder(c)
+        assert wait_until(lambda: "lm-clock" in rec.seen and rec.frames > 0, 5)
+
+        def hang_status() -> str:
+            return next(s.error for s in c.runtime_status() if s.plugin_id == "hang-init")
+
+        assert wait_until(lambda: "did not finish within 0.5 s" in hang_status(), 3)
+        started = time.monotonic()
+        c.sync_plugins(specs)  # a store change: the hung load is neither waited on nor retried
+        c.sync_plugins(specs)
+        assert time.monotonic() - started < 0.2
+        assert "did not finish" in hang_status()
+        assert list(c.rotation()) == ["lm-clock"]
+        assert threading.active_count() < 50
+        assert sum(t.name == "load-hang-init" for t in threading.enumerate()) == 1
+    finally:
+        c.stop()
