@@ -100,11 +100,12 @@ class DisplayController:
         self._empty_streak = 0
         self.scheduler = UpdateScheduler(timeout=update_timeout)
         self._watchdog = RenderWatchdog(render_timeout)
+        self._service_info = service_info or (lambda: {})
         env = LoadEnvironment(
             width=display_config.width, height=display_config.height,
             device_name=device.name, timezone=device.timezone, state_dir=Path(state_dir),
             main_config=main_config or {"timezone": device.timezone},
-            service_info=service_info or (lambda: {}), text=self.text,
+            service_info=self._plugin_service_info, text=self.text,
         )  # fmt: skip
         self.plugins = PluginTable(
             env, self.scheduler, default_duration=display_config.default_duration,
@@ -250,6 +251,13 @@ class DisplayController:
             self._listeners.append(callback)
 
     # internals ---------------------------------------------------------------------------
+    def _plugin_service_info(self) -> Mapping[str, Any]:
+        """``service_info`` plus ``plugin_count``: every plugin ``runtime_status`` lists
+        (installed, built-ins included, enabled or not), as the state/plugins count."""
+        info = dict(self._service_info())
+        info["plugin_count"] = len(self.plugins.status())
+        return info
+
     def _eligible(self, plugin_id: str) -> bool:
         plugin = self.plugins.get(plugin_id)
         return plugin is not None and not plugin.health.in_cooldown(time.monotonic())

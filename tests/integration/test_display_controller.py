@@ -303,3 +303,29 @@ def test_plugin_hanging_in_constructor_blocks_neither_start_nor_sync(tmp_path) -
         assert sum(t.name == "load-hang-init" for t in threading.enumerate()) == 1
     finally:
         c.stop()
+
+
+def test_status_screen_counts_plugins_like_the_plugins_state_not_zero(tmp_path) -> None:
+    """The status screen said "0 plugins" (built-ins not counted) while HA's sensor said 3."""
+    cfg = DisplayConfig(backend="headless")
+    c = DisplayController(
+        cfg, device=DEVICE, state_dir=tmp_path / "state",
+        backend=HeadlessBackend(cfg.width, cfg.height),
+        service_info=lambda: {"installed_plugins": 0, "ip": "10.0.0.2"},
+    )  # fmt: skip
+    try:
+        c.sync_plugins(builtin_specs({"text": {"enabled": False}}))
+        status = c.plugins.get("status")
+        assert status is not None
+        status.update()
+        assert status.instance.installed == len(c.runtime_status()) == 3
+    finally:
+        c.stop()
+
+
+def test_plugin_config_error_in_runtime_status_names_the_key(make, tmp_path) -> None:
+    c = make()
+    c.sync_plugins([fixture_spec("lm-clock", tmp_path, {"show_seconds": "yes"})])
+    [status] = c.runtime_status()
+    assert not status.loaded
+    assert status.error.startswith("invalid_config: plugins.lm-clock.show_seconds: ")

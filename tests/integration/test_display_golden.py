@@ -93,3 +93,25 @@ def test_scrolling_text_golden(tmp_path, size) -> None:
 def test_ledmatrix_compat_golden(tmp_path, size, plugin_id) -> None:
     plugin = load_plugin(fixture_spec(plugin_id, tmp_path), _env(tmp_path, *size))
     _check(_render(plugin), f"compat-{plugin_id}-{size[0]}x{size[1]}")
+
+
+def test_status_name_too_wide_for_the_panel_scrolls_instead_of_being_cut(tmp_path) -> None:
+    env = LoadEnvironment(
+        **{**_env(tmp_path, 64, 32).__dict__, "device_name": "LED Matrix raspberrypi"}
+    )
+    spec = spec_from_folder(BUILTIN_PLUGINS_DIR / "status", {}, builtin=True)
+    plugin = load_plugin(spec, env)
+    try:
+        plugin.update()
+        assert plugin.fps() > 1  # scrolls, so it asks for frames
+        first = plugin.render("status", FROZEN, 0.0, True)
+        later = plugin.render("status", FROZEN, 2.0, True)
+    finally:
+        plugin.modules.release()
+    assert first is not None and later is not None
+    _check(first, "status-long-name-64x32")
+    _check(later, "status-long-name-scrolled-64x32")
+    name_rows = (0, 0, 64, 12)  # 6x10 name line from y=1
+    assert ImageChops.difference(first.crop(name_rows), later.crop(name_rows)).getbbox()
+    assert first.crop((0, 12, 64, 32)).tobytes() == later.crop((0, 12, 64, 32)).tobytes()
+    assert _crisp(first)
