@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -30,8 +31,11 @@ from ledmatrix_mqtt.runtime.backends.select import select_backend
 from ledmatrix_mqtt.runtime.frames import FrameStore
 from ledmatrix_mqtt.runtime.loaded import LoadedPlugin
 from ledmatrix_mqtt.runtime.loader import LoadEnvironment
+from ledmatrix_mqtt.runtime.notification_view import NotificationPainter
+from ledmatrix_mqtt.runtime.notifications import Notification, NotificationState, Showing
 from ledmatrix_mqtt.runtime.plugin_table import LOAD_TIMEOUT_S, PluginTable
 from ledmatrix_mqtt.runtime.rendering import RENDER_TIMEOUT_S, RenderWatchdog, render_slot
+from ledmatrix_mqtt.runtime.schedule_driver import ScheduleDriver, ScheduleState
 from ledmatrix_mqtt.runtime.scheduler import UpdateScheduler
 from ledmatrix_mqtt.runtime.snapshot import (
     HARDWARE_SNAPSHOT_INTERVAL_S,
@@ -40,6 +44,7 @@ from ledmatrix_mqtt.runtime.snapshot import (
     FrameSnapshot,
 )
 from ledmatrix_mqtt.runtime.spec import PluginSpec
+from ledmatrix_mqtt.runtime.takeover import Takeover
 
 _LOG = logging.getLogger(__name__)
 Listener = Callable[[str], None]
@@ -70,7 +75,10 @@ class DisplayController:
         render_timeout: float = RENDER_TIMEOUT_S,
         main_config: Mapping[str, Any] | None = None,
         load_timeout: float = LOAD_TIMEOUT_S,
+        schedule: Mapping[str, Any] | None = None,
+        dim_schedule: Mapping[str, Any] | None = None,
     ) -> None:
+        """``schedule``/``dim_schedule``: LEDMatrix-shaped blocks (``AppConfig.schedule``)."""
         self._display = display_config
         self._device = device
         self._wall = wall_clock
@@ -95,6 +103,9 @@ class DisplayController:
         self._advance = False
         self._power = True
         self._brightness = display_config.brightness
+        self._day_brightness = display_config.brightness  # restored when dim hours end
+        self._dimmed = False
+        self._schedule = ScheduleDriver(schedule, dim_schedule)
         self._text = ""
         self._rendered: tuple[rot.Slot | None, float] = (None, 0.0)
         self._empty_streak = 0
@@ -113,6 +124,9 @@ class DisplayController:
             on_status=lambda: self._notify("plugins"), load_timeout=load_timeout,
         )  # fmt: skip
         self.plugins.sink_factory = self._live_sink
+        painter = NotificationPainter(display_config.width, display_config.height)
+        self._takeover = Takeover(painter, self.plugins, self._eligible)
+        self._on_panel = ""  # the plugin whose frames reach the panel now
         self._backend.set_brightness(self._brightness)
 
     # lifecycle -----------------------------------------------------------------------------
@@ -167,10 +181,11 @@ class DisplayController:
         pinned_until: float | None = None
         if current.pin is not None:  # 0.0 means "until resume"
             pinned_until = 0.0 if current.pin.until is None else current.pin.until + offset
+        live = self._takeover.live_plugin()
         return DisplayState(
             power=power,
             brightness=brightness,
-            current_plugin=slot.plugin_id if slot else "",
+            current_plugin=live or (slot.plugin_id if slot else ""),
             current_mode=slot.mode if slot else "",
             since=current.started_at + offset if slot else 0.0,
             pinned_until=pinned_until,
@@ -209,17 +224,55 @@ class DisplayController:
         return self._changed()
 
     def set_brightness(self, value: int) -> DisplayState:
+        """Stands until the next schedule edge (see ``schedule_driver``)."""
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100:
             raise InvalidPayload("brightness must be an integer from 0 to 100")
         with self._lock:
             self._brightness = value
+            if not self._dimmed:
+                self._day_brightness = value
         self.frames.set_brightness(value)
         return self._changed()
 
     def set_power(self, on: bool) -> DisplayState:
+        """Stands until the next schedule edge (see ``schedule_driver``)."""
         with self._lock:
             self._power = bool(on)
         return self._changed()
+
+    # notifications -----------------------------------------------------------------------
+    def notify(self, notification: Notification) -> NotificationState:
+        """Show ``notification`` now (higher priority than the one showing) or queue it.
+
+        ``Busy`` when the queue is full. The rotation pauses and later resumes where it was.
+        """
+        state = self._takeover.notify(notification, time.monotonic())
+        self._changed()
+        return state
+
+    def dismiss(self, notification_id: str | None = None) -> NotificationState:
+        """Remove one notification (``NotFound`` if unknown), or all of them with None."""
+        state = self._takeover.dismiss(notification_id, time.monotonic())
+        self._changed()
+        return state
+
+    def notifications(self) -> NotificationState:
+        return self._takeover.notifications()
+
+    # schedules ---------------------------------------------------------------------------
+    def schedule_state(self) -> ScheduleState:
+        return self._schedule.state(dt.datetime.fromtimestamp(self._wall(), self._tz))
+
+    def set_schedule(
+        self,
+        schedule: Mapping[str, Any] | None = None,
+        dim_schedule: Mapping[str, Any] | None = None,
+    ) -> ScheduleState:
+        """Replace the active hours and/or the dim schedule (LEDMatrix shapes; None keeps
+        one); applied at once. ``ConfigError`` naming the key if a block is invalid."""
+        self._schedule.set(schedule, dim_schedule)
+        self._changed()
+        return self.schedule_state()
 
     def set_text(self, text: str) -> None:
         if not isinstance(text, str):
@@ -286,8 +339,8 @@ class DisplayController:
 
         def sink(frame: Image.Image) -> None:
             with self._lock:
-                current = self._rotation.slot
-            if self._power and current is not None and current.plugin_id == plugin_id:
+                showing = self._power and self._on_panel == plugin_id
+            if showing:
                 self._push(frame)
 
         return sink
@@ -307,25 +360,54 @@ class DisplayController:
                 self._wake.wait(wait)
                 self._wake.clear()
 
+    def _apply_schedule(self, wall: dt.datetime) -> None:
+        changes = self._schedule.due(wall)
+        if changes.power is None and changes.dimmed is None:
+            return
+        with self._lock:
+            if changes.power is not None:
+                self._power = changes.power
+            if changes.dimmed is not None:
+                self._dimmed = changes.dimmed
+                dim = self._schedule.dim_brightness
+                self._brightness = dim if changes.dimmed else self._day_brightness
+            brightness = self._brightness
+        self.frames.set_brightness(brightness)
+        self._notify("state")
+
     def _tick(self) -> float:
-        """Render one frame of the current slot; return how long to sleep."""
+        """Render one frame of what the panel shows now; return how long to sleep."""
         now = time.monotonic()
+        self._apply_schedule(dt.datetime.fromtimestamp(self._wall(), self._tz))
+        pick = self._takeover.pick(now)
         with self._lock:
             previous = self._rotation
-            advance, self._advance = self._advance, False
-            self._rotation = self._choose(previous, now, advance=advance)
+            if pick.resume_shift:
+                previous = replace(previous, started_at=previous.started_at + pick.resume_shift)
+            if pick.notification is None and pick.live is None:
+                advance, self._advance = self._advance, False
+                self._rotation = self._choose(previous, now, advance=advance)
+            else:
+                self._rotation = previous
             current, power = self._rotation, self._power
-        if (current.slot, current.started_at) != (previous.slot, previous.started_at):
+            shown = pick.live if pick.live is not None else current
+            self._on_panel = "" if pick.notification or not shown.slot else shown.slot.plugin_id
+        if pick.changed or (current.slot, current.started_at) != (
+            previous.slot, previous.started_at
+        ):  # fmt: skip
             self._notify("state")
         if not power:
             if self.frames.blank():
                 self._notify("frame")
             return IDLE_WAIT_S
-        slot = current.slot
+        if pick.notification is not None:
+            return self._render_notification(pick.notification, now)
+        slot = shown.slot
         plugin = self.plugins.get(slot.plugin_id) if slot else None
         if slot is None or plugin is None:
             self._show_idle()
             return IDLE_WAIT_S
+        current = shown
         force_clear = self._rendered != (slot, current.started_at)
         self._rendered = (slot, current.started_at)
         return self._render(plugin, slot, current, now, force_clear)
@@ -356,6 +438,15 @@ class DisplayController:
             return IDLE_WAIT_S
         ends_at = current.ends_at() or now + IDLE_WAIT_S
         return max(0.0, min(outcome.next_frame_in, ends_at - time.monotonic()))
+
+    def _render_notification(self, showing: Showing, now: float) -> float:
+        painter = self._takeover.painter
+        note = showing.notification
+        self._push(painter.render(note, now - showing.started_at))
+        wait = 1.0 / painter.fps(note)
+        if showing.ends_at is not None:
+            wait = min(wait, max(0.0, showing.ends_at - now))
+        return wait
 
     def _show_idle(self) -> None:
         if self.frames.blank():
