@@ -138,3 +138,15 @@ def test_dim_schedule_has_a_brightness_and_round_trips() -> None:
     assert info.value.key == "dim_schedule.dim_brightness"
     per_day = parse_schedule({"mode": "per-day", "days": {"friday": {"enabled": False}}})
     assert parse_schedule(per_day.to_dict()) == per_day
+
+
+def test_config_file_keys_are_checked_and_kept_raw() -> None:
+    from ledmatrix_mqtt.core.config_model import parse_config
+
+    block = {"enabled": True, "start_time": "07:00", "end_time": "23:00"}
+    config = parse_config({"schedule": block, "dim_schedule": {"dim_brightness": 5}})
+    assert dict(config.schedule) == block
+    assert parse_dim_schedule(config.dim_schedule).brightness == 5
+    with pytest.raises(ConfigError) as info:
+        parse_config({"schedule": {"days": {"monday": {"end_time": "25:00"}}}}, path="c.yaml")
+    assert (info.value.key, info.value.path) == ("schedule.days.monday.end_time", "c.yaml")
