@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import signal
 import socket
@@ -9,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
@@ -21,8 +23,10 @@ from ledmatrix_mqtt.runtime.backends.headless import HeadlessBackend
 from ledmatrix_mqtt.runtime.backends.select import select_backend
 from ledmatrix_mqtt.runtime.controller import DisplayController
 from ledmatrix_mqtt.runtime.frames import FrameStore
+from ledmatrix_mqtt.runtime.notifications import Notification
 from ledmatrix_mqtt.runtime.snapshot import FrameSnapshot
 from ledmatrix_mqtt.runtime.spec import builtin_specs
+from tests.support.golden import check_golden
 from tests.support.waiting import wait_until
 
 
@@ -55,6 +59,34 @@ def test_emulator_raw_adapter_receives_the_frames(tmp_path, reset_raw_adapter) -
     assert shown.shape == (32, 64, 3)
     assert (shown == frame).all() and frame.any()
     controller.stop()
+    # the frame file exists with this backend too, not only with headless
+    assert (tmp_path / "state" / "frames" / "current.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_dimmed_panel_shows_a_notification_at_the_dim_brightness(
+    tmp_path, reset_raw_adapter
+) -> None:
+    """What the (emulated) panel shows at 23:00 with a 22:00-06:00 dim schedule at 20 %."""
+    cfg = DisplayConfig(backend="emulator", emulator_adapter="raw", brightness=90)
+    backend = select_backend(cfg, tmp_path / "state")
+    night = dt.datetime(2025, 6, 2, 23, 0, tzinfo=ZoneInfo("Europe/Berlin")).timestamp()
+    dim = {"enabled": True, "start_time": "22:00", "end_time": "06:00", "dim_brightness": 20}
+    controller = DisplayController(
+        cfg, device=DeviceConfig("p", "P", "Europe/Berlin"), state_dir=tmp_path / "state",
+        backend=backend, wall_clock=lambda: night, dim_schedule=dim,
+    )  # fmt: skip
+    try:
+        controller.sync_plugins(builtin_specs({"text": {"enabled": False}}))
+        controller.notify(Notification.create("Night", color=[255, 200, 100], hold=True))
+        controller._tick()  # one render, on this thread
+        assert controller.state().brightness == 20
+        full = np.asarray(controller.frame_image()).astype(int)
+        shown = backend.adapter._last_frame()  # type: ignore[attr-defined]
+        assert full.max() == 255 and shown.max() == 51  # 20 % of full
+        assert (np.abs(shown - full * 20 // 100) <= 1).all()
+        check_golden(Image.fromarray(shown.astype("uint8")), "notification-dimmed-64x32")
+    finally:
+        controller.stop()
 
 
 def test_auto_falls_back_to_headless_without_hardware_or_emulator(tmp_path, monkeypatch) -> None:

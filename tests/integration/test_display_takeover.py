@@ -7,9 +7,7 @@ Frames are checked against golden images (``tests/golden/``, regenerate with
 from __future__ import annotations
 
 import datetime as dt
-import os
 import time
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -22,22 +20,12 @@ from ledmatrix_mqtt.runtime.controller import DisplayController
 from ledmatrix_mqtt.runtime.notification_view import REPLACEMENT, NotificationPainter
 from ledmatrix_mqtt.runtime.notifications import MAX_QUEUE, Notification
 from ledmatrix_mqtt.runtime.spec import builtin_specs
+from tests.support.golden import check_golden
 from tests.support.ledmatrix_style_plugins import fixture_spec
 from tests.support.waiting import wait_until
 
-GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 BERLIN = ZoneInfo("Europe/Berlin")
 DEVICE = DeviceConfig("panel", "Test Panel", "Europe/Berlin")
-
-
-def check_golden(frame: Image.Image, name: str) -> None:
-    path = GOLDEN / f"{name}.png"
-    if os.environ.get("UPDATE_GOLDEN") or not path.exists():
-        frame.save(path)
-        if not os.environ.get("UPDATE_GOLDEN"):
-            pytest.fail(f"golden {path.name} was missing and has been written; review it")
-    with Image.open(path) as expected:
-        assert ImageChops.difference(expected.convert("RGB"), frame).getbbox() is None, name
 
 
 class WallClock:
