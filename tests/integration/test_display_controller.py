@@ -18,6 +18,7 @@ from ledmatrix_mqtt.errors import Busy, InvalidPayload, NotInstalled
 from ledmatrix_mqtt.runtime.backends.headless import HeadlessBackend
 from ledmatrix_mqtt.runtime.controller import DisplayController
 from ledmatrix_mqtt.runtime.spec import builtin_specs
+from tests.support.golden import check_golden
 from tests.support.ledmatrix_style_plugins import fixture_spec
 from tests.support.waiting import wait_until
 
@@ -254,24 +255,28 @@ def test_a_plugin_turning_unhealthy_is_announced_to_listeners(make, tmp_path) ->
     assert not {s.plugin_id: s for s in c.runtime_status()}["lm-slow"].healthy
 
 
-def _hanging_plugin(root: Path) -> Path:
+def _hanging_plugin(root: Path, where: str) -> Path:
+    """A plugin whose module import or constructor never returns."""
     folder = root / "hang-init"
     folder.mkdir()
     (folder / "manifest.json").write_text(
         '{"id": "hang-init", "name": "hang-init", "class_name": "P", "entry_point": "manager.py",'
         ' "display_modes": ["hang-init"]}'
     )
+    hang = "threading.Event().wait()"
     (folder / "manager.py").write_text(
         "import threading\n"
         "from src.plugin_system.base_plugin import BasePlugin\n"
+        f"{hang if where == 'import' else ''}\n"
         "class P(BasePlugin):\n"
         "    def __init__(self, *args):\n"
-        "        threading.Event().wait()\n"
+        f"        {hang}\n"
     )
     return folder
 
 
-def test_plugin_hanging_in_constructor_blocks_neither_start_nor_sync(tmp_path) -> None:
+@pytest.mark.parametrize("where", ["import", "constructor"])
+def test_plugin_hanging_in_constructor_blocks_neither_start_nor_sync(tmp_path, where) -> None:
     from ledmatrix_mqtt.runtime.spec import spec_from_folder
 
     cfg = DisplayConfig(backend="headless", default_duration=0.5)
@@ -280,7 +285,8 @@ def test_plugin_hanging_in_constructor_blocks_neither_start_nor_sync(tmp_path) -
         backend=HeadlessBackend(cfg.width, cfg.height), load_timeout=0.5,
     )  # fmt: skip
     try:
-        hang = spec_from_folder(_hanging_plugin(tmp_path), {})
+        hang = spec_from_folder(_hanging_plugin(tmp_path, where), {})
+        hung_before = sum(t.name == "load-hang-init" for t in threading.enumerate())
         specs = [hang, fixture_spec("lm-clock", tmp_path)]
         started = time.monotonic()
         c.sync_plugins(specs)
@@ -300,7 +306,8 @@ def test_plugin_hanging_in_constructor_blocks_neither_start_nor_sync(tmp_path) -
         assert "did not finish" in hang_status()
         assert list(c.rotation()) == ["lm-clock"]
         assert threading.active_count() < 50
-        assert sum(t.name == "load-hang-init" for t in threading.enumerate()) == 1
+        hung = sum(t.name == "load-hang-init" for t in threading.enumerate())
+        assert hung == hung_before + 1  # one load, never retried
     finally:
         c.stop()
 
@@ -319,6 +326,9 @@ def test_status_screen_counts_plugins_like_the_plugins_state_not_zero(tmp_path) 
         assert status is not None
         status.update()
         assert status.instance.installed == len(c.runtime_status()) == 3
+        frame = status.render("status", dt.datetime(2025, 3, 14, tzinfo=dt.UTC), 0.0, True)
+        assert frame is not None
+        check_golden(frame, "status-controller-count-64x32")  # "3 plugins" on the panel
     finally:
         c.stop()
 
