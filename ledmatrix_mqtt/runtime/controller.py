@@ -28,7 +28,7 @@ from ledmatrix_mqtt.runtime.backends.select import select_backend
 from ledmatrix_mqtt.runtime.frames import FrameStore
 from ledmatrix_mqtt.runtime.loader import LoadEnvironment
 from ledmatrix_mqtt.runtime.notification_view import NotificationPainter
-from ledmatrix_mqtt.runtime.notifications import Notification, NotificationState
+from ledmatrix_mqtt.runtime.notifications import Notification, NotificationState, clean_text
 from ledmatrix_mqtt.runtime.plugin_table import LOAD_TIMEOUT_S, PluginTable
 from ledmatrix_mqtt.runtime.render_loop import RenderLoop
 from ledmatrix_mqtt.runtime.rendering import RENDER_TIMEOUT_S, RenderWatchdog
@@ -274,7 +274,7 @@ class DisplayController(RenderLoop):
         if not isinstance(text, str):
             raise InvalidPayload("text must be a string")
         with self._lock:
-            self._text = text[:1000]
+            self._text = clean_text(text, 1000)
         self._changed()
 
     def text(self) -> str:

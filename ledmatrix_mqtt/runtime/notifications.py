@@ -65,9 +65,9 @@ class Notification:
         hold: object = False,
     ) -> Notification:
         """A checked notification; ``InvalidPayload`` naming the bad field otherwise."""
-        if not isinstance(text, str) or not " ".join(text.split()):
+        clean = clean_text(text, MAX_TEXT) if isinstance(text, str) else ""
+        if not clean:
             raise InvalidPayload("text must be a non-empty string")
-        clean = " ".join(text.split())[:MAX_TEXT]
         if id is None or id == "":
             id = f"n{next(_ids)}"
         if not isinstance(id, str) or not _ID.fullmatch(id):
@@ -90,6 +90,18 @@ class Notification:
             "duration": self.duration, "repeat": self.repeat, "priority": self.priority,
             "hold": self.hold,
         }  # fmt: skip
+
+
+def clean_text(text: str, limit: int) -> str:
+    """``text`` safe to draw and to publish: whitespace runs become one space, other
+    control characters are dropped, lone surrogates (valid JSON escapes, not
+    encodable as UTF-8) become U+FFFD; at most ``limit`` characters."""
+    kept = (
+        "\ufffd" if "\ud800" <= c <= "\udfff" else c
+        for c in text
+        if c.isprintable() or c.isspace() or "\ud800" <= c <= "\udfff"
+    )
+    return " ".join("".join(kept).split())[:limit]
 
 
 def parse_color(value: object) -> Color:

@@ -339,3 +339,10 @@ def test_plugin_config_error_in_runtime_status_names_the_key(make, tmp_path) -> 
     [status] = c.runtime_status()
     assert not status.loaded
     assert status.error.startswith("invalid_config: plugins.lm-clock.show_seconds: ")
+
+
+def test_surrogate_in_text_keeps_the_text_publishable(make) -> None:
+    c = make()
+    c.set_text("hi \ud800 there")
+    assert c.text() == "hi \ufffd there"
+    c.text().encode("utf-8")

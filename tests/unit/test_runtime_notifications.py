@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from ledmatrix_mqtt.errors import Busy, InvalidPayload
@@ -66,3 +68,11 @@ def test_payload_fields_and_whitespace() -> None:
     with pytest.raises(InvalidPayload, match="hold"):
         notes.from_payload({"text": "x", "hold": "yes"})
     assert notes.NotificationState(n, ()).to_dict()["current"]["color"] == [255, 128, 0]
+
+
+def test_lone_surrogate_and_control_characters_never_reach_the_panel_or_the_wire() -> None:
+    n = Notification.create("ring\ud800 the\x00 bell\x1b[31m")
+    assert n.text == "ring\ufffd the bell[31m"
+    json.dumps(n.to_dict(), ensure_ascii=False).encode("utf-8")  # raised before: surrogate
+    with pytest.raises(InvalidPayload):
+        Notification.create("\x00\x07 \t")
