@@ -62,6 +62,25 @@ def _key(phase: Phase) -> _PhaseKey:
     return (phase.active, phase.edge)
 
 
+class _PhaseCache:
+    """``phase_at`` for one schedule, recomputed only outside the phase it last returned
+    (the render thread asks up to 60 times a second; a phase lasts hours)."""
+
+    def __init__(self) -> None:
+        self._phase: Phase | None = None
+        self._schedule: Schedule | None = None
+
+    def get(self, schedule: Schedule, now: dt.datetime) -> Phase:
+        phase, instant = self._phase, now.timestamp()
+        if phase is not None and schedule is self._schedule:
+            after_start = phase.since is None or phase.since.timestamp() <= instant
+            before_end = phase.until is None or instant < phase.until.timestamp()
+            if after_start and before_end:
+                return phase
+        self._phase, self._schedule = phase_at(schedule, now), schedule
+        return self._phase
+
+
 class ScheduleDriver:
     """Thread-safe. ``due(now)`` on each render tick, setters from any thread."""
 
@@ -73,6 +92,8 @@ class ScheduleDriver:
         self._schedule = parse_schedule(schedule or {})
         self._dim = parse_dim_schedule(dim or {})
         self._applied: tuple[_PhaseKey | None, _PhaseKey | None] = (None, None)
+        self._hours_cache = _PhaseCache()
+        self._dim_cache = _PhaseCache()
 
     def set(
         self, schedule: Mapping[str, Any] | None = None, dim: Mapping[str, Any] | None = None
@@ -96,8 +117,8 @@ class ScheduleDriver:
     def due(self, now: dt.datetime) -> Changes:
         """The settings to apply at ``now`` (aware): only what an edge changed."""
         with self._lock:
-            hours = phase_at(self._schedule, now)
-            dim = phase_at(self._dim.hours, now)
+            hours = self._hours_cache.get(self._schedule, now)
+            dim = self._dim_cache.get(self._dim.hours, now)
             dim = Phase(dim.active and self._dim.hours.enabled, dim.since, dim.until)
             keys = (_key(hours), _key(dim))
             applied, self._applied = self._applied, keys
