@@ -57,9 +57,10 @@ class NotificationPainter:
         self._font = fonts.load(self.main)
 
     @functools.lru_cache(maxsize=64)  # noqa: B019 (one painter per controller)
-    def layout(self, text: str) -> tuple[tuple[str, str], ...]:
-        """``(character, font name)`` per drawn character, after the fallbacks."""
-        out: list[tuple[str, str]] = []
+    def layout(self, text: str) -> tuple[tuple[str, str, int], ...]:
+        """``(character, font name, advance in px)`` per drawn character, after the
+        fallbacks; the advance includes ``LETTER_SPACING``."""
+        out: list[tuple[str, str, int]] = []
         for char in text:
             if char in _INVISIBLE:
                 continue
@@ -67,7 +68,9 @@ class NotificationPainter:
             if placed is None:
                 base = unicodedata.normalize("NFKD", char)[:1]
                 placed = self._place(base) if base and base != char else None
-            out.append(placed or (REPLACEMENT, self.main))
+            shown, name = placed or (REPLACEMENT, self.main)
+            advance = int(fonts.load(name).getlength(shown)) + LETTER_SPACING
+            out.append((shown, name, advance))
         return tuple(out)
 
     def _place(self, char: str) -> tuple[str, str] | None:
@@ -77,9 +80,7 @@ class NotificationPainter:
         return None
 
     def text_width(self, text: str) -> int:
-        laid = self.layout(text)
-        advance = sum(int(fonts.load(f).getlength(c)) + LETTER_SPACING for c, f in laid)
-        return max(0, advance - LETTER_SPACING)
+        return max(0, sum(advance for _c, _f, advance in self.layout(text)) - LETTER_SPACING)
 
     def scrolls(self, n: Notification) -> bool:
         return self.text_width(n.text) > self.width
@@ -100,19 +101,24 @@ class NotificationPainter:
 
     def render(self, n: Notification, elapsed: float) -> Image.Image:
         """The frame ``elapsed`` seconds into ``n``: centred, or scrolling right to left."""
-        image = Image.new("RGB", (self.width, self.height))
-        draw = fonts.crisp_draw(image)
-        width = self.text_width(n.text)
-        if width > self.width:
-            x = fonts.scroll_x(self.width, width, elapsed, SCROLL_SPEED)
+        strip = self._strip(n.text, n.color)
+        if strip.width > self.width:
+            x = fonts.scroll_x(self.width, strip.width, elapsed, SCROLL_SPEED)
         else:
-            x = (self.width - width) // 2
+            x = (self.width - strip.width) // 2
+        image = Image.new("RGB", (self.width, self.height))
+        image.paste(strip, (x, 0))
+        return image
+
+    @functools.lru_cache(maxsize=8)  # noqa: B019 (one painter per controller)
+    def _strip(self, text: str, color: tuple[int, int, int]) -> Image.Image:
+        """The whole text drawn once, panel-high: each frame only pastes it at an offset."""
+        strip = Image.new("RGB", (max(1, self.text_width(text)), self.height))
+        draw = fonts.crisp_draw(strip)
         ascent, descent = self._font.getmetrics()
         baseline = (self.height - (ascent + descent)) // 2 + ascent
-        for char, name in self.layout(n.text):
-            font = fonts.load(name)
-            step = int(font.getlength(char)) + LETTER_SPACING
-            if -step < x < self.width:
-                draw.text((x, baseline), char, font=font, fill=n.color, anchor="ls")
+        x = 0
+        for char, name, step in self.layout(text):
+            draw.text((x, baseline), char, font=fonts.load(name), fill=color, anchor="ls")
             x += step
-        return image
+        return strip

@@ -146,9 +146,9 @@ def test_scrolling_notification_moves_and_ends_after_its_passes(make) -> None:
 def test_characters_the_font_lacks_get_fallback_glyphs_not_boxes() -> None:
     p = painter()
     laid = p.layout("Café ❤️ 😀 🦄")
-    chars = "".join(ch for ch, _font in laid)
+    chars = "".join(ch for ch, _font, _advance in laid)
     assert chars == f"Café ♥ ☺ {REPLACEMENT}"  # variation selector dropped
-    fonts_used = {font for _ch, font in laid}
+    fonts_used = {font for _ch, font, _advance in laid}
     assert fonts_used == {"6x13B", "6x10"}
     check_golden(p.render(Notification.create("Hi ❤️ 🦄"), 0.0), "notification-fallback-64x32")
 
