@@ -57,7 +57,6 @@ class _Load:
     """One background load; ``done`` is set when its thread has handed over its result."""
 
     fingerprint: _Fingerprint
-    started: float
     done: threading.Event = field(default_factory=threading.Event)
     timed_out: bool = False
 
@@ -178,7 +177,7 @@ class PluginTable:
             self._loading.pop(spec.id, None)  # a stale load is discarded when it returns
             if not spec.enabled:
                 return None
-            load = _Load(fingerprint, time.monotonic())
+            load = _Load(fingerprint)
             self._loading[spec.id] = load
         worker = threading.Thread(
             target=self._load, args=(spec, load), name=f"load-{spec.id}", daemon=True
