@@ -305,7 +305,6 @@ def test_plugin_hanging_in_constructor_blocks_neither_start_nor_sync(tmp_path, w
         assert time.monotonic() - started < 0.2
         assert "did not finish" in hang_status()
         assert list(c.rotation()) == ["lm-clock"]
-        assert threading.active_count() < 50
         hung = sum(t.name == "load-hang-init" for t in threading.enumerate())
         assert hung == hung_before + 1  # one load, never retried
     finally:
