@@ -345,3 +345,32 @@ def test_surrogate_in_text_keeps_the_text_publishable(make) -> None:
     c.set_text("hi \ud800 there")
     assert c.text() == "hi \ufffd there"
     c.text().encode("utf-8")
+
+
+def test_slow_plugin_joins_the_rotation_when_its_load_finishes(make, tmp_path) -> None:
+    from ledmatrix_mqtt.runtime.spec import spec_from_folder
+
+    folder = tmp_path / "slow-init"
+    folder.mkdir()
+    (folder / "manifest.json").write_text(
+        '{"id": "slow-init", "name": "slow-init", "class_name": "P", "entry_point": "m.py",'
+        ' "display_modes": ["slow-init"]}'
+    )
+    (folder / "m.py").write_text(
+        "import time\n"
+        "from src.plugin_system.base_plugin import BasePlugin\n"
+        "class P(BasePlugin):\n"
+        "    def __init__(self, *args):\n"
+        "        time.sleep(1.5)\n"
+        "        super().__init__(*args)\n"
+        "    def display(self, force_clear=False):\n"
+        "        self.display_manager.update_display()\n"
+    )
+    c = make()
+    started = time.monotonic()
+    c.sync_plugins([spec_from_folder(folder, {}), fixture_spec("lm-clock", tmp_path)])
+    assert time.monotonic() - started < 1.0
+    assert list(c.rotation()) == ["lm-clock"]
+    assert c.wait_loaded(5)
+    assert list(c.rotation()) == ["lm-clock", "slow-init"]
+    assert all(s.loaded and not s.error for s in c.runtime_status())
