@@ -75,6 +75,8 @@ class Service:
             backend=self._backend,
             service_info=self._service_info,
             main_config={"timezone": self.config.device.timezone},
+            schedule=self.config.schedule,
+            dim_schedule=self.config.dim_schedule,
         )
         self.display.sync_plugins(self._specs())
         self.display.start()
@@ -189,7 +191,7 @@ class Service:
             "device_name": self.config.device.name,
             "device_id": self.config.device.id,
             "ip": local_ip(),
-            "installed_plugins": sum(1 for p in installed if p.source != PluginSource.BUILTIN),
+            "installed_plugins": len(installed),  # the same count as state/plugins
             "version": __version__,
         }
 

@@ -126,6 +126,12 @@ class StorageFailed(LedMatrixError):
     code = "storage_failed"
 
 
+class DisplayUnavailable(LedMatrixError):
+    """The configured display backend cannot run here (port in use, no panel driver...)."""
+
+    code = "display_unavailable"
+
+
 class ServiceUnreachable(LedMatrixError):
     """CLI only: the broker or the running service did not answer in time."""
 
@@ -156,6 +162,7 @@ ALL_ERROR_TYPES: tuple[type[LedMatrixError], ...] = (
     PayloadTooLarge,
     RateLimited,
     StorageFailed,
+    DisplayUnavailable,
     ServiceUnreachable,
     InternalError,
 )

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from ledmatrix_mqtt.core.ids import DEVICE_ID_PATTERN, is_valid_device_id, is_valid_plugin_id
 from ledmatrix_mqtt.core.models import frozen_mapping
+from ledmatrix_mqtt.core.schedule import parse_dim_schedule, parse_schedule
 from ledmatrix_mqtt.errors import ConfigError
 
 DEFAULT_REGISTRY_URL = (
@@ -123,6 +124,8 @@ class AppConfig:
     plugins: Mapping[str, Mapping[str, Any]]
     path: str = ""
     log_level: str = "INFO"
+    schedule: Mapping[str, Any] = field(default_factory=lambda: frozen_mapping({}))
+    dim_schedule: Mapping[str, Any] = field(default_factory=lambda: frozen_mapping({}))
 
     def plugin_block(self, plugin_id: str) -> Mapping[str, Any]:
         return self.plugins.get(plugin_id, frozen_mapping({}))
@@ -339,7 +342,20 @@ def _plugins(r: _Reader) -> Mapping[str, Mapping[str, Any]]:
     return frozen_mapping(out)
 
 
-TOP_LEVEL_KEYS = ("device", "state_dir", "mqtt", "store", "display", "plugins", "log_level")
+TOP_LEVEL_KEYS = (
+    "device", "state_dir", "mqtt", "store", "display", "plugins", "log_level",
+    "schedule", "dim_schedule",
+)  # fmt: skip
+
+
+def _schedule_block(r: _Reader, key: str) -> Mapping[str, Any]:
+    """The raw block, checked by ``core.schedule`` (the runtime parses it again)."""
+    raw = r.data.get(key) or {}
+    try:
+        parse_dim_schedule(raw, key) if key == "dim_schedule" else parse_schedule(raw, key)
+    except ConfigError as exc:
+        raise ConfigError(exc.message, path=r.path, key=exc.key) from None
+    return frozen_mapping(raw)
 
 
 def parse_config(
@@ -361,4 +377,6 @@ def parse_config(
         plugins=_plugins(root.child("plugins")),
         path=path,
         log_level=root.text("log_level", "INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR")),
+        schedule=_schedule_block(root, "schedule"),
+        dim_schedule=_schedule_block(root, "dim_schedule"),
     )

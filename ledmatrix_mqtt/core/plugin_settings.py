@@ -28,12 +28,12 @@ from typing import Any
 import jsonschema
 
 from ledmatrix_mqtt.core.models import frozen_mapping, thaw
+from ledmatrix_mqtt.core.redact import REDACTED, redact
 from ledmatrix_mqtt.errors import ConfigError, Forbidden, InvalidManifest
 
 SCHEMA_FILE = "config_schema.json"
 RUNTIME_KEYS = ("enabled", "display_duration", "update_interval")
 SECRET_MARK = "x-secret"  # noqa: S105 (the schema keyword, not a secret)
-REDACTED = "***"
 # A credential by its name, for plugins whose schema does not mark it (or that have none).
 _CREDENTIAL_NAME = re.compile(r"(?i)(.*[_-])?(api[_-]?key|token|secret|password|passwd)")
 # Bounds the service config applies to the runtime keys (core.config_model._plugins).
@@ -135,13 +135,6 @@ def _strings(value: Any) -> list[str]:
     if isinstance(value, list | tuple):
         return [s for v in value for s in _strings(v)]
     return []
-
-
-def redact(text: str, secrets: frozenset[str]) -> str:
-    """``text`` with every secret value replaced by ``***``."""
-    for secret in sorted(secrets, key=len, reverse=True):
-        text = text.replace(secret, REDACTED)
-    return text
 
 
 def resolve(

@@ -1,11 +1,9 @@
 """``DisplayController``: the display side of the service (implements ``api.DisplayApi``).
 
-Two threads: the render thread (``_render_loop``) and the update scheduler.
-The render thread never waits on a plugin's ``update()``: it try-locks the
-plugin and, if an update holds the lock, keeps showing that plugin's last
-frame. It sleeps until the next thing can change (next frame for a scrolling
-plugin, next second for a 1 fps one, the end of the dwell, or an API call),
-so a static clock costs one render and one hash per second.
+Two threads: the render thread (``render_loop.RenderLoop``, the base class) and
+the update scheduler. Beyond ``DisplayApi`` it offers notifications
+(``notify``/``dismiss``/``notifications``), schedules (``schedule_state``/
+``set_schedule``) and ``wait_loaded``; every change fires the ``"state"`` event.
 """
 
 from __future__ import annotations
@@ -28,16 +26,25 @@ from ledmatrix_mqtt.runtime import rotation as rot
 from ledmatrix_mqtt.runtime.backends.base import PanelBackend
 from ledmatrix_mqtt.runtime.backends.select import select_backend
 from ledmatrix_mqtt.runtime.frames import FrameStore
-from ledmatrix_mqtt.runtime.loaded import LoadedPlugin
 from ledmatrix_mqtt.runtime.loader import LoadEnvironment
-from ledmatrix_mqtt.runtime.plugin_table import PluginTable
-from ledmatrix_mqtt.runtime.rendering import RENDER_TIMEOUT_S, RenderWatchdog, render_slot
+from ledmatrix_mqtt.runtime.notification_view import NotificationPainter
+from ledmatrix_mqtt.runtime.notifications import Notification, NotificationState, clean_text
+from ledmatrix_mqtt.runtime.plugin_table import LOAD_TIMEOUT_S, PluginTable
+from ledmatrix_mqtt.runtime.render_loop import RenderLoop
+from ledmatrix_mqtt.runtime.rendering import RENDER_TIMEOUT_S, RenderWatchdog
+from ledmatrix_mqtt.runtime.schedule_driver import ScheduleDriver, ScheduleState
 from ledmatrix_mqtt.runtime.scheduler import UpdateScheduler
+from ledmatrix_mqtt.runtime.snapshot import (
+    HARDWARE_SNAPSHOT_INTERVAL_S,
+    SNAPSHOT_INTERVAL_S,
+    SNAPSHOT_NAME,
+    FrameSnapshot,
+)
 from ledmatrix_mqtt.runtime.spec import PluginSpec
+from ledmatrix_mqtt.runtime.takeover import Takeover
 
 _LOG = logging.getLogger(__name__)
 Listener = Callable[[str], None]
-IDLE_WAIT_S = 1.0
 
 
 def _zone(name: str) -> dt.tzinfo:
@@ -48,7 +55,7 @@ def _zone(name: str) -> dt.tzinfo:
         return dt.UTC
 
 
-class DisplayController:
+class DisplayController(RenderLoop):
     """Runs the rotation on a panel backend. Every public method is thread-safe and quick."""
 
     def __init__(
@@ -63,14 +70,26 @@ class DisplayController:
         update_timeout: float = 30.0,
         render_timeout: float = RENDER_TIMEOUT_S,
         main_config: Mapping[str, Any] | None = None,
+        load_timeout: float = LOAD_TIMEOUT_S,
+        schedule: Mapping[str, Any] | None = None,
+        dim_schedule: Mapping[str, Any] | None = None,
     ) -> None:
+        """``schedule``/``dim_schedule``: LEDMatrix-shaped blocks (``AppConfig.schedule``)."""
         self._display = display_config
         self._device = device
         self._wall = wall_clock
         self._wall_offset = wall_clock() - time.monotonic()  # fixed: stable `since` values
         self._tz = _zone(device.timezone)
         self._backend = backend or select_backend(display_config, Path(state_dir))
-        self.frames = FrameStore(self._backend, display_config.width, display_config.height)
+        interval = (
+            HARDWARE_SNAPSHOT_INTERVAL_S
+            if self._backend.name == "hardware"
+            else SNAPSHOT_INTERVAL_S
+        )
+        snapshot = FrameSnapshot(Path(state_dir) / SNAPSHOT_NAME, interval)
+        self.frames = FrameStore(
+            self._backend, display_config.width, display_config.height, snapshot
+        )
         self._listeners: list[Listener] = []
         self._lock = threading.RLock()
         self._wake = threading.Event()
@@ -80,23 +99,30 @@ class DisplayController:
         self._advance = False
         self._power = True
         self._brightness = display_config.brightness
+        self._day_brightness = display_config.brightness  # restored when dim hours end
+        self._dimmed = False
+        self._schedule = ScheduleDriver(schedule, dim_schedule)
         self._text = ""
         self._rendered: tuple[rot.Slot | None, float] = (None, 0.0)
         self._empty_streak = 0
         self.scheduler = UpdateScheduler(timeout=update_timeout)
         self._watchdog = RenderWatchdog(render_timeout)
+        self._service_info = service_info or (lambda: {})
         env = LoadEnvironment(
             width=display_config.width, height=display_config.height,
             device_name=device.name, timezone=device.timezone, state_dir=Path(state_dir),
             main_config=main_config or {"timezone": device.timezone},
-            service_info=service_info or (lambda: {}), text=self.text,
+            service_info=self._plugin_service_info, text=self.text,
         )  # fmt: skip
         self.plugins = PluginTable(
             env, self.scheduler, default_duration=display_config.default_duration,
             order=display_config.rotation_order, on_change=self._wake.set,
-            on_status=lambda: self._notify("plugins"),
+            on_status=lambda: self._notify("plugins"), load_timeout=load_timeout,
         )  # fmt: skip
         self.plugins.sink_factory = self._live_sink
+        painter = NotificationPainter(display_config.width, display_config.height)
+        self._takeover = Takeover(painter, self.plugins, self._eligible)
+        self._on_panel = ""  # the plugin whose frames reach the panel now
         self._backend.set_brightness(self._brightness)
 
     # lifecycle -----------------------------------------------------------------------------
@@ -119,13 +145,22 @@ class DisplayController:
         self.scheduler.stop()
         self.plugins.unload_all()
         self.frames.blank()
+        self.frames.close()
         self._backend.clear()
         self._backend.close()
 
     def sync_plugins(self, specs: Sequence[PluginSpec]) -> None:
-        """Load new/changed plugins and unload removed ones; the rotation follows at once."""
+        """Unload removed plugins and start loading new or changed ones in the background.
+
+        Returns within about half a second whatever the plugins do; a plugin joins
+        the rotation when its load finishes (see ``PluginTable``).
+        """
         self.plugins.sync(specs)
         self._notify("state")
+
+    def wait_loaded(self, timeout: float) -> bool:
+        """Wait until no plugin load is in flight (hung ones excepted); False on timeout."""
+        return self.plugins.wait_idle(timeout)
 
     def unload(self, plugin_id: str) -> None:
         """Unload ``plugin_id`` (its ``cleanup()`` has run when this returns)."""
@@ -147,10 +182,11 @@ class DisplayController:
         pinned_until: float | None = None
         if current.pin is not None:  # 0.0 means "until resume"
             pinned_until = 0.0 if current.pin.until is None else current.pin.until + offset
+        live = self._takeover.live_plugin()
         return DisplayState(
             power=power,
             brightness=brightness,
-            current_plugin=slot.plugin_id if slot else "",
+            current_plugin=live or (slot.plugin_id if slot else ""),
             current_mode=slot.mode if slot else "",
             since=current.started_at + offset if slot else 0.0,
             pinned_until=pinned_until,
@@ -189,23 +225,61 @@ class DisplayController:
         return self._changed()
 
     def set_brightness(self, value: int) -> DisplayState:
+        """Stands until the next schedule edge (see ``schedule_driver``)."""
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100:
             raise InvalidPayload("brightness must be an integer from 0 to 100")
         with self._lock:
             self._brightness = value
+            if not self._dimmed:
+                self._day_brightness = value
         self.frames.set_brightness(value)
         return self._changed()
 
     def set_power(self, on: bool) -> DisplayState:
+        """Stands until the next schedule edge (see ``schedule_driver``)."""
         with self._lock:
             self._power = bool(on)
         return self._changed()
+
+    # notifications -----------------------------------------------------------------------
+    def notify(self, notification: Notification) -> NotificationState:
+        """Show ``notification`` now (higher priority than the one showing) or queue it.
+
+        ``Busy`` when the queue is full. The rotation pauses and later resumes where it was.
+        """
+        state = self._takeover.notify(notification, time.monotonic())
+        self._changed()
+        return state
+
+    def dismiss(self, notification_id: str | None = None) -> NotificationState:
+        """Remove one notification (``NotFound`` if unknown), or all of them with None."""
+        state = self._takeover.dismiss(notification_id, time.monotonic())
+        self._changed()
+        return state
+
+    def notifications(self) -> NotificationState:
+        return self._takeover.notifications()
+
+    # schedules ---------------------------------------------------------------------------
+    def schedule_state(self) -> ScheduleState:
+        return self._schedule.state(dt.datetime.fromtimestamp(self._wall(), self._tz))
+
+    def set_schedule(
+        self,
+        schedule: Mapping[str, Any] | None = None,
+        dim_schedule: Mapping[str, Any] | None = None,
+    ) -> ScheduleState:
+        """Replace the active hours and/or the dim schedule (LEDMatrix shapes; None keeps
+        one); applied at once. ``ConfigError`` naming the key if a block is invalid."""
+        self._schedule.set(schedule, dim_schedule)
+        self._changed()
+        return self.schedule_state()
 
     def set_text(self, text: str) -> None:
         if not isinstance(text, str):
             raise InvalidPayload("text must be a string")
         with self._lock:
-            self._text = text[:1000]
+            self._text = clean_text(text, 1000)
         self._changed()
 
     def text(self) -> str:
@@ -231,6 +305,13 @@ class DisplayController:
             self._listeners.append(callback)
 
     # internals ---------------------------------------------------------------------------
+    def _plugin_service_info(self) -> Mapping[str, Any]:
+        """``service_info`` plus ``plugin_count``: every plugin ``runtime_status`` lists
+        (installed, built-ins included, enabled or not), as the state/plugins count."""
+        info = dict(self._service_info())
+        info["plugin_count"] = len(self.plugins.status())
+        return info
+
     def _eligible(self, plugin_id: str) -> bool:
         plugin = self.plugins.get(plugin_id)
         return plugin is not None and not plugin.health.in_cooldown(time.monotonic())
@@ -253,83 +334,3 @@ class DisplayController:
                 listener(kind)
             except Exception:  # a broken listener must not stop the display
                 _LOG.exception("display listener failed on %r", kind)
-
-    def _live_sink(self, plugin_id: str) -> Callable[[Image.Image], None]:
-        """Frames a LEDMatrix plugin commits mid-``display()`` reach the panel if it is on."""
-
-        def sink(frame: Image.Image) -> None:
-            with self._lock:
-                current = self._rotation.slot
-            if self._power and current is not None and current.plugin_id == plugin_id:
-                self._push(frame)
-
-        return sink
-
-    def _push(self, frame: Image.Image) -> None:
-        if self.frames.push(frame):
-            self._notify("frame")
-
-    def _render_loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                wait = self._tick()
-            except Exception:  # our own bug must not freeze the panel for good
-                _LOG.exception("render tick failed")
-                wait = IDLE_WAIT_S
-            if wait > 0:
-                self._wake.wait(wait)
-                self._wake.clear()
-
-    def _tick(self) -> float:
-        """Render one frame of the current slot; return how long to sleep."""
-        now = time.monotonic()
-        with self._lock:
-            previous = self._rotation
-            advance, self._advance = self._advance, False
-            self._rotation = self._choose(previous, now, advance=advance)
-            current, power = self._rotation, self._power
-        if (current.slot, current.started_at) != (previous.slot, previous.started_at):
-            self._notify("state")
-        if not power:
-            if self.frames.blank():
-                self._notify("frame")
-            return IDLE_WAIT_S
-        slot = current.slot
-        plugin = self.plugins.get(slot.plugin_id) if slot else None
-        if slot is None or plugin is None:
-            self._show_idle()
-            return IDLE_WAIT_S
-        force_clear = self._rendered != (slot, current.started_at)
-        self._rendered = (slot, current.started_at)
-        return self._render(plugin, slot, current, now, force_clear)
-
-    def _render(
-        self,
-        plugin: LoadedPlugin,
-        slot: rot.Slot,
-        current: rot.RotationState,
-        now: float,
-        force_clear: bool,
-    ) -> float:
-        wall = dt.datetime.fromtimestamp(self._wall(), self._tz)
-        outcome = render_slot(
-            plugin, slot.mode, wall, now - current.started_at, force_clear, self._watchdog
-        )
-        if outcome.frame is not None:
-            self._empty_streak = 0
-            self._push(outcome.frame)
-        elif outcome.skip:
-            self._empty_streak += 1
-            with self._lock:
-                self._advance = True
-            if self._empty_streak < max(2, len(self.plugins.slots())):
-                return 0.0
-            self._empty_streak = 0
-            self._show_idle()  # nothing has content: do not spin
-            return IDLE_WAIT_S
-        ends_at = current.ends_at() or now + IDLE_WAIT_S
-        return max(0.0, min(outcome.next_frame_in, ends_at - time.monotonic()))
-
-    def _show_idle(self) -> None:
-        if self.frames.blank():
-            self._notify("frame")

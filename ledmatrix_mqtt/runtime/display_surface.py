@@ -36,8 +36,8 @@ class DisplaySurface:
         self.width = width
         self.height = height
         self.matrix = MatrixInfo(width, height)
-        self.image = Image.new("RGB", (width, height), (0, 0, 0))
-        self.draw: ImageDraw.ImageDraw = fonts.crisp_draw(self.image)
+        self._image = Image.new("RGB", (width, height), (0, 0, 0))
+        self.draw: ImageDraw.ImageDraw = fonts.crisp_draw(self._image)
         self.regular_font = fonts.load("6x10")
         self.small_font = fonts.load("5x7")
         self.extra_small_font = fonts.load("4x6")
@@ -48,6 +48,18 @@ class DisplaySurface:
         self._committed: Image.Image | None = None
         self._commits = 0
         self.sink: FrameSink | None = None
+
+    @property
+    def image(self) -> Image.Image:
+        """The canvas. Assigning a new image (LEDMatrix plugins compose on their own
+        canvas and hand it over) rebinds ``draw`` too, so ``draw_text`` and friends
+        draw on what will be committed."""
+        return self._image
+
+    @image.setter
+    def image(self, value: Image.Image) -> None:
+        self._image = value
+        self.draw = fonts.crisp_draw(value)
 
     def clear(self) -> None:
         """Blank the canvas (in place, so plugins holding ``image`` keep a valid object)."""

@@ -53,6 +53,24 @@ def font_height(font: Font) -> int:
     return int(box[3] - box[1])
 
 
+SCROLL_GAP_PX = 16  # blank run between the end of a scrolling text and its next pass
+
+
+def scroll_x(panel_width: int, text_width: int, elapsed: float, speed: float) -> int:
+    """Left edge of a text scrolling right to left at ``speed`` px/s, ``elapsed`` s in.
+
+    The text enters at the right edge, leaves on the left, and after a gap of
+    ``SCROLL_GAP_PX`` enters again; one pass takes ``scroll_period`` seconds.
+    """
+    travel = text_width + SCROLL_GAP_PX + panel_width
+    return panel_width - int(elapsed * speed) % travel
+
+
+def scroll_period(panel_width: int, text_width: int, speed: float) -> float:
+    """Seconds one full pass of ``scroll_x`` takes."""
+    return (text_width + SCROLL_GAP_PX + panel_width) / speed
+
+
 def fit_font(text: str, max_width: int, max_height: int, names: tuple[str, ...]) -> str:
     """The first font in ``names`` (largest first) in which ``text`` fits the box."""
     for name in names:

@@ -18,13 +18,22 @@ import threading
 from PIL import Image
 
 from ledmatrix_mqtt.runtime.backends.base import PanelBackend
+from ledmatrix_mqtt.runtime.snapshot import FrameSnapshot
 
 
 class FrameStore:
     """Owns what the panel shows. Thread-safe."""
 
-    def __init__(self, backend: PanelBackend, width: int, height: int) -> None:
+    def __init__(
+        self,
+        backend: PanelBackend,
+        width: int,
+        height: int,
+        snapshot: FrameSnapshot | None = None,
+    ) -> None:
+        """``snapshot``: also offer every new frame to this file writer (throttled there)."""
         self.backend = backend
+        self.snapshot = snapshot
         self.width = width
         self.height = height
         self._lock = threading.Lock()  # the recorded frame, for readers
@@ -46,7 +55,14 @@ class FrameStore:
                 self._png = None
                 self.pushed += 1
             self.backend.show(image)
+        if self.snapshot is not None:
+            self.snapshot.offer(image)
         return True
+
+    def close(self) -> None:
+        """Flush a frame file write that is still waiting."""
+        if self.snapshot is not None:
+            self.snapshot.close()
 
     def set_brightness(self, percent: int) -> None:
         with self._backend_lock:

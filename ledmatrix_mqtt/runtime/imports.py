@@ -12,6 +12,10 @@ whose ``__path__`` is the plugin folder. Its modules run with their own
   package elsewhere keeps importing normally;
 - hands everything else to the normal import system.
 
+``print()`` in plugin modules goes to the ``plugin.<id>`` logger (INFO; WARNING
+for ``file=sys.stderr``) with the plugin's x-secret values redacted, so a
+debugging print of an API URL never reaches stdout or the journal verbatim.
+
 Bytecode is never written into plugin folders (LEDMatrix #242: root-owned
 ``__pycache__`` blocked later deletes).
 """
@@ -24,6 +28,7 @@ import importlib.abc
 import importlib.machinery
 import importlib.util
 import itertools
+import logging
 import sys
 import threading
 import types
@@ -32,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from ledmatrix_mqtt.runtime.compat import base_plugin
+from ledmatrix_mqtt.runtime.plugin_config import redact
 
 ROOT_PACKAGE = "_ledmatrix_plugins"
 _counter = itertools.count(1)
@@ -138,15 +144,34 @@ def _make_import(package: str, siblings: frozenset[str]) -> Any:
     return plugin_import
 
 
+def _make_print(logger: logging.Logger, secrets: frozenset[str]) -> Any:
+    real_print = builtins.print
+
+    def plugin_print(
+        *args: object, sep: str | None = " ", end: str | None = "\n", file: Any = None,
+        flush: bool = False,
+    ) -> None:  # fmt: skip
+        if file is not None and file not in (sys.stdout, sys.stderr):
+            real_print(*args, sep=sep, end=end, file=file, flush=flush)  # the plugin's own file
+            return
+        text = redact((" " if sep is None else sep).join(str(a) for a in args), secrets)
+        level = logging.WARNING if file is sys.stderr else logging.INFO
+        logger.log(level, "%s", text.rstrip("\n"))
+
+    return plugin_print
+
+
 class PluginModules:
     """The private module namespace of one loaded plugin."""
 
-    def __init__(self, plugin_id: str, folder: Path) -> None:
+    def __init__(self, plugin_id: str, folder: Path, secrets: frozenset[str] = frozenset()) -> None:
+        """``secrets``: values ``print()`` output of this plugin must never show."""
         self.folder = folder.resolve()
         safe_id = plugin_id.replace("-", "_").replace(".", "_")
         self.package = f"{ROOT_PACKAGE}.p{next(_counter)}_{safe_id}"
         plugin_builtins = dict(vars(builtins))
         plugin_builtins["__import__"] = _make_import(self.package, _siblings(self.folder))
+        plugin_builtins["print"] = _make_print(logging.getLogger(f"plugin.{plugin_id}"), secrets)
         with _lock:
             _install_finder()
             package = types.ModuleType(self.package)

@@ -61,6 +61,30 @@ class LoadedPlugin(ABC):
         self.health = PluginHealth()
         self.last_frame: Image.Image | None = None
         self.secrets = plugin_secrets(spec.path, config)
+        self.live_modes: tuple[str, ...] = ()  # non-empty while it claims the panel
+
+    def refresh_live(self) -> None:
+        """Ask the plugin whether it takes over the panel now (LEDMatrix live priority).
+
+        Live iff ``has_live_priority()`` and ``has_live_content()`` are true and the
+        user has not set ``live_priority: false``; the modes shown are
+        ``get_live_modes()`` (default: all its modes). Called with ``lock`` held, off
+        the render thread (after each ``update()``): plugin code may block.
+        """
+        wants = getattr(self.instance, "has_live_priority", None)
+        has = getattr(self.instance, "has_live_content", None)
+        live = (
+            self.config.get("live_priority") is not False
+            and callable(wants) and callable(has) and bool(wants()) and bool(has())
+        )  # fmt: skip
+        if not live:
+            self.live_modes = ()
+            return
+        named = getattr(self.instance, "get_live_modes", None)
+        own = named() if callable(named) else None
+        modes = self.modes()
+        chosen = tuple(m for m in own if m in modes) if isinstance(own, list | tuple) else ()
+        self.live_modes = chosen or modes
 
     def failure(self, what: str, exc: BaseException) -> str:
         """``"<what> failed: Type: message"`` (at most 300 chars) without x-secret values.

@@ -25,6 +25,7 @@ from ledmatrix_mqtt.errors import (
     InvalidManifest,
     LedMatrixError,
 )
+from ledmatrix_mqtt.runtime import guard
 from ledmatrix_mqtt.runtime.cache import PluginCache
 from ledmatrix_mqtt.runtime.compat.services import ConfigView, FontResolver, PluginManagerView
 from ledmatrix_mqtt.runtime.display_surface import DisplaySurface
@@ -36,7 +37,7 @@ from ledmatrix_mqtt.runtime.loaded import (
     LoadedPlugin,
 )
 from ledmatrix_mqtt.runtime.plugin_api import PluginHost
-from ledmatrix_mqtt.runtime.plugin_config import resolve_config
+from ledmatrix_mqtt.runtime.plugin_config import plugin_secrets, resolve_config
 from ledmatrix_mqtt.runtime.spec import PluginSpec
 
 _LOG = logging.getLogger(__name__)
@@ -98,8 +99,9 @@ def _construct(spec: PluginSpec, cls: type, config: dict[str, Any], env: LoadEnv
 
 def load_plugin(spec: PluginSpec, env: LoadEnvironment) -> LoadedPlugin:
     """Load ``spec``; raises a ``LedMatrixError`` subclass (see module doc) on failure."""
+    guard.install()
     config = resolve_config(spec.path, spec.id, spec.config)
-    modules = PluginModules(spec.id, spec.path)
+    modules = PluginModules(spec.id, spec.path, plugin_secrets(spec.path, config))
     try:
         cls = _import_class(spec, modules)
         try:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ledmatrix_mqtt.core.plugin_settings import SCHEMA_FILE, parse_schema, resolve, secret_values
-from ledmatrix_mqtt.core.plugin_settings import redact as redact  # shared with the store
+from ledmatrix_mqtt.core.redact import redact as redact  # the one redactor
 from ledmatrix_mqtt.errors import InvalidManifest
 
 

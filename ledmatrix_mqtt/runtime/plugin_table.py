@@ -2,16 +2,24 @@
 
 ``sync`` and ``unload`` run on the caller's thread (the store's, the composition
 root's), serialised by one lock, while the render thread keeps reading through
-``get``/``slots``. Loading is bounded by a timeout so a plugin whose
-constructor hangs becomes an error entry instead of a stuck caller.
+``get``/``slots``.
+
+Loads never block the caller beyond a short grace (``sync_wait``, so quick
+plugins are on the panel when ``sync`` returns): each load runs on its own
+daemon thread and joins the rotation when it finishes. A load still running
+after ``load_timeout`` is reported as failed in ``status()``; it is not
+started again while its thread runs (a later ``sync`` with the same files
+and config leaves it alone), and if it does finish after all it joins late.
+A load whose spec changed or was removed meanwhile is cleaned up on arrival.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ledmatrix_mqtt.api import PluginRuntimeStatus
 from ledmatrix_mqtt.errors import InternalError, LedMatrixError
@@ -24,6 +32,7 @@ from ledmatrix_mqtt.runtime.spec import PluginSpec
 
 _LOG = logging.getLogger(__name__)
 LOAD_TIMEOUT_S = 30.0
+SYNC_WAIT_S = 0.5
 UNLOAD_TIMEOUT_S = 10.0
 
 
@@ -41,6 +50,15 @@ def _fingerprint(spec: PluginSpec) -> _Fingerprint:
         except OSError:
             stamps.append(0)
     return _Fingerprint(spec, tuple(stamps))
+
+
+@dataclass(eq=False)
+class _Load:
+    """One background load; ``done`` is set when its thread has handed over its result."""
+
+    fingerprint: _Fingerprint
+    done: threading.Event = field(default_factory=threading.Event)
+    timed_out: bool = False
 
 
 def _run_bounded(label: str, fn: Callable[[], object], timeout: float) -> object:
@@ -74,6 +92,7 @@ class PluginTable:
         on_change: Callable[[], None],
         on_status: Callable[[], None] = lambda: None,
         load_timeout: float = LOAD_TIMEOUT_S,
+        sync_wait: float = SYNC_WAIT_S,
     ) -> None:
         """``on_change``: the rotation changed; ``on_status``: a plugin's health changed."""
         self._env = env
@@ -83,6 +102,8 @@ class PluginTable:
         self._on_change = on_change
         self._on_status = on_status
         self._load_timeout = load_timeout
+        self._sync_wait = sync_wait
+        self._loading: dict[str, _Load] = {}
         self._sync_lock = threading.Lock()
         self._lock = threading.Lock()
         self._specs: dict[str, PluginSpec] = {}
@@ -109,7 +130,11 @@ class PluginTable:
             return list(self._loaded.values())
 
     def sync(self, specs: Sequence[PluginSpec]) -> None:
-        """Load new or changed enabled specs, unload removed or disabled ones."""
+        """Unload removed or disabled plugins, start loads of new or changed enabled ones.
+
+        Returns once those loads finished or ``sync_wait`` passed, whichever is first.
+        """
+        started: list[_Load] = []
         with self._sync_lock:
             wanted = {s.id: s for s in specs}
             for plugin_id in [p for p in self._loaded if p not in wanted]:
@@ -117,48 +142,125 @@ class PluginTable:
             with self._lock:
                 self._specs = dict(wanted)
                 self._errors = {k: v for k, v in self._errors.items() if k in wanted}
+                self._loading = {k: v for k, v in self._loading.items() if k in wanted}
             for spec in specs:
-                self._sync_one(spec)
+                load = self._sync_one(spec)
+                if load is not None:
+                    started.append(load)
             self._rebuild()
+        deadline = time.monotonic() + self._sync_wait
+        for load in started:
+            load.done.wait(max(0.0, deadline - time.monotonic()))
 
-    def _sync_one(self, spec: PluginSpec) -> None:
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no load is in flight (timed-out ones excepted); False on timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                pending = [x for x in self._loading.values() if not x.timed_out]
+            if not pending:
+                return True
+            if not pending[0].done.wait(max(0.0, deadline - time.monotonic())):
+                return False
+
+    def _sync_one(self, spec: PluginSpec) -> _Load | None:
         fingerprint = _fingerprint(spec)
         if spec.id in self._loaded and self._prints.get(spec.id) == fingerprint and spec.enabled:
-            return
+            return None
+        with self._lock:
+            running = self._loading.get(spec.id)
+        if running is not None and running.fingerprint == fingerprint and spec.enabled:
+            return None  # in flight, or hung past its deadline: never started twice
         if spec.id in self._loaded:
             self._unload(spec.id)
-        if not spec.enabled:
-            return
+        with self._lock:
+            self._loading.pop(spec.id, None)  # a stale load is discarded when it returns
+            if not spec.enabled:
+                return None
+            load = _Load(fingerprint)
+            self._loading[spec.id] = load
+        worker = threading.Thread(
+            target=self._load, args=(spec, load), name=f"load-{spec.id}", daemon=True
+        )
+        worker.start()
+        timer = threading.Timer(self._load_timeout, self._overdue, args=(spec.id, load))
+        timer.daemon = True
+        timer.start()
+        return load
+
+    def _load(self, spec: PluginSpec, load: _Load) -> None:
+        """Load thread: build the plugin, then hand it over (or record the error)."""
         try:
-            plugin = _run_bounded(
-                f"load-{spec.id}", lambda: load_plugin(spec, self._env), self._load_timeout
-            )
+            plugin: LoadedPlugin | None = load_plugin(spec, self._env)
+            error = ""
         except LedMatrixError as exc:
-            # A constructor may quote its API key ("invalid key abc..."): hide x-secret values.
-            message = redact(exc.message, plugin_secrets(spec.path, spec.config))
-            _LOG.warning("plugin %s failed to load: %s (%s)", spec.id, message, exc.code)
-            with self._lock:
-                self._errors[spec.id] = f"{exc.code}: {message}"
+            plugin, error = None, self._describe_error(spec, exc)
+        except PLUGIN_ERRORS as exc:
+            plugin = None
+            error = self._describe_error(spec, InternalError(f"plugin failed to load: {exc}"))
+        try:
+            with self._sync_lock:
+                self._finish(spec, load, plugin, error)
+        finally:
+            load.done.set()
+
+    def _describe_error(self, spec: PluginSpec, exc: LedMatrixError) -> str:
+        # A constructor may quote its API key ("invalid key abc..."): hide x-secret values.
+        message = redact(str(exc), plugin_secrets(spec.path, spec.config))
+        _LOG.warning("plugin %s failed to load: %s (%s)", spec.id, message, exc.code)
+        return f"{exc.code}: {message}"
+
+    def _finish(
+        self, spec: PluginSpec, load: _Load, plugin: LoadedPlugin | None, error: str
+    ) -> None:
+        with self._lock:
+            current = self._loading.get(spec.id) is load
+            if current:
+                del self._loading[spec.id]
+                if plugin is None:
+                    self._errors[spec.id] = error
+        if plugin is None:
+            self._on_status()
             return
-        assert isinstance(plugin, LoadedPlugin)
+        if not current:  # unloaded, disabled or changed while loading
+            _LOG.info("plugin %s finished loading after it was replaced; discarding it", spec.id)
+            self._dispose(plugin)
+            return
         if self.sink_factory is not None:
             plugin.set_sink(self.sink_factory(spec.id))
         plugin.health.on_change = self._on_status
         with self._lock:
             self._loaded[spec.id] = plugin
-            self._prints[spec.id] = fingerprint
+            self._prints[spec.id] = load.fingerprint
             self._errors.pop(spec.id, None)
         self._scheduler.track(plugin)
-        _LOG.info("plugin %s loaded (%s API)", spec.id, spec.manifest.api)
+        late = " (after its load deadline)" if load.timed_out else ""
+        _LOG.info("plugin %s loaded (%s API)%s", spec.id, spec.manifest.api, late)
+        self._rebuild()
+        self._on_status()
+
+    def _overdue(self, plugin_id: str, load: _Load) -> None:
+        with self._lock:
+            if self._loading.get(plugin_id) is not load or load.done.is_set():
+                return
+            load.timed_out = True
+            message = f"load did not finish within {self._load_timeout:g} s"
+            self._errors[plugin_id] = f"{InternalError.code}: {message}"
+        _LOG.warning("plugin %s: %s; it stays out of the rotation", plugin_id, message)
+        self._on_status()
 
     def unload(self, plugin_id: str) -> None:
         """Take ``plugin_id`` out of the rotation and run its ``cleanup()`` (bounded wait)."""
         with self._sync_lock:
+            with self._lock:
+                self._loading.pop(plugin_id, None)
             self._unload(plugin_id)
             self._rebuild()
 
     def unload_all(self) -> None:
         with self._sync_lock:
+            with self._lock:
+                self._loading.clear()  # loads still running are discarded when they return
             for plugin_id in list(self._loaded):
                 self._unload(plugin_id)
             self._rebuild()
@@ -171,6 +273,12 @@ class PluginTable:
             return
         self._rebuild()
         self._scheduler.forget(plugin_id)
+        self._dispose(plugin)
+        _LOG.info("plugin %s unloaded", plugin_id)
+
+    def _dispose(self, plugin: LoadedPlugin) -> None:
+        """Run ``cleanup()`` (bounded) and forget the plugin's modules."""
+        plugin_id = plugin.plugin_id
         held = plugin.lock.acquire(timeout=UNLOAD_TIMEOUT_S)
         plugin.unloaded = True
         try:
@@ -182,7 +290,6 @@ class PluginTable:
                 plugin.lock.release()
         plugin.set_sink(None)
         plugin.modules.release()
-        _LOG.info("plugin %s unloaded", plugin_id)
 
     def _rebuild(self) -> None:
         with self._lock:

@@ -136,6 +136,7 @@ class UpdateScheduler:
             plugin.abandoned = False  # whatever held the lock has returned
             try:
                 plugin.update()
+                plugin.refresh_live()  # live content changes with the plugin's data
             except PLUGIN_ERRORS as exc:  # a plugin's failure is recorded, not fatal
                 error = plugin.failure("update", exc)
         finished = self._clock()

@@ -9,8 +9,6 @@ from __future__ import annotations
 from ledmatrix_mqtt.runtime import fonts
 from ledmatrix_mqtt.runtime.plugin_api import PluginHost, RenderContext
 
-GAP_PX = 16  # blank run between the end of the text and its next pass
-
 
 class TextPlugin:
     def __init__(self, host: PluginHost) -> None:
@@ -43,7 +41,6 @@ class TextPlugin:
         if width <= ctx.width:
             x = (ctx.width - width) // 2
         else:
-            cycle = width + GAP_PX
-            x = ctx.width - int(ctx.elapsed * self.speed) % (cycle + ctx.width)
+            x = fonts.scroll_x(ctx.width, width, ctx.elapsed, self.speed)
         draw.text((x, y), text, font=self.font, fill=self.color)
         return None

@@ -18,6 +18,7 @@ from ledmatrix_mqtt.errors import Busy, InvalidPayload, NotInstalled
 from ledmatrix_mqtt.runtime.backends.headless import HeadlessBackend
 from ledmatrix_mqtt.runtime.controller import DisplayController
 from ledmatrix_mqtt.runtime.spec import builtin_specs
+from tests.support.golden import check_golden
 from tests.support.ledmatrix_style_plugins import fixture_spec
 from tests.support.waiting import wait_until
 
@@ -252,3 +253,124 @@ def test_a_plugin_turning_unhealthy_is_announced_to_listeners(make, tmp_path) ->
     c.start()
     assert wait_until(lambda: "plugins" in kinds)
     assert not {s.plugin_id: s for s in c.runtime_status()}["lm-slow"].healthy
+
+
+def _hanging_plugin(root: Path, where: str) -> Path:
+    """A plugin whose module import or constructor never returns."""
+    folder = root / "hang-init"
+    folder.mkdir()
+    (folder / "manifest.json").write_text(
+        '{"id": "hang-init", "name": "hang-init", "class_name": "P", "entry_point": "manager.py",'
+        ' "display_modes": ["hang-init"]}'
+    )
+    hang = "threading.Event().wait()"
+    (folder / "manager.py").write_text(
+        "import threading\n"
+        "from src.plugin_system.base_plugin import BasePlugin\n"
+        f"{hang if where == 'import' else ''}\n"
+        "class P(BasePlugin):\n"
+        "    def __init__(self, *args):\n"
+        f"        {hang}\n"
+    )
+    return folder
+
+
+@pytest.mark.parametrize("where", ["import", "constructor"])
+def test_plugin_hanging_in_constructor_blocks_neither_start_nor_sync(tmp_path, where) -> None:
+    from ledmatrix_mqtt.runtime.spec import spec_from_folder
+
+    cfg = DisplayConfig(backend="headless", default_duration=0.5)
+    c = DisplayController(
+        cfg, device=DEVICE, state_dir=tmp_path / "state",
+        backend=HeadlessBackend(cfg.width, cfg.height), load_timeout=0.5,
+    )  # fmt: skip
+    try:
+        hang = spec_from_folder(_hanging_plugin(tmp_path, where), {})
+        hung_before = sum(t.name == "load-hang-init" for t in threading.enumerate())
+        specs = [hang, fixture_spec("lm-clock", tmp_path)]
+        started = time.monotonic()
+        c.sync_plugins(specs)
+        c.start()
+        assert time.monotonic() - started < 1.0
+        rec = Recorder(c)
+        assert wait_until(lambda: "lm-clock" in rec.seen and rec.frames > 0, 5)
+
+        def hang_status() -> str:
+            return next(s.error for s in c.runtime_status() if s.plugin_id == "hang-init")
+
+        assert wait_until(lambda: "did not finish within 0.5 s" in hang_status(), 3)
+        started = time.monotonic()
+        c.sync_plugins(specs)  # a store change: the hung load is neither waited on nor retried
+        c.sync_plugins(specs)
+        assert time.monotonic() - started < 0.2
+        assert "did not finish" in hang_status()
+        assert list(c.rotation()) == ["lm-clock"]
+        hung = sum(t.name == "load-hang-init" for t in threading.enumerate())
+        assert hung == hung_before + 1  # one load, never retried
+    finally:
+        c.stop()
+
+
+def test_status_screen_counts_plugins_like_the_plugins_state_not_zero(tmp_path) -> None:
+    """The status screen said "0 plugins" (built-ins not counted) while HA's sensor said 3."""
+    cfg = DisplayConfig(backend="headless")
+    c = DisplayController(
+        cfg, device=DEVICE, state_dir=tmp_path / "state",
+        backend=HeadlessBackend(cfg.width, cfg.height),
+        service_info=lambda: {"installed_plugins": 0, "ip": "10.0.0.2"},
+    )  # fmt: skip
+    try:
+        c.sync_plugins(builtin_specs({"text": {"enabled": False}}))
+        status = c.plugins.get("status")
+        assert status is not None
+        status.update()
+        assert status.instance.installed == len(c.runtime_status()) == 3
+        frame = status.render("status", dt.datetime(2025, 3, 14, tzinfo=dt.UTC), 0.0, True)
+        assert frame is not None
+        check_golden(frame, "status-controller-count-64x32")  # "3 plugins" on the panel
+    finally:
+        c.stop()
+
+
+def test_plugin_config_error_in_runtime_status_names_the_key(make, tmp_path) -> None:
+    c = make()
+    c.sync_plugins([fixture_spec("lm-clock", tmp_path, {"show_seconds": "yes"})])
+    [status] = c.runtime_status()
+    assert not status.loaded
+    assert status.error.startswith("invalid_config: plugins.lm-clock.show_seconds: ")
+
+
+def test_surrogate_in_text_keeps_the_text_publishable(make) -> None:
+    c = make()
+    c.set_text("hi \ud800 there")
+    assert c.text() == "hi \ufffd there"
+    c.text().encode("utf-8")
+
+
+def test_slow_plugin_joins_the_rotation_when_its_load_finishes(make, tmp_path) -> None:
+    from ledmatrix_mqtt.runtime.spec import spec_from_folder
+
+    folder = tmp_path / "slow-init"
+    folder.mkdir()
+    (folder / "manifest.json").write_text(
+        '{"id": "slow-init", "name": "slow-init", "class_name": "P", "entry_point": "m.py",'
+        ' "display_modes": ["slow-init"]}'
+    )
+    (folder / "m.py").write_text(
+        "import time\n"
+        "from src.plugin_system.base_plugin import BasePlugin\n"
+        "class P(BasePlugin):\n"
+        "    def __init__(self, *args):\n"
+        "        time.sleep(1.5)\n"
+        "        super().__init__(*args)\n"
+        "    def display(self, force_clear=False):\n"
+        "        self.display_manager.update_display()\n"
+    )
+    c = make()
+    started = time.monotonic()
+    c.sync_plugins([spec_from_folder(folder, {}), fixture_spec("lm-clock", tmp_path)])
+    assert time.monotonic() - started < 1.0
+    assert list(c.rotation()) == ["lm-clock"]
+    assert c.wait_loaded(5)
+    assert list(c.rotation()) == ["lm-clock", "slow-init"]
+    assert all(s.loaded and not s.error for s in c.runtime_status())

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from ledmatrix_mqtt.errors import ConfigError, DependencyFailed, InternalError, InvalidManifest
 from ledmatrix_mqtt.runtime.cache import PluginCache
@@ -148,3 +150,18 @@ def test_plugin_cache_on_an_unwritable_state_dir_keeps_values_in_memory(tmp_path
     assert cache.get("weather") == {"temp": 21}
     cache.delete("weather")
     assert cache.get("weather") is None
+
+
+def test_assigning_display_manager_image_makes_draw_text_draw_on_it(tmp_path, env) -> None:
+    """LEDMatrix's countdown plugin assigns ``display_manager.image = canvas`` and then
+    calls ``draw_text``: the text went to the old image and the panel showed no text."""
+    plugin = load_plugin(fixture_spec("lm-canvas", tmp_path), env)
+    try:
+        frame = plugin.render("lm-canvas", dt.datetime.now(dt.UTC), 0.0, True)
+    finally:
+        plugin.modules.release()
+    assert frame is not None
+    colours = {colour for _count, colour in frame.getcolors(4096) or []}
+    assert colours == {(0, 0, 90), (255, 255, 0)}  # the backdrop and the text, nothing else
+    text_box = Image.eval(frame, lambda v: 255 if v == 255 else 0).getbbox()
+    assert text_box is not None and text_box[0] >= 2 and text_box[1] >= 2

@@ -18,7 +18,9 @@ listens on every interface and replaces SIGINT/SIGTERM handlers. So:
 from __future__ import annotations
 
 import contextlib
+import errno
 import importlib
+import logging
 import os
 import threading
 from collections.abc import Iterator
@@ -31,6 +33,7 @@ from ledmatrix_mqtt.fsutil import atomic_write_json
 from ledmatrix_mqtt.runtime.backends.base import BackendUnavailable
 from ledmatrix_mqtt.runtime.backends.canvas import CanvasBackend, matrix_options
 
+_LOG = logging.getLogger(__name__)
 _CWD_LOCK = threading.Lock()
 
 
@@ -80,8 +83,8 @@ def _bind_browser_to(host: str) -> None:
         inst = self.instance
         if inst.listening:
             return
+        inst.app.listen(inst.adapter.options.browser.port, address=host)  # OSError: port taken
         inst.listening = True
-        inst.app.listen(inst.adapter.options.browser.port, address=host)
         inst.io_loop = tornado_ioloop.IOLoop.current()
         threading.Thread(target=inst.io_loop.start, name="RGBMEServerThread", daemon=True).start()
 
@@ -93,6 +96,7 @@ class EmulatorBackend(CanvasBackend):
 
     def __init__(self, display: DisplayConfig, folder: Path) -> None:
         self.adapter_name = display.emulator_adapter
+        where = f"{display.emulator_host}:{display.emulator_port}"
         try:
             folder.mkdir(parents=True, exist_ok=True)
             atomic_write_json(folder / "emulator_config.json", emulator_config(display))
@@ -101,11 +105,20 @@ class EmulatorBackend(CanvasBackend):
                 if self.adapter_name == "browser":
                     _bind_browser_to(display.emulator_host)
                 self._matrix = module.RGBMatrix(options=matrix_options(module, display))
+            self._canvas = self._matrix.CreateFrameCanvas()  # the browser server binds here
         except SystemExit as exc:  # RGBMatrixEmulator exits when an adapter fails
             raise BackendUnavailable(f"emulator adapter {self.adapter_name!r} failed") from exc
-        except (ImportError, OSError, StorageFailed) as exc:
+        except OSError as exc:
+            if self.adapter_name == "browser" and exc.errno == errno.EADDRINUSE:
+                raise BackendUnavailable(
+                    f"the browser preview address {where} is in use (another instance "
+                    "running?); stop it or set display.emulator.port"
+                ) from exc
             raise BackendUnavailable(f"RGBMatrixEmulator unusable: {exc}") from exc
-        self._canvas = self._matrix.CreateFrameCanvas()
+        except (ImportError, StorageFailed) as exc:
+            raise BackendUnavailable(f"RGBMatrixEmulator unusable: {exc}") from exc
+        if self.adapter_name == "browser":
+            _LOG.info("browser preview: http://%s/", where)
 
     @property
     def adapter(self) -> Any:

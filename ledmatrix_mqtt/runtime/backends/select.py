@@ -12,6 +12,7 @@ import logging
 from pathlib import Path
 
 from ledmatrix_mqtt.core.config_model import DisplayConfig
+from ledmatrix_mqtt.errors import DisplayUnavailable
 from ledmatrix_mqtt.runtime.backends.base import BackendUnavailable, PanelBackend
 from ledmatrix_mqtt.runtime.backends.hardware import DEVICE_MODEL, is_raspberry_pi
 from ledmatrix_mqtt.runtime.backends.headless import HeadlessBackend
@@ -20,7 +21,8 @@ _LOG = logging.getLogger(__name__)
 
 
 def _headless(display: DisplayConfig, state_dir: Path) -> PanelBackend:
-    return HeadlessBackend(display.width, display.height, state_dir / "frames" / "current.png")
+    del state_dir  # the frame file is written for every backend (runtime.snapshot)
+    return HeadlessBackend(display.width, display.height)
 
 
 def _emulator(display: DisplayConfig, state_dir: Path) -> PanelBackend:
@@ -41,13 +43,20 @@ def _hardware(display: DisplayConfig, model_file: Path) -> PanelBackend:
 def select_backend(
     display: DisplayConfig, state_dir: Path, *, model_file: Path = DEVICE_MODEL
 ) -> PanelBackend:
-    """The backend for ``display.backend``; a failing explicit choice raises."""
+    """The backend for ``display.backend``.
+
+    A failing explicit choice raises ``DisplayUnavailable`` (one line for the
+    user, no traceback); ``auto`` logs one line per fallback and ends at headless.
+    """
     if display.backend == "headless":
         return _headless(display, state_dir)
-    if display.backend == "emulator":
-        return _emulator(display, state_dir)
-    if display.backend == "hardware":
-        return _hardware(display, model_file)
+    try:
+        if display.backend == "emulator":
+            return _emulator(display, state_dir)
+        if display.backend == "hardware":
+            return _hardware(display, model_file)
+    except BackendUnavailable as exc:
+        raise DisplayUnavailable(f"display.backend {display.backend}: {exc.reason}") from exc
     reasons = []
     try:
         backend = _hardware(display, model_file)

@@ -1,7 +1,9 @@
 """``BasePlugin`` as LEDMatrix plugins expect it (``src/plugin_system/base_plugin.py``).
 
 Constructor, attributes and hooks follow upstream; only the parts plugins
-actually call are provided (no Vegas/live-priority machinery).
+actually call are provided (no Vegas ticker). Live priority follows upstream:
+``has_live_priority()`` is the block's ``live_priority`` (default false),
+``get_live_modes()`` the display modes.
 """
 
 from __future__ import annotations
@@ -107,7 +109,11 @@ class BasePlugin:
         """Dynamic durations are not implemented; kept for plugins that call it."""
 
     def has_live_priority(self) -> bool:
-        return False
+        return bool(self.config.get("live_priority", False))
 
     def has_live_content(self) -> bool:
         return False
+
+    def get_live_modes(self) -> list[str]:
+        modes = getattr(self, "modes", None)
+        return list(modes) if isinstance(modes, list | tuple) else []
