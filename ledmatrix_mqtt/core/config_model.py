@@ -6,7 +6,7 @@ secrets file and calls :func:`parse_config`. Every error names the key.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -127,17 +127,44 @@ class AppConfig:
         return self.plugins.get(plugin_id, frozen_mapping({}))
 
 
-_TRUE_WORDS = ("true", "on", "yes")
-_FALSE_WORDS = ("false", "off", "no")
+_TRUE_WORDS = frozenset({"true", "on", "yes", "1"})
+_FALSE_WORDS = frozenset({"false", "off", "no", "0"})
 
 
 def as_flag(value: object) -> bool | None:
-    """A config boolean: a YAML bool or true/false/on/off/yes/no in any case; else None."""
+    """The package's one boolean rule; None when ``value`` is not a boolean.
+
+    A bool, the integers 0/1, or true/false, on/off, yes/no, 1/0 in any case
+    (surrounding blanks ignored). The config file, its ``enabled`` keys, plugin
+    specs and MQTT payloads all read booleans through this function.
+    """
     if isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.lower() in _TRUE_WORDS + _FALSE_WORDS:
-        return value.lower() in _TRUE_WORDS
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in _TRUE_WORDS | _FALSE_WORDS:
+            return word in _TRUE_WORDS
     return None
+
+
+class ConfigErrors(ConfigError):
+    """Several problems in one file, reported together; ``errors`` has one per problem.
+
+    Behaves as its first error (``key``, ``path``, ``message``) for callers that
+    show only one.
+    """
+
+    def __init__(self, errors: Sequence[ConfigError]) -> None:
+        first = errors[0]
+        super().__init__(first.message, path=first.path, key=first.key)
+        self.errors: tuple[ConfigError, ...] = tuple(errors)
+
+
+def error_lines(exc: ConfigError) -> list[str]:
+    """One line per problem in ``exc`` (a single error or :class:`ConfigErrors`)."""
+    return [str(e) for e in exc.errors] if isinstance(exc, ConfigErrors) else [str(exc)]
 
 
 def _host_of(url: str) -> str:
@@ -147,16 +174,27 @@ def _host_of(url: str) -> str:
 
 
 class _Reader:
-    """Typed access to one mapping of the config, with errors naming the key."""
+    """Typed access to one mapping of the config, with errors naming the key.
 
-    def __init__(self, data: object, prefix: str, path: str) -> None:
+    Errors are collected, not raised: a bad value is recorded in ``errors``
+    (shared by every reader of one document) and its default is used, so one
+    pass finds every problem in the file.
+    """
+
+    def __init__(
+        self, data: object, prefix: str, path: str, errors: list[ConfigError] | None = None
+    ) -> None:
+        self.errors: list[ConfigError] = [] if errors is None else errors
+        self.prefix = prefix
+        self.path = path
         if data is None:
             data = {}
         if not isinstance(data, Mapping):
-            raise ConfigError("must be a mapping", path=path, key=prefix or "(top level)")
+            self.errors.append(
+                ConfigError("must be a mapping", path=path, key=prefix or "(top level)")
+            )
+            data = {}
         self.data: Mapping[str, Any] = data
-        self.prefix = prefix
-        self.path = path
 
     def key(self, name: str) -> str:
         return f"{self.prefix}.{name}" if self.prefix else name
@@ -164,30 +202,43 @@ class _Reader:
     def fail(self, name: str, message: str) -> ConfigError:
         return ConfigError(message, path=self.path, key=self.key(name))
 
+    def report(self, name: str, message: str) -> None:
+        self.errors.append(self.fail(name, message))
+
     def child(self, name: str) -> _Reader:
-        return _Reader(self.data.get(name), self.key(name), self.path)
+        return _Reader(self.data.get(name), self.key(name), self.path, self.errors)
 
     def text(self, name: str, default: str = "", *, choices: tuple[str, ...] = ()) -> str:
         value = self.data.get(name, default)
         if value is None:
             value = default
-        if isinstance(value, bool) or not isinstance(value, str | int | float):
-            raise self.fail(name, "must be a string")
+        if isinstance(value, bool):
+            word = str(value).lower()
+            self.report(
+                name, f"reads as a boolean ({word}); quote it if you mean the word: '{word}'"
+            )
+            return default
+        if not isinstance(value, str | int | float):
+            self.report(name, "must be a string")
+            return default
         text = str(value)
         if choices and text not in choices:
-            raise self.fail(name, f"must be one of {', '.join(choices)} (got {text!r})")
+            self.report(name, f"must be one of {', '.join(choices)} (got {text!r})")
+            return default
         return text
 
     def flag(self, name: str, default: bool) -> bool:
         value = as_flag(self.data.get(name, default))
         if value is None:
-            raise self.fail(name, "must be true or false")
+            self.report(name, "must be true or false")
+            return default
         return value
 
     def integer(self, name: str, default: int, low: int, high: int) -> int:
         value = self.data.get(name, default)
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise self.fail(name, f"must be an integer from {low} to {high}")
+            self.report(name, f"must be an integer from {low} to {high}")
+            return default
         return value
 
     def number(self, name: str, default: float, low: float, high: float) -> float:
@@ -197,7 +248,8 @@ class _Reader:
             or not isinstance(value, int | float)
             or not low <= value <= high
         ):
-            raise self.fail(name, f"must be a number from {low} to {high}")
+            self.report(name, f"must be a number from {low} to {high}")
+            return default
         return float(value)
 
     def url(self, name: str, default: str, *, allow_file: bool = False) -> str:
@@ -207,24 +259,37 @@ class _Reader:
         if allow_file and (scheme == "file" or value.startswith("/") or scheme == ""):
             ok = True
         if not ok:
-            raise self.fail(name, f"must be an http(s) URL (got {value!r})")
+            self.report(name, f"must be an http(s) URL (got {value!r})")
+            return default
         return value
 
     def unknown(self, known: tuple[str, ...]) -> None:
-        extra = sorted(set(self.data) - set(known))
-        if extra:
-            raise self.fail(extra[0], f"unknown key (known keys: {', '.join(known)})")
+        for extra in sorted(set(map(str, self.data)) - set(known)):
+            self.report(extra, f"unknown key (known keys: {', '.join(known)})")
+
+    def raise_errors(self) -> None:
+        """Raise everything recorded: the one error, or :class:`ConfigErrors`."""
+        unique = list({(e.key, e.message): e for e in reversed(self.errors)}.values())[::-1]
+        if len(unique) == 1:
+            raise unique[0]
+        if unique:
+            raise ConfigErrors(unique)
 
 
-def _device(r: _Reader, hostname_id: str, system_tz: str) -> DeviceConfig:
+def _device(
+    r: _Reader, hostname_id: str, system_tz: str, zone_ok: Callable[[str], bool]
+) -> DeviceConfig:
     r.unknown(("id", "name", "timezone"))
     device_id = r.text("id", hostname_id) or hostname_id
     if not is_valid_device_id(device_id):
-        raise r.fail("id", f"must match {DEVICE_ID_PATTERN} (got {device_id!r})")
+        r.report("id", f"must match {DEVICE_ID_PATTERN} (got {device_id!r})")
+    timezone = r.text("timezone", system_tz) or system_tz
+    if r.data.get("timezone") and not zone_ok(timezone):
+        r.report("timezone", f"unknown time zone {timezone!r} (an IANA name, e.g. Europe/Berlin)")
     return DeviceConfig(
         id=device_id,
         name=r.text("name", f"LED Matrix {device_id}") or f"LED Matrix {device_id}",
-        timezone=r.text("timezone", system_tz) or system_tz,
+        timezone=timezone,
     )
 
 
@@ -241,10 +306,11 @@ def _mqtt(r: _Reader) -> MqttConfig:
     prefix = d.text("prefix", "homeassistant").strip("/")
     for key, topic in (("base_topic", base), ("discovery.prefix", prefix)):
         if not topic or any(c in topic for c in "+#\0"):
-            raise r.fail(key, "must be a non-empty topic without wildcards")
+            r.report(key, "must be a non-empty topic without wildcards")
     if base == prefix:
-        raise r.fail("base_topic", "must differ from mqtt.discovery.prefix")
-    embedded = r.data.get("embedded", "auto")
+        r.report("base_topic", "must differ from mqtt.discovery.prefix")
+    # true means "auto" (start one when needed), false means never.
+    embedded_flag = as_flag(r.data.get("embedded", "auto"))
     return MqttConfig(
         host=r.text("host", "127.0.0.1") or "127.0.0.1",
         port=r.integer("port", 1883, 0, 65535),
@@ -260,9 +326,9 @@ def _mqtt(r: _Reader) -> MqttConfig:
         base_topic=base,
         discovery_enabled=d.flag("enabled", True),
         discovery_prefix=prefix,
-        embedded="false"
-        if embedded is False
-        else r.text("embedded", "auto", choices=("auto", "false")),
+        embedded=r.text("embedded", "auto", choices=("auto", "false"))
+        if embedded_flag is None
+        else ("auto" if embedded_flag else "false"),
         protocol=r.text("protocol", "5", choices=("5", "3.1.1")),
         client_id=r.text("client_id"),
         keepalive=r.integer("keepalive", 30, 5, 3600),
@@ -302,7 +368,8 @@ def _display(r: _Reader) -> DisplayConfig:
     e.unknown(("adapter", "host", "port"))
     order = r.data.get("rotation_order") or []
     if not isinstance(order, list) or not all(is_valid_plugin_id(x) for x in order):
-        raise r.fail("rotation_order", "must be a list of plugin ids")
+        r.report("rotation_order", "must be a list of plugin ids")
+        order = []
     return DisplayConfig(
         backend=r.text("backend", "auto", choices=BACKENDS),
         rows=r.integer("rows", 32, 8, 256),
@@ -324,16 +391,17 @@ def _display(r: _Reader) -> DisplayConfig:
 
 def _plugins(r: _Reader) -> Mapping[str, Mapping[str, Any]]:
     out: dict[str, Mapping[str, Any]] = {}
-    for plugin_id, block in r.data.items():
+    for plugin_id in r.data:
         if not is_valid_plugin_id(plugin_id):
-            raise r.fail(str(plugin_id), "is not a valid plugin id")
+            r.report(str(plugin_id), "is not a valid plugin id")
+            continue
         b = r.child(plugin_id)
         b.flag("enabled", True)
         if "display_duration" in b.data:
             b.number("display_duration", 15.0, 1, 86400)
         if "update_interval" in b.data:
             b.number("update_interval", 60.0, 1, 86400)
-        out[plugin_id] = frozen_mapping(block or {})
+        out[plugin_id] = frozen_mapping(b.data)
     return frozen_mapping(out)
 
 
@@ -341,17 +409,25 @@ TOP_LEVEL_KEYS = ("device", "state_dir", "mqtt", "store", "display", "plugins", 
 
 
 def parse_config(
-    data: object, *, path: str = "", hostname_id: str = "ledmatrix", system_tz: str = "UTC"
+    data: object,
+    *,
+    path: str = "",
+    hostname_id: str = "ledmatrix",
+    system_tz: str = "UTC",
+    zone_ok: Callable[[str], bool] = lambda zone: True,
 ) -> AppConfig:
     """Validate a merged (config + secrets) document into an :class:`AppConfig`.
 
-    ``state_dir`` is returned as written; the loader resolves it against the
-    config file's folder.
+    Every problem is reported at once: one :class:`ConfigError`, or
+    :class:`ConfigErrors` when there are several. ``zone_ok`` says whether a
+    time zone name exists (the loader passes a zoneinfo lookup; the core does
+    no I/O). ``state_dir`` is returned as written; the loader resolves it
+    against the config file's folder.
     """
     root = _Reader(data, "", path)
     root.unknown(TOP_LEVEL_KEYS)
-    return AppConfig(
-        device=_device(root.child("device"), hostname_id, system_tz),
+    config = AppConfig(
+        device=_device(root.child("device"), hostname_id, system_tz, zone_ok),
         state_dir=root.text("state_dir", "../state") or "../state",
         mqtt=_mqtt(root.child("mqtt")),
         store=_store(root.child("store")),
@@ -360,3 +436,5 @@ def parse_config(
         path=path,
         log_level=root.text("log_level", "INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR")),
     )
+    root.raise_errors()
+    return config
