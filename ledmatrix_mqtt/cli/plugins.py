@@ -152,17 +152,19 @@ def _offline(config: AppConfig, command: str, payload: dict[str, Any], bar: Prog
         finally:
             store.operations.stop()
             store.registry.close()
-    return wire_data(command, payload, result)
+    return wire_data(config, command, payload, result)
 
 
-def wire_data(command: str, payload: dict[str, Any], result: Any) -> Any:
-    """The same ``data`` the MQTT front end answers for this command."""
+def wire_data(config: AppConfig, command: str, payload: dict[str, Any], result: Any) -> Any:
+    """The same ``data`` the MQTT front end answers for this command (for ``list``:
+    what the service would report for the same files, see ``offline_status``)."""
+    from ledmatrix_mqtt.cli.config_check import offline_status
     from ledmatrix_mqtt.mqtt import serialize as wire
 
     if command == "update" and payload.get("all"):
         return wire.update_all_data(result)
     encoders: dict[str, Callable[[Any], Any]] = {
-        "list": lambda r: {"plugins": wire.plugins_data(r, ())},
+        "list": lambda r: {"plugins": wire.plugins_data(r, offline_status(config, r))},
         "search": wire.search_data,
         "uninstall": wire.uninstall_data,
         "install": wire.install_data,

@@ -396,12 +396,14 @@ def _plugins(r: _Reader) -> Mapping[str, Mapping[str, Any]]:
             r.report(str(plugin_id), "is not a valid plugin id")
             continue
         b = r.child(plugin_id)
-        b.flag("enabled", True)
+        block = dict(b.data)
+        if "enabled" in block:  # a real bool from here on: plugin schemas declare a boolean
+            block["enabled"] = b.flag("enabled", True)
         if "display_duration" in b.data:
             b.number("display_duration", 15.0, 1, 86400)
         if "update_interval" in b.data:
             b.number("update_interval", 60.0, 1, 86400)
-        out[plugin_id] = frozen_mapping(b.data)
+        out[plugin_id] = frozen_mapping(block)
     return frozen_mapping(out)
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+import yaml
 
 from tests.e2e.conftest import (
     CLI,
@@ -31,7 +32,7 @@ from tests.e2e.conftest import (
     wait_until,
     write_config,
 )
-from tests.support.mosquitto import Probe, free_port
+from tests.support.mosquitto import MosquittoBroker, Probe, free_port
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -189,3 +190,42 @@ def test_sigterm_during_start_does_not_orphan_the_private_mosquitto(running: Run
     # The state lock was released: an offline command can take it at once.
     result = run_cli("--config", str(running.config), "plugins", "list", "--offline", "--json")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_broker_with_credentials_down_at_start_is_waited_for_not_squatted(
+    tmp_path: Path,
+) -> None:
+    """Credentials configured, the real broker down at start-up: the service must not
+    start an anonymous private mosquitto on its port. Before the fix it did, and the
+    real broker could not start afterwards. Now the real one starts and the service
+    connects to it."""
+    real = MosquittoBroker(tmp_path / "real", users={"svc": "pw-1234"})
+    config = write_config(tmp_path / "etc", port=real.port,
+                          store=unreachable_store(free_port()), embedded="auto")  # fmt: skip
+    doc = yaml.safe_load(config.read_text())
+    doc["mqtt"].update({"username": "svc", "password": "pw-1234"})
+    config.write_text(yaml.safe_dump(doc, sort_keys=False))
+    log = tmp_path / "service.log"
+    with log.open("wb") as sink:
+        argv = [str(CLI), "run", "--config", str(config)]
+        process = subprocess.Popen(argv, stdout=sink, stderr=subprocess.STDOUT, env=cli_env())
+    try:
+        wait_until(lambda: "not starting a private mosquitto" in log.read_text(), 15, "the log")
+        assert "credentials or TLS are configured" in log.read_text()
+        real.start()  # the port is still free for the real broker
+        probe = Probe(real, f"{ROOT}/availability", username="svc", password="pw-1234")
+        try:
+            probe.wait_for(lambda t, p, r: p == b"online", 60)
+        finally:
+            probe.close()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(20) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+        real.stop()
+    text = log.read_text(errors="replace")
+    assert "started a private mosquitto" not in text
+    assert "pw-1234" not in text
+    assert not (tmp_path / "etc" / "state" / "mosquitto").exists()
