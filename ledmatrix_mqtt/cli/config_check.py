@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ledmatrix_mqtt.api import PluginRuntimeStatus
+from ledmatrix_mqtt.cli.output import plural
 from ledmatrix_mqtt.configfile import ConfigEditor
 from ledmatrix_mqtt.core.config_model import AppConfig
 from ledmatrix_mqtt.core.models import InstalledPlugin
@@ -81,6 +82,6 @@ def run_check(config: AppConfig) -> int:
         return 2
     print(
         f"{config.path}: OK (device {config.device.id}, state_dir {config.state_dir}, "
-        f"{len(config.plugins)} plugin blocks)"
+        f"{plural(len(config.plugins), 'plugin block')})"
     )
     return 0

@@ -122,8 +122,8 @@ def render_display(data: Mapping[str, Any]) -> str:
         return f"panel: off (brightness {data.get('brightness')}%)"
     showing = data.get("current_plugin") or "nothing"
     pinned = " (pinned; 'next' resumes the rotation)" if data.get("pinned_until") else ""
-    text = f"; text: {data['text']!r}" if data.get("text") else ""
-    return f"panel: on, brightness {data.get('brightness')}%, showing {showing}{pinned}{text}"
+    text = f": {data['text']!r}" if showing == "text" and data.get("text") else ""
+    return f"panel: on, brightness {data.get('brightness')}%, showing {showing}{text}{pinned}"
 
 
 def render_install_or_update(data: Mapping[str, Any]) -> str:
