@@ -8,6 +8,7 @@ panel's state from the response.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ledmatrix_mqtt.cli.options import SubParsers, add_command
@@ -61,5 +62,11 @@ def execute(args: argparse.Namespace, config: AppConfig) -> int:
     command = args.command
     payload = payload_of(args)
     return run_command(
-        args, command, lambda: call_online(config, args, command, payload), render_display
+        args, command, lambda: call_online(config, args, command, payload), _human(command)
     )
+
+
+def _human(command: str) -> Callable[[Mapping[str, Any]], str]:
+    if command == "text":  # the text plugin shows it in its turn (or now, after 'show text')
+        return lambda data: f"text set to {data.get('text', '')!r}; {render_display(data)}"
+    return render_display

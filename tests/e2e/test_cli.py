@@ -261,7 +261,7 @@ def test_every_display_command_prints_the_panel_and_json_is_the_mqtt_response(
     config = str(appliance.config_path)
     human = {
         ("brightness", "40"): "panel: on, brightness 40%, showing ",
-        ("text", "Dinner is ready"): "showing text: 'Dinner is ready'",
+        ("text", "Dinner is ready"): "text set to 'Dinner is ready'; panel: on, brightness 40%",
         ("show", "clock", "--duration", "30"): "showing clock (pinned; 'next' resumes",
         ("next",): "panel: on, brightness 40%",
         ("power", "off"): "panel: off (brightness 40%)",
