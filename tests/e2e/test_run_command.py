@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import signal
+import socket
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -229,3 +230,34 @@ def test_broker_with_credentials_down_at_start_is_waited_for_not_squatted(
     assert "started a private mosquitto" not in text
     assert "pw-1234" not in text
     assert not (tmp_path / "etc" / "state" / "mosquitto").exists()
+
+
+def test_environment_problems_at_start_are_one_line_not_a_traceback(tmp_path: Path) -> None:
+    """A second instance's emulator port, a state dir that cannot be created: one line
+    naming the problem, exit 1, and nothing left running."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    try:
+        cases = {
+            "state": ({"state_dir": str(blocker / "state")}, "Not a directory"),
+            "emulator": ({"display": {"backend": "emulator", "emulator": {"port": port}}},
+                         "in use"),
+        }  # fmt: skip
+        for name, (override, expected) in cases.items():
+            config = write_config(tmp_path / name, port=free_port(),
+                                  store=unreachable_store(free_port()))  # fmt: skip
+            doc = yaml.safe_load(config.read_text())
+            for key, value in override.items():
+                doc[key] = {**doc[key], **value} if isinstance(value, dict) else value
+            config.write_text(yaml.safe_dump(doc, sort_keys=False))
+            result = run_cli("run", "--config", str(config), timeout=60)
+            assert result.returncode == 1, (name, result.stderr)
+            assert "Traceback" not in result.stderr, result.stderr
+            last = result.stderr.strip().splitlines()[-1]
+            assert last.startswith("ledmatrix-mqtt: ") and expected in last, (name, last)
+    finally:
+        taken.close()
