@@ -87,7 +87,7 @@ class RemoteClient:
             window = idle if on_progress else self._wait
             deadline = time.monotonic() + window
             while True:
-                msg = session.next_message(deadline, self._no_answer(command, window))
+                msg = session.next_message(deadline, self._no_answer(command, window, on_progress))
                 if msg.topic == self._topics.availability:
                     if msg.payload != b"online":
                         raise ServiceUnreachable(
@@ -113,7 +113,7 @@ class RemoteClient:
             self._wait_online(session)
             deadline = time.monotonic() + self._wait
             while True:
-                msg = session.next_message(deadline, self._no_answer("snapshot", self._wait))
+                msg = session.next_message(deadline, self._no_answer("snapshot", self._wait, None))
                 if msg.topic == self._topics.frame and msg.payload:
                     return msg.payload
 
@@ -146,11 +146,16 @@ class RemoteClient:
             f"in {self._config.path or 'the config'} match it, and mqtt.host/mqtt.port{seen}"
         )
 
-    def _no_answer(self, command: str, window: float) -> str:
+    def _no_answer(self, command: str, window: float, long: object) -> str:
+        what = (
+            f"reported no progress on {command!r} for {window:g} s"
+            if long
+            else f"did not answer {command!r} within {window:g} s"
+        )
+        option = "--idle-timeout" if long else "--timeout"
         return (
-            f"the ledmatrix service '{self._config.device.id}' is online but did not answer "
-            f"{command!r} within {window:g} s; see its log (journalctl -u ledmatrix-mqtt) or "
-            "retry with a longer --timeout"
+            f"the ledmatrix service '{self._config.device.id}' is online but {what}; see its "
+            f"log (journalctl -u ledmatrix-mqtt) or retry with a longer {option}"
         )
 
 

@@ -24,6 +24,7 @@ import pytest
 
 from ledmatrix_mqtt.cli.main import build_parser, main
 from ledmatrix_mqtt.mqtt.remote import DEFAULT_WAIT
+from ledmatrix_mqtt.mqtt.topics import COMMANDS
 from tests.e2e.conftest import (
     CLI,
     DEVICE_ID,
@@ -359,3 +360,32 @@ def test_every_option_has_a_description_and_shows_its_default() -> None:
 
     walk(parser, "ledmatrix-mqtt")
     assert seen > 60
+
+
+def test_a_long_install_outlives_timeout_but_not_a_silent_idle_window(
+    appliance: Appliance, published: PluginShelf
+) -> None:
+    """``--timeout`` bounds the start-up wait and short answers; a long operation waits
+    while its progress moves, and gives up only after ``--idle-timeout`` of silence."""
+    config = str(appliance.config_path)
+    published.fake.add_fault(r"/archive/refs/heads/", "latency", 2.5, times=1)
+    slow = run_cli("plugins", "install", PLUGIN, "--timeout", "1", "--config", config)
+    assert slow.returncode == 0, slow.stderr
+    assert slow.stdout.strip() == f"{PLUGIN}: installed 1.2.0"
+
+    published.publish("clock-two", "1.0.0")
+    published.fake.add_fault(r"/archive/refs/heads/", "latency", 4, times=1)
+    silent = run_cli("plugins", "install", "clock-two", "--idle-timeout", "1.5", "--config", config)
+    assert silent.returncode == 3, silent.stdout + silent.stderr
+    assert "reported no progress on 'install' for 1.5 s" in silent.stderr
+    assert "--idle-timeout" in silent.stderr
+
+
+def test_every_mqtt_command_has_a_cli_command() -> None:
+    parser = build_parser()
+    (top,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    (plugins,) = [
+        a for a in top.choices["plugins"]._actions if isinstance(a, argparse._SubParsersAction)
+    ]
+    covered = set(top.choices) | set(plugins.choices)
+    assert set(COMMANDS) <= covered, set(COMMANDS) - covered
