@@ -25,7 +25,8 @@ from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import YAMLError
 
-from ledmatrix_mqtt.core.config_model import AppConfig, as_flag, parse_config
+from ledmatrix_mqtt.core.config_model import AppConfig, parse_config
+from ledmatrix_mqtt.core.config_reader import as_flag
 from ledmatrix_mqtt.core.ids import device_id_from_hostname, validate_plugin_id
 from ledmatrix_mqtt.errors import ConfigError
 from ledmatrix_mqtt.fsutil import atomic_write_bytes

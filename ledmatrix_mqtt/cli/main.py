@@ -21,7 +21,8 @@ from ledmatrix_mqtt.cli import plugins as plugins_cli
 from ledmatrix_mqtt.cli.options import HelpFormatter, add_command, add_global_options
 from ledmatrix_mqtt.cli.service import EXIT_FAILED, EXIT_USAGE, run_command
 from ledmatrix_mqtt.configfile import load_config, secret_values
-from ledmatrix_mqtt.core.config_model import AppConfig, error_lines
+from ledmatrix_mqtt.core.config_model import AppConfig
+from ledmatrix_mqtt.core.config_reader import error_lines
 from ledmatrix_mqtt.errors import ConfigError, LedMatrixError
 from ledmatrix_mqtt.logsetup import setup_logging
 

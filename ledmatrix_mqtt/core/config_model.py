@@ -6,14 +6,15 @@ secrets file and calls :func:`parse_config`. Every error names the key.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from ledmatrix_mqtt.core.config_reader import Reader
+from ledmatrix_mqtt.core.config_reader import as_flag as as_flag  # store.inventory imports it here
 from ledmatrix_mqtt.core.ids import DEVICE_ID_PATTERN, is_valid_device_id, is_valid_plugin_id
 from ledmatrix_mqtt.core.models import frozen_mapping
-from ledmatrix_mqtt.errors import ConfigError
 
 DEFAULT_REGISTRY_URL = (
     "https://raw.githubusercontent.com/ChuckBuilds/ledmatrix-plugins/main/plugins.json"
@@ -127,157 +128,14 @@ class AppConfig:
         return self.plugins.get(plugin_id, frozen_mapping({}))
 
 
-_TRUE_WORDS = frozenset({"true", "on", "yes", "1"})
-_FALSE_WORDS = frozenset({"false", "off", "no", "0"})
-
-
-def as_flag(value: object) -> bool | None:
-    """The package's one boolean rule; None when ``value`` is not a boolean.
-
-    A bool, the integers 0/1, or true/false, on/off, yes/no, 1/0 in any case
-    (surrounding blanks ignored). The config file, its ``enabled`` keys, plugin
-    specs and MQTT payloads all read booleans through this function.
-    """
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str):
-        word = value.strip().lower()
-        if word in _TRUE_WORDS | _FALSE_WORDS:
-            return word in _TRUE_WORDS
-    return None
-
-
-class ConfigErrors(ConfigError):
-    """Several problems in one file, reported together; ``errors`` has one per problem.
-
-    Behaves as its first error (``key``, ``path``, ``message``) for callers that
-    show only one.
-    """
-
-    def __init__(self, errors: Sequence[ConfigError]) -> None:
-        first = errors[0]
-        super().__init__(first.message, path=first.path, key=first.key)
-        self.errors: tuple[ConfigError, ...] = tuple(errors)
-
-
-def error_lines(exc: ConfigError) -> list[str]:
-    """One line per problem in ``exc`` (a single error or :class:`ConfigErrors`)."""
-    return [str(e) for e in exc.errors] if isinstance(exc, ConfigErrors) else [str(exc)]
-
-
 def _host_of(url: str) -> str:
     if not url or "://" not in url or url.startswith("file://"):
         return ""
     return (urlsplit(url).hostname or "").lower()
 
 
-class _Reader:
-    """Typed access to one mapping of the config, with errors naming the key.
-
-    Errors are collected, not raised: a bad value is recorded in ``errors``
-    (shared by every reader of one document) and its default is used, so one
-    pass finds every problem in the file.
-    """
-
-    def __init__(
-        self, data: object, prefix: str, path: str, errors: list[ConfigError] | None = None
-    ) -> None:
-        self.errors: list[ConfigError] = [] if errors is None else errors
-        self.prefix = prefix
-        self.path = path
-        if data is None:
-            data = {}
-        if not isinstance(data, Mapping):
-            self.errors.append(
-                ConfigError("must be a mapping", path=path, key=prefix or "(top level)")
-            )
-            data = {}
-        self.data: Mapping[str, Any] = data
-
-    def key(self, name: str) -> str:
-        return f"{self.prefix}.{name}" if self.prefix else name
-
-    def fail(self, name: str, message: str) -> ConfigError:
-        return ConfigError(message, path=self.path, key=self.key(name))
-
-    def report(self, name: str, message: str) -> None:
-        self.errors.append(self.fail(name, message))
-
-    def child(self, name: str) -> _Reader:
-        return _Reader(self.data.get(name), self.key(name), self.path, self.errors)
-
-    def text(self, name: str, default: str = "", *, choices: tuple[str, ...] = ()) -> str:
-        value = self.data.get(name, default)
-        if value is None:
-            value = default
-        if isinstance(value, bool):
-            word = str(value).lower()
-            self.report(
-                name, f"reads as a boolean ({word}); quote it if you mean the word: '{word}'"
-            )
-            return default
-        if not isinstance(value, str | int | float):
-            self.report(name, "must be a string")
-            return default
-        text = str(value)
-        if choices and text not in choices:
-            self.report(name, f"must be one of {', '.join(choices)} (got {text!r})")
-            return default
-        return text
-
-    def flag(self, name: str, default: bool) -> bool:
-        value = as_flag(self.data.get(name, default))
-        if value is None:
-            self.report(name, "must be true or false")
-            return default
-        return value
-
-    def integer(self, name: str, default: int, low: int, high: int) -> int:
-        value = self.data.get(name, default)
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            self.report(name, f"must be an integer from {low} to {high}")
-            return default
-        return value
-
-    def number(self, name: str, default: float, low: float, high: float) -> float:
-        value = self.data.get(name, default)
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not low <= value <= high
-        ):
-            self.report(name, f"must be a number from {low} to {high}")
-            return default
-        return float(value)
-
-    def url(self, name: str, default: str, *, allow_file: bool = False) -> str:
-        value = self.text(name, default).rstrip("/")
-        scheme = urlsplit(value).scheme
-        ok = scheme in ("http", "https") and bool(urlsplit(value).hostname)
-        if allow_file and (scheme == "file" or value.startswith("/") or scheme == ""):
-            ok = True
-        if not ok:
-            self.report(name, f"must be an http(s) URL (got {value!r})")
-            return default
-        return value
-
-    def unknown(self, known: tuple[str, ...]) -> None:
-        for extra in sorted(set(map(str, self.data)) - set(known)):
-            self.report(extra, f"unknown key (known keys: {', '.join(known)})")
-
-    def raise_errors(self) -> None:
-        """Raise everything recorded: the one error, or :class:`ConfigErrors`."""
-        unique = list({(e.key, e.message): e for e in reversed(self.errors)}.values())[::-1]
-        if len(unique) == 1:
-            raise unique[0]
-        if unique:
-            raise ConfigErrors(unique)
-
-
 def _device(
-    r: _Reader, hostname_id: str, system_tz: str, zone_ok: Callable[[str], bool]
+    r: Reader, hostname_id: str, system_tz: str, zone_ok: Callable[[str], bool]
 ) -> DeviceConfig:
     r.unknown(("id", "name", "timezone"))
     device_id = r.text("id", hostname_id) or hostname_id
@@ -293,7 +151,7 @@ def _device(
     )
 
 
-def _mqtt(r: _Reader) -> MqttConfig:
+def _mqtt(r: Reader) -> MqttConfig:
     r.unknown((
         "host", "port", "username", "password", "tls", "base_topic", "discovery",
         "embedded", "protocol", "client_id", "keepalive", "transport", "rate_limit", "rate_burst",
@@ -338,7 +196,7 @@ def _mqtt(r: _Reader) -> MqttConfig:
     )
 
 
-def _store(r: _Reader) -> StoreConfig:
+def _store(r: Reader) -> StoreConfig:
     r.unknown(
         ("registry_url", "github", "allow_install_from_url", "registry_ttl", "search_deadline")
     )
@@ -359,7 +217,7 @@ def _store(r: _Reader) -> StoreConfig:
     )
 
 
-def _display(r: _Reader) -> DisplayConfig:
+def _display(r: Reader) -> DisplayConfig:
     r.unknown((
         "backend", "rows", "cols", "chain_length", "parallel", "brightness", "hardware_mapping",
         "gpio_slowdown", "default_duration", "rotation_order", "emulator",
@@ -389,7 +247,7 @@ def _display(r: _Reader) -> DisplayConfig:
     )
 
 
-def _plugins(r: _Reader) -> Mapping[str, Mapping[str, Any]]:
+def _plugins(r: Reader) -> Mapping[str, Mapping[str, Any]]:
     out: dict[str, Mapping[str, Any]] = {}
     for plugin_id in r.data:
         if not is_valid_plugin_id(plugin_id):
@@ -426,7 +284,7 @@ def parse_config(
     no I/O). ``state_dir`` is returned as written; the loader resolves it
     against the config file's folder.
     """
-    root = _Reader(data, "", path)
+    root = Reader(data, "", path)
     root.unknown(TOP_LEVEL_KEYS)
     config = AppConfig(
         device=_device(root.child("device"), hostname_id, system_tz, zone_ok),

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ledmatrix_mqtt.core.config_model import as_flag
+from ledmatrix_mqtt.core.config_reader import as_flag
 from ledmatrix_mqtt.core.ids import validate_plugin_id
 from ledmatrix_mqtt.errors import InvalidPayload, LedMatrixError, PayloadTooLarge, UnknownCommand
 from ledmatrix_mqtt.mqtt.messages import encode_json

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ledmatrix_mqtt.core.config_model import as_flag
+from ledmatrix_mqtt.core.config_reader import as_flag
 from ledmatrix_mqtt.core.manifest import parse_manifest_bytes
 from ledmatrix_mqtt.core.models import Manifest, frozen_mapping
 from ledmatrix_mqtt.errors import InvalidManifest

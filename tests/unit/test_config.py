@@ -9,13 +9,8 @@ import pytest
 import yaml
 
 from ledmatrix_mqtt.configfile import ConfigEditor, load_config, secret_values
-from ledmatrix_mqtt.core.config_model import (
-    DEFAULT_REGISTRY_URL,
-    ConfigErrors,
-    as_flag,
-    error_lines,
-    parse_config,
-)
+from ledmatrix_mqtt.core.config_model import DEFAULT_REGISTRY_URL, parse_config
+from ledmatrix_mqtt.core.config_reader import ConfigErrors, as_flag, error_lines
 from ledmatrix_mqtt.errors import ConfigError, InvalidPayload, StorageFailed
 from ledmatrix_mqtt.logsetup import SecretRedactor
 from ledmatrix_mqtt.mqtt.codec import coerce_bool
