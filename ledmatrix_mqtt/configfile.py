@@ -82,15 +82,35 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _yaml_error(exc: YAMLError, path: Path) -> ConfigError:
+def _key_path(text: str, line: int, column: int) -> str:
+    """The dotted path of the block-style key at ``line``/``column`` (0-based), read from
+    the indentation of the lines above it (``plugins.clock`` for a nested ``clock:``)."""
+    lines = text.splitlines()
+    if line >= len(lines):
+        return ""
+    parts = [lines[line][column:].split(":", 1)[0].strip().strip("'\"")]
+    indent = column
+    for above in reversed(lines[:line]):
+        stripped = above.lstrip()
+        depth = len(above) - len(stripped)
+        if stripped and not stripped.startswith("#") and depth < indent and ":" in stripped:
+            parts.insert(0, stripped.split(":", 1)[0].strip().strip("'\""))
+            indent = depth
+            if depth == 0:
+                break
+    return ".".join(parts)
+
+
+def _yaml_error(exc: YAMLError, path: Path, text: str) -> ConfigError:
     mark = getattr(exc, "problem_mark", None)
     where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
     if isinstance(exc, DuplicateKeyError):
         first = getattr(exc, "context_mark", None)
-        key = str(getattr(exc, "problem", "")).partition('"')[2].partition('"')[0]
+        key = _key_path(text, mark.line, mark.column) if mark else ""
+        name = key.rsplit(".", 1)[-1]
         was = f"; first at line {first.line + 1}" if first else ""
         return ConfigError(
-            f"duplicate key {key!r}{where}{was}: keep one of them", path=str(path), key=key
+            f"duplicate key {name!r}{where}{was}: keep one of them", path=str(path), key=key
         )
     return ConfigError(f"invalid YAML{where}", path=str(path))
 
@@ -100,7 +120,7 @@ def _parse_yaml(text: str, path: Path) -> Any:
     try:
         return _yaml().load(text)
     except YAMLError as exc:
-        raise _yaml_error(exc, path) from exc
+        raise _yaml_error(exc, path, text) from exc
 
 
 def _read_yaml(path: Path, *, must_exist: bool = False) -> Any:

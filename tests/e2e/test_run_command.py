@@ -33,6 +33,7 @@ from tests.e2e.conftest import (
     wait_until,
     write_config,
 )
+from tests.support import waiting
 from tests.support.mosquitto import MosquittoBroker, Probe, free_port
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
@@ -211,7 +212,8 @@ def test_broker_with_credentials_down_at_start_is_waited_for_not_squatted(
         argv = [str(CLI), "run", "--config", str(config)]
         process = subprocess.Popen(argv, stdout=sink, stderr=subprocess.STDOUT, env=cli_env())
     try:
-        wait_until(lambda: "not starting a private mosquitto" in log.read_text(), 15, "the log")
+        said = waiting.wait_until(lambda: "not starting a private mosquitto" in log.read_text(), 15)
+        assert said, log.read_text()
         assert "credentials or TLS are configured" in log.read_text()
         real.start()  # the port is still free for the real broker
         probe = Probe(real, f"{ROOT}/availability", username="svc", password="pw-1234")

@@ -149,7 +149,7 @@ def test_duplicated_key_is_refused_at_load_naming_key_and_line(tmp_path: Path) -
     path.write_text("plugins:\n  clock:\n    enabled: true\n  clock:\n    enabled: false\n")
     with pytest.raises(ConfigError) as info:
         load_config(path)
-    assert info.value.key == "clock"
+    assert info.value.key == "plugins.clock"
     assert "duplicate key 'clock' (line 4, column 3); first at line 2" in str(info.value)
     with pytest.raises(ConfigError, match="duplicate key 'clock'"):
         ConfigEditor(path).set_enabled("clock", True)  # the same clear error, not internal
