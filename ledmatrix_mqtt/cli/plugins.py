@@ -7,6 +7,7 @@ serialised with ``ledmatrix_mqtt.mqtt.serialize`` exactly as the MQTT front end 
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 from ledmatrix_mqtt.cli.options import SubParsers, add_command
 from ledmatrix_mqtt.cli.output import human
 from ledmatrix_mqtt.cli.progress import ProgressBar
-from ledmatrix_mqtt.cli.service import Envelope, call_online, ok, run_command
+from ledmatrix_mqtt.cli.service import EXIT_USAGE, Envelope, call_online, ok, run_command
 from ledmatrix_mqtt.core.config_model import AppConfig
 from ledmatrix_mqtt.core.models import Progress
 from ledmatrix_mqtt.store.layout import StateLayout, StateLock
@@ -79,7 +80,11 @@ def payload_of(args: argparse.Namespace) -> dict[str, Any]:
         return {"force": args.force, "dry_run": args.dry_run}
     if cmd in ("install", "uninstall", "update", "enable", "disable"):
         if not args.plugin_id:
-            raise SystemExit(f"ledmatrix-mqtt plugins {cmd}: a plugin id is required")
+            hint = (
+                " (or --url URL)" if cmd == "install" else " (or --all)" if cmd == "update" else ""
+            )
+            print(f"ledmatrix-mqtt plugins {cmd}: a plugin id is required{hint}", file=sys.stderr)
+            raise SystemExit(EXIT_USAGE)
         return {"plugin_id": args.plugin_id}
     return {}
 

@@ -389,3 +389,12 @@ def test_every_mqtt_command_has_a_cli_command() -> None:
     ]
     covered = set(top.choices) | set(plugins.choices)
     assert set(COMMANDS) <= covered, set(COMMANDS) - covered
+
+
+def test_a_missing_plugin_id_is_a_usage_error(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("state_dir: st\nmqtt:\n  embedded: false\n")
+    for argv, hint in ((["install"], "(or --url URL)"), (["update"], "(or --all)")):
+        result = run_cli("plugins", *argv, "--config", str(config))
+        assert result.returncode == 2
+        assert result.stderr.strip().endswith(f"a plugin id is required {hint}"), result.stderr
