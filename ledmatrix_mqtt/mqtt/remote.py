@@ -118,18 +118,23 @@ class RemoteClient:
                     return msg.payload
 
     def _wait_online(self, session: _Session) -> None:
+        """Until our availability says online; other messages (a retained frame) are kept."""
         deadline = time.monotonic() + self._wait
         others: set[str] = set()
+        held: list[Inbound] = []
         while True:
             try:
                 msg = session.next_message(deadline, "")
             except ServiceUnreachable:
                 raise ServiceUnreachable(self._not_online(others)) from None
             if msg.topic == self._topics.availability and msg.payload == b"online":
+                session.put_back(held)
                 return
-            parts = msg.topic.split("/")
-            if msg.topic.endswith("/availability") and msg.payload == b"online" and parts:
-                others.add(parts[-2])
+            if msg.topic.endswith("/availability"):
+                if msg.payload == b"online":
+                    others.add(msg.topic.split("/")[-2])
+                continue
+            held.append(msg)
 
     def _not_online(self, others: set[str]) -> str:
         mqtt = self._config.mqtt
@@ -211,6 +216,10 @@ class _Session:
             return self._events.get(timeout=max(0.0, deadline - time.monotonic()))
         except queue.Empty:
             raise ServiceUnreachable(what) from None
+
+    def put_back(self, messages: list[Inbound]) -> None:
+        """Deliver ``messages`` again, first, from the next ``next_message`` on."""
+        self._early[:0] = messages
 
     def next_message(self, deadline: float, what: str) -> Inbound:
         if self._early:
