@@ -398,3 +398,17 @@ def test_a_missing_plugin_id_is_a_usage_error(tmp_path: Path) -> None:
         result = run_cli("plugins", *argv, "--config", str(config))
         assert result.returncode == 2
         assert result.stderr.strip().endswith(f"a plugin id is required {hint}"), result.stderr
+
+
+def test_search_says_when_it_shows_a_stale_cached_copy(
+    appliance: Appliance, published: PluginShelf
+) -> None:
+    config = str(appliance.config_path)
+    fresh = run_cli("plugins", "search", "--refresh", "--config", config)
+    assert fresh.returncode == 0, fresh.stderr
+    assert PLUGIN in fresh.stdout and "cached copy" not in fresh.stdout
+    published.fake.add_fault(r"plugins\.json", "status", 503)
+    stale = run_cli("plugins", "search", "--refresh", "--config", config)
+    assert stale.returncode == 0, stale.stderr
+    assert PLUGIN in stale.stdout
+    assert "(the store could not be reached: this is the cached copy from " in stale.stdout
