@@ -14,6 +14,7 @@ from ledmatrix_mqtt.api import PluginRuntimeStatus
 from ledmatrix_mqtt.cli.output import plural
 from ledmatrix_mqtt.configfile import ConfigEditor
 from ledmatrix_mqtt.core.config_model import AppConfig
+from ledmatrix_mqtt.core.config_reader import as_flag
 from ledmatrix_mqtt.core.models import InstalledPlugin
 from ledmatrix_mqtt.errors import ConfigError, InvalidManifest, LedMatrixError
 from ledmatrix_mqtt.runtime.plugin_config import resolve_config
@@ -68,10 +69,18 @@ def plugin_problems(config: AppConfig) -> list[str]:
             continue
         problem = config_problem(config, plugin)
         if isinstance(problem, ConfigError):
-            problems.append(f"{config.path}: {problem.key}: {problem.message}")
+            problems.append(f"{config.path}: {problem.key}: {problem.message}{_hint(problem)}")
         elif problem is not None:
             problems.append(f"plugin {plugin.id}: {problem.code}: {problem.message}")
     return problems
+
+
+def _hint(problem: ConfigError) -> str:
+    """YAML 1.2 reads on/off/yes/no as words: say so where a schema wanted a boolean."""
+    word = problem.message.split(" is not of type", 1)[0].strip("'")
+    if "is not of type 'boolean'" in problem.message and as_flag(word) is not None:
+        return f" (write {str(as_flag(word)).lower()}: in this file only true/false are booleans)"
+    return ""
 
 
 def run_check(config: AppConfig) -> int:

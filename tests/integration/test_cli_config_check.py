@@ -64,3 +64,14 @@ def test_config_check_refuses_a_duplicated_key_naming_it_and_its_line(
     assert main(["config", "check", "--config", str(path)]) == 2
     err = capsys.readouterr().err
     assert "duplicate key 'clock' (line 5, column 3); first at line 3" in err, err
+
+
+def test_a_yaml_1_1_word_for_a_plugin_boolean_gets_the_fix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("state_dir: st\nplugins:\n  clock:\n    show_date: no\n")
+    assert main(["config", "check", "--config", str(path)]) == 2
+    out = capsys.readouterr().out
+    assert "plugins.clock.show_date: 'no' is not of type 'boolean'" in out
+    assert "(write false: in this file only true/false are booleans)" in out
