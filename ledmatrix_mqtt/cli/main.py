@@ -10,7 +10,6 @@ use) ends in one line on stderr and a documented exit status, never a traceback.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -69,12 +68,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_config(args.config, must_exist=True)
     except ConfigError as exc:
         return _config_failed(exc)
+    service = args.command == "run"
     setup_logging(
-        config.log_level if args.command == "run" else "WARNING",
+        config.log_level if service else "WARNING",
         secret_values(config.path, (config.mqtt.password, config.store.github.token)),
+        # The CLI reports a failed broker connection itself, in one line.
+        mute=() if service else ("ledmatrix_mqtt.mqtt.client",),
     )
-    if args.command != "run":  # the CLI reports a failed connection itself, in one line
-        logging.getLogger("ledmatrix_mqtt.mqtt.client").setLevel(logging.CRITICAL)
     try:
         return _dispatch(args, config)
     except ConfigError as exc:
