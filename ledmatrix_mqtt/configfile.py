@@ -14,16 +14,19 @@ import logging
 import os
 import socket
 import threading
+import zoneinfo
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import yaml
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.constructor import DuplicateKeyError
+from ruamel.yaml.error import YAMLError
 
 from ledmatrix_mqtt.core.config_model import AppConfig, parse_config
+from ledmatrix_mqtt.core.config_reader import as_flag
 from ledmatrix_mqtt.core.ids import device_id_from_hostname, validate_plugin_id
 from ledmatrix_mqtt.errors import ConfigError
 from ledmatrix_mqtt.fsutil import atomic_write_bytes
@@ -52,19 +55,97 @@ def system_timezone() -> str:
     return "UTC"
 
 
-def _read_yaml(path: Path) -> Any:
+def _yaml() -> YAML:
+    """The one YAML reader/writer: ruamel round-trip (YAML 1.2, comments kept).
+
+    Only ``true``/``false`` are YAML booleans; words like ``on``/``off`` stay
+    strings and every flag reads them through ``as_flag``. Duplicate keys are
+    an error. A new instance per use: ruamel's objects are not thread-safe.
+    """
+    yaml = YAML()
+    yaml.preserve_quotes = True
+    yaml.width = 4096  # never re-wrap the user's long lines (default 80)
+    return yaml
+
+
+def _plain(value: Any) -> Any:
+    """ruamel's round-trip types as plain dicts, lists, str, int, float and bool."""
+    if isinstance(value, Mapping):
+        return {
+            str(k) if not isinstance(k, int | float) else k: _plain(v) for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    for kind in (bool, int, float, str):
+        if isinstance(value, kind):
+            return kind(value)
+    return value
+
+
+def _key_path(text: str, line: int, column: int) -> str:
+    """The dotted path of the block-style key at ``line``/``column`` (0-based), read from
+    the indentation of the lines above it (``plugins.clock`` for a nested ``clock:``)."""
+    lines = text.splitlines()
+    if line >= len(lines):
+        return ""
+    parts = [lines[line][column:].split(":", 1)[0].strip().strip("'\"")]
+    indent = column
+    for above in reversed(lines[:line]):
+        stripped = above.lstrip()
+        depth = len(above) - len(stripped)
+        if stripped and not stripped.startswith("#") and depth < indent and ":" in stripped:
+            parts.insert(0, stripped.split(":", 1)[0].strip().strip("'\""))
+            indent = depth
+            if depth == 0:
+                break
+    return ".".join(parts)
+
+
+def _yaml_error(exc: YAMLError, path: Path, text: str) -> ConfigError:
+    mark = getattr(exc, "problem_mark", None)
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+    if isinstance(exc, DuplicateKeyError):
+        first = getattr(exc, "context_mark", None)
+        key = _key_path(text, mark.line, mark.column) if mark else ""
+        name = key.rsplit(".", 1)[-1]
+        was = f"; first at line {first.line + 1}" if first else ""
+        return ConfigError(
+            f"duplicate key {name!r}{where}{was}: keep one of them", path=str(path), key=key
+        )
+    return ConfigError(f"invalid YAML{where}", path=str(path))
+
+
+def _parse_yaml(text: str, path: Path) -> Any:
+    """The round-trip document for ``text`` (None when empty); ``ConfigError`` when invalid."""
+    try:
+        return _yaml().load(text)
+    except YAMLError as exc:
+        raise _yaml_error(exc, path, text) from exc
+
+
+def _read_yaml(path: Path, *, must_exist: bool = False) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
+        if must_exist:
+            raise ConfigError(
+                "file not found (copy config/config.example.yaml there to start)", path=str(path)
+            ) from None
         return {}
-    except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror}", path=str(path)) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ConfigError(f"cannot read: {reason}", path=str(path)) from exc
+    return _plain(_parse_yaml(text, path)) or {}
+
+
+def zone_exists(name: str) -> bool:
+    """Whether ``name`` is a time zone the system's zoneinfo knows (every name passes on
+    a system with no zone database at all: nothing to check against)."""
     try:
-        return yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        raise ConfigError(f"invalid YAML{where}", path=str(path)) from exc
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        return not zoneinfo.available_timezones()
+    return True
 
 
 def _deep_merge(base: Any, extra: Any) -> Any:
@@ -76,14 +157,16 @@ def _deep_merge(base: Any, extra: Any) -> Any:
     return extra
 
 
-def load_config(path: str | os.PathLike[str]) -> AppConfig:
-    """Load, merge secrets, validate. Raises ``ConfigError`` naming the file and key.
+def load_config(path: str | os.PathLike[str], *, must_exist: bool = False) -> AppConfig:
+    """Load, merge secrets, validate. Raises ``ConfigError`` naming the file and key
+    (``ConfigErrors`` listing every problem when there are several).
 
-    A missing config file means "all defaults" (the service still runs).
-    ``state_dir`` is resolved against the config file's folder.
+    A missing config file is an error with ``must_exist`` (the CLI and the
+    service), otherwise it means "all defaults". ``state_dir`` is resolved
+    against the config file's folder.
     """
     cfg_path = Path(path).absolute()
-    data = _read_yaml(cfg_path)
+    data = _read_yaml(cfg_path, must_exist=must_exist)
     if not isinstance(data, Mapping):
         raise ConfigError("must be a YAML mapping", path=str(cfg_path))
     secrets_path = cfg_path.with_name(SECRETS_NAME)
@@ -96,6 +179,7 @@ def load_config(path: str | os.PathLike[str]) -> AppConfig:
         path=str(cfg_path),
         hostname_id=device_id_from_hostname(socket.gethostname()),
         system_tz=system_timezone(),
+        zone_ok=zone_exists,
     )
     state_dir = Path(config.state_dir)
     if not state_dir.is_absolute():
@@ -114,9 +198,6 @@ class ConfigEditor:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path).absolute()
         self._lock = threading.Lock()
-        self._yaml = YAML()
-        self._yaml.preserve_quotes = True
-        self._yaml.width = 4096  # never re-wrap the user's long lines (default 80)
         self._blocks: tuple[tuple[int, ...], dict[str, dict[str, Any]]] | None = None
 
     def _edit(self, change: Callable[[CommentedMap], bool]) -> bool:
@@ -125,7 +206,7 @@ class ConfigEditor:
             if not change(doc):
                 return False
             buf = io.StringIO()
-            self._yaml.dump(doc, buf)
+            _yaml().dump(doc, buf)
             atomic_write_bytes(self.path, buf.getvalue().encode("utf-8"))
             return True
 
@@ -136,7 +217,7 @@ class ConfigEditor:
             text = ""
         except OSError as exc:
             raise ConfigError(f"cannot read: {exc.strerror}", path=str(self.path)) from exc
-        doc = self._yaml.load(text) if text.strip() else None
+        doc = _parse_yaml(text, self.path) if text.strip() else None
         if doc is None:
             doc = CommentedMap()
         if not isinstance(doc, CommentedMap):
@@ -160,8 +241,8 @@ class ConfigEditor:
             if not isinstance(block, CommentedMap):
                 block = CommentedMap()
                 plugins[plugin_id] = block
-            if block.get("enabled") is enabled:
-                return False
+            if "enabled" in block and as_flag(block["enabled"]) is enabled:
+                return False  # already so (``off`` is false): keep the user's word
             block["enabled"] = enabled
             return True
 

@@ -39,12 +39,32 @@ class SecretRedactor(logging.Filter):
 REDACTOR = SecretRedactor()
 
 
-def setup_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> None:
-    """Log to stderr (journald picks it up) with secrets redacted."""
+class _Mute(logging.Filter):
+    """Drops records of the named loggers (and their children) on one handler."""
+
+    def __init__(self, names: Iterable[str]) -> None:
+        super().__init__()
+        self._prefixes = tuple(names)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not any(
+            record.name == name or record.name.startswith(name + ".") for name in self._prefixes
+        )
+
+
+def setup_logging(
+    level: str = "INFO", secrets: Iterable[str] = (), *, mute: Iterable[str] = ()
+) -> None:
+    """Log to stderr (journald picks it up) with secrets redacted.
+
+    ``mute``: loggers whose records this handler drops (the CLI reports those events
+    itself, in one line); the loggers themselves are left as they are.
+    """
     REDACTOR.add(secrets)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(REDACTOR)
+    handler.addFilter(_Mute(mute))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # Shared set-up for scripts/run, scripts/test, scripts/check and scripts/bench.
 # Creates .venv, installs the package (editable) with the requested extras, and
-# installs mosquitto through apt-get when it is missing and we are root.
+# installs mosquitto and mosquitto-clients (mosquitto_pub/_sub, used in the README)
+# through apt-get when either is missing and we are root.
 # Re-running is cheap: pip runs again only when setup.cfg changes.
 set -euo pipefail
 
@@ -10,7 +11,8 @@ VENV="${LEDMATRIX_VENV:-$ROOT/.venv}"
 PY="${PYTHON:-python3}"
 
 ensure_mosquitto() {
-  if command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ]; then
+  if { command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ]; } \
+      && command -v mosquitto_pub >/dev/null 2>&1; then
     return 0
   fi
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
@@ -32,6 +34,11 @@ ensure_venv() {
   local stamp="$VENV/.ledmatrix-installed-$extras"
   local want
   want="$(cat "$ROOT/setup.cfg" "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1)"
+  # The dev extras include the emulator: a current dev install serves scripts/run too.
+  if [ "$extras" = "emulator" ] && [ -f "$VENV/.ledmatrix-installed-dev" ] \
+      && [ "$(cat "$VENV/.ledmatrix-installed-dev")" = "$want" ]; then
+    return 0
+  fi
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     echo "bootstrap: installing ledmatrix-mqtt[$extras] into $VENV" >&2
     "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true

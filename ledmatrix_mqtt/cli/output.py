@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TextIO
 
 
@@ -43,9 +44,9 @@ def render_list(plugins: Sequence[Mapping[str, Any]]) -> str:
     return table(rows, headers) if rows else "no plugins installed"
 
 
-def render_search(entries: Sequence[Mapping[str, Any]]) -> str:
+def render_search(data: Mapping[str, Any]) -> str:
     rows = []
-    for item in entries:
+    for item in data.get("entries", []):
         entry = item.get("entry", item)
         rows.append([
             str(entry.get("id", "")),
@@ -54,25 +55,93 @@ def render_search(entries: Sequence[Mapping[str, Any]]) -> str:
             "installed" if item.get("installed") else "",
             str(entry.get("description", ""))[:50],
         ])  # fmt: skip
-    return table(rows, ["ID", "LATEST", "CATEGORY", "", "DESCRIPTION"]) if rows else "no matches"
+    out = table(rows, ["ID", "LATEST", "CATEGORY", "", "DESCRIPTION"]) if rows else "no matches"
+    if data.get("stale"):
+        out += "\n(the store could not be reached: this is the cached copy"
+        when = data.get("fetched_at")
+        out += f" from {time.strftime('%Y-%m-%d %H:%M', time.localtime(when))})" if when else ")"
+    return out
 
 
-def render_summary(command: str, data: Mapping[str, Any]) -> str:
-    """A short human sentence for mutating commands."""
-    if command in ("install", "update") and "action" in data:
-        prev = data.get("previous_version")
-        dep = (data.get("dependencies") or {}).get("status", "none")
-        extra = f" (was {prev})" if prev and prev != data.get("version") else ""
-        deps = "" if dep in ("none", "satisfied", "installed") else f"; dependencies {dep}"
-        return f"{data.get('plugin_id')}: {data.get('action')} {data.get('version')}{extra}{deps}"
-    if command == "uninstall":
-        return f"{data.get('plugin_id')}: uninstalled"
-    if command == "reconcile":
-        fixed = data.get("fixed") or []
-        need = data.get("needs_attention") or []
-        found = data.get("inconsistencies") or []
-        lines = [f"{len(found)} inconsistencies, {len(fixed)} fixed, {len(need)} need a person"]
-        lines += [f"  fixed: {i['plugin_id']} {i['kind']} -> {i['action']}" for i in fixed]
-        lines += [f"  needs attention: {i['plugin_id']} {i['kind']}: {i['detail']}" for i in need]
-        return "\n".join(lines)
-    return json.dumps(data, indent=2, sort_keys=True)
+def plural(count: int, word: str, many: str = "") -> str:
+    """``1 plugin``, ``2 plugins``, ``0 inconsistencies`` (``many``: an irregular plural)."""
+    return f"{count} {word if count == 1 else (many or word + 's')}"
+
+
+def _item_line(verb: str, item: Mapping[str, Any]) -> str:
+    detail = f" ({item['detail']})" if item.get("detail") else ""
+    return f"  {item['plugin_id']}: {item['kind']}; {verb} {item['action']}{detail}"
+
+
+def render_reconcile(data: Mapping[str, Any]) -> str:
+    found = data.get("inconsistencies") or []
+    fixed = data.get("fixed") or []
+    need = data.get("needs_attention") or []
+    count = plural(len(found), "inconsistency", "inconsistencies")
+    if data.get("dry_run"):
+        if not found:
+            return "nothing to do: the config file and the disk agree (dry run)"
+        lines = [f"{count} found; the plan (dry run, nothing changed):"]
+        return "\n".join(lines + [_item_line("would", i) for i in found])
+    people = f"{len(need)} {'needs' if len(need) == 1 else 'need'} a person"
+    lines = [f"{count}, {len(fixed)} fixed, {people}"]
+    lines += [_item_line("fixed:", i) for i in fixed]
+    lines += [_item_line("needs attention:", i) for i in need]
+    return "\n".join(lines)
+
+
+def render_install(data: Mapping[str, Any]) -> str:
+    prev = data.get("previous_version")
+    dep = (data.get("dependencies") or {}).get("status", "none")
+    extra = f" (was {prev})" if prev and prev != data.get("version") else ""
+    deps = "" if dep in ("none", "satisfied", "installed") else f"; dependencies {dep}"
+    return f"{data.get('plugin_id')}: {data.get('action')} {data.get('version')}{extra}{deps}"
+
+
+def render_update_all(data: Mapping[str, Any]) -> str:
+    results = data.get("results") or []
+    errors = data.get("errors") or []
+    lines = [render_install(r) for r in results]
+    lines += [f"{e.get('plugin_id')}: error {e.get('code')}: {e.get('message')}" for e in errors]
+    return "\n".join(lines) if lines else "every plugin is up to date"
+
+
+def render_enabled(data: Mapping[str, Any]) -> str:
+    """One sentence: the plugin's new state in the rotation (and why it is not showing)."""
+    pid = data.get("id", "")
+    if not data.get("enabled"):
+        return f"{pid}: disabled (out of the rotation)"
+    if data.get("error"):
+        return f"{pid}: enabled, but it cannot run: {data['error']}"
+    return f"{pid}: enabled (in the rotation)"
+
+
+def render_display(data: Mapping[str, Any]) -> str:
+    """The panel after a display command, in one line."""
+    if data.get("power") == "OFF":
+        return f"panel: off (brightness {data.get('brightness')}%)"
+    showing = data.get("current_plugin") or "nothing"
+    pinned = " (pinned; 'next' resumes the rotation)" if data.get("pinned_until") else ""
+    text = f": {data['text']!r}" if showing == "text" and data.get("text") else ""
+    return f"panel: on, brightness {data.get('brightness')}%, showing {showing}{text}{pinned}"
+
+
+def render_install_or_update(data: Mapping[str, Any]) -> str:
+    return render_update_all(data) if "results" in data else render_install(data)
+
+
+_RENDERERS: dict[str, Callable[[Mapping[str, Any]], str]] = {
+    "list": lambda data: render_list(data.get("plugins", [])),
+    "search": render_search,
+    "install": render_install_or_update,
+    "update": render_install_or_update,
+    "uninstall": lambda data: f"{data.get('plugin_id')}: uninstalled",
+    "reconcile": render_reconcile,
+    "enable": render_enabled,
+    "disable": render_enabled,
+}
+
+
+def human(command: str, data: Any) -> str:
+    """The text form of a command's response ``data`` (display commands: the panel)."""
+    return _RENDERERS.get(command, render_display)(data)

@@ -7,53 +7,63 @@ serialised with ``ledmatrix_mqtt.mqtt.serialize`` exactly as the MQTT front end 
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ledmatrix_mqtt.cli.output import print_json, render_list, render_search, render_summary
+from ledmatrix_mqtt.cli.options import SubParsers, add_command
+from ledmatrix_mqtt.cli.output import human
 from ledmatrix_mqtt.cli.progress import ProgressBar
+from ledmatrix_mqtt.cli.service import EXIT_USAGE, Envelope, call_online, ok, run_command
 from ledmatrix_mqtt.core.config_model import AppConfig
 from ledmatrix_mqtt.core.models import Progress
-from ledmatrix_mqtt.errors import LedMatrixError
 from ledmatrix_mqtt.store.layout import StateLayout, StateLock
 from ledmatrix_mqtt.store.service import PluginStore
 
-COMMANDS = ("list", "search", "install", "uninstall", "update", "reconcile", "enable", "disable")
 LONG_COMMANDS = ("install", "update", "uninstall", "reconcile")
 
 
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser("plugins", help="manage plugins (store, install, update...)")
-    cmds = parser.add_subparsers(dest="plugins_command", required=True)
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--offline",
-        action="store_true",
-        help="act directly on the state dir (the service must not be running)",
+def add_parser(sub: SubParsers) -> None:
+    parser = add_command(sub, "plugins", "manage plugins (store, install, update...)")
+    cmds = parser.add_subparsers(dest="plugins_command", required=True, metavar="COMMAND")
+
+    def command(name: str, text: str) -> argparse.ArgumentParser:
+        p = add_command(cmds, name, text)
+        p.add_argument(
+            "--offline",
+            action="store_true",
+            help="act directly on the state dir instead of asking the service "
+            "(the service must not be running)",
+        )
+        return p
+
+    command("list", "installed plugins")
+    search = command("search", "search the plugin store")
+    search.add_argument("query", nargs="?", default="", help="words to look for (all: empty)")
+    search.add_argument("--category", default="", help="only this category")
+    search.add_argument("--tag", action="append", default=[], dest="tags",
+                        help="only entries with this tag (repeatable)")  # fmt: skip
+    search.add_argument("--refresh", action="store_true", help="re-fetch the registry first")
+    install = command("install", "install from the store or a git URL")
+    install.add_argument("plugin_id", nargs="?", default="", help="registry id")
+    install.add_argument(
+        "--url", default="", help="git URL instead of an id (needs store.allow_install_from_url)"
     )
-    common.add_argument("--json", action="store_true", help="print the structured result")
-    common.add_argument("--timeout", type=float, default=600.0, help="seconds to wait (online)")
-    cmds.add_parser("list", parents=[common], help="installed plugins")
-    search = cmds.add_parser("search", parents=[common], help="search the plugin store")
-    search.add_argument("query", nargs="?", default="")
-    search.add_argument("--category", default="")
-    search.add_argument("--tag", action="append", default=[], dest="tags")
-    search.add_argument("--refresh", action="store_true", help="re-fetch the registry")
-    install = cmds.add_parser("install", parents=[common], help="install from the store or a URL")
-    install.add_argument("plugin_id", nargs="?", default="")
-    install.add_argument("--url", default="", help="git/GitHub URL (needs allow_install_from_url)")
-    install.add_argument("--branch", default="")
-    install.add_argument("--path", default="", dest="plugin_path", help="plugin folder in repo")
-    for name in ("uninstall", "enable", "disable"):
-        p = cmds.add_parser(name, parents=[common], help=f"{name} a plugin")
-        p.add_argument("plugin_id")
-    update = cmds.add_parser("update", parents=[common], help="update one plugin or --all")
-    update.add_argument("plugin_id", nargs="?", default="")
-    update.add_argument("--all", action="store_true")
-    rec = cmds.add_parser("reconcile", parents=[common], help="repair config vs disk")
+    install.add_argument("--branch", default="", help="branch for --url (the repo's default)")
+    install.add_argument(
+        "--path", default="", dest="plugin_path", help="plugin folder in the repo for --url"
+    )
+    for name, text in (("uninstall", "remove a plugin and its config block"),
+                       ("enable", "put a plugin in the rotation"),
+                       ("disable", "take a plugin out of the rotation")):  # fmt: skip
+        command(name, text).add_argument("plugin_id", help="installed plugin id")
+    update = command("update", "update one plugin or --all")
+    update.add_argument("plugin_id", nargs="?", default="", help="installed plugin id")
+    update.add_argument("--all", action="store_true", help="update every plugin with an update")
+    rec = command("reconcile", "repair differences between the config file and the disk")
     rec.add_argument("--force", action="store_true", help="retry plugins marked unrecoverable")
-    rec.add_argument("--dry-run", action="store_true", help="only show the plan")  # fmt: skip
+    rec.add_argument("--dry-run", action="store_true", help="only print the plan; change nothing")
 
 
 def payload_of(args: argparse.Namespace) -> dict[str, Any]:
@@ -70,7 +80,11 @@ def payload_of(args: argparse.Namespace) -> dict[str, Any]:
         return {"force": args.force, "dry_run": args.dry_run}
     if cmd in ("install", "uninstall", "update", "enable", "disable"):
         if not args.plugin_id:
-            raise SystemExit(f"ledmatrix-mqtt plugins {cmd}: a plugin id is required")
+            hint = (
+                " (or --url URL)" if cmd == "install" else " (or --all)" if cmd == "update" else ""
+            )
+            print(f"ledmatrix-mqtt plugins {cmd}: a plugin id is required{hint}", file=sys.stderr)
+            raise SystemExit(EXIT_USAGE)
         return {"plugin_id": args.plugin_id}
     return {}
 
@@ -114,32 +128,18 @@ def execute(args: argparse.Namespace, config: AppConfig) -> int:
     command = args.plugins_command
     payload = payload_of(args)
     bar = ProgressBar()
-    try:
-        if args.offline:
-            data = _offline(config, command, payload, bar)
-        else:
-            data = _online(config, command, payload, bar, args.timeout)
-    except LedMatrixError as exc:
-        bar.close()
-        if args.json:
-            print_json({"command": command, "status": "error", "error": exc.to_dict()})
-        else:
-            print(f"error ({exc.code}): {exc.message}")
-        return 1
-    bar.close()
-    if args.json:
-        print_json({"command": command, "status": "ok", "data": data})
-    else:
-        print(_human(command, data))
-    return 0
 
+    def produce() -> Envelope:
+        try:
+            if args.offline:
+                return ok(command, _offline(config, command, payload, bar))
+            return call_online(
+                config, args, command, payload, bar if command in LONG_COMMANDS else None
+            )
+        finally:
+            bar.close()
 
-def _human(command: str, data: Any) -> str:
-    if command == "list":
-        return render_list(data if isinstance(data, list) else data.get("plugins", []))
-    if command == "search":
-        return render_search(data.get("entries", []))
-    return render_summary(command, data)
+    return run_command(args, command, produce, lambda data: human(command, data))
 
 
 def _offline(config: AppConfig, command: str, payload: dict[str, Any], bar: ProgressBar) -> Any:
@@ -157,17 +157,19 @@ def _offline(config: AppConfig, command: str, payload: dict[str, Any], bar: Prog
         finally:
             store.operations.stop()
             store.registry.close()
-    return wire_data(command, payload, result)
+    return wire_data(config, command, payload, result)
 
 
-def wire_data(command: str, payload: dict[str, Any], result: Any) -> Any:
-    """The same ``data`` the MQTT front end answers for this command."""
+def wire_data(config: AppConfig, command: str, payload: dict[str, Any], result: Any) -> Any:
+    """The same ``data`` the MQTT front end answers for this command (for ``list``:
+    what the service would report for the same files, see ``offline_status``)."""
+    from ledmatrix_mqtt.cli.config_check import offline_status
     from ledmatrix_mqtt.mqtt import serialize as wire
 
     if command == "update" and payload.get("all"):
         return wire.update_all_data(result)
     encoders: dict[str, Callable[[Any], Any]] = {
-        "list": lambda r: {"plugins": wire.plugins_data(r, ())},
+        "list": lambda r: {"plugins": wire.plugins_data(r, offline_status(config, r))},
         "search": wire.search_data,
         "uninstall": wire.uninstall_data,
         "install": wire.install_data,
@@ -176,29 +178,3 @@ def wire_data(command: str, payload: dict[str, Any], result: Any) -> Any:
     }
     encode: Callable[[Any], Any] | None = encoders.get(command)
     return encode(result) if encode is not None else wire.plugin_data(result, None)
-
-
-def _online(
-    config: AppConfig, command: str, payload: dict[str, Any], bar: ProgressBar, timeout: float
-) -> Any:
-    from ledmatrix_mqtt.mqtt.remote import RemoteClient
-
-    def on_progress(state: dict[str, Any]) -> None:
-        bar.update(str(state.get("stage", "")), int(state.get("percent", 0) or 0),
-                   str(state.get("message", "")))  # fmt: skip
-
-    client = RemoteClient(config)
-    response = client.call(
-        command, payload, timeout=timeout,
-        on_progress=on_progress if command in LONG_COMMANDS else None,
-    )  # fmt: skip
-    if response.get("status") != "ok":
-        error = response.get("error") or {}
-        raise _RemoteError(str(error.get("code", "internal_error")), str(error.get("message", "")))
-    return response.get("data")
-
-
-class _RemoteError(LedMatrixError):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code  # type: ignore[misc]

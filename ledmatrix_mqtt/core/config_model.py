@@ -6,11 +6,13 @@ secrets file and calls :func:`parse_config`. Every error names the key.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from ledmatrix_mqtt.core.config_reader import Reader
+from ledmatrix_mqtt.core.config_reader import as_flag as as_flag  # store.inventory imports it here
 from ledmatrix_mqtt.core.ids import DEVICE_ID_PATTERN, is_valid_device_id, is_valid_plugin_id
 from ledmatrix_mqtt.core.models import frozen_mapping
 from ledmatrix_mqtt.core.schedule import parse_dim_schedule, parse_schedule
@@ -131,108 +133,30 @@ class AppConfig:
         return self.plugins.get(plugin_id, frozen_mapping({}))
 
 
-_TRUE_WORDS = ("true", "on", "yes")
-_FALSE_WORDS = ("false", "off", "no")
-
-
-def as_flag(value: object) -> bool | None:
-    """A config boolean: a YAML bool or true/false/on/off/yes/no in any case; else None."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in _TRUE_WORDS + _FALSE_WORDS:
-        return value.lower() in _TRUE_WORDS
-    return None
-
-
 def _host_of(url: str) -> str:
     if not url or "://" not in url or url.startswith("file://"):
         return ""
     return (urlsplit(url).hostname or "").lower()
 
 
-class _Reader:
-    """Typed access to one mapping of the config, with errors naming the key."""
-
-    def __init__(self, data: object, prefix: str, path: str) -> None:
-        if data is None:
-            data = {}
-        if not isinstance(data, Mapping):
-            raise ConfigError("must be a mapping", path=path, key=prefix or "(top level)")
-        self.data: Mapping[str, Any] = data
-        self.prefix = prefix
-        self.path = path
-
-    def key(self, name: str) -> str:
-        return f"{self.prefix}.{name}" if self.prefix else name
-
-    def fail(self, name: str, message: str) -> ConfigError:
-        return ConfigError(message, path=self.path, key=self.key(name))
-
-    def child(self, name: str) -> _Reader:
-        return _Reader(self.data.get(name), self.key(name), self.path)
-
-    def text(self, name: str, default: str = "", *, choices: tuple[str, ...] = ()) -> str:
-        value = self.data.get(name, default)
-        if value is None:
-            value = default
-        if isinstance(value, bool) or not isinstance(value, str | int | float):
-            raise self.fail(name, "must be a string")
-        text = str(value)
-        if choices and text not in choices:
-            raise self.fail(name, f"must be one of {', '.join(choices)} (got {text!r})")
-        return text
-
-    def flag(self, name: str, default: bool) -> bool:
-        value = as_flag(self.data.get(name, default))
-        if value is None:
-            raise self.fail(name, "must be true or false")
-        return value
-
-    def integer(self, name: str, default: int, low: int, high: int) -> int:
-        value = self.data.get(name, default)
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise self.fail(name, f"must be an integer from {low} to {high}")
-        return value
-
-    def number(self, name: str, default: float, low: float, high: float) -> float:
-        value = self.data.get(name, default)
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not low <= value <= high
-        ):
-            raise self.fail(name, f"must be a number from {low} to {high}")
-        return float(value)
-
-    def url(self, name: str, default: str, *, allow_file: bool = False) -> str:
-        value = self.text(name, default).rstrip("/")
-        scheme = urlsplit(value).scheme
-        ok = scheme in ("http", "https") and bool(urlsplit(value).hostname)
-        if allow_file and (scheme == "file" or value.startswith("/") or scheme == ""):
-            ok = True
-        if not ok:
-            raise self.fail(name, f"must be an http(s) URL (got {value!r})")
-        return value
-
-    def unknown(self, known: tuple[str, ...]) -> None:
-        extra = sorted(set(self.data) - set(known))
-        if extra:
-            raise self.fail(extra[0], f"unknown key (known keys: {', '.join(known)})")
-
-
-def _device(r: _Reader, hostname_id: str, system_tz: str) -> DeviceConfig:
+def _device(
+    r: Reader, hostname_id: str, system_tz: str, zone_ok: Callable[[str], bool]
+) -> DeviceConfig:
     r.unknown(("id", "name", "timezone"))
     device_id = r.text("id", hostname_id) or hostname_id
     if not is_valid_device_id(device_id):
-        raise r.fail("id", f"must match {DEVICE_ID_PATTERN} (got {device_id!r})")
+        r.report("id", f"must match {DEVICE_ID_PATTERN} (got {device_id!r})")
+    timezone = r.text("timezone", system_tz) or system_tz
+    if r.data.get("timezone") and not zone_ok(timezone):
+        r.report("timezone", f"unknown time zone {timezone!r} (an IANA name, e.g. Europe/Berlin)")
     return DeviceConfig(
         id=device_id,
         name=r.text("name", f"LED Matrix {device_id}") or f"LED Matrix {device_id}",
-        timezone=r.text("timezone", system_tz) or system_tz,
+        timezone=timezone,
     )
 
 
-def _mqtt(r: _Reader) -> MqttConfig:
+def _mqtt(r: Reader) -> MqttConfig:
     r.unknown((
         "host", "port", "username", "password", "tls", "base_topic", "discovery",
         "embedded", "protocol", "client_id", "keepalive", "transport", "rate_limit", "rate_burst",
@@ -245,10 +169,11 @@ def _mqtt(r: _Reader) -> MqttConfig:
     prefix = d.text("prefix", "homeassistant").strip("/")
     for key, topic in (("base_topic", base), ("discovery.prefix", prefix)):
         if not topic or any(c in topic for c in "+#\0"):
-            raise r.fail(key, "must be a non-empty topic without wildcards")
+            r.report(key, "must be a non-empty topic without wildcards")
     if base == prefix:
-        raise r.fail("base_topic", "must differ from mqtt.discovery.prefix")
-    embedded = r.data.get("embedded", "auto")
+        r.report("base_topic", "must differ from mqtt.discovery.prefix")
+    # true means "auto" (start one when needed), false means never.
+    embedded_flag = as_flag(r.data.get("embedded", "auto"))
     return MqttConfig(
         host=r.text("host", "127.0.0.1") or "127.0.0.1",
         port=r.integer("port", 1883, 0, 65535),
@@ -265,9 +190,9 @@ def _mqtt(r: _Reader) -> MqttConfig:
         discovery_enabled=d.flag("enabled", True),
         discovery_prefix=prefix,
         discovery_mode=d.text("mode", "device", choices=("device", "entity")),
-        embedded="false"
-        if embedded is False
-        else r.text("embedded", "auto", choices=("auto", "false")),
+        embedded=r.text("embedded", "auto", choices=("auto", "false"))
+        if embedded_flag is None
+        else ("auto" if embedded_flag else "false"),
         protocol=r.text("protocol", "5", choices=("5", "3.1.1")),
         client_id=r.text("client_id"),
         keepalive=r.integer("keepalive", 30, 5, 3600),
@@ -277,7 +202,7 @@ def _mqtt(r: _Reader) -> MqttConfig:
     )
 
 
-def _store(r: _Reader) -> StoreConfig:
+def _store(r: Reader) -> StoreConfig:
     r.unknown(
         ("registry_url", "github", "allow_install_from_url", "registry_ttl", "search_deadline")
     )
@@ -298,7 +223,7 @@ def _store(r: _Reader) -> StoreConfig:
     )
 
 
-def _display(r: _Reader) -> DisplayConfig:
+def _display(r: Reader) -> DisplayConfig:
     r.unknown((
         "backend", "rows", "cols", "chain_length", "parallel", "brightness", "hardware_mapping",
         "gpio_slowdown", "default_duration", "rotation_order", "emulator",
@@ -307,7 +232,8 @@ def _display(r: _Reader) -> DisplayConfig:
     e.unknown(("adapter", "host", "port"))
     order = r.data.get("rotation_order") or []
     if not isinstance(order, list) or not all(is_valid_plugin_id(x) for x in order):
-        raise r.fail("rotation_order", "must be a list of plugin ids")
+        r.report("rotation_order", "must be a list of plugin ids")
+        order = []
     return DisplayConfig(
         backend=r.text("backend", "auto", choices=BACKENDS),
         rows=r.integer("rows", 32, 8, 256),
@@ -327,18 +253,21 @@ def _display(r: _Reader) -> DisplayConfig:
     )
 
 
-def _plugins(r: _Reader) -> Mapping[str, Mapping[str, Any]]:
+def _plugins(r: Reader) -> Mapping[str, Mapping[str, Any]]:
     out: dict[str, Mapping[str, Any]] = {}
-    for plugin_id, block in r.data.items():
+    for plugin_id in r.data:
         if not is_valid_plugin_id(plugin_id):
-            raise r.fail(str(plugin_id), "is not a valid plugin id")
+            r.report(str(plugin_id), "is not a valid plugin id")
+            continue
         b = r.child(plugin_id)
-        b.flag("enabled", True)
+        block = dict(b.data)
+        if "enabled" in block:  # a real bool from here on: plugin schemas declare a boolean
+            block["enabled"] = b.flag("enabled", True)
         if "display_duration" in b.data:
             b.number("display_duration", 15.0, 1, 86400)
         if "update_interval" in b.data:
             b.number("update_interval", 60.0, 1, 86400)
-        out[plugin_id] = frozen_mapping(block or {})
+        out[plugin_id] = frozen_mapping(block)
     return frozen_mapping(out)
 
 
@@ -348,28 +277,37 @@ TOP_LEVEL_KEYS = (
 )  # fmt: skip
 
 
-def _schedule_block(r: _Reader, key: str) -> Mapping[str, Any]:
+def _schedule_block(r: Reader, key: str) -> Mapping[str, Any]:
     """The raw block, checked by ``core.schedule`` (the runtime parses it again)."""
     raw = r.data.get(key) or {}
     try:
         parse_dim_schedule(raw, key) if key == "dim_schedule" else parse_schedule(raw, key)
     except ConfigError as exc:
-        raise ConfigError(exc.message, path=r.path, key=exc.key) from None
+        r.errors.append(ConfigError(exc.message, path=r.path, key=exc.key))
+        return frozen_mapping({})
     return frozen_mapping(raw)
 
 
 def parse_config(
-    data: object, *, path: str = "", hostname_id: str = "ledmatrix", system_tz: str = "UTC"
+    data: object,
+    *,
+    path: str = "",
+    hostname_id: str = "ledmatrix",
+    system_tz: str = "UTC",
+    zone_ok: Callable[[str], bool] = lambda zone: True,
 ) -> AppConfig:
     """Validate a merged (config + secrets) document into an :class:`AppConfig`.
 
-    ``state_dir`` is returned as written; the loader resolves it against the
-    config file's folder.
+    Every problem is reported at once: one :class:`ConfigError`, or
+    :class:`ConfigErrors` when there are several. ``zone_ok`` says whether a
+    time zone name exists (the loader passes a zoneinfo lookup; the core does
+    no I/O). ``state_dir`` is returned as written; the loader resolves it
+    against the config file's folder.
     """
-    root = _Reader(data, "", path)
+    root = Reader(data, "", path)
     root.unknown(TOP_LEVEL_KEYS)
-    return AppConfig(
-        device=_device(root.child("device"), hostname_id, system_tz),
+    config = AppConfig(
+        device=_device(root.child("device"), hostname_id, system_tz, zone_ok),
         state_dir=root.text("state_dir", "../state") or "../state",
         mqtt=_mqtt(root.child("mqtt")),
         store=_store(root.child("store")),
@@ -380,3 +318,5 @@ def parse_config(
         schedule=_schedule_block(root, "schedule"),
         dim_schedule=_schedule_block(root, "dim_schedule"),
     )
+    root.raise_errors()
+    return config

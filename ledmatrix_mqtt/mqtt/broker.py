@@ -3,8 +3,14 @@
 If the configured broker is a loopback host:port where nothing listens and
 ``mosquitto`` is installed, start one bound to that loopback address with a
 generated config under ``state_dir/mosquitto`` and say so in the log. It is the
-service's child, stopped by PID on shutdown. Never used for a remote host, a
-unix socket, or ``embedded: false``.
+service's child, stopped by PID on shutdown.
+
+It must never squat the port of a real broker that is merely down at start-up
+(the real one could not start afterwards), so it is never started for a remote
+host, a unix socket, ``embedded: false``, when broker credentials or TLS are
+configured (those name a real, secured broker), or on the standard port 1883
+when a system mosquitto unit is enabled under a running systemd. In each of
+those cases the log says why, and the service keeps retrying the broker.
 """
 
 from __future__ import annotations
@@ -23,7 +29,40 @@ from ledmatrix_mqtt.core.config_model import MqttConfig
 _LOG = logging.getLogger(__name__)
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+STANDARD_PORT = 1883
 _FALLBACK_EXE = "/usr/sbin/mosquitto"
+_SYSTEM_UNITS = ("mosquitto.service",)
+
+
+def system_broker_unit(root: Path = Path("/")) -> str:
+    """The enabled system mosquitto unit under a running systemd, or "".
+
+    "Enabled" means a link in some ``/etc/systemd/system/*.wants/`` folder; without
+    a running systemd (``/run/systemd/system`` absent, e.g. a container) no unit
+    will ever start, so none counts.
+    """
+    if not (root / "run" / "systemd" / "system").is_dir():
+        return ""
+    for unit in _SYSTEM_UNITS:
+        if any((root / "etc" / "systemd" / "system").glob(f"*.wants/{unit}")):
+            return unit
+    return ""
+
+
+def _refusal(config: MqttConfig, root: Path) -> str:
+    """Why a private broker must not stand in for this one ("" when it may)."""
+    if config.username or config.password or config.tls.enabled:
+        return (
+            "broker credentials or TLS are configured, so it is a real broker that is down; "
+            "a private anonymous one must not take its port"
+        )
+    unit = system_broker_unit(root) if config.port == STANDARD_PORT else ""
+    if unit:
+        return (
+            f"the system broker ({unit}) is enabled and owns port {STANDARD_PORT}; "
+            f"start it (sudo systemctl start {unit})"
+        )
+    return ""
 
 
 def is_listening(host: str, port: int, timeout: float = 0.3) -> bool:
@@ -72,13 +111,28 @@ class EmbeddedBroker:
         return self.process.pid
 
     @classmethod
-    def maybe_start(cls, config: MqttConfig, state_dir: Path) -> EmbeddedBroker | None:
-        """Start one if the rules above allow and require it; None otherwise."""
+    def maybe_start(
+        cls, config: MqttConfig, state_dir: Path, *, system_root: Path = Path("/")
+    ) -> EmbeddedBroker | None:
+        """Start one if the rules above allow and require it; None otherwise.
+
+        ``system_root`` is where ``/etc`` and ``/run`` are looked up (tests).
+        """
         if config.embedded != "auto" or config.transport != "tcp":
             return None
         if config.host not in LOOPBACK_HOSTS or config.port == 0:
             return None
         if is_listening(config.host, config.port):
+            return None
+        refusal = _refusal(config, system_root)
+        if refusal:
+            _LOG.warning(
+                "nothing listens at %s:%d; not starting a private mosquitto: %s. "
+                "Waiting for the broker.",
+                config.host,
+                config.port,
+                refusal,
+            )
             return None
         exe = find_mosquitto()
         if not exe:

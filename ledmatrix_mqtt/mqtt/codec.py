@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ledmatrix_mqtt.core.config_reader import as_flag
 from ledmatrix_mqtt.core.ids import validate_plugin_id
 from ledmatrix_mqtt.core.models import frozen_mapping
 from ledmatrix_mqtt.errors import InvalidPayload, LedMatrixError, PayloadTooLarge, UnknownCommand
@@ -22,8 +23,6 @@ from ledmatrix_mqtt.mqtt.topics import COMMANDS
 MAX_PAYLOAD_BYTES = 64 * 1024
 MAX_TRANSACTION_CHARS = 64
 MAX_TEXT_CHARS = 255
-_TRUE = frozenset({"true", "on", "1", "yes"})
-_FALSE = frozenset({"false", "off", "0", "no"})
 
 # The field a bare (non-object) payload stands for, per command.
 _OBVIOUS_FIELD: Mapping[str, str] = {
@@ -287,14 +286,10 @@ class _Fields:
 
 
 def coerce_bool(value: Any, name: str) -> bool:
-    """True/False from a JSON bool, 0/1, or "true"/"false"/"on"/"off"/"1"/"0" in any case."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-        return value.strip().lower() in _TRUE
-    raise InvalidPayload(f"{name} must be true or false")
+    """True/False by the package's one boolean rule (``core.config_model.as_flag``)."""
+    if (flag := as_flag(value)) is None:
+        raise InvalidPayload(f"{name} must be true or false")
+    return flag
 
 
 def _no_args(f: _Fields) -> CommandArgs:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ledmatrix_mqtt.core.config_reader import as_flag
 from ledmatrix_mqtt.core.manifest import parse_manifest_bytes
 from ledmatrix_mqtt.core.models import Manifest, frozen_mapping
 from ledmatrix_mqtt.errors import InvalidManifest
@@ -48,7 +49,7 @@ def spec_from_folder(
         path=folder,
         manifest=manifest,
         config=block,
-        enabled=bool(block.get("enabled", True)),
+        enabled=as_flag(block.get("enabled", True)) is True,
         builtin=builtin,
     )
 

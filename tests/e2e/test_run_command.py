@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import signal
+import socket
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+import yaml
 
 from tests.e2e.conftest import (
     CLI,
@@ -31,7 +33,8 @@ from tests.e2e.conftest import (
     wait_until,
     write_config,
 )
-from tests.support.mosquitto import Probe, free_port
+from tests.support import waiting
+from tests.support.mosquitto import MosquittoBroker, Probe, free_port
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -189,3 +192,74 @@ def test_sigterm_during_start_does_not_orphan_the_private_mosquitto(running: Run
     # The state lock was released: an offline command can take it at once.
     result = run_cli("--config", str(running.config), "plugins", "list", "--offline", "--json")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_broker_with_credentials_down_at_start_is_waited_for_not_squatted(
+    tmp_path: Path,
+) -> None:
+    """Credentials configured, the real broker down at start-up: the service must not
+    start an anonymous private mosquitto on its port. Before the fix it did, and the
+    real broker could not start afterwards. Now the real one starts and the service
+    connects to it."""
+    real = MosquittoBroker(tmp_path / "real", users={"svc": "pw-1234"})
+    config = write_config(tmp_path / "etc", port=real.port,
+                          store=unreachable_store(free_port()), embedded="auto")  # fmt: skip
+    doc = yaml.safe_load(config.read_text())
+    doc["mqtt"].update({"username": "svc", "password": "pw-1234"})
+    config.write_text(yaml.safe_dump(doc, sort_keys=False))
+    log = tmp_path / "service.log"
+    with log.open("wb") as sink:
+        argv = [str(CLI), "run", "--config", str(config)]
+        process = subprocess.Popen(argv, stdout=sink, stderr=subprocess.STDOUT, env=cli_env())
+    try:
+        said = waiting.wait_until(lambda: "not starting a private mosquitto" in log.read_text(), 15)
+        assert said, log.read_text()
+        assert "credentials or TLS are configured" in log.read_text()
+        real.start()  # the port is still free for the real broker
+        probe = Probe(real, f"{ROOT}/availability", username="svc", password="pw-1234")
+        try:
+            probe.wait_for(lambda t, p, r: p == b"online", 60)
+        finally:
+            probe.close()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(20) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+        real.stop()
+    text = log.read_text(errors="replace")
+    assert "started a private mosquitto" not in text
+    assert "pw-1234" not in text
+    assert not (tmp_path / "etc" / "state" / "mosquitto").exists()
+
+
+def test_environment_problems_at_start_are_one_line_not_a_traceback(tmp_path: Path) -> None:
+    """A second instance's emulator port, a state dir that cannot be created: one line
+    naming the problem, exit 1, and nothing left running."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    try:
+        cases = {
+            "state": ({"state_dir": str(blocker / "state")}, "Not a directory"),
+            "emulator": ({"display": {"backend": "emulator", "emulator": {"port": port}}},
+                         "in use"),
+        }  # fmt: skip
+        for name, (override, expected) in cases.items():
+            config = write_config(tmp_path / name, port=free_port(),
+                                  store=unreachable_store(free_port()))  # fmt: skip
+            doc = yaml.safe_load(config.read_text())
+            for key, value in override.items():
+                doc[key] = {**doc[key], **value} if isinstance(value, dict) else value
+            config.write_text(yaml.safe_dump(doc, sort_keys=False))
+            result = run_cli("run", "--config", str(config), timeout=60)
+            assert result.returncode == 1, (name, result.stderr)
+            assert "Traceback" not in result.stderr, result.stderr
+            last = result.stderr.strip().splitlines()[-1]
+            assert last.startswith("ledmatrix-mqtt: ") and expected in last, (name, last)
+    finally:
+        taken.close()

@@ -195,7 +195,7 @@ def test_offline_cli_refuses_while_service_holds_lock(
     with StateLock(layout, "ledmatrix-mqtt service"):
         rc = main(["--config", str(path), "plugins", "list", "--offline"])
     assert rc == 1
-    assert "in use by ledmatrix-mqtt service" in capsys.readouterr().out
+    assert "in use by ledmatrix-mqtt service" in capsys.readouterr().err
 
 
 def test_uninstall_failing_while_recording_intent_leaves_no_record(store: PluginStore) -> None:
@@ -301,7 +301,7 @@ def test_quoted_boolean_enabled_means_the_same_everywhere(
     store.install("hello")
     path = tmp_path / "config.yaml"
     path.write_text(path.read_text().replace("enabled: true", "enabled: 'on'"))
-    assert load_config(path).plugins["hello"]["enabled"] == "on"  # a valid config
+    assert load_config(path).plugins["hello"]["enabled"] is True  # a valid config
     assert store.list_installed()[0].enabled is True
     assert store.reconcile(dry_run=True).inconsistencies == ()
 

@@ -10,11 +10,15 @@ import yaml
 
 from ledmatrix_mqtt.configfile import ConfigEditor, load_config, secret_values
 from ledmatrix_mqtt.core.config_model import DEFAULT_REGISTRY_URL, parse_config
-from ledmatrix_mqtt.errors import ConfigError, StorageFailed
+from ledmatrix_mqtt.core.config_reader import ConfigErrors, as_flag, error_lines
+from ledmatrix_mqtt.errors import ConfigError, InvalidPayload, StorageFailed
 from ledmatrix_mqtt.logsetup import SecretRedactor
+from ledmatrix_mqtt.mqtt.codec import coerce_bool
+from ledmatrix_mqtt.runtime.spec import spec_from_folder
 from tests.support.filesystems import fill, remount_read_only, tmpfs
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "config.example.yaml"
+BUILTINS = Path(__file__).resolve().parents[2] / "plugins"
 
 
 def test_defaults_when_empty() -> None:
@@ -79,9 +83,109 @@ def test_invalid_yaml_reports_line(tmp_path: Path) -> None:
         load_config(path)
 
 
-def test_missing_config_means_defaults(tmp_path: Path) -> None:
+def test_missing_config_means_defaults_only_when_allowed(tmp_path: Path) -> None:
     cfg = load_config(tmp_path / "absent.yaml")
     assert cfg.mqtt.port == 1883
+    with pytest.raises(ConfigError, match="file not found") as info:
+        load_config(tmp_path / "absent.yaml", must_exist=True)
+    assert info.value.path == str(tmp_path / "absent.yaml")
+
+
+def test_every_error_in_the_file_is_reported_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        "device:\n  id: Bad Id!\n  timezone: Mars/Olympus\nmqtt:\n  port: x\n"
+        "display:\n  backend: lcd\n  rows: 7\nnonsense: 1\n"
+    )
+    with pytest.raises(ConfigErrors) as info:
+        load_config(path)
+    keys = [e.key for e in info.value.errors]
+    assert keys == ["nonsense", "device.id", "device.timezone", "mqtt.port",
+                    "display.backend", "display.rows"]  # fmt: skip
+    lines = error_lines(info.value)
+    assert len(lines) == 6 and all(line.startswith(f"{path}: ") for line in lines)
+    assert "unknown time zone 'Mars/Olympus'" in lines[2]
+
+
+def test_a_valid_time_zone_passes_and_the_system_default_is_not_checked(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("device:\n  timezone: America/New_York\n")
+    assert load_config(path).device.timezone == "America/New_York"
+    cfg = parse_config({}, system_tz="Not/AZone", zone_ok=lambda zone: False)
+    assert cfg.device.timezone == "Not/AZone"  # what the host says; nothing the user wrote
+
+
+def test_boolean_in_a_text_key_gets_a_hint_to_quote_it(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("device:\n  id: true\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert info.value.key == "device.id"
+    assert "reads as a boolean (true); quote it if you mean the word: 'true'" in str(info.value)
+
+
+def test_yaml_1_1_words_are_words_and_flags_read_them(tmp_path: Path) -> None:
+    """One YAML library (ruamel, YAML 1.2): ``off`` is the string "off". A device id
+    ``off`` is that id; a flag reads it as false through the one boolean rule."""
+    path = tmp_path / "config.yaml"
+    path.write_text("device:\n  id: off\nplugins:\n  clock:\n    enabled: off\n")
+    cfg = load_config(path)
+    assert cfg.device.id == "off"
+    assert cfg.plugins["clock"]["enabled"] is False
+
+
+@pytest.mark.parametrize(("value", "mode"), [("true", "auto"), ("false", "false"),
+                                             ("auto", "auto"), ("'on'", "auto")])  # fmt: skip
+def test_mqtt_embedded_accepts_booleans(tmp_path: Path, value: str, mode: str) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(f"mqtt:\n  embedded: {value}\n")
+    assert load_config(path).mqtt.embedded == mode
+
+
+def test_duplicated_key_is_refused_at_load_naming_key_and_line(tmp_path: Path) -> None:
+    """A duplicated key passed ``config check`` (the reader kept the last one) and then
+    every store edit failed with internal_error (the editor refused it)."""
+    path = tmp_path / "config.yaml"
+    path.write_text("plugins:\n  clock:\n    enabled: true\n  clock:\n    enabled: false\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert info.value.key == "plugins.clock"
+    assert "duplicate key 'clock' (line 4, column 3); first at line 2" in str(info.value)
+    with pytest.raises(ConfigError, match="duplicate key 'clock'"):
+        ConfigEditor(path).set_enabled("clock", True)  # the same clear error, not internal
+    assert path.read_text().count("clock") == 2  # untouched
+
+
+@pytest.mark.parametrize(
+    ("value", "flag"),
+    [(True, True), (False, False), (1, True), (0, False), ("on", True), ("OFF", False),
+     (" yes ", True), ("No", False), ("true", True), ("0", False), ("maybe", None),
+     (2, None), (None, None), ("", None)],
+)  # fmt: skip
+def test_one_boolean_rule_for_config_payloads_and_plugin_specs(
+    value: object, flag: bool | None
+) -> None:
+    assert as_flag(value) is flag
+    if flag is None:
+        with pytest.raises(InvalidPayload):
+            coerce_bool(value, "enabled")
+    else:
+        assert coerce_bool(value, "enabled") is flag
+    spec = spec_from_folder(BUILTINS / "clock", {"enabled": value})
+    assert spec.enabled is (flag is True)
+
+
+def test_editor_keeps_the_users_word_when_the_flag_already_says_so(tmp_path: Path) -> None:
+    """The reader took ``enabled: off`` as false but the editor saw the string "off" and
+    rewrote the user's line on ``disable``; now both read it the same way."""
+    path = tmp_path / "config.yaml"
+    text = "plugins:\n  clock:\n    enabled: off   # evenings\n"
+    path.write_text(text)
+    assert load_config(path).plugins["clock"]["enabled"] is False
+    assert ConfigEditor(path).set_enabled("clock", False) is False
+    assert path.read_text() == text
+    assert ConfigEditor(path).set_enabled("clock", True) is True
+    assert "enabled: true  # evenings" in path.read_text()  # the comment keeps its column
 
 
 USER_CONFIG = """\
