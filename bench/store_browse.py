@@ -48,9 +48,12 @@ class Sample:
     complete: bool = True
 
 
-def store_config(fake: FakeGitHub) -> StoreConfig:
+DEADLINE = StoreConfig().search_deadline  # the service's default
+
+
+def store_config(fake: FakeGitHub, deadline: float = DEADLINE) -> StoreConfig:
     github = GithubConfig(fake.web_url, fake.api_url, fake.raw_url, fake.archive_url)
-    return StoreConfig(registry_url=fake.registry_url, github=github)
+    return StoreConfig(registry_url=fake.registry_url, github=github, search_deadline=deadline)
 
 
 def start_fake(*, stalls: bool) -> FakeGitHub:
@@ -66,8 +69,8 @@ def start_fake(*, stalls: bool) -> FakeGitHub:
     return fake
 
 
-def cold_search(fake: FakeGitHub) -> Sample:
-    cfg = store_config(fake)
+def cold_search(fake: FakeGitHub, deadline: float = DEADLINE) -> Sample:
+    cfg = store_config(fake, deadline)
     client = RegistryClient(make_http_client(cfg), cfg)
     try:
         started = time.perf_counter()
@@ -95,9 +98,9 @@ def warm_searches(fake: FakeGitHub, runs: int) -> list[Sample]:
         client.close()
 
 
-def search_twice(fake: FakeGitHub) -> Sample:
+def search_twice(fake: FakeGitHub, deadline: float) -> Sample:
     """A cold search (which hits the stalls), then the measured one right after it."""
-    cfg = store_config(fake)
+    cfg = store_config(fake, deadline)
     client = RegistryClient(make_http_client(cfg), cfg)
     try:
         client.search()
@@ -141,17 +144,22 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.runs = 1
+    stalled_deadline = 1.0 if args.quick else DEADLINE  # --quick: shorter waits
     print(
         f"{ENTRIES} entries, {LATENCY * 1000:.0f} ms API latency, "
-        f"deadline {StoreConfig().search_deadline:.1f} s"
+        f"deadline {stalled_deadline:.1f} s with stalls, {DEADLINE:.1f} s without"
     )
     fake = start_fake(stalls=True)
     try:
         print(f"-- with {len(STALLED)} entries stalled {STALL:.0f} s --")
-        measure("cold search (stalls)", args.runs, lambda: cold_search(fake))
+        measure("cold search (stalls)", args.runs, lambda: cold_search(fake, stalled_deadline))
         if not args.quick:  # waits for the stalled entries once (5 s)
             report("warm search (stalls)", warm_searches(fake, args.runs * 20))
-        measure("search right after a stalled one", args.runs, lambda: search_twice(fake))
+        measure(
+            "search right after a stalled one",
+            args.runs,
+            lambda: search_twice(fake, stalled_deadline),
+        )
     finally:
         fake.stop()
     fake = start_fake(stalls=False)
