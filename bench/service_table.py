@@ -284,29 +284,41 @@ def rss(broker: MosquittoBroker, fake: FakeGitHub, s: Settings) -> list[Row]:
     return [Row(f"RSS, {len(ids)} plugins loaded", fmt(samples, "MiB"), med < 40, "< 40 MiB")]
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time of every thread of ``pid`` (``schedstat``: ns, not 10 ms ticks)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            total += int((task / "schedstat").read_text().split()[0])
+        except (OSError, IndexError, ValueError):
+            continue  # a thread that ended between listing and reading
+    return total / 1e9
+
+
 def idle(broker: MosquittoBroker, fake: FakeGitHub, s: Settings) -> list[Row]:
     folder = fresh(s, "idle")
     fake.set_registry([])
     config = write_config(folder, broker, fake, ["clock"], disabled=["text", "status"])
     service, probe, _ = start_service(config, broker, s, 1)
     windows = []
+    frames = 0
     try:
         time.sleep(s.settle_s)
-        proc = psutil.Process(service.pid)
         step = min(5.0, s.window_s)
+        frames = probe.count(f"{ROOT}/display/frame")
         end = time.monotonic() + s.window_s
         while time.monotonic() < end:
-            t0, w0 = sum(proc.cpu_times()[:2]), time.monotonic()
+            t0, w0 = cpu_seconds(service.pid), time.monotonic()
             time.sleep(step)
-            windows.append(100 * (sum(proc.cpu_times()[:2]) - t0) / (time.monotonic() - w0))
+            windows.append(100 * (cpu_seconds(service.pid) - t0) / (time.monotonic() - w0))
+        frames = probe.count(f"{ROOT}/display/frame") - frames
     finally:
         stop_service(service, probe)
     overall = statistics.mean(windows)
     cell = f"{overall:.2f} % of a core (windows of {step:.0f} s: {fmt(windows, '%', 2)})"
-    frames = f"{probe.count(f'{ROOT}/display/frame')} frames published"
     return [
         Row("idle CPU, whole service, static clock", cell, overall < 0.3, "< 0.3 % of a core"),
-        Row("  frames published during settle + window", frames, None),
+        Row("frames published in the idle window", f"{frames}", None),
     ]
 
 

@@ -23,7 +23,8 @@ CASES = {
         ["| workload | set_tcp_nodelay true | target |", "`list` round trip",
          "bare paho echo", "cold browse", "warm browse", "start-up to `online`",
          "restart: discovery/plugin-state messages per topic", "RSS, 10 plugins loaded",
-         "idle CPU, whole service", "# machine:", "# mode: unthrottled"],
+         "idle CPU, whole service", "frames published in the idle window", "# machine:",
+         "# mode: unthrottled"],
     ),
     "service_table --pi": (
         ["--quick", "--pi", "--only", "idle", "--brokers", "stock"],
