@@ -7,7 +7,7 @@ archives (the store's own install is not driven here, to keep the bench
 self-contained and offline). Prints p50/p99 of the frame interval with and
 without the load.
 
-    .venv/bin/python bench/frame_jitter.py [seconds]
+    .venv/bin/python bench/frame_jitter.py [seconds | --quick]
 """
 
 from __future__ import annotations
@@ -84,7 +84,8 @@ def measure(seconds: float, with_load: bool) -> tuple[list[float], int]:
 
 
 def main() -> None:
-    seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 10.0
+    arg = sys.argv[1] if len(sys.argv) > 1 else "10"
+    seconds = 2.0 if arg == "--quick" else float(arg)
     for label, load in (("idle", False), ("install load", True)):
         intervals, frames = measure(seconds, load)
         print(

@@ -86,7 +86,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=20.0, help="length of each window")
     ap.add_argument("--mib", type=int, default=8, help="MiB of files in the plugin")
     args = ap.parse_args()
-    seconds = 4.0 if args.quick else args.seconds
+    seconds = 2.0 if args.quick else args.seconds
     print(c.noise_note())
     parent, child = mp.Pipe()
     server = mp.get_context("spawn").Process(target=serve_github, args=(child, args.mib))

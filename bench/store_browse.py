@@ -1,23 +1,23 @@
-"""Benchmark store browse: cold and warm ``RegistryClient.search`` vs a naive serial baseline.
+"""Benchmark store browse: cold and warm ``RegistryClient.search`` (a component benchmark).
 
-Starts FakeGitHub with 50 registry entries, 150 ms injected latency on every
-GitHub API call and two entries whose API calls stall for 5 s, then measures:
+The store's registry client alone, no MQTT; ``bench/service_table.py`` measures
+the browse end to end through the real service. Starts FakeGitHub with 50
+registry entries, 150 ms injected latency on every GitHub API call and two
+entries whose API calls stall for 5 s, then measures:
 
 * cold search with the stalls (fresh client each run; answers at the deadline),
+* the search right after it on the same client (a stalled entry must not cost
+  the deadline twice in a row),
 * cold search without the stalls (time to enrich all 50),
-* warm search (everything cached),
-* naive serial baseline (LEDMatrix before 39ccdcf0: repo + commit call per
-  entry, one after another, no cache).
+* warm search (everything cached).
 
 Prints median and p99 latency and HTTP requests per search.
 
-Run: ``.venv/bin/python bench/store_browse.py [--runs N]`` (about 110 s on defaults).
+Run: ``.venv/bin/python bench/store_browse.py [--runs N] [--quick]`` (about 40 s on defaults).
 """
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import dataclasses
 import math
 import statistics
@@ -28,9 +28,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import _common as c
+
 from ledmatrix_mqtt.core.config_model import GithubConfig, StoreConfig
-from ledmatrix_mqtt.core.github_urls import GithubUrls, parse_repo_url
-from ledmatrix_mqtt.errors import LedMatrixError
 from ledmatrix_mqtt.store.registry_client import RegistryClient, make_http_client
 from tests.support.fake_github import FakeGitHub
 from tests.support.plugin_factory import plugin_files, registry_entry
@@ -48,9 +48,12 @@ class Sample:
     complete: bool = True
 
 
-def store_config(fake: FakeGitHub) -> StoreConfig:
+DEADLINE = StoreConfig().search_deadline  # the service's default
+
+
+def store_config(fake: FakeGitHub, deadline: float = DEADLINE) -> StoreConfig:
     github = GithubConfig(fake.web_url, fake.api_url, fake.raw_url, fake.archive_url)
-    return StoreConfig(registry_url=fake.registry_url, github=github)
+    return StoreConfig(registry_url=fake.registry_url, github=github, search_deadline=deadline)
 
 
 def start_fake(*, stalls: bool) -> FakeGitHub:
@@ -66,8 +69,8 @@ def start_fake(*, stalls: bool) -> FakeGitHub:
     return fake
 
 
-def cold_search(fake: FakeGitHub) -> Sample:
-    cfg = store_config(fake)
+def cold_search(fake: FakeGitHub, deadline: float = DEADLINE) -> Sample:
+    cfg = store_config(fake, deadline)
     client = RegistryClient(make_http_client(cfg), cfg)
     try:
         started = time.perf_counter()
@@ -95,23 +98,19 @@ def warm_searches(fake: FakeGitHub, runs: int) -> list[Sample]:
         client.close()
 
 
-def serial_baseline(fake: FakeGitHub) -> Sample:
-    """Fetch registry, then repo and commit info per entry, one by one, no cache."""
-    cfg = store_config(fake)
-    http = make_http_client(cfg)
-    urls = GithubUrls(cfg.github.web_url, cfg.github.api_url, cfg.github.raw_url)
-    started = time.perf_counter()
-    client = RegistryClient(http, cfg)
-    registry = client.fetch_registry()
-    client.close()
-    for entry in registry.entries:
-        ref = parse_repo_url(entry.repo)
-        if ref is None:
-            continue
-        for url in (urls.repo_api(ref), urls.commit_api(ref, entry.branch or "main")):
-            with contextlib.suppress(LedMatrixError):
-                http.get(url, conditional=False)
-    return Sample(time.perf_counter() - started, http.request_count)
+def search_twice(fake: FakeGitHub, deadline: float) -> Sample:
+    """A cold search (which hits the stalls), then the measured one right after it."""
+    cfg = store_config(fake, deadline)
+    client = RegistryClient(make_http_client(cfg), cfg)
+    try:
+        client.search()
+        before = client._http.request_count
+        started = time.perf_counter()
+        result = client.search()
+        elapsed = time.perf_counter() - started
+        return Sample(elapsed, client._http.request_count - before, result.complete)
+    finally:
+        client.close()
 
 
 def measure(name: str, runs: int, once: Callable[[], Sample]) -> list[Sample]:
@@ -140,20 +139,27 @@ def report(name: str, samples: list[Sample]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=7, help="cold runs (warm: 20x)")
-    parser.add_argument("--baseline-runs", type=int, default=1)
+    parser = c.parser(__doc__)
+    parser.add_argument("--runs", type=int, default=5, help="cold runs (warm: 20x)")
     args = parser.parse_args()
+    if args.quick:
+        args.runs = 1
+    stalled_deadline = 1.0 if args.quick else DEADLINE  # --quick: shorter waits
     print(
         f"{ENTRIES} entries, {LATENCY * 1000:.0f} ms API latency, "
-        f"deadline {StoreConfig().search_deadline:.1f} s"
+        f"deadline {stalled_deadline:.1f} s with stalls, {DEADLINE:.1f} s without"
     )
     fake = start_fake(stalls=True)
     try:
         print(f"-- with {len(STALLED)} entries stalled {STALL:.0f} s --")
-        measure("cold search (stalls)", args.runs, lambda: cold_search(fake))
-        report("warm search (stalls)", warm_searches(fake, args.runs * 20))
-        measure("naive serial baseline (stalls)", args.baseline_runs, lambda: serial_baseline(fake))
+        measure("cold search (stalls)", args.runs, lambda: cold_search(fake, stalled_deadline))
+        if not args.quick:  # waits for the stalled entries once (5 s)
+            report("warm search (stalls)", warm_searches(fake, args.runs * 20))
+        measure(
+            "search right after a stalled one",
+            args.runs,
+            lambda: search_twice(fake, stalled_deadline),
+        )
     finally:
         fake.stop()
     fake = start_fake(stalls=False)
@@ -161,7 +167,6 @@ def main() -> None:
         print("-- no stalls --")
         measure("cold search", args.runs, lambda: cold_search(fake))
         report("warm search", warm_searches(fake, args.runs * 20))
-        measure("naive serial baseline", args.baseline_runs, lambda: serial_baseline(fake))
     finally:
         fake.stop()
 
