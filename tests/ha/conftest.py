@@ -1,0 +1,115 @@
+"""Fixtures for the Home Assistant suite: a real mosquitto, the fake GitHub store, the
+real service as a child process, and Home Assistant's own ``mqtt`` integration (set up
+from a config entry, with its real client, not the ``mqtt_mock`` fixtures) on top.
+
+Runs only under ``scripts/test-ha`` (Python 3.13 with pytest-homeassistant-custom-
+component); the main suite ignores this folder.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import pytest_socket
+from homeassistant.core import HomeAssistant
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from tests.ha.harness import (
+    BASE,
+    ServiceProcess,
+    Store,
+    Watch,
+    retained,
+    write_config,
+)
+from tests.ha.hass_helpers import HaView, until
+from tests.support.fake_github import FakeGitHub
+from tests.support.mosquitto import MosquittoBroker
+from tests.support.waiting import wait_until
+
+STORE_PLUGIN = "weather-lite"
+
+
+@pytest.fixture(autouse=True)
+def loopback_sockets() -> None:
+    """HA's harness blocks every socket; this suite needs real ones, on loopback only."""
+    pytest_socket.enable_socket()
+    pytest_socket.socket_allow_hosts(["127.0.0.1"])
+
+
+@pytest.fixture(autouse=True)
+def settled_threads() -> Iterator[None]:
+    """HA's harness fails a test that leaves a thread behind; the fake store's request
+    threads end only when the service's connections close, so wait for that."""
+    before = set(threading.enumerate())
+    yield
+    assert wait_until(
+        lambda: not [t for t in threading.enumerate() if t not in before and t.is_alive()], 10
+    ), [t.name for t in threading.enumerate() if t not in before]
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[MosquittoBroker]:
+    b = MosquittoBroker(tmp_path / "broker", persistence=False).start()
+    yield b
+    b.stop()
+
+
+@pytest.fixture
+def store() -> Iterator[Store]:
+    fake = FakeGitHub().start()
+    shelf = Store(fake)
+    shelf.publish(STORE_PLUGIN, "1.0.0", text="V1")
+    yield shelf
+    fake.stop()
+
+
+@pytest.fixture
+def watch(broker: MosquittoBroker) -> Iterator[Watch]:
+    w = Watch(broker)
+    yield w
+    w.close()
+
+
+@pytest.fixture
+def service(
+    tmp_path: Path, broker: MosquittoBroker, store: Store, watch: Watch
+) -> Iterator[ServiceProcess]:
+    """The service running from its config file, online with its state published."""
+    proc = ServiceProcess(write_config(tmp_path / "etc", broker, store)).start()
+    try:
+        online = wait_until(lambda: retained(broker, f"{BASE}/availability") == b"online", 30)
+        assert online, proc.log()
+        assert wait_until(lambda: watch.latest(f"{BASE}/state/reconcile"), 30), proc.log()
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture
+async def ha(
+    hass: HomeAssistant, tmp_path: Path, broker: MosquittoBroker, service: ServiceProcess
+) -> AsyncIterator[HaView]:
+    """HA's ``mqtt`` integration connected to the broker, the service's device loaded."""
+    # MQTT reads configuration.yaml at set-up: give HA a real, empty one.
+    config_dir = tmp_path / "ha-config"
+    config_dir.mkdir()
+    (config_dir / "configuration.yaml").write_text("")
+    hass.config.config_dir = str(config_dir)
+    entry = MockConfigEntry(
+        domain="mqtt",
+        data={"broker": "127.0.0.1", "port": broker.port},
+        version=1,
+        minor_version=2,
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    view = HaView(hass)
+    await until(hass, lambda: view.device() is not None, 30, "the device appears in HA")
+    yield view
+    # Unload while the broker is still up, as HA does on shutdown.
+    assert await hass.config_entries.async_unload(entry.entry_id)
