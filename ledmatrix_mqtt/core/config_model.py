@@ -47,6 +47,7 @@ class MqttConfig:
     base_topic: str = "ledmatrix"
     discovery_enabled: bool = True
     discovery_prefix: str = "homeassistant"
+    discovery_mode: str = "device"  # "device" (HA 2024.11+) | "entity" (one config per entity)
     embedded: str = "auto"  # "auto" | "false"
     protocol: str = "5"  # "5" | "3.1.1"
     client_id: str = ""
@@ -236,7 +237,7 @@ def _mqtt(r: _Reader) -> MqttConfig:
     t = r.child("tls")
     t.unknown(("enabled", "ca_certs", "certfile", "keyfile", "insecure"))
     d = r.child("discovery")
-    d.unknown(("enabled", "prefix"))
+    d.unknown(("enabled", "prefix", "mode"))
     base = r.text("base_topic", "ledmatrix").strip("/")
     prefix = d.text("prefix", "homeassistant").strip("/")
     for key, topic in (("base_topic", base), ("discovery.prefix", prefix)):
@@ -260,6 +261,7 @@ def _mqtt(r: _Reader) -> MqttConfig:
         base_topic=base,
         discovery_enabled=d.flag("enabled", True),
         discovery_prefix=prefix,
+        discovery_mode=d.text("mode", "device", choices=("device", "entity")),
         embedded="false"
         if embedded is False
         else r.text("embedded", "auto", choices=("auto", "false")),

@@ -36,17 +36,18 @@ _OBVIOUS_FIELD: Mapping[str, str] = {
     "power": "state",
     "text": "text",
     "search": "query",
+    "store_select": "plugin_id",
 }
 
 
 @dataclass(frozen=True)
 class NoArgs:
-    """list, next."""
+    """list, next, store_install."""
 
 
 @dataclass(frozen=True)
 class PluginArgs:
-    """uninstall."""
+    """uninstall, store_select."""
 
     plugin_id: str
 
@@ -390,4 +391,6 @@ _PARSERS = {
     "brightness": _brightness,
     "power": _power,
     "text": _text,
+    "store_select": _plugin,
+    "store_install": _no_args,
 }

@@ -1,24 +1,37 @@
-"""Home Assistant MQTT discovery configs. Pure: values in, retained ``Message``s out.
+"""Home Assistant entities of the device, as discovery components. Pure.
 
-Per-component discovery: ``{prefix}/{component}/{device_id}/{object}/config``.
-Every entity carries ``unique_id`` derived from the device id, one shared
-``device`` block, ``origin`` and the service's availability topic. Removing a
-plugin's entities is an empty retained config on each of its topics.
+Each entity is a ``Component``: its platform, its key (the object id, which
+with the device id forms HA's discovery id and so must never change) and its
+config body. ``ha_layout`` turns the list into retained messages, either one
+device config (``{prefix}/device/<id>/config``) or one config per entity.
+
+Templates are written for what HA's platforms accept: they guard against a
+cleared (empty) state topic so a removal never makes HA log a template error,
+and select templates map values outside the options to ``None``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ledmatrix_mqtt.core.models import InstalledPlugin
 from ledmatrix_mqtt.mqtt.codec import MAX_TEXT_CHARS
-from ledmatrix_mqtt.mqtt.messages import Message, clear, encode_json, json_message
+from ledmatrix_mqtt.mqtt.messages import encode_json
 from ledmatrix_mqtt.mqtt.topics import Topics, object_id
 
 ORIGIN_URL = "https://github.com/ledmatrix-mqtt/ledmatrix-mqtt"
-PLUGIN_COMPONENTS: tuple[tuple[str, str], ...] = (("update", "update"), ("switch", "enabled"))
+PLUGIN_SUFFIXES: tuple[tuple[str, str], ...] = (
+    ("update", "update"),
+    ("switch", "enabled"),
+    ("button", "uninstall"),
+)
+# The update entity's state: exactly the keys HA's update platform accepts.
+UPDATE_TEMPLATE = "{{ value_json.update_entity | tojson if value_json is defined else '' }}"
+# HA's text entity sends any typed string raw (an empty one when cleared).
+TEXT_COMMAND_TEMPLATE = "{{ {'text': value} | tojson }}"
 
 
 @dataclass(frozen=True)
@@ -28,7 +41,16 @@ class DeviceInfo:
     version: str
 
 
-def _device(info: DeviceInfo) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Component:
+    """One HA entity: ``platform``, stable ``key`` (object id) and config ``body``."""
+
+    platform: str
+    key: str
+    body: Mapping[str, Any]
+
+
+def device_block(info: DeviceInfo) -> dict[str, Any]:
     return {
         "identifiers": [f"ledmatrix_{info.device_id}"],
         "name": info.name,
@@ -38,145 +60,196 @@ def _device(info: DeviceInfo) -> dict[str, Any]:
     }
 
 
-def _common(topics: Topics, info: DeviceInfo, key: str, name: str | None) -> dict[str, Any]:
-    return {
-        "unique_id": f"ledmatrix_{info.device_id}_{key}",
-        "name": name,
-        "device": _device(info),
-        "origin": {"name": "ledmatrix-mqtt", "sw_version": info.version, "support_url": ORIGIN_URL},
-        "availability": [{"topic": topics.availability}],
-        "qos": 1,
-    }
+def origin_block(info: DeviceInfo) -> dict[str, Any]:
+    return {"name": "ledmatrix-mqtt", "sw_version": info.version, "support_url": ORIGIN_URL}
 
 
-def _config(topics: Topics, component: str, obj: str, body: dict[str, Any]) -> Message:
-    return json_message(topics.discovery(component, obj), body)
+def _guarded(expr: str, otherwise: str) -> str:
+    """A value template that renders ``otherwise`` when the state topic was emptied."""
+    return f"{{{{ ({expr}) if value_json is defined else {otherwise} }}}}"
+
+
+def _guarded_json(expr: str) -> str:
+    """A JSON attributes template: ``expr`` as JSON, ``{}`` when the topic was emptied."""
+    return f"{{{{ (({expr}) if value_json is defined else {{}}) | tojson }}}}"
+
+
+def _one_of(expr: str, options: Sequence[str]) -> str:
+    """``expr`` if it is one of ``options``, else ``None`` (HA logs an error otherwise)."""
+    return _guarded(f"{expr} if {expr} in {json.dumps(list(options))} else 'None'", "'None'")
+
+
+def _entity(info: DeviceInfo, platform: str, key: str, name: str | None, **body: Any) -> Component:
+    return Component(
+        platform, key, {"unique_id": f"ledmatrix_{info.device_id}_{key}", "name": name, **body}
+    )
 
 
 def plugin_object(plugin_id: str, suffix: str) -> str:
     return f"plugin_{object_id(plugin_id)}_{suffix}"
 
 
-def plugin_configs(topics: Topics, info: DeviceInfo, plugin: InstalledPlugin) -> list[Message]:
-    """The ``update`` and enable ``switch`` entities of one installed plugin."""
-    upd_obj, sw_obj = (plugin_object(plugin.id, s) for _, s in PLUGIN_COMPONENTS)
-    update = _common(topics, info, upd_obj, plugin.name or plugin.id)
-    update.update(
-        state_topic=topics.state_plugin(plugin.id),
-        command_topic=topics.command("update"),
-        payload_install=encode_json({"plugin_id": plugin.id}).decode(),
-        entity_category="config",
-    )
-    switch = _common(topics, info, sw_obj, f"{plugin.name or plugin.id} enabled")
-    switch.update(
-        state_topic=topics.state_plugin(plugin.id),
-        value_template="{{ 'ON' if value_json.enabled else 'OFF' }}",
-        state_on="ON",
-        state_off="OFF",
-        command_topic=topics.command("enable"),
-        payload_on=encode_json({"plugin_id": plugin.id}).decode(),
-        payload_off=encode_json({"enabled": False, "plugin_id": plugin.id}).decode(),
-        entity_category="config",
-        icon="mdi:puzzle",
-    )
-    return [_config(topics, "update", upd_obj, update), _config(topics, "switch", sw_obj, switch)]
-
-
-def removed_plugin_configs(topics: Topics, plugin_id: str) -> list[Message]:
-    """Empty retained configs: Home Assistant deletes the plugin's entities."""
+def plugin_components(topics: Topics, info: DeviceInfo, plugin: InstalledPlugin) -> list[Component]:
+    """Update entity, enable switch and uninstall button of one installed plugin."""
+    label = plugin.name or plugin.id
+    target = encode_json({"plugin_id": plugin.id}).decode()
+    state_topic = topics.state_plugin(plugin.id)
+    upd, sw, rm = (plugin_object(plugin.id, s) for _, s in PLUGIN_SUFFIXES)
     return [
-        clear(topics.discovery(component, plugin_object(plugin_id, suffix)))
-        for component, suffix in PLUGIN_COMPONENTS
-    ]
+        _entity(
+            info, "update", upd, label,
+            state_topic=state_topic, value_template=UPDATE_TEMPLATE,
+            command_topic=topics.command("update"), payload_install=target,
+            entity_category="config", qos=1,
+        ),
+        _entity(
+            info, "switch", sw, f"{label} enabled",
+            state_topic=state_topic,
+            value_template=_guarded("'ON' if value_json.enabled else 'OFF'", "'None'"),
+            state_on="ON", state_off="OFF",
+            command_topic=topics.command("enable"), payload_on=target,
+            payload_off=encode_json({"enabled": False, "plugin_id": plugin.id}).decode(),
+            entity_category="config", icon="mdi:puzzle", qos=1,
+        ),
+        _entity(
+            info, "button", rm, f"Uninstall {label}",
+            command_topic=topics.command("uninstall"), payload_press=target,
+            entity_category="config", icon="mdi:delete", qos=1,
+        ),
+    ]  # fmt: skip
 
 
-def _buttons(topics: Topics, info: DeviceInfo) -> list[Message]:
+def _buttons(topics: Topics, info: DeviceInfo) -> list[Component]:
     specs = (
-        ("reconcile", "Reconcile plugins", "reconcile", "{}", "mdi:sync"),
-        ("refresh_store", "Refresh store", "search", '{"refresh":true}', "mdi:store-search"),
-        ("next", "Next plugin", "next", "{}", "mdi:skip-next"),
+        ("reconcile", "Reconcile plugins", "reconcile", "{}", "mdi:sync", "config"),
+        (
+            "refresh_store",
+            "Refresh store",
+            "search",
+            '{"refresh":true}',
+            "mdi:store-search",
+            "config",
+        ),
+        ("next", "Next plugin", "next", "{}", "mdi:skip-next", None),
     )
     out = []
-    for key, name, command, press, icon in specs:
-        body = _common(topics, info, key, name)
-        body.update(command_topic=topics.command(command), payload_press=press, icon=icon)
-        out.append(_config(topics, "button", key, body))
+    for key, name, command, press, icon, category in specs:
+        extra = {"entity_category": category} if category else {}
+        out.append(_entity(
+            info, "button", key, name,
+            command_topic=topics.command(command), payload_press=press, icon=icon, qos=1, **extra,
+        ))  # fmt: skip
     return out
 
 
-def _sensors(topics: Topics, info: DeviceInfo) -> list[Message]:
-    specs = (
-        ("installed_count", "Installed plugins", topics.state_plugins, "{{ value_json.count }}"),
-        ("last_reconcile", "Last reconcile", topics.state_reconcile, "{{ value_json.result }}"),
-        ("operation", "Current operation", topics.state_operation, "{{ value_json.summary }}"),
-    )
+def _sensors(topics: Topics, info: DeviceInfo) -> list[Component]:
+    op = topics.state_operation
+    return [
+        _entity(
+            info, "sensor", "installed_count", "Installed plugins",
+            state_topic=topics.state_plugins, value_template=_guarded("value_json.count", "'None'"),
+            state_class="measurement", icon="mdi:puzzle", entity_category="diagnostic", qos=1,
+        ),
+        _entity(
+            info, "sensor", "last_reconcile", "Last reconcile",
+            state_topic=topics.state_reconcile,
+            value_template=_guarded("value_json.result", "'None'"),
+            json_attributes_topic=topics.state_reconcile,
+            icon="mdi:sync", entity_category="diagnostic", qos=1,
+        ),
+        _entity(  # changes on every progress step: off until the user wants it
+            info, "sensor", "operation", "Current operation",
+            state_topic=op, value_template=_guarded("value_json.summary", "'None'"),
+            json_attributes_topic=op, icon="mdi:progress-wrench",
+            entity_category="diagnostic", enabled_by_default=False, qos=1,
+        ),
+        _entity(
+            info, "sensor", "last_error", "Last error",
+            state_topic=op,
+            value_template=_guarded(
+                "value_json.last_error.code if value_json.last_error else 'none'", "'None'"
+            ),
+            json_attributes_topic=op,
+            json_attributes_template=_guarded_json("value_json.last_error or {}"),
+            icon="mdi:alert-circle-outline", entity_category="diagnostic", qos=1,
+        ),
+        _entity(
+            info, "binary_sensor", "store_problem", "Plugin store",
+            state_topic=topics.state_store,
+            value_template=_guarded(
+                "'None' if value_json.fetched_at is none else "
+                "('ON' if value_json.stale else 'OFF')",
+                "'None'",
+            ),
+            json_attributes_topic=topics.state_store,
+            json_attributes_template=_guarded_json("{'fetched_at': value_json.fetched_at}"),
+            device_class="problem", entity_category="diagnostic", qos=1,
+        ),
+    ]  # fmt: skip
+
+
+def _panel(topics: Topics, info: DeviceInfo) -> list[Component]:
+    display = topics.state_display
+    return [
+        _entity(
+            info, "light", "panel", None,
+            command_topic=topics.command("power"), payload_on="ON", payload_off="OFF",
+            state_topic=display, state_value_template=_guarded("value_json.power", "'None'"),
+            brightness_command_topic=topics.command("brightness"),
+            brightness_state_topic=display,
+            brightness_value_template=_guarded("value_json.brightness", "''"),
+            brightness_scale=100, on_command_type="last", qos=1,
+        ),
+        _entity(
+            info, "text", "message", "Message",
+            command_topic=topics.command("text"), command_template=TEXT_COMMAND_TEMPLATE,
+            state_topic=display, value_template=_guarded("value_json.text", "''"),
+            min=0, max=MAX_TEXT_CHARS, mode="text", icon="mdi:message-text", qos=1,
+        ),
+        _entity(
+            info, "image", "frame", "Panel",
+            image_topic=topics.frame, content_type="image/png", qos=0,
+        ),
+    ]  # fmt: skip
+
+
+def _selects(
+    topics: Topics, info: DeviceInfo, show: Sequence[str], store: Sequence[str]
+) -> list[Component]:
+    """Select entities; HA rejects a select without options, so an empty one is left out."""
     out = []
-    for key, name, topic, template in specs:
-        body = _common(topics, info, key, name)
-        body.update(state_topic=topic, value_template=template, entity_category="diagnostic")
-        if key == "installed_count":
-            body.update(state_class="measurement", icon="mdi:puzzle")
-        else:
-            body["json_attributes_topic"] = topic
-        out.append(_config(topics, "sensor", key, body))
+    if show:
+        out.append(_entity(
+            info, "select", "show", "Show plugin",
+            command_topic=topics.command("show"), state_topic=topics.state_display,
+            value_template=_one_of("value_json.current_plugin", show),
+            options=list(show), icon="mdi:television-play", qos=1,
+        ))  # fmt: skip
+    if store:
+        out.append(_entity(
+            info, "select", "store_plugin", "Store plugin",
+            command_topic=topics.command("store_select"), state_topic=topics.state_store,
+            value_template=_one_of("value_json.selected", store),
+            options=list(store), icon="mdi:store", entity_category="config", qos=1,
+        ))  # fmt: skip
+        out.append(_entity(
+            info, "button", "store_install", "Install store plugin",
+            command_topic=topics.command("store_install"), payload_press="{}",
+            icon="mdi:download", entity_category="config", qos=1,
+        ))  # fmt: skip
     return out
 
 
-def _panel(topics: Topics, info: DeviceInfo) -> list[Message]:
-    light = _common(topics, info, "panel", None)
-    light.update(
-        command_topic=topics.command("power"),
-        payload_on="ON",
-        payload_off="OFF",
-        state_topic=topics.state_display,
-        state_value_template="{{ value_json.power }}",
-        brightness_command_topic=topics.command("brightness"),
-        brightness_state_topic=topics.state_display,
-        brightness_value_template="{{ value_json.brightness }}",
-        brightness_scale=100,
-        on_command_type="last",
-    )
-    text = _common(topics, info, "message", "Message")
-    text.update(
-        command_topic=topics.command("text"),
-        state_topic=topics.state_display,
-        value_template="{{ value_json.text }}",
-        min=0,
-        max=MAX_TEXT_CHARS,
-        mode="text",
-    )
-    image = _common(topics, info, "frame", "Panel")
-    image.update(image_topic=topics.frame, content_type="image/png")
-    return [
-        _config(topics, "light", "panel", light),
-        _config(topics, "text", "message", text),
-        _config(topics, "image", "frame", image),
-    ]
-
-
-def _select(topics: Topics, info: DeviceInfo, options: Sequence[str]) -> Message:
-    if not options:  # HA rejects a select without options
-        return clear(topics.discovery("select", "show"))
-    body = _common(topics, info, "show", "Show plugin")
-    body.update(
-        command_topic=topics.command("show"),
-        state_topic=topics.state_display,
-        value_template="{{ value_json.current_plugin }}",
-        options=list(options),
-        icon="mdi:television-play",
-    )
-    return _config(topics, "select", "show", body)
-
-
-def device_configs(
+def device_components(
     topics: Topics,
     info: DeviceInfo,
     plugins: Sequence[InstalledPlugin],
     show_options: Sequence[str],
-) -> list[Message]:
-    """Every discovery config for the device and its installed plugins."""
+    store_options: Sequence[str] = (),
+) -> list[Component]:
+    """Every entity of the device and of its installed plugins, in a stable order."""
     out = _buttons(topics, info) + _sensors(topics, info) + _panel(topics, info)
-    out.append(_select(topics, info, show_options))
+    out += _selects(topics, info, show_options, store_options)
     for plugin in sorted(plugins, key=lambda p: p.id):
-        out += plugin_configs(topics, info, plugin)
+        out += plugin_components(topics, info, plugin)
     return out

@@ -92,11 +92,13 @@ class MqttFrontend:
             display,
             self._connection.publish,
             discovery_enabled=config.mqtt.discovery_enabled,
+            discovery_mode=config.mqtt.discovery_mode,
+            ledger_path=self._state_dir / "mqtt" / "discovery.json",
         )
         self._frames = FramePublisher(
             self.topics, display, self._connection.publish, interval=self._tuning.frame_interval
         )
-        self._handlers = CommandHandlers(config, store, display)
+        self._handlers = CommandHandlers(config, store, display, self._publisher.selection)
         self._journal = TransactionJournal(self._state_dir / "mqtt" / "transactions.json")
         self._bucket = TokenBucket(self._tuning.rate, self._tuning.burst)
         self._display_worker = Worker("display", self._tuning.display_queue)

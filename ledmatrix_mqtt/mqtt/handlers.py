@@ -12,7 +12,7 @@ from typing import Any
 
 from ledmatrix_mqtt.api import DisplayApi, ProgressFn, ReconcileReport, StoreApi
 from ledmatrix_mqtt.core.config_model import AppConfig
-from ledmatrix_mqtt.errors import Forbidden
+from ledmatrix_mqtt.errors import Forbidden, InvalidPayload, NotFound
 from ledmatrix_mqtt.mqtt.codec import (
     BrightnessArgs,
     EnableArgs,
@@ -26,6 +26,7 @@ from ledmatrix_mqtt.mqtt.codec import (
     TextArgs,
     UpdateArgs,
 )
+from ledmatrix_mqtt.mqtt.selection import StoreSelection
 from ledmatrix_mqtt.mqtt.serialize import (
     display_data,
     install_data,
@@ -39,9 +40,11 @@ from ledmatrix_mqtt.mqtt.serialize import (
 
 # Which worker runs a command: store mutations are serialised on one slow
 # worker so an install never delays list/next; search may wait on the network.
-STORE_COMMANDS = frozenset({"install", "uninstall", "update", "reconcile", "enable", "disable"})
+STORE_COMMANDS = frozenset(
+    {"install", "uninstall", "update", "reconcile", "enable", "disable", "store_install"}
+)
 QUERY_COMMANDS = frozenset({"search"})
-LONG_COMMANDS = frozenset({"install", "uninstall", "update", "reconcile"})
+LONG_COMMANDS = frozenset({"install", "uninstall", "update", "reconcile", "store_install"})
 
 
 @dataclass(frozen=True)
@@ -55,10 +58,17 @@ class Outcome:
 
 
 class CommandHandlers:
-    def __init__(self, config: AppConfig, store: StoreApi, display: DisplayApi) -> None:
+    def __init__(
+        self,
+        config: AppConfig,
+        store: StoreApi,
+        display: DisplayApi,
+        selection: StoreSelection | None = None,
+    ) -> None:
         self._config = config
         self._store = store
         self._display = display
+        self._selection = selection or StoreSelection()
         self._table: dict[str, Callable[[Any, ProgressFn], Outcome]] = {
             "install": self._install,
             "uninstall": self._uninstall,
@@ -73,6 +83,8 @@ class CommandHandlers:
             "brightness": self._brightness,
             "power": self._power,
             "text": self._text,
+            "store_select": self._store_select,
+            "store_install": self._store_install,
         }
 
     def run(self, request: Request, progress: ProgressFn) -> Outcome:
@@ -140,3 +152,23 @@ class CommandHandlers:
     def _text(self, args: TextArgs, progress: ProgressFn) -> Outcome:
         self._display.set_text(args.text)
         return self._display_outcome()
+
+    # -- Home Assistant's store select + Install button --------------------------
+
+    def _store_select(self, args: PluginArgs, progress: ProgressFn) -> Outcome:
+        """Remember a store plugin that is not installed; it shows on ``state/store``."""
+        summary = self._store.cached_registry_summary()
+        offered = {e.entry.id for e in summary.entries if not e.installed} if summary else set()
+        if args.plugin_id not in offered:
+            raise NotFound(f"{args.plugin_id!r} is not a store plugin that can be installed")
+        self._selection.set(args.plugin_id)
+        return Outcome({"selected": args.plugin_id}, plugins_changed=True)
+
+    def _store_install(self, args: object, progress: ProgressFn) -> Outcome:
+        """Install the plugin ``store_select`` picked."""
+        plugin_id = self._selection.get()
+        if not plugin_id:
+            raise InvalidPayload("no store plugin selected; send store_select first")
+        result = self._store.install(plugin_id, progress=progress)
+        self._selection.set("")
+        return Outcome(install_data(result), plugins_changed=True)

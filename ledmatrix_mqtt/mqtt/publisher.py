@@ -4,7 +4,11 @@ Builds messages with the pure builders and publishes them through a
 ``publish`` callable. It remembers what it last published per topic, so an
 ordinary refresh sends only what changed, while ``force`` (every connect, HA
 birth, a lost retained store) sends everything again. Plugins that disappear
-get their state topic and discovery configs cleared.
+get their discovery removed first and their state topic cleared after, so Home
+Assistant never renders a template against an emptied state.
+
+Discovery goes out in the layout ``ha_layout`` plans from a ledger of what was
+published before, kept in ``ledger_path`` (when given) across restarts.
 """
 
 from __future__ import annotations
@@ -12,11 +16,16 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 from ledmatrix_mqtt.api import DisplayApi, ReconcileReport, StoreApi
-from ledmatrix_mqtt.mqtt import discovery, state
+from ledmatrix_mqtt.errors import StorageFailed
+from ledmatrix_mqtt.fsutil import atomic_write_json, read_json
+from ledmatrix_mqtt.mqtt import discovery, ha_layout, state
 from ledmatrix_mqtt.mqtt.discovery import DeviceInfo
+from ledmatrix_mqtt.mqtt.ha_layout import Ledger
 from ledmatrix_mqtt.mqtt.messages import Message
+from ledmatrix_mqtt.mqtt.selection import StoreSelection
 from ledmatrix_mqtt.mqtt.state import OperationState
 from ledmatrix_mqtt.mqtt.topics import Topics
 
@@ -37,6 +46,8 @@ class StatePublisher:
         publish: Publish,
         *,
         discovery_enabled: bool,
+        discovery_mode: str = "device",
+        ledger_path: Path | None = None,
     ) -> None:
         self._topics = topics
         self._info = info
@@ -44,6 +55,15 @@ class StatePublisher:
         self._display = display
         self._publish = publish
         self._discovery = discovery_enabled
+        self._mode = discovery_mode
+        self._ledger_path = ledger_path
+        self._ledger = Ledger.from_data(read_json(ledger_path)) if ledger_path else None
+        # Per-entity configs of an earlier run may be on the broker (see stale_removal).
+        self._per_entity = (
+            discovery_mode == "entity" or self._ledger is None or (self._ledger.mode == "entity")
+        )
+        self.selection = StoreSelection()
+        self._last_failed: OperationState | None = None
         self._lock = threading.RLock()
         self._sent: dict[str, bytes] = {}
         self._known_plugins: set[str] | None = None
@@ -63,12 +83,18 @@ class StatePublisher:
         with self._lock:
             self._sent.clear()
 
-    def _send(self, messages: list[Message], force: bool) -> None:
+    def _send(self, messages: list[Message], force: bool) -> bool:
+        """Publish what changed (everything with ``force``); True if all of it was accepted."""
+        ok = True
         for msg in messages:
             if not force and self._sent.get(msg.topic) == msg.payload:
                 continue
-            if self._publish(msg) and msg.retain:
-                self._sent[msg.topic] = msg.payload
+            if self._publish(msg):
+                if msg.retain:
+                    self._sent[msg.topic] = msg.payload
+            else:
+                ok = False
+        return ok
 
     def publish_all(self) -> None:
         """Availability, every state topic and every discovery config."""
@@ -76,30 +102,60 @@ class StatePublisher:
             self._send([state.availability(self._topics, True)], True)
             self.publish_plugins(force=True)
             self._send([state.reconcile_message(self._topics, self._reconcile)], True)
-            self._send([state.operation_message(self._topics, self._operation)], True)
+            self._send([self._operation_message()], True)
             self.publish_display(force=True)
 
     def publish_plugins(self, *, force: bool = False) -> None:
-        """state/plugins, per-plugin topics, store summary, discovery; clears removed plugins."""
+        """Discovery first, then state/plugins, per-plugin topics and the store summary.
+
+        A plugin that is gone loses its entities before its state topic is
+        cleared: in the other order HA renders the entity's template against an
+        empty payload and logs an error.
+        """
         with self._lock:
             installed = list(self._store.list_installed())
             runtime = list(self._display.runtime_status())
+            summary = self._store.cached_registry_summary()
             ids = {p.id for p in installed}
             removed = (self._known_plugins or set()) - ids
-            out = state.plugins_messages(self._topics, installed, runtime, self._operation)
-            out.append(state.store_message(self._topics, self._store.cached_registry_summary()))
+            out: list[Message] = []
+            ledger: Ledger | None = None
+            if self._discovery:
+                show = list(self._display.rotation()) or sorted(ids)
+                offered = (
+                    [e.entry.id for e in summary.entries if not e.installed] if summary else []
+                )
+                comps = discovery.device_components(
+                    self._topics, self._info, installed, show, sorted(offered)
+                )
+                moves, ledger = ha_layout.plan(
+                    self._topics, self._info, self._mode, comps, self._ledger
+                )
+                out += moves
+            out += state.plugins_messages(self._topics, installed, runtime, self._operation)
+            out.append(state.store_message(self._topics, summary, self.selection.get()))
             for plugin_id in sorted(removed):
                 out += self._removal(plugin_id)
-            if self._discovery:
-                options = list(self._display.rotation()) or sorted(ids)
-                out += discovery.device_configs(self._topics, self._info, installed, options)
             self._known_plugins = ids
-            self._send(out, force)
+            sent = self._send(out, force)
+            if ledger is not None and sent:
+                self._remember(ledger)
+
+    def _remember(self, ledger: Ledger) -> None:
+        """Keep the ledger (and write it when it changed) once its messages went out."""
+        if ledger == self._ledger:
+            return
+        self._ledger = ledger
+        if self._ledger_path is None:
+            return
+        try:
+            self._ledger_path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(self._ledger_path, ledger.to_data())
+        except (OSError, StorageFailed) as exc:  # the next start migrates once more: harmless
+            _LOG.warning("could not record the published discovery: %s", exc)
 
     def _removal(self, plugin_id: str) -> list[Message]:
         out = state.removed_plugin_messages(self._topics, plugin_id)
-        if self._discovery:
-            out += discovery.removed_plugin_configs(self._topics, plugin_id)
         for msg in out:
             self._sent.pop(msg.topic, None)
         return out
@@ -110,7 +166,10 @@ class StatePublisher:
             if self._known_plugins is None or plugin_id in self._known_plugins:
                 return False
             _LOG.info("clearing retained state of plugin %s, which is not installed", plugin_id)
-            self._send(self._removal(plugin_id), True)
+            stale = {discovery.plugin_object(plugin_id, s): p for p, s in discovery.PLUGIN_SUFFIXES}
+            out = ha_layout.stale_removal(self._topics, self._per_entity, stale)
+            out = out if self._discovery else []
+            self._send(out + self._removal(plugin_id), True)
             return True
 
     def publish_display(self, *, force: bool = False) -> None:
@@ -122,7 +181,9 @@ class StatePublisher:
         """Publish ``state/operation``; with ``plugin_too`` also the plugin's update entity."""
         with self._lock:
             self._operation = op
-            self._send([state.operation_message(self._topics, op)], False)
+            if op.status == "failed":
+                self._last_failed = op
+            self._send([self._operation_message()], False)
             if plugin_too and op.plugin_id:
                 self._publish_one_plugin(op.plugin_id)
 
@@ -132,6 +193,9 @@ class StatePublisher:
                 status = {s.plugin_id: s for s in self._display.runtime_status()}.get(plugin_id)
                 msg = state.plugin_message(self._topics, plugin, status, self._operation)
                 self._send([msg], False)
+
+    def _operation_message(self) -> Message:
+        return state.operation_message(self._topics, self._operation, self._last_failed)
 
     def set_reconcile(self, report: ReconcileReport) -> None:
         with self._lock:

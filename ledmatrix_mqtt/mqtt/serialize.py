@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from ledmatrix_mqtt.api import (
     DisplayState,
@@ -22,15 +23,24 @@ from ledmatrix_mqtt.core.models import InstalledPlugin, InstallResult, StoreEntr
 
 
 def release_url(plugin: InstalledPlugin) -> str:
+    """An ``https://`` URL with a host for the plugin's page, or "" (never a non-URL)."""
     remote = plugin.git.remote_url if plugin.git else ""
-    if remote.startswith("https://"):
-        return remote.removesuffix(".git")
     raw = plugin.manifest.raw if plugin.manifest else {}
-    for key in ("homepage", "repo", "repository"):
-        value = raw.get(key)
-        if isinstance(value, str) and value.startswith("https://"):
+    for value in (
+        remote.removesuffix(".git"),
+        *(raw.get(k) for k in ("homepage", "repo", "repository")),
+    ):
+        if isinstance(value, str) and _is_web_url(value):
             return value
     return ""
+
+
+def _is_web_url(value: str) -> bool:
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # e.g. an unbalanced IPv6 bracket
+        return False
+    return parts.scheme == "https" and bool(parts.hostname) and not any(c.isspace() for c in value)
 
 
 def plugin_data(plugin: InstalledPlugin, status: PluginRuntimeStatus | None) -> dict[str, Any]:

@@ -86,18 +86,38 @@ def availability(topics: Topics, online: bool) -> Message:
     return Message(topics.availability, ONLINE if online else OFFLINE, 1, True)
 
 
+def update_entity_state(plugin: InstalledPlugin, op: OperationState) -> dict[str, Any]:
+    """The state of the plugin's HA ``update`` entity: only keys HA's platform accepts.
+
+    HA drops a state message with any other key, a non-string version or a
+    ``release_url`` that is not a URL, so ``release_url`` is left out when unknown.
+    """
+    busy = op.running and op.plugin_id == plugin.id and op.operation in ("install", "update")
+    out: dict[str, Any] = {
+        "installed_version": plugin.version,
+        "latest_version": plugin.latest_version or plugin.version,
+        "title": plugin.name or plugin.id,
+        "in_progress": busy,
+        "update_percentage": op.percent if busy else None,
+    }
+    if url := release_url(plugin):
+        out["release_url"] = url
+    return out
+
+
 def plugin_state(
     plugin: InstalledPlugin, status: PluginRuntimeStatus | None, op: OperationState
 ) -> dict[str, Any]:
-    """One plugin's retained state; it doubles as the HA ``update`` entity's JSON state."""
+    """One plugin's retained state; ``update_entity`` is what HA's update entity reads."""
     data = plugin_data(plugin, status)
-    busy = op.running and op.plugin_id == plugin.id and op.operation in ("install", "update")
+    update = update_entity_state(plugin, op)
     data.update(
         installed_version=plugin.version,
-        in_progress=busy,
-        update_percentage=op.percent if busy else None,
-        release_url=release_url(plugin),
+        in_progress=update["in_progress"],
+        update_percentage=update["update_percentage"],
+        release_url=update.get("release_url", ""),
         title=plugin.name,
+        update_entity=update,
     )
     return data
 
@@ -130,8 +150,11 @@ def removed_plugin_messages(topics: Topics, plugin_id: str) -> list[Message]:
     return [clear(topics.state_plugin(plugin_id))]
 
 
-def store_message(topics: Topics, summary: SearchResult | None) -> Message:
-    return json_message(topics.state_store, store_summary_data(summary))
+def store_message(topics: Topics, summary: SearchResult | None, selected: str = "") -> Message:
+    """The registry summary plus the plugin picked in HA's "Store plugin" select."""
+    data = store_summary_data(summary)
+    data["selected"] = selected
+    return json_message(topics.state_store, data)
 
 
 def reconcile_message(topics: Topics, report: ReconcileReport | None) -> Message:
@@ -140,8 +163,26 @@ def reconcile_message(topics: Topics, report: ReconcileReport | None) -> Message
     return json_message(topics.state_reconcile, reconcile_data(report))
 
 
-def operation_message(topics: Topics, op: OperationState) -> Message:
-    return json_message(topics.state_operation, op.to_data())
+def last_error_data(failed: OperationState | None) -> dict[str, Any] | None:
+    """The last failed operation, for HA's "Last error" sensor (None if none failed)."""
+    if failed is None:
+        return None
+    return {
+        "code": failed.error_code or "failed",
+        "message": failed.message,
+        "operation": failed.operation,
+        "plugin_id": failed.plugin_id,
+        "finished_at": failed.finished_at,
+    }
+
+
+def operation_message(
+    topics: Topics, op: OperationState, last_failed: OperationState | None = None
+) -> Message:
+    """``state/operation``: the current or last operation and ``last_error``."""
+    data = op.to_data()
+    data["last_error"] = last_error_data(last_failed)
+    return json_message(topics.state_operation, data)
 
 
 def display_message(topics: Topics, state: DisplayState, text: str) -> Message:

@@ -25,6 +25,8 @@ COMMANDS: tuple[str, ...] = (
     "brightness",
     "power",
     "text",
+    "store_select",
+    "store_install",
 )
 
 _OBJECT_ID_OK = re.compile(r"[A-Za-z0-9-]")
@@ -117,6 +119,11 @@ class Topics:
 
     def discovery(self, component: str, object_name: str) -> str:
         return f"{self.discovery_prefix}/{component}/{self.device_id}/{object_name}/config"
+
+    @property
+    def device_discovery(self) -> str:
+        """Home Assistant's device-based discovery topic (one config for every entity)."""
+        return f"{self.discovery_prefix}/device/{self.device_id}/config"
 
     def command_of(self, topic: str) -> str | None:
         """The command name if ``topic`` is one of our command topics, else None."""

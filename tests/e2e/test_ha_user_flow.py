@@ -7,7 +7,9 @@ and every step is reflected in the retained state."
 
 The real ``Service`` runs from a config file against a real mosquitto and the
 fake GitHub store; a paho client plays Home Assistant and drives the entities
-only through the topics and payloads their discovery configs announce.
+only through the topics and payloads their discovery configs announce (as HA's
+templates render them). Every discovery config and every update-entity state
+goes through Home Assistant's acceptance rules (tests/support/ha_rules).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from tests.e2e.conftest import (
     wait_json,
     wait_until,
 )
+from tests.support import ha_rules
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -40,17 +43,16 @@ BUILTINS = ("clock", "status", "text")
 YELLOW = (255, 255, 0)  # what the LEDMatrix-style test plugin draws its text in
 
 
-def discovery(retained: dict[str, bytes]) -> dict[str, dict[str, Any]]:
-    """Every non-empty discovery config of our device, by topic."""
-    return {
-        topic: json.loads(payload)
-        for topic, payload in retained.items()
-        if topic.startswith(f"{PREFIX}/") and f"/{DEVICE_ID}/" in topic and payload
-    }
+DEVICE_TOPIC = f"{PREFIX}/device/{DEVICE_ID}/config"
 
 
-def config_topic(component: str, obj: str) -> str:
-    return f"{PREFIX}/{component}/{DEVICE_ID}/{obj}/config"
+def entities(retained: dict[str, bytes]) -> dict[str, dict[str, Any]]:
+    """Every entity announced for our device, by key, checked against HA's rules."""
+    return ha_rules.entities(retained, PREFIX, DEVICE_ID)
+
+
+def plugin_keys(plugin_id: str) -> set[str]:
+    return {f"plugin_{plugin_id}_{s}" for s in ("update", "enabled", "uninstall")}
 
 
 def plugin_state(app: Appliance, plugin_id: str) -> dict[str, Any]:
@@ -74,46 +76,38 @@ def test_device_and_entities_appear_on_home_assistant_birth(appliance: Appliance
     ha.clear()
     ha.publish(f"{PREFIX}/status", "online")
     # The republish after the birth message (after a short random delay) is live, not replayed.
-    ha.wait_for(lambda t, p, r: t == config_topic("light", "panel") and not r, timeout=20)
-    configs = discovery(appliance.retained(f"{PREFIX}/#"))
-    expected = [
-        config_topic("update", f"plugin_{pid}_update") for pid in BUILTINS
-    ] + [config_topic("switch", f"plugin_{pid}_enabled") for pid in BUILTINS] + [
-        config_topic("button", "reconcile"),
-        config_topic("button", "refresh_store"),
-        config_topic("button", "next"),
-        config_topic("select", "show"),
-        config_topic("light", "panel"),
-        config_topic("text", "message"),
-        config_topic("image", "frame"),
-        config_topic("sensor", "installed_count"),
-        config_topic("sensor", "last_reconcile"),
-        config_topic("sensor", "operation"),
-    ]  # fmt: skip
-    assert set(expected) <= set(configs), sorted(set(expected) - set(configs))
-    unique_ids = [c["unique_id"] for c in configs.values()]
+    ha.wait_for(lambda t, p, r: t == DEVICE_TOPIC and not r, timeout=20)
+    retained = appliance.retained(f"{PREFIX}/#")
+    ents = entities(retained)
+    expected = set().union(*(plugin_keys(pid) for pid in BUILTINS)) | {
+        "reconcile", "refresh_store", "next", "show", "panel", "message", "frame",
+        "installed_count", "last_reconcile", "operation", "last_error", "store_problem",
+    }  # fmt: skip
+    assert expected <= set(ents), sorted(expected - set(ents))
+    assert not [t for t in retained if t != DEVICE_TOPIC and retained[t]], "one layout only"
+    unique_ids = [c["unique_id"] for c in ents.values()]
     assert len(unique_ids) == len(set(unique_ids))
-    devices = {json.dumps(c["device"], sort_keys=True) for c in configs.values()}
-    assert len(devices) == 1, "one device block shared by every entity"
-    device = configs[config_topic("light", "panel")]["device"]
+    device_config = json.loads(retained[DEVICE_TOPIC])
+    device = device_config["dev"]
     assert device["identifiers"] == [f"ledmatrix_{DEVICE_ID}"]
     assert device["name"] == "E2E Panel"
-    for topic, body in configs.items():
-        assert body["unique_id"].startswith(f"ledmatrix_{DEVICE_ID}_"), topic
-        assert body["origin"]["name"] == "ledmatrix-mqtt", topic
-        assert body["availability"] == [{"topic": f"{ROOT}/availability"}], topic
+    assert device_config["o"]["name"] == "ledmatrix-mqtt"
+    assert device_config["availability"] == [{"topic": f"{ROOT}/availability"}]
+    for key, body in ents.items():
+        assert body["unique_id"] == f"ledmatrix_{DEVICE_ID}_{key}", key
     assert appliance.retained(f"{ROOT}/availability")[f"{ROOT}/availability"] == b"online"
-    select = configs[config_topic("select", "show")]
-    assert set(BUILTINS) <= set(select["options"])
-    image = configs[config_topic("image", "frame")]
-    assert image["image_topic"] == f"{ROOT}/display/frame"
-    update = configs[config_topic("update", "plugin_clock_update")]
+    assert set(BUILTINS) <= set(ents["show"]["options"])
+    assert ents["frame"]["image_topic"] == f"{ROOT}/display/frame"
+    update = ents["plugin_clock_update"]
     assert update["state_topic"] == f"{ROOT}/state/plugins/clock"
     # The states the entities point at are retained and hold what their templates read.
     state = appliance.retained(f"{ROOT}/state/#")
     assert json.loads(state[f"{ROOT}/state/plugins"])["count"] == len(BUILTINS)
     clock = json.loads(state[f"{ROOT}/state/plugins/clock"])
     assert clock["installed_version"] == "1.0.0" and clock["in_progress"] is False
+    seen = ha_rules.update_state_seen_by_ha(update, state[f"{ROOT}/state/plugins/clock"])
+    ha_rules.check_update_state(seen)
+    assert (seen["installed_version"], seen["in_progress"]) == ("1.0.0", False)
     display = json.loads(state[f"{ROOT}/state/display"])
     assert display["power"] == "ON" and display["backend"] == "headless"
     assert json.loads(state[f"{ROOT}/state/reconcile"])["result"] in ("clean", "ok")
@@ -144,10 +138,11 @@ def test_install_show_update_uninstall_through_home_assistant(
     mine = json.loads(state[f"{ROOT}/state/plugins/{PLUGIN}"])
     assert (mine["version"], mine["installed_version"], mine["enabled"]) == ("1.0.0", "1.0.0", True)
     assert mine["update_available"] is False
-    update_cfg = json.loads(state[config_topic("update", f"plugin_{PLUGIN}_update")])
+    ents = entities(state)
+    update_cfg = ents[f"plugin_{PLUGIN}_update"]
     assert update_cfg["state_topic"] == f"{ROOT}/state/plugins/{PLUGIN}"
-    switch_cfg = json.loads(state[config_topic("switch", f"plugin_{PLUGIN}_enabled")])
-    assert PLUGIN in json.loads(state[config_topic("select", "show")])["options"]
+    switch_cfg = ents[f"plugin_{PLUGIN}_enabled"]
+    assert PLUGIN in ents["show"]["options"]
     op = json.loads(state[f"{ROOT}/state/operation"])
     assert (op["operation"], op["plugin_id"], op["status"]) == ("install", PLUGIN, "done")
     assert (app.state_dir / "plugins" / PLUGIN / "manifest.json").is_file()
@@ -159,7 +154,7 @@ def test_install_show_update_uninstall_through_home_assistant(
     ha.wait_for(lambda t, p, r: t == frame_topic and has_colour(p, YELLOW), timeout=20)
 
     # -- pin it with the select entity (a bare option string, as HA sends it) ---------------
-    select_cfg = json.loads(state[config_topic("select", "show")])
+    select_cfg = ents["show"]
     resp = app.ha_publish(select_cfg["command_topic"], PLUGIN)
     assert resp["status"] == "ok" and resp["data"]["current_plugin"] == PLUGIN, resp
     display = json.loads(app.retained(f"{ROOT}/state/display")[f"{ROOT}/state/display"])
@@ -173,7 +168,7 @@ def test_install_show_update_uninstall_through_home_assistant(
 
     # -- a new version is published; HA's "Refresh store" button finds it ------------------
     shelf.publish(PLUGIN, "1.1.0", text="V2")
-    refresh = json.loads(state[config_topic("button", "refresh_store")])
+    refresh = ents["refresh_store"]
     resp = app.ha_publish(refresh["command_topic"], refresh["payload_press"])
     assert resp["status"] == "ok", resp
     offered = wait_json(
@@ -185,8 +180,11 @@ def test_install_show_update_uninstall_through_home_assistant(
     resp = app.ha_publish(update_cfg["command_topic"], update_cfg["payload_install"])
     assert resp["status"] == "ok", resp
     assert (resp["data"]["version"], resp["data"]["previous_version"]) == ("1.1.0", "1.0.0")
-    records = [json.loads(p) for p in ha.on(f"{ROOT}/state/plugins/{PLUGIN}") if p]
-    assert any(r["in_progress"] and r["update_percentage"] is not None for r in records)
+    payloads = [p for p in ha.on(f"{ROOT}/state/plugins/{PLUGIN}") if p]
+    seen = [ha_rules.update_state_seen_by_ha(update_cfg, p) for p in payloads]
+    for record in seen:  # every state message is one HA's update entity accepts
+        ha_rules.check_update_state(record)
+    assert any(r["in_progress"] and r["update_percentage"] is not None for r in seen)
     mine = plugin_state(app, PLUGIN)
     assert (mine["installed_version"], mine["latest_version"]) == ("1.1.0", "1.1.0")
     assert mine["update_available"] is False and mine["in_progress"] is False
@@ -200,7 +198,7 @@ def test_install_show_update_uninstall_through_home_assistant(
     _assert_gone(app, switch_cfg)
 
     # -- HA's "Reconcile" button does not bring it back ------------------------------------
-    rec = json.loads(state[config_topic("button", "reconcile")])
+    rec = ents["reconcile"]
     resp = app.ha_publish(rec["command_topic"], rec["payload_press"])
     assert resp["status"] == "ok", resp
     assert PLUGIN not in {i["plugin_id"] for i in resp["data"]["fixed"]}
@@ -210,15 +208,26 @@ def test_install_show_update_uninstall_through_home_assistant(
 def _assert_gone(app: Appliance, switch_cfg: dict[str, Any]) -> None:
     state = app.retained()
     assert f"{ROOT}/state/plugins/{PLUGIN}" not in state
-    assert config_topic("update", f"plugin_{PLUGIN}_update") not in state
-    assert config_topic("switch", f"plugin_{PLUGIN}_enabled") not in state
-    # HA deletes an entity on an explicit empty retained config.
-    assert b"" in app.ha.on(config_topic("update", f"plugin_{PLUGIN}_update"))
-    assert b"" in app.ha.on(f"{ROOT}/state/plugins/{PLUGIN}")
+    ents = entities(state)
+    assert not plugin_keys(PLUGIN) & set(ents)
+    # HA deletes an entity on a component with only its platform, and that comes
+    # before the state is emptied (else HA renders the entity's template on nothing).
+    order = [
+        (t, p)
+        for t, p, _ in app.ha.messages
+        if t in (DEVICE_TOPIC, f"{ROOT}/state/plugins/{PLUGIN}")
+    ]
+    stub = {"platform": "update"}
+    removal = next(
+        i
+        for i, (t, p) in enumerate(order)
+        if t == DEVICE_TOPIC and json.loads(p)["cmps"].get(f"plugin_{PLUGIN}_update") == stub
+    )
+    assert order.index((f"{ROOT}/state/plugins/{PLUGIN}", b"")) > removal
     plugins = json.loads(state[f"{ROOT}/state/plugins"])
     assert PLUGIN not in [p["id"] for p in plugins["plugins"]]
     assert plugins["count"] == len(BUILTINS)
-    assert PLUGIN not in json.loads(state[config_topic("select", "show")])["options"]
+    assert PLUGIN not in ents["show"]["options"]
     assert not (app.state_dir / "plugins" / PLUGIN).exists()
     text = app.config_path.read_text()
     assert PLUGIN not in config_plugins(app.config_path)
@@ -238,11 +247,11 @@ def _assert_gone(app: Appliance, switch_cfg: dict[str, Any]) -> None:
 
 def test_switch_light_text_and_next_entities(appliance: Appliance) -> None:
     app, ha = appliance, appliance.ha
-    configs = discovery(app.retained(f"{PREFIX}/#"))
+    ents = entities(app.retained(f"{PREFIX}/#"))
     display_topic = f"{ROOT}/state/display"
 
     # -- the enable switch of a built-in ---------------------------------------------------
-    switch = configs[config_topic("switch", "plugin_status_enabled")]
+    switch = ents["plugin_status_enabled"]
     resp = app.ha_publish(switch["command_topic"], switch["payload_off"])
     assert resp["status"] == "ok" and resp["data"]["enabled"] is False, resp
     assert plugin_state(app, "status")["enabled"] is False
@@ -256,7 +265,7 @@ def test_switch_light_text_and_next_entities(appliance: Appliance) -> None:
     wait_until(lambda: "status" in app.service.display.rotation(), 10, "status loaded")
 
     # -- the light: brightness (scale 100) then off and on ---------------------------------
-    light = configs[config_topic("light", "panel")]
+    light = ents["panel"]
     assert light["brightness_scale"] == 100
     resp = app.ha_publish(light["brightness_command_topic"], "40")
     assert resp["status"] == "ok" and resp["data"]["brightness"] == 40, resp
@@ -270,16 +279,20 @@ def test_switch_light_text_and_next_entities(appliance: Appliance) -> None:
     assert resp["status"] == "ok" and resp["data"]["power"] == "ON", resp
 
     # -- the text entity sets the built-in text plugin's message ---------------------------
-    text = configs[config_topic("text", "message")]
-    resp = app.ha_publish(text["command_topic"], "Hello from HA")
-    assert resp["status"] == "ok" and resp["data"]["text"] == "Hello from HA", resp
+    text = ents["message"]
+    assert text["command_template"] == "{{ {'text': value} | tojson }}"
+    for typed in ("Hello from HA", "true", "[1, 2]", "null", "42", '{"a": 1}'):
+        resp = app.ha_publish(text["command_topic"], json.dumps({"text": typed}))
+        assert resp["status"] == "ok" and resp["data"]["text"] == typed, resp
     display = json.loads(app.retained(display_topic)[display_topic])
-    assert display["text"] == "Hello from HA" and display["power"] == "ON"
+    assert display["text"] == '{"a": 1}' and display["power"] == "ON"
+    resp = app.ha_publish(text["command_topic"], json.dumps({"text": ""}))  # cleared in HA
+    assert resp["status"] == "ok" and resp["data"]["text"] == "", resp
 
     # -- the "next" button skips (and drops a pin) -----------------------------------------
-    select = configs[config_topic("select", "show")]
+    select = ents["show"]
     assert app.ha_publish(select["command_topic"], "clock")["data"]["current_plugin"] == "clock"
-    button = configs[config_topic("button", "next")]
+    button = ents["next"]
     resp = app.ha_publish(button["command_topic"], button["payload_press"])
     assert resp["status"] == "ok", resp
     assert resp["data"]["current_plugin"] != "clock" and resp["data"]["pinned_until"] is None

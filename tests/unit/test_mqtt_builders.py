@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+from typing import Any
 
 from ledmatrix_mqtt.api import DisplayState, PluginRuntimeStatus, ReconcileReport
 from ledmatrix_mqtt.core.models import InstalledPlugin, PluginSource, Progress, Stage
@@ -86,17 +86,18 @@ def test_plugin_state_shows_update_progress() -> None:
     op = op.advanced(Progress("update", "clock-simple", Stage.DOWNLOADING, 40))
     record = state.plugin_state(CLOCK, None, op)
     assert (record["in_progress"], record["update_percentage"]) == (True, 40)
+    assert record["update_entity"] == {
+        "installed_version": "1.0.0",
+        "latest_version": "1.2.0",
+        "title": "Simple Clock",
+        "in_progress": True,
+        "update_percentage": 40,
+    }
     assert op.summary == "update clock-simple: downloading 40%"
 
 
-def test_removed_plugin_is_cleared() -> None:
+def test_removed_plugin_state_is_cleared() -> None:
     assert state.removed_plugin_messages(T, "x") == [Message(T.state_plugin("x"), b"", 1, True)]
-    cleared = discovery.removed_plugin_configs(T, "x")
-    assert [m.topic for m in cleared] == [
-        "homeassistant/update/panel1/plugin_x_update/config",
-        "homeassistant/switch/panel1/plugin_x_enabled/config",
-    ]
-    assert all(m.is_clear for m in cleared)
 
 
 def test_display_and_reconcile_state() -> None:
@@ -111,64 +112,116 @@ def test_display_and_reconcile_state() -> None:
     assert state.reconcile_message(T, None).json() == {"result": "unknown"}
 
 
-def configs(plugins: list[InstalledPlugin]) -> dict[str, dict]:
+def test_operation_state_carries_the_last_failure() -> None:
+    failed = OperationState(
+        operation="install", plugin_id="nope", status="failed", error_code="not_found",
+        message="plugin 'nope' is not in the registry", finished_at=12.0,
+    )  # fmt: skip
+    later = OperationState(operation="list", status="done")
+    data = state.operation_message(T, later, failed).json()
+    assert data["status"] == "done"
+    assert data["last_error"] == {
+        "code": "not_found",
+        "message": "plugin 'nope' is not in the registry",
+        "operation": "install",
+        "plugin_id": "nope",
+        "finished_at": 12.0,
+    }
+    assert state.operation_message(T, later).json()["last_error"] is None
+
+
+def test_store_state_carries_the_selection() -> None:
+    data = state.store_message(T, None, "weather").json()
+    assert data == {"fetched_at": None, "stale": True, "entries": [], "selected": "weather"}
+
+
+def components(plugins: list[InstalledPlugin], store: list[str] | None = None) -> dict[str, Any]:
     return {
-        m.topic: json.loads(m.payload)
-        for m in discovery.device_configs(T, INFO, plugins, ["clock-simple"])
-        if m.payload
+        c.key: {"platform": c.platform, **c.body}
+        for c in discovery.device_components(T, INFO, plugins, ["clock-simple"], store or [])
     }
 
 
-def test_discovery_every_entity_has_identity_device_origin_availability() -> None:
-    all_configs = configs([CLOCK])
-    assert len({c["unique_id"] for c in all_configs.values()}) == len(all_configs)
-    for cfg in all_configs.values():
-        assert cfg["unique_id"].startswith("ledmatrix_panel1_")
-        assert cfg["device"]["identifiers"] == ["ledmatrix_panel1"]
-        assert cfg["device"]["name"] == "Kitchen Panel"
-        assert cfg["origin"]["name"] == "ledmatrix-mqtt" and cfg["origin"]["sw_version"] == "0.3.0"
-        assert cfg["availability"] == [{"topic": T.availability}]
+def test_every_entity_has_a_stable_unique_id() -> None:
+    comps = components([CLOCK], ["weather"])
+    assert len({c["unique_id"] for c in comps.values()}) == len(comps)
+    for key, comp in comps.items():
+        assert comp["unique_id"] == f"ledmatrix_panel1_{key}"
 
 
-def test_discovery_plugin_update_entity() -> None:
-    upd = configs([CLOCK])["homeassistant/update/panel1/plugin_clock-simple_update/config"]
-    assert upd["state_topic"] == T.state_plugin("clock-simple")
-    assert upd["command_topic"] == T.command("update")
-    assert json.loads(upd["payload_install"]) == {"plugin_id": "clock-simple"}
-    record = state.plugin_state(CLOCK, None, OperationState())
-    for key in (
-        "installed_version",
-        "latest_version",
-        "in_progress",
-        "update_percentage",
-        "release_url",
-        "title",
-    ):
-        assert key in record
+def test_plugin_entities_exact() -> None:
+    comps = components([CLOCK])
+    assert comps["plugin_clock-simple_update"] == {
+        "platform": "update",
+        "unique_id": "ledmatrix_panel1_plugin_clock-simple_update",
+        "name": "Simple Clock",
+        "state_topic": "ledmatrix/panel1/state/plugins/clock-simple",
+        "value_template": discovery.UPDATE_TEMPLATE,
+        "command_topic": "ledmatrix/panel1/cmd/update",
+        "payload_install": '{"plugin_id":"clock-simple"}',
+        "entity_category": "config",
+        "qos": 1,
+    }
+    switch = comps["plugin_clock-simple_enabled"]
+    assert (switch["payload_on"], switch["payload_off"]) == (
+        '{"plugin_id":"clock-simple"}',
+        '{"enabled":false,"plugin_id":"clock-simple"}',
+    )
+    assert switch["value_template"] == (
+        "{{ ('ON' if value_json.enabled else 'OFF') if value_json is defined else 'None' }}"
+    )
+    assert comps["plugin_clock-simple_uninstall"] == {
+        "platform": "button",
+        "unique_id": "ledmatrix_panel1_plugin_clock-simple_uninstall",
+        "name": "Uninstall Simple Clock",
+        "command_topic": "ledmatrix/panel1/cmd/uninstall",
+        "payload_press": '{"plugin_id":"clock-simple"}',
+        "entity_category": "config",
+        "icon": "mdi:delete",
+        "qos": 1,
+    }
 
 
-def test_discovery_device_entities() -> None:
-    c = configs([CLOCK])
-    light = c["homeassistant/light/panel1/panel/config"]
-    assert light["brightness_scale"] == 100
-    assert light["brightness_command_topic"] == T.command("brightness")
-    assert light["command_topic"] == T.command("power")
-    text = c["homeassistant/text/panel1/message/config"]
-    assert text["max"] == 255 and text["command_topic"] == T.command("text")
-    image = c["homeassistant/image/panel1/frame/config"]
-    assert image["image_topic"] == T.frame and image["content_type"] == "image/png"
-    select = c["homeassistant/select/panel1/show/config"]
+def test_panel_entities_exact() -> None:
+    comps = components([CLOCK])
+    light = comps["panel"]
+    assert light["brightness_scale"] == 100 and light["on_command_type"] == "last"
+    assert (light["command_topic"], light["brightness_command_topic"]) == (
+        T.command("power"),
+        T.command("brightness"),
+    )
+    assert light["name"] is None  # the device's own name
+    text = comps["message"]
+    assert text["command_template"] == "{{ {'text': value} | tojson }}"
+    assert (text["min"], text["max"], text["mode"]) == (0, 255, "text")
+    image = comps["frame"]
+    assert (image["image_topic"], image["content_type"]) == (T.frame, "image/png")
+    select = comps["show"]
     assert select["options"] == ["clock-simple"] and select["command_topic"] == T.command("show")
-    buttons = {k.split("/")[3]: v for k, v in c.items() if k.split("/")[1] == "button"}
-    assert set(buttons) == {"reconcile", "refresh_store", "next"}
-    assert json.loads(buttons["refresh_store"]["payload_press"]) == {"refresh": True}
-    sensors = {k.split("/")[3] for k in c if k.split("/")[1] == "sensor"}
-    assert sensors == {"installed_count", "last_reconcile", "operation"}
-    switch = c["homeassistant/switch/panel1/plugin_clock-simple_enabled/config"]
-    assert json.loads(switch["payload_off"]) == {"plugin_id": "clock-simple", "enabled": False}
+    assert select["value_template"] == (
+        '{{ (value_json.current_plugin if value_json.current_plugin in ["clock-simple"] '
+        "else 'None') if value_json is defined else 'None' }}"
+    )
 
 
-def test_select_without_options_is_cleared() -> None:
-    msgs = discovery.device_configs(T, INFO, [], [])
-    select = [m for m in msgs if m.topic == "homeassistant/select/panel1/show/config"]
-    assert select and select[0].is_clear
+def test_diagnostics_and_store_entities() -> None:
+    comps = components([], ["weather", "stocks"])
+    assert {k for k, c in comps.items() if c.get("entity_category") == "diagnostic"} == {
+        "installed_count", "last_reconcile", "operation", "last_error", "store_problem",
+    }  # fmt: skip
+    assert comps["operation"]["enabled_by_default"] is False
+    problem = comps["store_problem"]
+    assert (problem["platform"], problem["device_class"]) == ("binary_sensor", "problem")
+    assert problem["state_topic"] == T.state_store
+    assert comps["last_error"]["json_attributes_topic"] == T.state_operation
+    pick = comps["store_plugin"]
+    assert pick["options"] == ["weather", "stocks"]
+    assert pick["command_topic"] == "ledmatrix/panel1/cmd/store_select"
+    assert comps["store_install"]["command_topic"] == "ledmatrix/panel1/cmd/store_install"
+    assert comps["refresh_store"]["payload_press"] == '{"refresh":true}'
+    assert "entity_category" not in comps["next"]
+
+
+def test_selects_without_options_are_left_out() -> None:
+    keys = {c.key for c in discovery.device_components(T, INFO, [], [], [])}
+    assert not keys & {"show", "store_plugin", "store_install"}

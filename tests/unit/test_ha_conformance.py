@@ -1,0 +1,135 @@
+"""Every discovery config and state message against Home Assistant's rules (ha_rules)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ledmatrix_mqtt.api import DisplayState, ReconcileReport
+from ledmatrix_mqtt.core.models import (
+    GitInfo,
+    InstalledPlugin,
+    Manifest,
+    PluginSource,
+    Progress,
+    Stage,
+)
+from ledmatrix_mqtt.mqtt import discovery, ha_layout, state
+from ledmatrix_mqtt.mqtt.discovery import DeviceInfo
+from ledmatrix_mqtt.mqtt.ha_layout import Ledger
+from ledmatrix_mqtt.mqtt.state import OperationState
+from ledmatrix_mqtt.mqtt.topics import Topics
+from tests.support import ha_rules
+from tests.support.ha_rules import Violation
+
+T = Topics("ledmatrix", "panel1", "homeassistant")
+INFO = DeviceInfo("panel1", "Kitchen Panel", "0.3.0")
+
+
+def plugin(**kw: object) -> InstalledPlugin:
+    base: dict[str, object] = dict(
+        id="clock-simple", name="Simple Clock", version="1.0.0", path="/p", enabled=True,
+        source=PluginSource.REGISTRY, latest_version="1.2.0", update_available=True,
+    )  # fmt: skip
+    base.update(kw)
+    return InstalledPlugin(**base)  # type: ignore[arg-type]
+
+
+def manifest(raw: dict[str, object]) -> Manifest:
+    return Manifest("clock-simple", "Simple Clock", "1.0.0", "Clock", raw=raw)  # type: ignore[arg-type]
+
+
+PLUGINS = [
+    plugin(),
+    plugin(id="b.c", name="", version="2", latest_version=""),
+    plugin(id="from-git", git=GitInfo("abc", remote_url="https://github.com/o/r.git")),
+]
+
+
+def retained(mode: str) -> dict[str, bytes]:
+    comps = discovery.device_components(T, INFO, PLUGINS, ["clock-simple"], ["weather"])
+    msgs, _ = ha_layout.plan(T, INFO, mode, comps, Ledger(mode, "homeassistant", "panel1"))
+    return {m.topic: m.payload for m in msgs}
+
+
+@pytest.mark.parametrize("mode", ["device", "entity"])
+def test_every_discovery_config_passes_home_assistants_rules(mode: str) -> None:
+    found = ha_rules.entities(retained(mode), "homeassistant", "panel1")
+    assert len(found) == 14 + 3 * len(PLUGINS)
+    assert {c["platform"] for c in found.values()} == {
+        "button", "sensor", "binary_sensor", "light", "text", "image", "select", "update", "switch",
+    }  # fmt: skip
+
+
+def test_the_whole_plugin_state_is_what_ha_dropped_as_update_state() -> None:
+    """Before: the update entity read ``state/plugins/<id>`` whole and HA dropped every message."""
+    record = state.plugin_state(plugin(), None, OperationState())
+    with pytest.raises(Violation, match="extra keys"):
+        ha_rules.check_update_state(record)
+    with pytest.raises(Violation, match="not a URL"):
+        ha_rules.check_update_state({"installed_version": "1", "release_url": ""})
+
+
+@pytest.mark.parametrize("p", PLUGINS, ids=lambda p: p.id)
+@pytest.mark.parametrize("running", [False, True])
+def test_update_entity_state_passes_home_assistants_update_schema(
+    p: InstalledPlugin, running: bool
+) -> None:
+    op = OperationState()
+    if running:
+        op = OperationState(operation="install", plugin_id=p.id, status="running")
+        op = op.advanced(Progress("install", p.id, Stage.DOWNLOADING, 40))
+    msg = state.plugin_message(T, p, None, op)
+    config = next(c.body for c in discovery.plugin_components(T, INFO, p) if c.platform == "update")
+    seen = ha_rules.update_state_seen_by_ha(config, msg.payload)
+    ha_rules.check_update_state(seen)
+    assert seen["in_progress"] is running
+    assert seen["update_percentage"] == (40 if running else None)
+    assert seen["installed_version"] == p.version
+
+
+def test_release_url_only_when_it_is_a_web_url() -> None:
+    assert "release_url" not in state.update_entity_state(plugin(), OperationState())
+    git = plugin(git=GitInfo("abc", remote_url="https://github.com/o/r.git"))
+    assert (
+        state.update_entity_state(git, OperationState())["release_url"] == "https://github.com/o/r"
+    )
+    for bad in ("git@github.com:o/r.git", "https://", "https://[x", "see github"):
+        odd = plugin(git=GitInfo("abc", remote_url=bad), manifest=manifest({"homepage": bad}))
+        assert "release_url" not in state.update_entity_state(odd, OperationState()), bad
+    page = plugin(manifest=manifest({"homepage": "https://example.org/clock"}))
+    assert state.update_entity_state(page, OperationState())["release_url"] == (
+        "https://example.org/clock"
+    )
+
+
+def test_a_template_without_a_guard_is_what_ha_logs_on_removal() -> None:
+    with pytest.raises(Violation, match="emptied"):
+        ha_rules.check_templates("x", {"value_template": "{{ value_json.enabled }}"})
+
+
+def test_state_messages_hold_what_the_templates_read() -> None:
+    display = state.display_message(T, DisplayState(True, 40, "clock", "clock", 1.0), "hi").json()
+    assert display["power"] in ("ON", "OFF") and isinstance(display["brightness"], int)
+    assert len(display["text"]) <= 255
+    assert state.reconcile_message(T, ReconcileReport(dry_run=False)).json()["result"]
+    op = state.operation_message(T, OperationState()).json()
+    assert op["summary"] == "idle" and op["last_error"] is None
+    store = state.store_message(T, None).json()
+    assert (store["fetched_at"], store["stale"], store["selected"]) == (None, True, "")
+    listing = state.plugins_messages(T, PLUGINS, [], OperationState())[0].json()
+    assert listing["count"] == len(PLUGINS)
+
+
+def test_device_config_removal_stub_is_platform_only() -> None:
+    comps = discovery.device_components(T, INFO, [], ["clock"])
+    msg = ha_layout.device_config(T, INFO, comps, {"plugin_x_update": "update"})
+    assert msg.topic == "homeassistant/device/panel1/config" and msg.retain
+    body = json.loads(msg.payload)
+    assert body["cmps"]["plugin_x_update"] == {"platform": "update"}
+    assert body["availability"] == [{"topic": "ledmatrix/panel1/availability"}]
+    assert body["o"] == {
+        "name": "ledmatrix-mqtt", "sw_version": "0.3.0", "support_url": discovery.ORIGIN_URL,
+    }  # fmt: skip
+    assert set(ha_rules.components_of_device(body)) == {c.key for c in comps}
