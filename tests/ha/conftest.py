@@ -19,9 +19,11 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from tests.ha.harness import (
     BASE,
+    STORE_PLUGIN,
     ServiceProcess,
     Store,
     Watch,
+    discovered_unique_ids,
     retained,
     write_config,
 )
@@ -29,8 +31,6 @@ from tests.ha.hass_helpers import HaView, until
 from tests.support.fake_github import FakeGitHub
 from tests.support.mosquitto import MosquittoBroker
 from tests.support.waiting import wait_until
-
-STORE_PLUGIN = "weather-lite"
 
 
 @pytest.fixture(autouse=True)
@@ -45,10 +45,14 @@ def settled_threads() -> Iterator[None]:
     """HA's harness fails a test that leaves a thread behind; the fake store's request
     threads end only when the service's connections close, so wait for that."""
     before = set(threading.enumerate())
+
+    def ours() -> list[str]:
+        # SyncWorker_* is HA's own executor: the harness shuts it down after this.
+        new = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+        return [t.name for t in new if not t.name.startswith("SyncWorker_")]
+
     yield
-    assert wait_until(
-        lambda: not [t for t in threading.enumerate() if t not in before and t.is_alive()], 10
-    ), [t.name for t in threading.enumerate() if t not in before]
+    assert wait_until(lambda: not ours(), 10), ours()
 
 
 @pytest.fixture
@@ -87,13 +91,15 @@ def service(
         yield proc
     finally:
         proc.stop()
+        print(f"--- service log (tail) ---\n{proc.log()[-6000:]}")  # shown when a test fails
 
 
 @pytest.fixture
 async def ha(
-    hass: HomeAssistant, tmp_path: Path, broker: MosquittoBroker, service: ServiceProcess
+    hass: HomeAssistant, tmp_path: Path, broker: MosquittoBroker, request: pytest.FixtureRequest
 ) -> AsyncIterator[HaView]:
-    """HA's ``mqtt`` integration connected to the broker, the service's device loaded."""
+    """HA's ``mqtt`` integration connected to the broker, then the service started: its
+    device and every entity it announces loaded in HA."""
     # MQTT reads configuration.yaml at set-up: give HA a real, empty one.
     config_dir = tmp_path / "ha-config"
     config_dir.mkdir()
@@ -108,8 +114,22 @@ async def ha(
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
+    # HA first, so the service's discovery arrives at a running integration.
+    request.getfixturevalue("service")
+    watch: Watch = request.getfixturevalue("watch")
     view = HaView(hass)
-    await until(hass, lambda: view.device() is not None, 30, "the device appears in HA")
+    await until(
+        hass,
+        lambda: (
+            view.device() is not None and view.unique_ids() == set(discovered_unique_ids(watch))
+        ),
+        30,
+        lambda: (
+            "every announced entity registered in HA; missing: "
+            f"{set(discovered_unique_ids(watch)) - view.unique_ids()}, "
+            f"unexpected: {view.unique_ids() - set(discovered_unique_ids(watch))}"
+        ),
+    )
     yield view
     # Unload while the broker is still up, as HA does on shutdown.
     assert await hass.config_entries.async_unload(entry.entry_id)

@@ -31,6 +31,7 @@ PREFIX = "homeassistant"
 IDENTIFIER = f"ledmatrix_{DEVICE_ID}"
 BUILTINS = ("clock", "status", "text")
 MARKER = "ha-suite/marker"
+STORE_PLUGIN = "weather-lite"
 
 
 @dataclass

@@ -23,15 +23,24 @@ UNSET = ("unknown", "unavailable")
 
 
 async def until(
-    hass: HomeAssistant, predicate: Callable[[], object], timeout: float = 15.0, what: str = ""
+    hass: HomeAssistant,
+    predicate: Callable[[], object],
+    timeout: float = 15.0,
+    what: str | Callable[[], object] = "",
 ) -> None:
-    """Wait (bounded) until ``predicate`` holds; it runs on HA's event loop."""
+    """Wait (bounded) until ``predicate`` holds; it runs on HA's event loop.
+
+    ``what`` describes the wait; a callable is evaluated only on failure (diagnostics
+    such as the service's last response).
+    """
 
     def on_loop() -> object:
         return run_callback_threadsafe(hass.loop, predicate).result()
 
     ok = await hass.async_add_executor_job(wait_until, on_loop, timeout)
-    assert ok, f"timed out after {timeout}s waiting until {what or predicate}"
+    if not ok:
+        detail = what() if callable(what) else what
+        raise AssertionError(f"timed out after {timeout}s waiting until {detail or predicate}")
 
 
 class HaView:
@@ -47,7 +56,9 @@ class HaView:
         device = self.device()
         if device is None:
             return []
-        return er.async_entries_for_device(er.async_get(self.hass), device.id)
+        return er.async_entries_for_device(
+            er.async_get(self.hass), device.id, include_disabled_entities=True
+        )
 
     def unique_ids(self) -> set[str]:
         return {e.unique_id for e in self.entries()}

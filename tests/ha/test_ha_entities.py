@@ -1,20 +1,107 @@
-"""Home Assistant's own ``mqtt`` integration loads every entity the service announces."""
+"""Home Assistant's own ``mqtt`` integration loads every entity the service announces,
+each with its value, and follows the service's availability."""
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 
-from tests.ha.harness import Watch, discovered_unique_ids
+from tests.ha.harness import BASE, BUILTINS, ServiceProcess, Watch, discovered_unique_ids, retained
 from tests.ha.hass_helpers import UNSET, HaView, assert_clean_log, until
+from tests.support.mosquitto import MosquittoBroker
+
+
+def stateful(ha: HaView) -> list[str]:
+    """Entities that must hold a value: all enabled ones except buttons, whose state in
+    HA is the time of the last press (``unknown`` until pressed, by design)."""
+    return [e.entity_id for e in ha.entries() if e.disabled_by is None and e.domain != "button"]
+
+
+def unset(ha: HaView) -> dict[str, str | None]:
+    return {e: ha.value(e) for e in stateful(ha) if ha.value(e) in (*UNSET, None)}
+
+
+def all_loaded(ha: HaView, announced: set[str]) -> bool:
+    return ha.unique_ids() == announced and all(
+        ha.value(e.entity_id) is not None for e in ha.entries() if e.disabled_by is None
+    )
 
 
 async def test_every_discovered_entity_loads_with_its_value_and_no_log_noise(
     ha: HaView, watch: Watch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    hass = ha.hass
     announced = discovered_unique_ids(watch)
-    assert announced, "the service announced no entity"
-    await until(hass, lambda: ha.unique_ids() == set(announced), 30, "every entity registered")
-    states = {e.entity_id: ha.value(e.entity_id) for e in ha.entries()}
-    print("\n".join(f"{k} = {v!r}" for k, v in sorted(states.items())))
+    assert len(announced) >= 10, announced
+    await until(ha.hass, lambda: all_loaded(ha, set(announced)), 30, "every entity loaded")
+    await until(
+        ha.hass,
+        lambda: all(ha.value(e) not in UNSET for e in stateful(ha)),
+        20,
+        lambda: f"every entity has its value; without: {unset(ha)}",
+    )
+    values = {e.entity_id: ha.value(e.entity_id) for e in ha.entries()}
+    # The closing table of what a user sees right after start-up (pytest -s shows it).
+    print("\n" + "\n".join(f"{k:45} {v!r}" for k, v in sorted(values.items())))
+    for entry in ha.entries():
+        if entry.domain == "button" and entry.disabled_by is None:
+            assert ha.value(entry.entity_id) == "unknown", entry.entity_id  # available
+    light = ha.entity_id("panel", "light")
+    assert ha.value(light) == "on"
+    assert ha.attr(light, "brightness") == round(80 * 255 / 100)  # the configured 80 %
+    assert ha.value(ha.entity_id("installed_count", "sensor")) == str(len(BUILTINS))
+    show = ha.entity_id("show", "select")
+    assert ha.value(show) in BUILTINS and set(BUILTINS) <= set(ha.attr(show, "options"))
+    for plugin_id in BUILTINS:
+        update = ha.entity_id(f"plugin_{plugin_id}_update", "update")
+        assert ha.value(update) == "off", (update, ha.state(update).attributes)
+        assert ha.attr(update, "installed_version") == ha.attr(update, "latest_version")
+        assert ha.attr(update, "installed_version"), update
+        assert ha.value(ha.entity_id(f"plugin_{plugin_id}_enabled", "switch")) == "on"
+    assert_clean_log(caplog)
+
+
+async def test_service_offline_makes_every_entity_unavailable_and_back(
+    ha: HaView,
+    watch: Watch,
+    broker: MosquittoBroker,
+    service: ServiceProcess,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    announced = set(discovered_unique_ids(watch))
+    await until(ha.hass, lambda: all_loaded(ha, announced), 30, "every entity loaded")
+    enabled = [e.entity_id for e in ha.entries() if e.disabled_by is None]
+    light = ha.entity_id("panel", "light")
+    await until(ha.hass, lambda: ha.value(light) == "on", 20, "the light is on")
+    had_value = [e for e in stateful(ha) if ha.value(e) not in UNSET]
+
+    # A clean stop publishes "offline" itself.
+    assert service.stop(signal.SIGTERM) == 0, service.log()
+    assert retained(broker, f"{BASE}/availability") == b"offline"
+    await until(
+        ha.hass,
+        lambda: all(ha.value(e) == "unavailable" for e in enabled),
+        15,
+        "every entity unavailable after a clean stop",
+    )
+
+    # Back online: the same entities (no duplicates), with their values again.
+    service.start()
+    await until(ha.hass, lambda: ha.value(light) == "on", 30, "the light back on")
+    await until(
+        ha.hass,
+        lambda: all(ha.value(e) not in UNSET for e in had_value),
+        20,
+        lambda: f"every entity has its value again; without: {unset(ha)}",
+    )
+    assert ha.unique_ids() == announced
+
+    # A crash: the broker publishes the service's last will.
+    service.stop(signal.SIGKILL)
+    await until(
+        ha.hass,
+        lambda: all(ha.value(e) == "unavailable" for e in enabled),
+        30,
+        "every entity unavailable after a crash (last will)",
+    )
     assert_clean_log(caplog)
