@@ -130,6 +130,16 @@ async def ha(
             f"unexpected: {view.unique_ids() - set(discovered_unique_ids(watch))}"
         ),
     )
+    await until(
+        hass,
+        lambda: all(
+            view.value(e.entity_id) not in (None, "unavailable")
+            for e in view.entries()
+            if e.disabled_by is None
+        ),
+        30,
+        "every enabled entity available (HA skips service calls to unavailable ones)",
+    )
     yield view
     # Unload while the broker is still up, as HA does on shutdown.
     assert await hass.config_entries.async_unload(entry.entry_id)

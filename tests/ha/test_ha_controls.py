@@ -44,10 +44,12 @@ async def test_light_text_select_and_buttons_change_the_retained_state(
 
     # -- light: off, then on at half brightness ------------------------------------------
     await ha.call("light", "turn_off", light)
-    await until(ha.hass, lambda: ha.value(light) == "off", 10, last_response(watch, "power"))
+    await until(
+        ha.hass, lambda: ha.value(light) == "off", 10, lambda: last_response(watch, "power")
+    )
     assert (await retained_state(ha, broker, DISPLAY))["power"] == "OFF"
     await ha.call("light", "turn_on", light, brightness=128)
-    await until(ha.hass, lambda: ha.value(light) == "on", 10, last_response(watch, "power"))
+    await until(ha.hass, lambda: ha.value(light) == "on", 10, lambda: last_response(watch, "power"))
     await until(ha.hass, lambda: ha.attr(light, "brightness") in (127, 128), 10, "brightness")
     display = await retained_state(ha, broker, DISPLAY)
     assert (display["power"], display["brightness"]) == ("ON", 50)
@@ -59,7 +61,7 @@ async def test_light_text_select_and_buttons_change_the_retained_state(
             ha.hass,
             lambda typed=typed: (watch.latest_json(DISPLAY) or {}).get("text") == typed,
             10,
-            f"text {typed!r}: {last_response(watch, 'text')}",
+            lambda typed=typed: f"text {typed!r}: {last_response(watch, 'text')}",
         )
         assert (await retained_state(ha, broker, DISPLAY))["text"] == typed
         await until(ha.hass, lambda typed=typed: ha.value(text) == typed, 10, f"HA shows {typed!r}")
@@ -68,12 +70,12 @@ async def test_light_text_select_and_buttons_change_the_retained_state(
     current = ha.value(show)
     target = next(p for p in BUILTINS if p != current)
     await ha.call("select", "select_option", show, option=target)
-    await until(ha.hass, lambda: ha.value(show) == target, 10, last_response(watch, "show"))
+    await until(ha.hass, lambda: ha.value(show) == target, 10, lambda: last_response(watch, "show"))
     assert (await retained_state(ha, broker, DISPLAY))["current_plugin"] == target
 
     # -- buttons: next plugin, reconcile, refresh store ----------------------------------------
     await ha.call("button", "press", ha.entity_id("next", "button"))
-    await until(ha.hass, lambda: ha.value(show) != target, 10, last_response(watch, "next"))
+    await until(ha.hass, lambda: ha.value(show) != target, 10, lambda: last_response(watch, "next"))
     assert (await retained_state(ha, broker, DISPLAY))["current_plugin"] == ha.value(show)
 
     before = await retained_state(ha, broker, f"{BASE}/state/reconcile")
@@ -85,7 +87,7 @@ async def test_light_text_select_and_buttons_change_the_retained_state(
             != before["finished_at"]
         ),
         20,
-        last_response(watch, "reconcile"),
+        lambda: last_response(watch, "reconcile"),
     )
     after = await retained_state(ha, broker, f"{BASE}/state/reconcile")
     assert after["finished_at"] > before["finished_at"] and after["successful"] is True
@@ -99,7 +101,7 @@ async def test_light_text_select_and_buttons_change_the_retained_state(
             != store_before["fetched_at"]
         ),
         20,
-        last_response(watch, "search"),
+        lambda: last_response(watch, "search"),
     )
     store_after = await retained_state(ha, broker, f"{BASE}/state/store")
     assert STORE_PLUGIN in [e["id"] for e in store_after["entries"]]
@@ -113,10 +115,14 @@ async def test_plugin_switch_changes_the_retained_plugin_state(
     await loaded(ha, switch)
     topic = f"{BASE}/state/plugins/clock"
     await ha.call("switch", "turn_off", switch)
-    await until(ha.hass, lambda: ha.value(switch) == "off", 10, last_response(watch, "enable"))
+    await until(
+        ha.hass, lambda: ha.value(switch) == "off", 10, lambda: last_response(watch, "enable")
+    )
     assert (await retained_state(ha, broker, topic))["enabled"] is False
     await ha.call("switch", "turn_on", switch)
-    await until(ha.hass, lambda: ha.value(switch) == "on", 10, last_response(watch, "enable"))
+    await until(
+        ha.hass, lambda: ha.value(switch) == "on", 10, lambda: last_response(watch, "enable")
+    )
     assert (await retained_state(ha, broker, topic))["enabled"] is True
     assert_clean_log(caplog)
 
@@ -142,18 +148,26 @@ async def test_store_install_update_with_progress_and_uninstall_from_home_assist
     )
     picker = ha.entity_id("store_plugin", "select")
     await until(
-        hass, lambda: STORE_PLUGIN in (ha.attr(picker, "options") or []), 20, "store options"
+        hass,
+        lambda: (
+            STORE_PLUGIN in (ha.attr(picker, "options") or []) and ha.value(picker) != "unavailable"
+        ),
+        20,
+        "the picker offers the store plugin",
     )
     await ha.call("select", "select_option", picker, option=STORE_PLUGIN)
     await until(
-        hass, lambda: ha.value(picker) == STORE_PLUGIN, 10, last_response(watch, "store_select")
+        hass,
+        lambda: ha.value(picker) == STORE_PLUGIN,
+        10,
+        lambda: last_response(watch, "store_select"),
     )
     await ha.call("button", "press", ha.entity_id("store_install", "button"))
     await until(
         hass,
         lambda: (watch.latest_json(plugin_topic) or {}).get("installed_version") == "1.0.0",
         60,
-        last_response(watch, "store_install"),
+        lambda: last_response(watch, "store_install"),
     )
     assert (await retained_state(ha, broker, plugin_topic))["installed_version"] == "1.0.0"
     uids = {f"plugin_{key}_update", f"plugin_{key}_enabled", f"plugin_{key}_uninstall"}
@@ -169,7 +183,7 @@ async def test_store_install_update_with_progress_and_uninstall_from_home_assist
     # -- a new version: Refresh store, then the update entity's Install ------------------------
     store.publish(STORE_PLUGIN, "1.1.0", text="V2")
     await ha.call("button", "press", ha.entity_id("refresh_store", "button"))
-    await until(hass, lambda: ha.value(update) == "on", 30, last_response(watch, "search"))
+    await until(hass, lambda: ha.value(update) == "on", 30, lambda: last_response(watch, "search"))
     assert ha.attr(update, "latest_version") == "1.1.0"
     seen: list[dict[str, Any]] = []
 
@@ -188,7 +202,7 @@ async def test_store_install_update_with_progress_and_uninstall_from_home_assist
                 and ha.attr(update, "in_progress") is False
             ),
             60,
-            last_response(watch, "update"),
+            lambda: last_response(watch, "update"),
         )
     finally:
         unsubscribe()
@@ -203,7 +217,7 @@ async def test_store_install_update_with_progress_and_uninstall_from_home_assist
         hass,
         lambda: not any(f"_plugin_{key}_" in u for u in ha.unique_ids()),
         30,
-        last_response(watch, "uninstall"),
+        lambda: last_response(watch, "uninstall"),
     )
     assert await retained_state(ha, broker, plugin_topic) is None
     assert_clean_log(caplog)
