@@ -105,3 +105,24 @@ async def test_service_offline_makes_every_entity_unavailable_and_back(
         "every entity unavailable after a crash (last will)",
     )
     assert_clean_log(caplog)
+
+
+async def test_home_assistant_restart_loads_every_entity_from_retained_discovery(
+    ha: HaView, watch: Watch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """HA restarting while the service runs: everything comes from retained messages."""
+    hass = ha.hass
+    announced = set(discovered_unique_ids(watch))
+    (entry,) = hass.config_entries.async_entries("mqtt")
+    had_value = [e for e in stateful(ha) if ha.value(e) not in UNSET]
+    caplog.clear()
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await until(hass, lambda: all_loaded(ha, announced), 30, "every entity loaded again")
+    await until(
+        hass,
+        lambda: all(ha.value(e) not in UNSET for e in had_value),
+        20,
+        lambda: f"every entity has its value again; without: {unset(ha)}",
+    )
+    assert ha.unique_ids() == announced
+    assert_clean_log(caplog)
