@@ -28,8 +28,12 @@ PLUGIN_SUFFIXES: tuple[tuple[str, str], ...] = (
     ("switch", "enabled"),
     ("button", "uninstall"),
 )
-# The update entity's state: exactly the keys HA's update platform accepts.
-UPDATE_TEMPLATE = "{{ value_json.update_entity | tojson if value_json is defined else '' }}"
+# The update entity's state: exactly the keys HA's update platform accepts. Nothing
+# (HA ignores an empty result) for an emptied topic or a state of an older version.
+UPDATE_TEMPLATE = (
+    "{{ value_json.update_entity | tojson"
+    " if value_json is defined and value_json.update_entity is defined else '' }}"
+)
 # HA's text entity sends any typed string raw (an empty one when cleared).
 TEXT_COMMAND_TEMPLATE = "{{ {'text': value} | tojson }}"
 
@@ -75,7 +79,11 @@ def _guarded_json(expr: str) -> str:
 
 
 def _one_of(expr: str, options: Sequence[str]) -> str:
-    """``expr`` if it is one of ``options``, else ``None`` (HA logs an error otherwise)."""
+    """``expr`` if it is one of ``options``, else ``None`` (HA logs an error otherwise).
+
+    Options are validated plugin ids (``[a-z0-9._-]``), so their JSON list is
+    also a Jinja list literal.
+    """
     return _guarded(f"{expr} if {expr} in {json.dumps(list(options))} else 'None'", "'None'")
 
 

@@ -17,7 +17,8 @@ other, in an order HA accepts without a warning:
   then the per-entity configs re-create them under the same unique ids;
 - an entity that went away: in the device layout a component with only
   ``platform`` (HA's removal form), in the entity layout an empty config;
-- a new device id or prefix: everything at the old place is emptied.
+- a new device id or prefix: everything at the old place is emptied;
+- discovery turned off: everything the ledger records is emptied (``retire``).
 
 No ledger (a first start, or a version that published per-entity configs)
 is read as "per-entity configs of today's entities may exist".
@@ -100,8 +101,8 @@ def entity_config(topics: Topics, info: DeviceInfo, comp: Component) -> Message:
     return json_message(topics.discovery(comp.platform, comp.key), body)
 
 
-def _elsewhere(old: Ledger) -> list[Message]:
-    """Empty every config the ledger left under another prefix or device id."""
+def retire(old: Ledger) -> list[Message]:
+    """Empty every config ``old`` records (discovery turned off, or moved elsewhere)."""
     there = Topics("", old.device_id, old.prefix)
     if old.mode == "device":
         return [clear(there.device_discovery)]
@@ -122,7 +123,7 @@ def plan(
     if previous is None:  # unknown past: the per-entity configs of today's entities
         previous = Ledger("entity", ledger.prefix, ledger.device_id, now)
     elif (previous.prefix, previous.device_id) != (ledger.prefix, ledger.device_id):
-        out += _elsewhere(previous)
+        out += retire(previous)
         previous = Ledger(mode, ledger.prefix, ledger.device_id, {})
     gone = {k: p for k, p in previous.components.items() if k not in now}
     if mode == "device":

@@ -18,7 +18,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from ledmatrix_mqtt.api import DisplayApi, ReconcileReport, StoreApi
+from ledmatrix_mqtt.api import DisplayApi, ReconcileReport, SearchResult, StoreApi
+from ledmatrix_mqtt.core.models import InstalledPlugin
 from ledmatrix_mqtt.errors import StorageFailed
 from ledmatrix_mqtt.fsutil import atomic_write_json, read_json
 from ledmatrix_mqtt.mqtt import discovery, ha_layout, state
@@ -62,7 +63,7 @@ class StatePublisher:
         self._per_entity = (
             discovery_mode == "entity" or self._ledger is None or (self._ledger.mode == "entity")
         )
-        self.selection = StoreSelection()
+        self.selection = StoreSelection()  # shared with the store_select/store_install handlers
         self._last_failed: OperationState | None = None
         self._lock = threading.RLock()
         self._sent: dict[str, bytes] = {}
@@ -118,30 +119,27 @@ class StatePublisher:
             summary = self._store.cached_registry_summary()
             ids = {p.id for p in installed}
             removed = (self._known_plugins or set()) - ids
-            out: list[Message] = []
-            ledger: Ledger | None = None
-            if self._discovery:
-                show = list(self._display.rotation()) or sorted(ids)
-                offered = (
-                    [e.entry.id for e in summary.entries if not e.installed] if summary else []
-                )
-                comps = discovery.device_components(
-                    self._topics, self._info, installed, show, sorted(offered)
-                )
-                moves, ledger = ha_layout.plan(
-                    self._topics, self._info, self._mode, comps, self._ledger
-                )
-                out += moves
+            out, ledger = self._discovery_messages(installed, summary)
             out += state.plugins_messages(self._topics, installed, runtime, self._operation)
             out.append(state.store_message(self._topics, summary, self.selection.get()))
             for plugin_id in sorted(removed):
                 out += self._removal(plugin_id)
             self._known_plugins = ids
-            sent = self._send(out, force)
-            if ledger is not None and sent:
+            if self._send(out, force):
                 self._remember(ledger)
 
-    def _remember(self, ledger: Ledger) -> None:
+    def _discovery_messages(
+        self, installed: list[InstalledPlugin], summary: SearchResult | None
+    ) -> tuple[list[Message], Ledger | None]:
+        """What moves discovery to today's entities, and the ledger once it went out."""
+        if not self._discovery:  # turned off: what an earlier run announced is removed
+            return (ha_layout.retire(self._ledger) if self._ledger else []), None
+        show = list(self._display.rotation()) or sorted(p.id for p in installed)
+        offered = sorted(e.entry.id for e in summary.entries if not e.installed) if summary else []
+        comps = discovery.device_components(self._topics, self._info, installed, show, offered)
+        return ha_layout.plan(self._topics, self._info, self._mode, comps, self._ledger)
+
+    def _remember(self, ledger: Ledger | None) -> None:
         """Keep the ledger (and write it when it changed) once its messages went out."""
         if ledger == self._ledger:
             return
@@ -149,8 +147,11 @@ class StatePublisher:
         if self._ledger_path is None:
             return
         try:
-            self._ledger_path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_json(self._ledger_path, ledger.to_data())
+            if ledger is None:
+                self._ledger_path.unlink(missing_ok=True)
+            else:
+                self._ledger_path.parent.mkdir(parents=True, exist_ok=True)
+                atomic_write_json(self._ledger_path, ledger.to_data())
         except (OSError, StorageFailed) as exc:  # the next start migrates once more: harmless
             _LOG.warning("could not record the published discovery: %s", exc)
 

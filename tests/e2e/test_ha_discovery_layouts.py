@@ -56,9 +56,9 @@ def seed_legacy(broker: MosquittoBroker) -> None:
         probe.close()
 
 
-def set_mode(path: Path, mode: str) -> None:
+def set_discovery(path: Path, **discovery: object) -> None:
     document = yaml.safe_load(path.read_text())
-    document["mqtt"]["discovery"] = {"mode": mode}
+    document["mqtt"]["discovery"] = discovery
     path.write_text(yaml.safe_dump(document, sort_keys=False))
 
 
@@ -112,7 +112,7 @@ def test_upgrade_from_per_entity_configs_migrates_once_and_leaves_one_layout(
         assert {t for t, _ in discovery_log(app)} == {DEVICE_TOPIC}
 
         # -- switching to entity mode (older HA): device config emptied first -------------
-        set_mode(path, "entity")
+        set_discovery(path, mode="entity")
         app = restart(app)
         retained = app.retained(f"{PREFIX}/#")
         assert DEVICE_TOPIC not in retained
@@ -122,11 +122,17 @@ def test_upgrade_from_per_entity_configs_migrates_once_and_leaves_one_layout(
         assert ents["panel"]["device"]["identifiers"] == [f"ledmatrix_{DEVICE_ID}"]
 
         # -- and back: migrate + empty every per-entity config, then the device config ----
-        set_mode(path, "device")
+        set_discovery(path, mode="device")
         app = restart(app)
         retained = app.retained(f"{PREFIX}/#")
         assert [t for t, p in retained.items() if p] == [DEVICE_TOPIC]
         assert set(ha_rules.entities(retained, PREFIX, DEVICE_ID)) == set(ents)
+
+        # -- discovery turned off: the device and its entities leave Home Assistant -------
+        set_discovery(path, enabled=False)
+        app = restart(app)
+        assert not [t for t, p in app.retained(f"{PREFIX}/#").items() if p]
+        assert not (app.state_dir / "mqtt" / "discovery.json").exists()
     finally:
         watcher.close()
         app.ha.close()

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.broker
 RESTARTS = 20
 BURST = 6  # commands per cycle: under the default burst (60) and rate (20/s) limits
 ONLINE_BOUND_S = 10.0
-DISCOVERY = "homeassistant/light/testpanel/panel/config"
+DISCOVERY = "homeassistant/device/testpanel/config"  # device-based discovery (the default)
 
 
 def _online(env: ServiceEnv) -> bool:

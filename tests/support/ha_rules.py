@@ -37,19 +37,22 @@ SUPPORTED_PLATFORMS = frozenset({
     "light", "lock", "notify", "number", "scene", "select", "sensor", "siren", "switch", "tag",
     "text", "update", "vacuum", "valve", "water_heater",
 })  # fmt: skip
-REQUIRED = {
+REQUIRED = {  # MQTT_RO_SCHEMA: state_topic; MQTT_RW_SCHEMA: command_topic
     "button": ("command_topic",),
     "select": ("command_topic", "options"),
     "text": ("command_topic",),
     "light": ("command_topic",),
+    "switch": ("command_topic",),
     "sensor": ("state_topic",),
     "binary_sensor": ("state_topic",),
-    "switch": (),
-    "update": (),
+    "update": ("state_topic",),
     "image": (),
 }
 ENTITY_CATEGORIES = ("config", "diagnostic")
-_JSON_OF = re.compile(r"^\{\{ value_json\.(\w+) \| tojson if value_json is defined else '' \}\}$")
+_JSON_OF = re.compile(
+    r"^\{\{ value_json\.(\w+) \| tojson"
+    r" if value_json is defined and value_json\.\1 is defined else '' \}\}$"
+)
 
 
 class Violation(AssertionError):
@@ -82,7 +85,8 @@ def check_update_state(payload: Mapping[str, Any]) -> None:
 
 
 def update_state_seen_by_ha(config: Mapping[str, Any], state: bytes) -> Mapping[str, Any]:
-    """What HA's update entity validates: the state itself, or what its template picks.
+    """What HA's update entity validates: the state itself, or what its template picks
+    (``{}``, which HA ignores, when the picked key is missing).
 
     Only the template form the service uses is understood; any other one fails
     the test rather than being guessed at.
@@ -94,7 +98,7 @@ def update_state_seen_by_ha(config: Mapping[str, Any], state: bytes) -> Mapping[
     match = _JSON_OF.match(template)
     if match is None:
         raise AssertionError(f"unknown update value_template {template!r}")
-    return dict(data[match.group(1)])
+    return dict(data.get(match.group(1), {}))
 
 
 def check_templates(key: str, config: Mapping[str, Any]) -> None:

@@ -296,7 +296,11 @@ def retained_snapshot(
 
 
 def app_config(broker: MosquittoBroker, state_dir: Path, **mqtt: object):  # type: ignore[no-untyped-def]
-    """An AppConfig pointing at ``broker`` (embedded off); ``mqtt`` overrides keys."""
+    """An AppConfig pointing at ``broker`` (embedded off); ``mqtt`` overrides keys.
+
+    Discovery uses the per-entity layout (``mode: entity``), whose topics these
+    tests name; the default device layout is covered by tests/e2e/test_ha_*.
+    """
     from ledmatrix_mqtt.core.config_model import parse_config
 
     section: dict[str, object] = {
@@ -304,6 +308,7 @@ def app_config(broker: MosquittoBroker, state_dir: Path, **mqtt: object):  # typ
         "port": broker.port or 1883,
         "embedded": False,
         "keepalive": 5,
+        "discovery": {"mode": "entity"},
     }
     if broker.socket_path:
         section["transport"] = "unix"

@@ -12,10 +12,9 @@ from ledmatrix_mqtt.core.models import (
     InstalledPlugin,
     Manifest,
     PluginSource,
-    Progress,
-    Stage,
 )
 from ledmatrix_mqtt.mqtt import discovery, ha_layout, state
+from ledmatrix_mqtt.mqtt.codec import PluginArgs, TextArgs, decode_request
 from ledmatrix_mqtt.mqtt.discovery import DeviceInfo
 from ledmatrix_mqtt.mqtt.ha_layout import Ledger
 from ledmatrix_mqtt.mqtt.state import OperationState
@@ -78,8 +77,7 @@ def test_update_entity_state_passes_home_assistants_update_schema(
 ) -> None:
     op = OperationState()
     if running:
-        op = OperationState(operation="install", plugin_id=p.id, status="running")
-        op = op.advanced(Progress("install", p.id, Stage.DOWNLOADING, 40))
+        op = OperationState("install", p.id, "running", stage="downloading", percent=40)
     msg = state.plugin_message(T, p, None, op)
     config = next(c.body for c in discovery.plugin_components(T, INFO, p) if c.platform == "update")
     seen = ha_rules.update_state_seen_by_ha(config, msg.payload)
@@ -87,6 +85,16 @@ def test_update_entity_state_passes_home_assistants_update_schema(
     assert seen["in_progress"] is running
     assert seen["update_percentage"] == (40 if running else None)
     assert seen["installed_version"] == p.version
+
+
+def test_state_retained_by_an_older_version_is_ignored_by_the_update_entity() -> None:
+    """After an upgrade HA may read the old retained plugin state before the new one."""
+    config = next(
+        c.body for c in discovery.plugin_components(T, INFO, plugin()) if c.key.endswith("_update")
+    )
+    assert "value_json.update_entity is defined" in config["value_template"]
+    old = json.dumps({"id": "clock-simple", "enabled": True, "installed_version": "1.0.0"})
+    assert ha_rules.update_state_seen_by_ha(config, old.encode()) == {}
 
 
 def test_release_url_only_when_it_is_a_web_url() -> None:
@@ -133,3 +141,39 @@ def test_device_config_removal_stub_is_platform_only() -> None:
         "name": "ledmatrix-mqtt", "sw_version": "0.3.0", "support_url": discovery.ORIGIN_URL,
     }  # fmt: skip
     assert set(ha_rules.components_of_device(body)) == {c.key for c in comps}
+
+
+def ha_commands(comp: discovery.Component) -> list[tuple[str, str]]:
+    """(command topic, payload) pairs HA publishes for ``comp`` (templates rendered)."""
+    b = comp.body
+    if comp.platform == "button":
+        return [(b["command_topic"], b["payload_press"])]
+    if comp.platform == "update":
+        return [(b["command_topic"], b["payload_install"])]
+    if comp.platform in ("switch", "light"):
+        out = [(b["command_topic"], b["payload_on"]), (b["command_topic"], b["payload_off"])]
+        if "brightness_command_topic" in b:
+            out += [(b["brightness_command_topic"], v) for v in ("1", "40", "100")]
+        return out
+    if comp.platform == "select":
+        return [(b["command_topic"], option) for option in b["options"]]
+    if comp.platform == "text":
+        assert b["command_template"] == "{{ {'text': value} | tojson }}"
+        typed = ("", "Dinner is ready", "true", "null", "[1, 2]", "42", '{"a": 1}', "x" * 255)
+        return [(b["command_topic"], json.dumps({"text": t})) for t in typed]
+    return []
+
+
+def test_every_command_home_assistant_sends_is_accepted() -> None:
+    """Each payload an entity publishes decodes to a request of the service's command API."""
+    comps = discovery.device_components(T, INFO, PLUGINS, ["clock-simple", "b.c"], ["weather"])
+    sent = [pair for comp in comps for pair in ha_commands(comp)]
+    assert len(sent) > 30
+    for topic, payload in sent:
+        command = T.command_of(topic)
+        assert command is not None, topic
+        request = decode_request(command, payload.encode())
+        assert request.command == command
+    text = decode_request("text", json.dumps({"text": "[1, 2]"}).encode())
+    assert text.args == TextArgs("[1, 2]")
+    assert decode_request("store_select", b"weather").args == PluginArgs("weather")

@@ -7,7 +7,7 @@ import json
 from ledmatrix_mqtt.core.models import InstalledPlugin, PluginSource
 from ledmatrix_mqtt.mqtt import discovery
 from ledmatrix_mqtt.mqtt.discovery import DeviceInfo
-from ledmatrix_mqtt.mqtt.ha_layout import Ledger, plan
+from ledmatrix_mqtt.mqtt.ha_layout import Ledger, plan, retire
 from ledmatrix_mqtt.mqtt.messages import Message
 from ledmatrix_mqtt.mqtt.topics import Topics
 
@@ -101,3 +101,13 @@ def test_ledger_round_trips_and_rejects_junk() -> None:
     assert Ledger.from_data(json.loads(json.dumps(ledger.to_data()))) == ledger
     for junk in (None, [], {"mode": "x"}, {**ledger.to_data(), "components": {"a": 1}}):
         assert Ledger.from_data(junk) is None
+
+
+def test_retire_empties_whatever_the_ledger_records() -> None:
+    device = Ledger("device", "homeassistant", "panel1", {"panel": "light"})
+    assert steps(retire(device)) == [(DEVICE_TOPIC, "")]
+    entity = Ledger("entity", "homeassistant", "panel1", {"panel": "light", "next": "button"})
+    assert steps(retire(entity)) == [
+        ("homeassistant/button/panel1/next/config", ""),
+        ("homeassistant/light/panel1/panel/config", ""),
+    ]
