@@ -105,6 +105,11 @@ async def ha(
     config_dir.mkdir()
     (config_dir / "configuration.yaml").write_text("")
     hass.config.config_dir = str(config_dir)
+    # Default: HA first, so the service's discovery arrives at a running integration.
+    # Parametrized "service_first": HA starts while the service runs (retained discovery).
+    service_first = getattr(request, "param", "ha_first") == "service_first"
+    if service_first:
+        request.getfixturevalue("service")
     entry = MockConfigEntry(
         domain="mqtt",
         data={"broker": "127.0.0.1", "port": broker.port},
@@ -114,7 +119,6 @@ async def ha(
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
-    # HA first, so the service's discovery arrives at a running integration.
     request.getfixturevalue("service")
     watch: Watch = request.getfixturevalue("watch")
     view = HaView(hass)

@@ -117,9 +117,6 @@ class Watch:
         raw = self.latest(topic)
         return json.loads(raw) if raw else None
 
-    def all_json(self, topic: str) -> list[Any]:
-        return [json.loads(p) for p in self.probe.on(topic) if p]
-
     def close(self) -> None:
         self.probe.close()
 

@@ -70,9 +70,6 @@ class HaView:
         assert entity_id, f"no {domain} entity with unique_id {unique_id}: {self.unique_ids()}"
         return entity_id
 
-    def find(self, domain: str, match: Callable[[er.RegistryEntry], bool]) -> list[str]:
-        return [e.entity_id for e in self.entries() if e.domain == domain and match(e)]
-
     def state(self, entity_id: str) -> State:
         state = self.hass.states.get(entity_id)
         assert state is not None, f"{entity_id} has no state"

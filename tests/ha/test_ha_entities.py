@@ -34,15 +34,16 @@ async def test_every_discovered_entity_loads_with_its_value_and_no_log_noise(
     announced = discovered_unique_ids(watch)
     assert len(announced) >= 10, announced
     await until(ha.hass, lambda: all_loaded(ha, set(announced)), 30, "every entity loaded")
-    await until(
-        ha.hass,
-        lambda: all(ha.value(e) not in UNSET for e in stateful(ha)),
-        20,
-        lambda: f"every entity has its value; without: {unset(ha)}",
-    )
-    values = {e.entity_id: ha.value(e.entity_id) for e in ha.entries()}
-    # The closing table of what a user sees right after start-up (pytest -s shows it).
-    print("\n" + "\n".join(f"{k:45} {v!r}" for k, v in sorted(values.items())))
+    try:
+        await until(
+            ha.hass,
+            lambda: all(ha.value(e) not in UNSET for e in stateful(ha)),
+            20,
+            lambda: f"every entity has its value; without: {unset(ha)}",
+        )
+    finally:
+        # What a user sees right after start-up (shown with -s, or when this fails).
+        print("\n".join(f"{e.entity_id:45} {ha.value(e.entity_id)!r}" for e in ha.entries()))
     for entry in ha.entries():
         if entry.domain == "button" and entry.disabled_by is None:
             assert ha.value(entry.entity_id) == "unknown", entry.entity_id  # available
@@ -125,4 +126,15 @@ async def test_home_assistant_restart_loads_every_entity_from_retained_discovery
         lambda: f"every entity has its value again; without: {unset(ha)}",
     )
     assert ha.unique_ids() == announced
+    assert_clean_log(caplog)
+
+
+@pytest.mark.parametrize("ha", ["service_first"], indirect=True)
+async def test_home_assistant_starting_after_the_service_loads_every_entity(
+    ha: HaView, watch: Watch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The usual morning: the panel ran all night, HA boots and reads retained discovery."""
+    announced = set(discovered_unique_ids(watch))
+    await until(ha.hass, lambda: all_loaded(ha, announced), 30, "every entity loaded")
+    assert ha.value(ha.entity_id("panel", "light")) == "on"
     assert_clean_log(caplog)
