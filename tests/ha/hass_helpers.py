@@ -84,6 +84,14 @@ class HaView:
         return None if state is None else state.attributes.get(name)
 
     async def call(self, domain: str, service: str, entity_id: str, **data: Any) -> None:
+        """Call ``domain.service`` on ``entity_id`` as the UI does, once it is available
+        (HA silently skips entity service calls to unavailable entities)."""
+        await until(
+            self.hass,
+            lambda: self.value(entity_id) not in (None, "unavailable"),
+            15,
+            f"{entity_id} available for {domain}.{service}",
+        )
         await self.hass.services.async_call(
             domain, service, {"entity_id": entity_id, **data}, blocking=True
         )

@@ -9,7 +9,7 @@ import pytest
 from homeassistant.core import Event, EventStateChangedData, callback
 from homeassistant.helpers.event import async_track_state_change_event
 
-from tests.ha.harness import BASE, BUILTINS, STORE_PLUGIN, Store, Watch, retained_json
+from tests.ha.harness import BASE, BUILTINS, IDENTIFIER, STORE_PLUGIN, Store, Watch, retained_json
 from tests.ha.hass_helpers import UNSET, HaView, assert_clean_log, until
 from tests.support.mosquitto import MosquittoBroker
 
@@ -142,7 +142,7 @@ async def test_store_install_update_with_progress_and_uninstall_from_home_assist
     await ha.call("button", "press", ha.entity_id("refresh_store", "button"))
     await until(
         hass,
-        lambda: "ledmatrix_hapanel_store_plugin" in ha.unique_ids(),
+        lambda: f"{IDENTIFIER}_store_plugin" in ha.unique_ids(),
         20,
         lambda: f"the store picker appears: {last_response(watch, 'search')}",
     )
@@ -173,7 +173,7 @@ async def test_store_install_update_with_progress_and_uninstall_from_home_assist
     uids = {f"plugin_{key}_update", f"plugin_{key}_enabled", f"plugin_{key}_uninstall"}
     await until(
         hass,
-        lambda: {f"ledmatrix_hapanel_{u}" for u in uids} <= ha.unique_ids(),
+        lambda: {f"{IDENTIFIER}_{u}" for u in uids} <= ha.unique_ids(),
         20,
         "the plugin's entities appear",
     )
