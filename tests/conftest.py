@@ -16,3 +16,6 @@ def fake_github() -> Iterator[FakeGitHub]:
         yield server
     finally:
         server.stop()
+
+
+collect_ignore = ["ha"]  # Home Assistant suite: own Python 3.13 venv, run by scripts/test-ha
