@@ -142,6 +142,10 @@ class Service:
     def _reconcile_once(self) -> None:
         """The start-up reconcile: exactly once, in the background, never looping."""
         assert self.store is not None
+        try:  # the store summary (HA's store select and problem sensor) needs a registry copy
+            self.store.registry.fetch_registry()
+        except LedMatrixError as exc:
+            _LOG.warning("plugin store unavailable at start-up: %s", exc.message)
         try:
             report = self.store.reconcile()
             if self.frontend is not None:

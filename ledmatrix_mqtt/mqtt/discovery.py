@@ -186,8 +186,7 @@ def _sensors(topics: Topics, info: DeviceInfo) -> list[Component]:
             info, "binary_sensor", "store_problem", "Plugin store",
             state_topic=topics.state_store,
             value_template=_guarded(
-                "'None' if value_json.fetched_at is none else "
-                "('ON' if value_json.stale else 'OFF')",
+                "'ON' if value_json.fetched_at is none or value_json.stale else 'OFF'",
                 "'None'",
             ),
             json_attributes_topic=topics.state_store,
