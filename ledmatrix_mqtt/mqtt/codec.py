@@ -303,6 +303,13 @@ def _plugin(f: _Fields) -> CommandArgs:
     return args
 
 
+def _optional_plugin(f: _Fields) -> CommandArgs:
+    """store_select: a plugin id, or none (``{}``) to clear the selection."""
+    args = PluginArgs(f.plugin_id(required=False))
+    f.done()
+    return args
+
+
 def _install(f: _Fields) -> CommandArgs:
     if f.has("url"):
         url = f.text("url", limit=512, required=True)
@@ -439,6 +446,6 @@ _PARSERS = {
     "text": _text,
     "configure": _configure,
     "rotation": _rotation,
-    "store_select": _plugin,
+    "store_select": _optional_plugin,
     "store_install": _no_args,
 }

@@ -180,10 +180,10 @@ class CommandHandlers:
     # -- Home Assistant's store select + Install button --------------------------
 
     def _store_select(self, args: PluginArgs, progress: ProgressFn) -> Outcome:
-        """Remember a store plugin that is not installed; it shows on ``state/store``."""
+        """Remember a store plugin that is not installed (none clears); on ``state/store``."""
         summary = self._store.cached_registry_summary()
         offered = {e.entry.id for e in summary.entries if not e.installed} if summary else set()
-        if args.plugin_id not in offered:
+        if args.plugin_id and args.plugin_id not in offered:
             raise NotFound(f"{args.plugin_id!r} is not a store plugin that can be installed")
         self._selection.set(args.plugin_id)
         return Outcome({"selected": args.plugin_id}, plugins_changed=True)

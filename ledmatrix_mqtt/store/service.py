@@ -89,6 +89,7 @@ class PluginStore:
         reconciler: Reconciler,
         operations: OperationQueue,
         hooks: StoreHooks | None = None,
+        default_duration: float = 15.0,
     ) -> None:
         self._config = store_config
         self.registry = registry
@@ -100,6 +101,7 @@ class PluginStore:
         self.reconciler = reconciler
         self.operations = operations
         self.hooks: StoreHooks = hooks or NoHooks()
+        self._settings = PluginSettingsService(config, {"display_duration": default_duration})
 
     # -- reads (never queued) -------------------------------------------------------
     def list_installed(self) -> Sequence[InstalledPlugin]:
@@ -374,7 +376,7 @@ class PluginStore:
     # set_enabled, and the config editor serialises the writes) ------------------------
     def plugin_settings(self, plugin_id: str) -> PluginSettings:
         """The plugin's effective settings (secrets masked) and its simple settings."""
-        return PluginSettingsService(self._editor).current(self._installed(plugin_id))
+        return self._settings.current(self._installed(plugin_id))
 
     def configure(self, plugin_id: str, changes: Mapping[str, Any]) -> PluginSettings:
         """Change the plugin's settings (a merge-patch); the plugin reloads with them.
@@ -385,7 +387,7 @@ class PluginStore:
         plugin = self._installed(plugin_id)
         if self.records.is_uninstalled(plugin_id):
             raise NotInstalled(f"plugin {plugin_id!r} is being uninstalled")
-        settings = PluginSettingsService(self._editor).configure(plugin, changes)
+        settings = self._settings.configure(plugin, changes)
         self.inventory.invalidate()  # `enabled` may have changed
         self._notify()
         return settings
@@ -393,6 +395,6 @@ class PluginStore:
     def set_rotation_order(self, order: Sequence[str]) -> tuple[str, ...]:
         """Show these installed plugins first, in this order (the rest follow by id)."""
         installed = {p.id for p in self.inventory.list()}
-        written = PluginSettingsService(self._editor).set_rotation_order(order, installed)
+        written = self._settings.set_rotation_order(order, installed)
         self._notify()
         return written

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from typing import Any
 
+import jinja2
 import pytest
 
 from ledmatrix_mqtt.api import DisplayState, ReconcileReport
@@ -143,6 +146,16 @@ def test_device_config_removal_stub_is_platform_only() -> None:
     assert set(ha_rules.components_of_device(body)) == {c.key for c in comps}
 
 
+def _command(body: Mapping[str, Any], value: str) -> str:
+    """The payload HA publishes for ``value``: the command template rendered, if any."""
+    template = body.get("command_template")
+    if template is None:
+        return value
+    env = jinja2.Environment(autoescape=False)
+    env.filters["tojson"] = json.dumps
+    return env.from_string(template).render(value=value)
+
+
 def ha_commands(comp: discovery.Component) -> list[tuple[str, str]]:
     """(command topic, payload) pairs HA publishes for ``comp`` (templates rendered)."""
     b = comp.body
@@ -156,7 +169,7 @@ def ha_commands(comp: discovery.Component) -> list[tuple[str, str]]:
             out += [(b["brightness_command_topic"], v) for v in ("1", "40", "100")]
         return out
     if comp.platform == "select":
-        return [(b["command_topic"], option) for option in b["options"]]
+        return [(b["command_topic"], _command(b, option)) for option in b["options"]]
     if comp.platform == "text":
         assert b["command_template"] == "{{ {'text': value} | tojson }}"
         typed = ("", "Dinner is ready", "true", "null", "[1, 2]", "42", '{"a": 1}', "x" * 255)

@@ -215,7 +215,7 @@ def test_diagnostics_and_store_entities() -> None:
     assert problem["state_topic"] == T.state_store
     assert comps["last_error"]["json_attributes_topic"] == T.state_operation
     pick = comps["store_plugin"]
-    assert pick["options"] == ["weather", "stocks"]
+    assert pick["options"] == [discovery.NO_SELECTION, "weather", "stocks"]
     assert pick["command_topic"] == "ledmatrix/panel1/cmd/store_select"
     assert comps["store_install"]["command_topic"] == "ledmatrix/panel1/cmd/store_install"
     assert comps["refresh_store"]["payload_press"] == '{"refresh":true}'
