@@ -1,24 +1,24 @@
 """The MQTT front end: command topics in, responses and retained state out.
 
 Threads: paho's network thread only enqueues events; one dispatcher thread
-validates, rate-limits and routes commands; a ``display`` worker runs display
-commands and ``list`` (and republishes state), a ``query`` worker runs
-``search``, and a single ``store`` worker runs store mutations in order, so a
-running install never delays ``list`` or ``next``.
+rate-limits, validates and routes every inbound message; a ``display`` worker
+runs display commands, ``list`` and ``enable``/``disable`` (and republishes
+state), and a ``query`` worker runs ``search``. Store mutations are submitted to
+the store's one operation queue without waiting: a duplicate or a full queue is
+answered ``busy`` at once, and the response is sent when the operation's future
+completes. So a running install never delays ``list``, ``disable`` or ``next``.
 """
 
 from __future__ import annotations
 
 import logging
-import random
-import re
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 
-from ledmatrix_mqtt.api import DisplayApi, ReconcileReport, StoreApi
+from ledmatrix_mqtt.api import DisplayApi, OpResult, ReconcileReport, StoreApi
 from ledmatrix_mqtt.core.config_model import AppConfig
-from ledmatrix_mqtt.core.models import Progress
 from ledmatrix_mqtt.errors import Busy, InternalError, LedMatrixError, RateLimited
 from ledmatrix_mqtt.mqtt.broker import EmbeddedBroker
 from ledmatrix_mqtt.mqtt.client import (
@@ -28,31 +28,26 @@ from ledmatrix_mqtt.mqtt.client import (
     Disconnected,
     Event,
     Inbound,
+    Subscribed,
     Subscription,
 )
-from ledmatrix_mqtt.mqtt.codec import Body, Request, decode_body, encode_response, parse_request
+from ledmatrix_mqtt.mqtt.codec import Rejected, Request, decode_request, encode_response
+from ledmatrix_mqtt.mqtt.commands import COMMANDS, Lane
 from ledmatrix_mqtt.mqtt.dedup import TransactionJournal
 from ledmatrix_mqtt.mqtt.discovery import DeviceInfo
 from ledmatrix_mqtt.mqtt.frames import FramePublisher
-from ledmatrix_mqtt.mqtt.handlers import (
-    LONG_COMMANDS,
-    QUERY_COMMANDS,
-    STORE_COMMANDS,
-    CommandHandlers,
-    Outcome,
-)
+from ledmatrix_mqtt.mqtt.handlers import CommandHandlers, Outcome
 from ledmatrix_mqtt.mqtt.inbound import EventQueue
 from ledmatrix_mqtt.mqtt.messages import Message, clear
-from ledmatrix_mqtt.mqtt.progress import OperationTracker
+from ledmatrix_mqtt.mqtt.progress import OperationFeed
 from ledmatrix_mqtt.mqtt.publisher import StatePublisher
 from ledmatrix_mqtt.mqtt.ratelimit import TokenBucket
 from ledmatrix_mqtt.mqtt.state import ONLINE, OperationState
 from ledmatrix_mqtt.mqtt.topics import Topics
 from ledmatrix_mqtt.mqtt.tuning import FrontendStats, FrontendTuning, ReplyRoute
-from ledmatrix_mqtt.mqtt.workers import Worker
+from ledmatrix_mqtt.mqtt.workers import OneShot, Worker
 
 _LOG = logging.getLogger(__name__)
-_COMMAND_NAME = re.compile(r"[a-z0-9_-]{1,32}")
 
 
 class MqttFrontend:
@@ -69,6 +64,7 @@ class MqttFrontend:
         tuning: FrontendTuning | None = None,
     ) -> None:
         self._config = config
+        self._store = store
         self._display = display
         self._tuning = tuning or FrontendTuning(
             rate=config.mqtt.rate_limit, burst=float(config.mqtt.rate_burst)
@@ -96,19 +92,22 @@ class MqttFrontend:
         self._frames = FramePublisher(
             self.topics, display, self._connection.publish, interval=self._tuning.frame_interval
         )
-        self._handlers = CommandHandlers(config, store, display)
-        self._journal = TransactionJournal(self._state_dir / "mqtt" / "transactions.json")
+        self._handlers = CommandHandlers(store, display)
+        self._journal = TransactionJournal(self._state_dir / "mqtt")
         self._bucket = TokenBucket(self._tuning.rate, self._tuning.burst)
         self._display_worker = Worker("display", self._tuning.display_queue)
         self._query_worker = Worker("query", self._tuning.display_queue)
-        self._store_worker = Worker("store", self._tuning.store_queue)
+        # One pending republish for any number of HA births (no thread per message).
+        self._birth = OneShot(
+            self._tuning.birth_delay, lambda: self._coalesced("all", self._republish_all)
+        )
         self._dispatcher = threading.Thread(target=self._dispatch, name="mqtt-dispatch")
         self._online = threading.Event()
         self._stopping = threading.Event()
+        self._replaying = False
         self._coalesce_lock = threading.Lock()
         self._pending: set[str] = set()
         self._cleared_topics: set[str] = set()
-        self._timers: list[threading.Timer] = []
         self._broker: EmbeddedBroker | None = None
         self._starter = threading.Thread(target=self._connect, name="mqtt-start", daemon=True)
         self._rate_limited = 0
@@ -118,8 +117,11 @@ class MqttFrontend:
 
     def start(self) -> None:
         """Start the threads and connect in the background; never waits for the broker."""
-        for worker in (self._display_worker, self._query_worker, self._store_worker):
+        for worker in (self._display_worker, self._query_worker):
             worker.start()
+        self._store.add_operation_listener(
+            OperationFeed(self._set_operation, self._tuning.progress_interval)
+        )
         self._dispatcher.start()
         self._frames.start()
         self._display.add_listener(self._on_display_event)
@@ -138,10 +140,9 @@ class MqttFrontend:
         self._stopping.set()
         if self._starter.is_alive():  # a private mosquitto may be starting: stop it too
             self._starter.join(10.0)
-        for timer in self._timers:
-            timer.cancel()
+        self._birth.cancel()
         self._frames.stop()
-        for worker in (self._display_worker, self._query_worker, self._store_worker):
+        for worker in (self._display_worker, self._query_worker):
             worker.stop()
         self._connection.stop(final=self._publisher.offline())
         self._online.clear()
@@ -175,9 +176,9 @@ class MqttFrontend:
 
     def _subscriptions(self) -> list[Subscription]:
         subs = [
-            Subscription(self.topics.command_filter, own_commands=True),
             Subscription(self.topics.availability, own_commands=True),
-            Subscription(self.topics.state_plugin_filter, own_commands=True),
+            Subscription(self.topics.command_filter, own_commands=True),
+            Subscription(self.topics.state_filter, own_commands=True),
         ]
         if self._config.mqtt.discovery_enabled:
             subs.append(Subscription(self.topics.ha_status))
@@ -198,8 +199,11 @@ class MqttFrontend:
             self._on_inbound(event)
         elif isinstance(event, Connected):
             _LOG.info("connected to the MQTT broker; publishing state")
+            self._replaying = True  # retained replays of our subscriptions come first
             self._connection.publish(Message(self.topics.availability, ONLINE, 1, True))
             self._display_worker.submit(self._republish_all)
+        elif isinstance(event, Subscribed):
+            self._replaying = False
         elif isinstance(event, Disconnected | ConnectFailed):
             self._online.clear()
 
@@ -212,35 +216,62 @@ class MqttFrontend:
             self._online.set()
 
     def _on_inbound(self, msg: Inbound) -> None:
+        """Bounded work per message: what is not O(1) pays a token of the shared budget."""
         topic = msg.topic
         command = self.topics.command_of(topic)
         if command is not None:
             self._on_command(command, msg)
         elif topic == self.topics.availability:
-            if msg.payload != ONLINE and not self._stopping.is_set():
-                _LOG.warning("our availability was overwritten or lost; republishing everything")
+            self._on_availability(msg)
+        elif topic == self.topics.ha_status:
+            if msg.payload.strip().lower() == ONLINE and self._birth.schedule():
+                _LOG.info("Home Assistant came online; republishing discovery shortly")
+        elif topic.startswith(self.topics.state_prefix):
+            self._on_state_echo(topic, msg)
+
+    def _on_availability(self, msg: Inbound) -> None:
+        if msg.payload == ONLINE or self._stopping.is_set():
+            return
+        if self._replaying and msg.retain:
+            # our previous run's last will, replayed on subscribe: "online" is on its way
+            return
+        _LOG.warning("our availability was overwritten or lost; republishing everything")
+        self._coalesced("all", self._republish_all)
+
+    def _on_state_echo(self, topic: str, msg: Inbound) -> None:
+        if msg.payload and not msg.retain:
+            return  # our own publication, echoed on MQTT 3.1.1
+        if not self._take_token():
+            return
+        if not msg.payload:
+            if self._is_live_state(topic):  # someone deleted it: restore it
+                _LOG.warning("retained %s was deleted by another client; restoring", topic)
                 self._coalesced("all", self._republish_all)
-        elif topic == self.topics.ha_status and msg.payload.strip().lower() == b"online":
-            self._schedule_birth_republish()
-        elif msg.payload and (plugin_id := self.topics.plugin_of_state(topic)):
-            self._display_worker.submit(lambda: self._clear_stale(plugin_id))
+            return
+        plugin_id = self.topics.plugin_of_state(topic)
+        if plugin_id is not None:
+            self._coalesced(f"stale:{plugin_id}", lambda: self._clear_stale(plugin_id))
 
     def _clear_stale(self, plugin_id: str) -> None:
         self._publisher.clear_stale_plugin(plugin_id)
 
-    def _schedule_birth_republish(self) -> None:
-        low, high = self._tuning.birth_delay
-        delay = random.uniform(low, high)
-        _LOG.info("Home Assistant came online; republishing discovery in %.1f s", delay)
-        timer = threading.Timer(delay, lambda: self._coalesced("all", self._republish_all))
-        timer.daemon = True
-        self._timers = [t for t in self._timers if t.is_alive()] + [timer]
-        timer.start()
+    def _is_live_state(self, topic: str) -> bool:
+        if topic in self.topics.fixed_state:
+            return True
+        plugin_id = self.topics.plugin_of_state(topic)
+        known = self._publisher.known_plugins()
+        return plugin_id is not None and known is not None and plugin_id in known
+
+    def _take_token(self) -> bool:
+        if self._bucket.take():
+            return True
+        self._rate_limited += 1
+        return False
 
     def _on_command(self, command: str, msg: Inbound) -> None:
         if msg.retain:
             if msg.payload:  # a broker replay would re-run it on every restart
-                _LOG.warning("ignoring and clearing a retained command on %s", msg.topic)
+                _LOG.warning("ignoring and clearing a retained command on %s", msg.topic[:200])
                 self._retained_cleared += 1
                 if not self._connection.is_v5:  # MQTT 5 subscribes noLocal: no echo
                     self._cleared_topics.add(msg.topic)
@@ -249,23 +280,25 @@ class MqttFrontend:
         if not msg.payload and msg.topic in self._cleared_topics:
             self._cleared_topics.discard(msg.topic)  # our own clear, echoed on MQTT 3.1.1
             return
-        route = ReplyRoute(command, self._valid_response_topic(msg), msg.correlation)
-        body: Body | None = None
+        route = ReplyRoute(command, self._reply_topic(msg), msg.correlation)
+        if not self._take_token():  # before any parsing: bad payloads pay too
+            error = RateLimited("too many commands; slow down and retry")
+            self._reply(route, encode_response(command, error=error))
+            return
         try:
-            body = decode_body(command, msg.payload)
-            if not self._bucket.take():
-                self._rate_limited += 1
-                raise RateLimited("too many commands; slow down and retry")
-            request = parse_request(body)
-        except LedMatrixError as exc:
-            self._reply(route, encode_response(command, error=exc, transaction=_tx(body)))
+            request = decode_request(command, msg.payload)
+        except Rejected as rejected:
+            envelope = encode_response(
+                command, error=rejected.error, transaction=rejected.transaction
+            )
+            self._reply(route, envelope)
             return
         self._submit(request, route)
 
-    def _valid_response_topic(self, msg: Inbound) -> str:
+    def _reply_topic(self, msg: Inbound) -> str:
         topic = msg.response_topic
-        if topic and self.topics.is_reserved(topic):
-            _LOG.warning("refusing response topic %r: it names a protected topic", topic[:80])
+        if topic and not self.topics.reply_allowed(topic):
+            _LOG.warning("refusing response topic %s: outside ROOT/response/", ascii(topic[:80]))
             return ""
         return topic
 
@@ -277,39 +310,73 @@ class MqttFrontend:
                 if claim.response is not None:
                     self._reply(route, claim.response)
                 return
-        if request.command in STORE_COMMANDS:
-            worker = self._store_worker
-        elif request.command in QUERY_COMMANDS:
-            worker = self._query_worker
-        else:
-            worker = self._display_worker
-        if not worker.submit(lambda: self._execute(request, route)):
-            if tx:
-                self._journal.release(request.command, tx)
-            busy = Busy(f"the {worker.name} queue is full; retry later")
-            self._reply(route, encode_response(request.command, error=busy, transaction=tx))
+        lane = COMMANDS[request.command].lane
+        if lane is Lane.STORE:
+            self._submit_store(request, route)
+            return
+        worker = self._query_worker if lane is Lane.QUERY else self._display_worker
+        if not worker.submit(lambda: self._run_quick(request, route)):
+            self._refuse(request, route, Busy(f"the {worker.name} queue is full; retry later"))
 
-    # -- execution (on the workers) -------------------------------------------
+    def _submit_store(self, request: Request, route: ReplyRoute) -> None:
+        """Hands the operation to the store's queue; the answer comes from its future."""
+        try:
+            future = self._store.submit(self._handlers.store_op(request))
+        except Busy as exc:
+            self._refuse(request, route, exc)
+            return
+        except LedMatrixError as exc:
+            self._answer(request, route, None, exc)
+            return
+        future.add_done_callback(lambda done: self._store_done(request, route, done))
 
-    def _execute(self, request: Request, route: ReplyRoute) -> None:
-        long = request.command in LONG_COMMANDS
-        tracker = (
-            OperationTracker(request, self._set_operation, self._tuning.progress_interval)
-            if long
-            else None
+    def _refuse(self, request: Request, route: ReplyRoute, error: LedMatrixError) -> None:
+        """Not run (busy): answer, and forget the claim so a retry may run."""
+        if request.transaction:
+            self._journal.release(request.command, request.transaction)
+        self._reply(
+            route, encode_response(request.command, error=error, transaction=request.transaction)
         )
+
+    # -- execution ------------------------------------------------------------
+
+    def _run_quick(self, request: Request, route: ReplyRoute) -> None:
         outcome: Outcome | None = None
         error: LedMatrixError | None = None
         try:
-            outcome = self._handlers.run(request, tracker.report if tracker else _ignore)
+            outcome = self._handlers.run(request)
         except LedMatrixError as exc:
             error = exc
         except Exception:  # a bug in the store or display: answer, log, keep serving
             _LOG.exception("command %s failed unexpectedly", request.command)
             error = InternalError("internal error; see the service log")
-        if tracker is not None:
-            tracker.finish(error)
-        self._publish_effects(request, outcome, long)
+        self._answer(request, route, outcome, error)
+
+    def _store_done(self, request: Request, route: ReplyRoute, future: Future[OpResult]) -> None:
+        """On the store queue's thread, when the operation finished."""
+        outcome: Outcome | None = None
+        error: LedMatrixError | None = None
+        try:
+            outcome = self._handlers.store_outcome(future.result())
+        except LedMatrixError as exc:
+            error = exc
+        except Exception:
+            _LOG.exception("store operation %s failed unexpectedly", request.command)
+            error = InternalError("internal error; see the service log")
+        self._answer(request, route, outcome, error)
+
+    def _answer(
+        self,
+        request: Request,
+        route: ReplyRoute,
+        outcome: Outcome | None,
+        error: LedMatrixError | None,
+    ) -> None:
+        """Republish what changed, then the one response (also to duplicates waiting)."""
+        try:
+            self._publish_effects(request, outcome)
+        except Exception:  # state publishing must never cost the response
+            _LOG.exception("republishing state after %s failed", request.command)
         envelope = encode_response(
             request.command,
             data=outcome.data if outcome else None,
@@ -318,27 +385,30 @@ class MqttFrontend:
         )
         self._reply(route, envelope)
         if request.transaction:
-            for waiter in self._journal.finish(request.command, request.transaction, envelope):
+            durable = COMMANDS[request.command].durable
+            finish = self._journal.finish
+            for waiter in finish(request.command, request.transaction, envelope, durable=durable):
                 waiter(envelope)
 
-    def _publish_effects(self, request: Request, outcome: Outcome | None, long: bool) -> None:
-        try:
-            if outcome is not None and outcome.reconcile is not None:
-                self._publisher.set_reconcile(outcome.reconcile)
-            if long or (outcome is not None and outcome.plugins_changed):
-                self._publisher.publish_plugins()
-            if outcome is not None and outcome.display_changed:
-                self._publisher.publish_display()
-        except LedMatrixError as exc:
-            _LOG.warning("republishing state after %s failed: %s", request.command, exc.message)
+    def _publish_effects(self, request: Request, outcome: Outcome | None) -> None:
+        if outcome is not None and outcome.reconcile is not None:
+            self._publisher.set_reconcile(outcome.reconcile)
+        if COMMANDS[request.command].long or (outcome is not None and outcome.plugins_changed):
+            self._publisher.publish_plugins()
+        if outcome is not None and outcome.display_changed:
+            self._publisher.publish_display()
 
     def _reply(self, route: ReplyRoute, envelope: bytes) -> None:
-        name = route.command if _COMMAND_NAME.fullmatch(route.command) else "unknown"
-        self._connection.publish(Message(self.topics.response(name), envelope, 1, False))
+        targets: list[tuple[str, bytes | None]] = [(self.topics.response(route.command), None)]
         if route.response_topic:
-            self._connection.publish(
-                Message(route.response_topic, envelope, 1, False), correlation=route.correlation
-            )
+            targets.append((route.response_topic, route.correlation))
+        for topic, correlation in targets:
+            try:
+                self._connection.publish(
+                    Message(topic, envelope, 1, False), correlation=correlation
+                )
+            except Exception:  # e.g. a topic the client library refuses: the other still goes
+                _LOG.exception("publishing a response on %s failed", ascii(topic[:80]))
 
     def _on_display_event(self, kind: str) -> None:
         if kind == "frame":
@@ -364,16 +434,8 @@ class MqttFrontend:
             with self._coalesce_lock:
                 self._pending.discard(key)
 
-    def _set_operation(self, op: OperationState, plugin_too: bool) -> None:
+    def _set_operation(self, op: OperationState) -> None:
         try:
-            self._publisher.set_operation(op, plugin_too=plugin_too)
-        except LedMatrixError as exc:
-            _LOG.warning("publishing operation state failed: %s", exc.message)
-
-
-def _tx(body: Body | None) -> str:
-    return body.transaction if body is not None else ""
-
-
-def _ignore(progress: Progress) -> None:
-    return None
+            self._publisher.set_operation(op, plugin_too=True)
+        except Exception:  # progress is advisory: never fail the operation over it
+            _LOG.exception("publishing operation state failed")

@@ -14,7 +14,6 @@ class FrontendTuning:
     rate: float = 20.0  # inbound commands per second, sustained
     burst: float = 60.0
     display_queue: int = 256
-    store_queue: int = 16
     frame_interval: float = 1.0
     birth_delay: tuple[float, float] = (1.0, 5.0)
     progress_interval: float = 0.25

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import random
 import threading
 from collections.abc import Callable
 
@@ -48,3 +49,40 @@ class Worker:
                 job()
             except Exception:  # a bug in one job must not stop the worker
                 _LOG.exception("job on worker %s failed", self.name)
+
+
+class OneShot:
+    """Runs ``job`` once after a random delay in ``delay``; ``schedule`` while one is
+    pending keeps the pending one, so a flood of triggers costs one timer thread."""
+
+    def __init__(self, delay: tuple[float, float], job: Job) -> None:
+        self._delay = delay
+        self._job = job
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+        self.scheduled = 0  # how many runs were scheduled (for tests and stats)
+
+    def schedule(self) -> bool:
+        """True if this call scheduled a run, False if one was already pending."""
+        with self._lock:
+            if self._timer is not None:
+                return False
+            self._timer = threading.Timer(random.uniform(*self._delay), self._fire)
+            self._timer.daemon = True
+            self.scheduled += 1
+            self._timer.start()
+            return True
+
+    def cancel(self) -> None:
+        with self._lock:
+            timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
+
+    def _fire(self) -> None:
+        with self._lock:
+            self._timer = None
+        try:
+            self._job()
+        except Exception:
+            _LOG.exception("scheduled job failed")

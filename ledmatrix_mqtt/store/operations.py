@@ -4,8 +4,8 @@ Install, uninstall, update and reconcile run one at a time on a single worker
 thread, so two operations never race on the plugins folder or the config file.
 Reads (list, search) never go through here and never wait behind an install.
 Listeners receive an :class:`OperationSnapshot` on every stage change, in
-order (the MQTT front end publishes ``ROOT/state/operation`` from the
-per-call progress callback instead).
+order: the one progress source (MQTT ``state/operation`` and the plugins'
+update entities are built from it).
 """
 
 from __future__ import annotations
@@ -21,34 +21,19 @@ from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
-from ledmatrix_mqtt.api import ProgressFn
+from ledmatrix_mqtt.api import OperationSnapshot, ProgressFn
 from ledmatrix_mqtt.core.models import Progress, Stage
 from ledmatrix_mqtt.errors import Busy, InternalError, LedMatrixError
+
+__all__ = ["OperationQueue", "OperationSnapshot"]
 
 _LOG = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class OperationSnapshot:
-    """The state of one queued, running or finished operation."""
-
-    id: int
-    kind: str
-    plugin_id: str
-    status: str  # "queued" | "running" | "done" | "failed"
-    stage: str = Stage.QUEUED.value
-    percent: int = 0
-    message: str = ""
-    error_code: str = ""
-    queued_at: float = 0.0
-    started_at: float = 0.0
-    finished_at: float = 0.0
-    queue_depth: int = 0
-
-
 @dataclass
 class _Job:
+    key: tuple[str, str]
     snapshot: OperationSnapshot
     work: Callable[[ProgressFn], Any]
     future: Future[Any]
@@ -97,8 +82,12 @@ class OperationQueue:
         work: Callable[[ProgressFn], T],
         *,
         progress: ProgressFn | None = None,
+        tag: str = "",
     ) -> Future[T]:
-        """Queue ``work(progress)``; its result or typed error lands in the future."""
+        """Queue ``work(progress)``; its result or typed error lands in the future.
+
+        ``tag`` is the caller's label, copied onto every snapshot of this operation.
+        """
         future: Future[T] = Future()
         with self._lock:
             if self._stopped:
@@ -115,8 +104,9 @@ class OperationQueue:
                 status="queued",
                 queued_at=time.time(),
                 queue_depth=self._pending.qsize() + 1,
+                tag=tag,
             )
-            job = _Job(snap, work, future, progress)
+            job = _Job(key, snap, work, future, progress)
             self._active[key] = job
             self._ensure_worker()
         self._emit(snap)  # before the worker can see the job: "queued" never follows "done"
@@ -179,7 +169,11 @@ class OperationQueue:
 
         def report(progress: Progress) -> None:
             self._update(
-                job, stage=progress.stage.value, percent=progress.percent, message=progress.message
+                job,
+                plugin_id=progress.plugin_id or job.key[1],
+                stage=progress.stage.value,
+                percent=max(0, min(100, int(progress.percent))),
+                message=progress.message[:200],
             )
             if job.caller_progress is not None:
                 try:
@@ -207,15 +201,16 @@ class OperationQueue:
     ) -> None:
         final = replace(
             job.snapshot,
+            plugin_id=job.key[1],
             status="failed" if failed else "done",
             stage=Stage.FAILED.value if failed else Stage.DONE.value,
             percent=job.snapshot.percent if failed else 100,
             error_code=error.code if error else "",
-            message=error.message if error else job.snapshot.message,
+            message=error.message[:200] if error else job.snapshot.message,
             finished_at=time.time(),
         )
         with self._lock:
-            self._active.pop((job.snapshot.kind, job.snapshot.plugin_id), None)
+            self._active.pop(job.key, None)
             self._history.append(final)
             if self._current is not None and self._current.id == final.id:
                 self._current = None

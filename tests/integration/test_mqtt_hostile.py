@@ -72,7 +72,6 @@ def test_fuzzed_payloads_never_crash_and_get_exactly_one_response(tmp_path: Path
         rate=1e6,
         burst=1e6,
         display_queue=10_000,
-        store_queue=10_000,
         backoff=Backoff(0.1, 0.5, 1.0),
     )
     config = app_config(broker, tmp_path / "s")
