@@ -99,7 +99,9 @@ class MqttFrontend:
         self._query_worker = Worker("query", self._tuning.display_queue)
         # One pending republish for any number of HA births (no thread per message).
         self._birth = OneShot(
-            self._tuning.birth_delay, lambda: self._coalesced("all", self._republish_all)
+            self._tuning.birth_delay,
+            lambda: self._coalesced("all", self._republish_all),
+            min_interval=self._tuning.birth_interval,
         )
         self._dispatcher = threading.Thread(target=self._dispatch, name="mqtt-dispatch")
         self._online = threading.Event()
@@ -162,7 +164,9 @@ class MqttFrontend:
         return self._connection.last_error
 
     def stats(self) -> FrontendStats:
-        return FrontendStats(self._events.dropped, self._rate_limited, self._retained_cleared)
+        return FrontendStats(
+            self._events.dropped, self._rate_limited, self._retained_cleared, self._birth.scheduled
+        )
 
     def plugins_changed(self) -> None:
         """Republish plugin state, store summary and discovery (call after any store change)."""
