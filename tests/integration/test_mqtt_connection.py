@@ -60,7 +60,6 @@ def test_broker_restart_mid_run_resubscribes_and_republishes(tmp_path: Path) -> 
         remote = RemoteClient(app_config(broker, tmp_path / "s"))
         for _ in range(3):
             broker.restart(down_for=0.3)
-            wait_until(lambda: not frontend.wait_online(0) or True)
             assert frontend.wait_online(10), frontend.connection_error
             assert remote.call("list", {}, timeout=5)["status"] == "ok"  # subscriptions work
             state = retained_snapshot(broker, "#", 0.3)
@@ -194,6 +193,45 @@ def test_acl_example_lets_ha_command_but_not_rewrite_state(tmp_path: Path) -> No
         assert b"hacked" not in state[f"{ROOT}/state/plugins/clock-simple"]
         assert state[f"{ROOT}/availability"] == b"online"
         assert json.loads(state[f"{ROOT}/state/display"])["brightness"] == 33
+    finally:
+        ha.close()
+        frontend.stop()
+        broker.stop()
+
+
+def test_acl_example_delivers_replies_and_no_client_can_steer_them_elsewhere(
+    tmp_path: Path,
+) -> None:
+    """Regression for issue 11.6: through MQTT 5 response topics the ``homeassistant`` user
+    made device A publish onto device B's topics, and the ACL example silently dropped the
+    replies it advertised under ``clients/<user>/``."""
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    acl = tmp_path / "ledmatrix.acl"
+    shutil.copy(REPO / "config" / "mosquitto-acl.example", acl)
+    users = {"ledmatrix": "svc-pw", "homeassistant": "ha-pw"}
+    broker = MosquittoBroker(tmp_path / "b", users=users, acl_file=acl).start()
+    frontend = start_frontend(broker, tmp_path / "s", username="ledmatrix", password="svc-pw")
+    ha = Probe(broker, "#", username="homeassistant", password="ha-pw")
+    try:
+        assert frontend.wait_online(10), frontend.connection_error
+
+        def ask(reply_topic: str, corr: bytes) -> None:
+            props = Properties(PacketTypes.PUBLISH)
+            props.ResponseTopic = reply_topic
+            props.CorrelationData = corr
+            ha.publish(f"{ROOT}/cmd/list", b"{}", properties=props)
+
+        reply_topic = f"{ROOT}/response/client-ha"
+        ask(reply_topic, b"mine")
+        ha.wait_for(lambda t, p, r: t == reply_topic and b'"command":"list"' in p)
+        for hijack in ("ledmatrix/otherpanel/availability", "ledmatrix/otherpanel/state/x"):
+            ask(hijack, b"steer")
+        ask(reply_topic, b"last")  # answered after the two above
+        ha.wait_for(lambda t, p, r: t == reply_topic and len(ha.on(reply_topic)) == 2)
+        assert ha.on("ledmatrix/otherpanel/availability") == []
+        assert ha.on("ledmatrix/otherpanel/state/x") == []
     finally:
         ha.close()
         frontend.stop()
