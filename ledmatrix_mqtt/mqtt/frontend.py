@@ -14,12 +14,11 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
 from pathlib import Path
 
-from ledmatrix_mqtt.api import DisplayApi, OpResult, ReconcileReport, StoreApi
+from ledmatrix_mqtt.api import DisplayApi, ReconcileReport, StoreApi
 from ledmatrix_mqtt.core.config_model import AppConfig
-from ledmatrix_mqtt.errors import Busy, InternalError, LedMatrixError, RateLimited
+from ledmatrix_mqtt.errors import RateLimited
 from ledmatrix_mqtt.mqtt.broker import EmbeddedBroker
 from ledmatrix_mqtt.mqtt.client import (
     BrokerConnection,
@@ -31,12 +30,12 @@ from ledmatrix_mqtt.mqtt.client import (
     Subscribed,
     Subscription,
 )
-from ledmatrix_mqtt.mqtt.codec import Rejected, Request, decode_request, encode_response
-from ledmatrix_mqtt.mqtt.commands import COMMANDS, Lane
+from ledmatrix_mqtt.mqtt.codec import Rejected, decode_request, encode_response
+from ledmatrix_mqtt.mqtt.commanding import CommandRunner
 from ledmatrix_mqtt.mqtt.dedup import TransactionJournal
 from ledmatrix_mqtt.mqtt.discovery import DeviceInfo
 from ledmatrix_mqtt.mqtt.frames import FramePublisher
-from ledmatrix_mqtt.mqtt.handlers import CommandHandlers, Outcome
+from ledmatrix_mqtt.mqtt.handlers import CommandHandlers
 from ledmatrix_mqtt.mqtt.inbound import EventQueue
 from ledmatrix_mqtt.mqtt.messages import Message, clear
 from ledmatrix_mqtt.mqtt.progress import OperationFeed
@@ -92,11 +91,19 @@ class MqttFrontend:
         self._frames = FramePublisher(
             self.topics, display, self._connection.publish, interval=self._tuning.frame_interval
         )
-        self._handlers = CommandHandlers(store, display)
-        self._journal = TransactionJournal(self._state_dir / "mqtt")
         self._bucket = TokenBucket(self._tuning.rate, self._tuning.burst)
         self._display_worker = Worker("display", self._tuning.display_queue)
         self._query_worker = Worker("query", self._tuning.display_queue)
+        self._runner = CommandRunner(
+            self.topics,
+            store,
+            CommandHandlers(store, display),
+            self._publisher,
+            self._connection,
+            TransactionJournal(self._state_dir / "mqtt"),
+            display_worker=self._display_worker,
+            query_worker=self._query_worker,
+        )
         # One pending republish for any number of HA births (no thread per message).
         self._birth = OneShot(
             self._tuning.birth_delay,
@@ -287,7 +294,7 @@ class MqttFrontend:
         route = ReplyRoute(command, self._reply_topic(msg), msg.correlation)
         if not self._take_token():  # before any parsing: bad payloads pay too
             error = RateLimited("too many commands; slow down and retry")
-            self._reply(route, encode_response(command, error=error))
+            self._runner.reply(route, encode_response(command, error=error))
             return
         try:
             request = decode_request(command, msg.payload)
@@ -295,9 +302,9 @@ class MqttFrontend:
             envelope = encode_response(
                 command, error=rejected.error, transaction=rejected.transaction
             )
-            self._reply(route, envelope)
+            self._runner.reply(route, envelope)
             return
-        self._submit(request, route)
+        self._runner.submit(request, route)
 
     def _reply_topic(self, msg: Inbound) -> str:
         topic = msg.response_topic
@@ -305,114 +312,6 @@ class MqttFrontend:
             _LOG.warning("refusing response topic %s: outside ROOT/response/", ascii(topic[:80]))
             return ""
         return topic
-
-    def _submit(self, request: Request, route: ReplyRoute) -> None:
-        tx = request.transaction
-        if tx:
-            claim = self._journal.claim(request.command, tx, lambda r: self._reply(route, r))
-            if not claim.fresh:
-                if claim.response is not None:
-                    self._reply(route, claim.response)
-                return
-        lane = COMMANDS[request.command].lane
-        if lane is Lane.STORE:
-            self._submit_store(request, route)
-            return
-        worker = self._query_worker if lane is Lane.QUERY else self._display_worker
-        if not worker.submit(lambda: self._run_quick(request, route)):
-            self._refuse(request, route, Busy(f"the {worker.name} queue is full; retry later"))
-
-    def _submit_store(self, request: Request, route: ReplyRoute) -> None:
-        """Hands the operation to the store's queue; the answer comes from its future."""
-        try:
-            future = self._store.submit(self._handlers.store_op(request))
-        except Busy as exc:
-            self._refuse(request, route, exc)
-            return
-        except LedMatrixError as exc:
-            self._answer(request, route, None, exc)
-            return
-        future.add_done_callback(lambda done: self._store_done(request, route, done))
-
-    def _refuse(self, request: Request, route: ReplyRoute, error: LedMatrixError) -> None:
-        """Not run (busy): answer, and forget the claim so a retry may run."""
-        if request.transaction:
-            self._journal.release(request.command, request.transaction)
-        self._reply(
-            route, encode_response(request.command, error=error, transaction=request.transaction)
-        )
-
-    # -- execution ------------------------------------------------------------
-
-    def _run_quick(self, request: Request, route: ReplyRoute) -> None:
-        outcome: Outcome | None = None
-        error: LedMatrixError | None = None
-        try:
-            outcome = self._handlers.run(request)
-        except LedMatrixError as exc:
-            error = exc
-        except Exception:  # a bug in the store or display: answer, log, keep serving
-            _LOG.exception("command %s failed unexpectedly", request.command)
-            error = InternalError("internal error; see the service log")
-        self._answer(request, route, outcome, error)
-
-    def _store_done(self, request: Request, route: ReplyRoute, future: Future[OpResult]) -> None:
-        """On the store queue's thread, when the operation finished."""
-        outcome: Outcome | None = None
-        error: LedMatrixError | None = None
-        try:
-            outcome = self._handlers.store_outcome(future.result())
-        except LedMatrixError as exc:
-            error = exc
-        except Exception:
-            _LOG.exception("store operation %s failed unexpectedly", request.command)
-            error = InternalError("internal error; see the service log")
-        self._answer(request, route, outcome, error)
-
-    def _answer(
-        self,
-        request: Request,
-        route: ReplyRoute,
-        outcome: Outcome | None,
-        error: LedMatrixError | None,
-    ) -> None:
-        """Republish what changed, then the one response (also to duplicates waiting)."""
-        try:
-            self._publish_effects(request, outcome)
-        except Exception:  # state publishing must never cost the response
-            _LOG.exception("republishing state after %s failed", request.command)
-        envelope = encode_response(
-            request.command,
-            data=outcome.data if outcome else None,
-            error=error,
-            transaction=request.transaction,
-        )
-        self._reply(route, envelope)
-        if request.transaction:
-            durable = COMMANDS[request.command].durable
-            finish = self._journal.finish
-            for waiter in finish(request.command, request.transaction, envelope, durable=durable):
-                waiter(envelope)
-
-    def _publish_effects(self, request: Request, outcome: Outcome | None) -> None:
-        if outcome is not None and outcome.reconcile is not None:
-            self._publisher.set_reconcile(outcome.reconcile)
-        if COMMANDS[request.command].long or (outcome is not None and outcome.plugins_changed):
-            self._publisher.publish_plugins()
-        if outcome is not None and outcome.display_changed:
-            self._publisher.publish_display()
-
-    def _reply(self, route: ReplyRoute, envelope: bytes) -> None:
-        targets: list[tuple[str, bytes | None]] = [(self.topics.response(route.command), None)]
-        if route.response_topic:
-            targets.append((route.response_topic, route.correlation))
-        for topic, correlation in targets:
-            try:
-                self._connection.publish(
-                    Message(topic, envelope, 1, False), correlation=correlation
-                )
-            except Exception:  # e.g. a topic the client library refuses: the other still goes
-                _LOG.exception("publishing a response on %s failed", ascii(topic[:80]))
 
     def _on_display_event(self, kind: str) -> None:
         if kind == "frame":
