@@ -15,7 +15,6 @@ import logging
 import queue
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
@@ -48,13 +47,11 @@ class OperationQueue:
     running (a double-click must not queue a second install).
     """
 
-    def __init__(self, *, max_pending: int = 16, history: int = 50) -> None:
+    def __init__(self, *, max_pending: int = 16) -> None:
         self._pending: queue.Queue[_Job | None] = queue.Queue()
         self._max_pending = max_pending
         self._lock = threading.Lock()
         self._active: dict[tuple[str, str], _Job] = {}
-        self._current: OperationSnapshot | None = None
-        self._history: deque[OperationSnapshot] = deque(maxlen=history)
         self._listeners: list[Callable[[OperationSnapshot], None]] = []
         self._ids = itertools.count(1)
         self._thread: threading.Thread | None = None
@@ -63,17 +60,6 @@ class OperationQueue:
     # -- public -----------------------------------------------------------------
     def add_listener(self, callback: Callable[[OperationSnapshot], None]) -> None:
         self._listeners.append(callback)
-
-    def current(self) -> OperationSnapshot | None:
-        """The running operation, else the last finished one, else None."""
-        with self._lock:
-            if self._current is not None:
-                return self._current
-            return self._history[-1] if self._history else None
-
-    def history(self) -> tuple[OperationSnapshot, ...]:
-        with self._lock:
-            return tuple(self._history)
 
     def submit(
         self,
@@ -112,17 +98,6 @@ class OperationQueue:
         self._emit(snap)  # before the worker can see the job: "queued" never follows "done"
         self._pending.put(job)
         return future
-
-    def run(
-        self,
-        kind: str,
-        plugin_id: str,
-        work: Callable[[ProgressFn], T],
-        *,
-        progress: ProgressFn | None = None,
-    ) -> T:
-        """``submit`` and wait for the result (re-raising the operation's error)."""
-        return self.submit(kind, plugin_id, work, progress=progress).result()
 
     def stop(self, timeout: float = 30.0) -> None:
         """Finish the running operation, cancel queued ones, stop the worker."""
@@ -211,9 +186,6 @@ class OperationQueue:
         )
         with self._lock:
             self._active.pop(job.key, None)
-            self._history.append(final)
-            if self._current is not None and self._current.id == final.id:
-                self._current = None
         job.snapshot = final
         self._emit(final)
         if not job.future.done():
@@ -225,7 +197,6 @@ class OperationQueue:
     def _update(self, job: _Job, **changes: Any) -> None:
         with self._lock:
             job.snapshot = replace(job.snapshot, **changes, queue_depth=self._pending.qsize())
-            self._current = job.snapshot
         self._emit(job.snapshot)
 
     def _emit(self, snap: OperationSnapshot) -> None:
