@@ -76,6 +76,7 @@ class Subscription:
 
     topic_filter: str
     own_commands: bool = False
+    replay: bool = True  # False: on MQTT 5, the broker sends no retained copy on subscribe
 
 
 @dataclass(frozen=True)
@@ -310,9 +311,16 @@ class BrokerConnection:
         self.last_error = ""
         pending = set()
         for sub in self._subscriptions:
-            options = SubscribeOptions(qos=1)
+            retain_handling = (
+                SubscribeOptions.RETAIN_SEND_ON_SUBSCRIBE
+                if sub.replay
+                else SubscribeOptions.RETAIN_DO_NOT_SEND
+            )
+            options = SubscribeOptions(qos=1, retainHandling=retain_handling)
             if self._v5 and sub.own_commands:
-                options = SubscribeOptions(qos=1, noLocal=True, retainAsPublished=True)
+                options = SubscribeOptions(
+                    qos=1, noLocal=True, retainAsPublished=True, retainHandling=retain_handling
+                )
             if self._v5:
                 _rc, mid = client.subscribe(sub.topic_filter, options=options)
             else:

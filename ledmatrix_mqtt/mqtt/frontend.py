@@ -27,7 +27,6 @@ from ledmatrix_mqtt.mqtt.client import (
     Disconnected,
     Event,
     Inbound,
-    Subscribed,
     Subscription,
 )
 from ledmatrix_mqtt.mqtt.codec import Rejected, decode_request, encode_response
@@ -47,6 +46,7 @@ from ledmatrix_mqtt.mqtt.tuning import FrontendStats, FrontendTuning, ReplyRoute
 from ledmatrix_mqtt.mqtt.workers import OneShot, Worker
 
 _LOG = logging.getLogger(__name__)
+MAX_STALE = 1000  # unknown plugin states remembered for one clearing pass
 
 
 class MqttFrontend:
@@ -113,9 +113,9 @@ class MqttFrontend:
         self._dispatcher = threading.Thread(target=self._dispatch, name="mqtt-dispatch")
         self._online = threading.Event()
         self._stopping = threading.Event()
-        self._replaying = False
         self._coalesce_lock = threading.Lock()
         self._pending: set[str] = set()
+        self._stale: set[str] = set()  # plugin ids with retained state we may not know
         self._cleared_topics: set[str] = set()
         self._broker: EmbeddedBroker | None = None
         self._starter = threading.Thread(target=self._connect, name="mqtt-start", daemon=True)
@@ -187,7 +187,9 @@ class MqttFrontend:
 
     def _subscriptions(self) -> list[Subscription]:
         subs = [
-            Subscription(self.topics.availability, own_commands=True),
+            # our previous run's retained "offline" is not replayed (MQTT 5; on 3.1.1 a
+            # replay is the only availability message that arrives flagged retained)
+            Subscription(self.topics.availability, own_commands=True, replay=False),
             Subscription(self.topics.command_filter, own_commands=True),
             Subscription(self.topics.state_filter, own_commands=True),
         ]
@@ -210,11 +212,8 @@ class MqttFrontend:
             self._on_inbound(event)
         elif isinstance(event, Connected):
             _LOG.info("connected to the MQTT broker; publishing state")
-            self._replaying = True  # retained replays of our subscriptions come first
             self._connection.publish(Message(self.topics.availability, ONLINE, 1, True))
             self._display_worker.submit(self._republish_all)
-        elif isinstance(event, Subscribed):
-            self._replaying = False
         elif isinstance(event, Disconnected | ConnectFailed):
             self._online.clear()
 
@@ -243,35 +242,42 @@ class MqttFrontend:
     def _on_availability(self, msg: Inbound) -> None:
         if msg.payload == ONLINE or self._stopping.is_set():
             return
-        if self._replaying and msg.retain:
-            # our previous run's last will, replayed on subscribe: "online" is on its way
+        if msg.retain and not self._connection.is_v5:
+            # MQTT 3.1.1 flags only replays as retained: our previous run's last will
             return
         _LOG.warning("our availability was overwritten or lost; republishing everything")
         self._coalesced("all", self._republish_all)
 
     def _on_state_echo(self, topic: str, msg: Inbound) -> None:
+        """Retained state under ROOT/state/: clear stale plugins, restore deleted state.
+
+        A plugin state we do not know (left by an earlier run) costs one set insert;
+        one job clears them all. A deletion of live state pays a token.
+        """
         if msg.payload and not msg.retain:
             return  # our own publication, echoed on MQTT 3.1.1
-        if not self._take_token():
-            return
-        if not msg.payload:
-            if self._is_live_state(topic):  # someone deleted it: restore it
-                _LOG.warning("retained %s was deleted by another client; restoring", topic)
-                self._coalesced("all", self._republish_all)
-            return
-        plugin_id = self.topics.plugin_of_state(topic)
-        if plugin_id is not None:
-            self._coalesced(f"stale:{plugin_id}", lambda: self._clear_stale(plugin_id))
-
-    def _clear_stale(self, plugin_id: str) -> None:
-        self._publisher.clear_stale_plugin(plugin_id)
-
-    def _is_live_state(self, topic: str) -> bool:
-        if topic in self.topics.fixed_state:
-            return True
         plugin_id = self.topics.plugin_of_state(topic)
         known = self._publisher.known_plugins()
-        return plugin_id is not None and known is not None and plugin_id in known
+        if msg.payload:
+            if plugin_id is None or (known is not None and plugin_id in known):
+                return  # one of ours, current
+            with self._coalesce_lock:
+                if len(self._stale) < MAX_STALE:
+                    self._stale.add(plugin_id)
+            self._coalesced("stale", self._clear_stale)
+            return
+        live = topic in self.topics.fixed_state or (
+            plugin_id is not None and known is not None and plugin_id in known
+        )
+        if live and self._take_token():  # someone deleted it: restore it
+            _LOG.warning("retained %s was deleted by another client; restoring", topic)
+            self._coalesced("all", self._republish_all)
+
+    def _clear_stale(self) -> None:
+        with self._coalesce_lock:
+            stale, self._stale = self._stale, set()
+        for plugin_id in sorted(stale):
+            self._publisher.clear_stale_plugin(plugin_id)
 
     def _take_token(self) -> bool:
         if self._bucket.take():

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from ledmatrix_mqtt.mqtt.frontend import FrontendTuning
 from tests.integration.frontend_env import FAST, ROOT, Service, make_service, retained
 from tests.support.mosquitto import MosquittoBroker, Probe
 from tests.support.waiting import wait_until
@@ -188,3 +189,21 @@ def test_a_list_with_a_transaction_writes_nothing_to_disk_and_a_switch_one_line(
     finally:
         svc.probe.close()
         svc.frontend.stop()
+
+
+def test_retained_state_replayed_at_start_is_cleared_without_spending_the_command_budget(
+    service: Service,
+) -> None:
+    """Retained replays on subscribe are bounded by the broker's store: 30 stale plugin
+    states from an earlier run are all cleared and a command right after start still runs
+    within a tight budget (burst 5)."""
+    service.frontend.stop()
+    stale = [f"{ROOT}/state/plugins/gone-{i}" for i in range(30)]
+    for topic in stale:
+        service.probe.publish(topic, b'{"id":"gone"}', retain=True)
+    service.probe.wait_for(lambda t, p, r: t == stale[-1])
+    tight = FrontendTuning(rate=0.5, burst=5.0, birth_delay=(0.05, 0.1))
+    service.restart_frontend(tight)
+    publish(service, "list", {"transaction": "first"})
+    assert answer(service, "list", "first")["status"] == "ok"
+    assert wait_until(lambda: not set(stale) & set(retained(service.broker)), timeout=10)
