@@ -78,6 +78,10 @@ class CommandRunner:
         except LedMatrixError as exc:
             self._answer(request, route, None, exc)
             return
+        except Exception:  # a bug: still exactly one answer
+            _LOG.exception("submitting %s failed unexpectedly", request.command)
+            self._answer(request, route, None, InternalError("internal error; see the log"))
+            return
         future.add_done_callback(lambda done: self._store_done(request, route, done))
 
     def _refuse(self, request: Request, route: ReplyRoute, error: LedMatrixError) -> None:

@@ -121,3 +121,16 @@ def test_malformed_payloads_pay_the_rate_limiter(service: Service) -> None:
     codes = [json.loads(p)["error"]["code"] for p in service.probe.on(topic)[before:]]
     assert codes.count("rate_limited") >= 14, codes
     assert codes.count("invalid_payload") <= 6, codes
+
+
+def test_a_bug_when_submitting_a_store_operation_still_gets_one_answer(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(service.store, "submit", broken)
+    answer = send_raw(service, "install", b'{"plugin_id":"weather","transaction":"t-bug"}')
+    assert (answer["error"]["code"], answer["transaction"]) == ("internal_error", "t-bug")
+    assert send_raw(service, "next", b"{}")["status"] == "ok"
+    assert len(service.probe.on(f"{ROOT}/response/install")) == 1
