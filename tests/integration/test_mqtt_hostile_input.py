@@ -134,3 +134,21 @@ def test_a_bug_when_submitting_a_store_operation_still_gets_one_answer(
     assert (answer["error"]["code"], answer["transaction"]) == ("internal_error", "t-bug")
     assert send_raw(service, "next", b"{}")["status"] == "ok"
     assert len(service.probe.on(f"{ROOT}/response/install")) == 1
+
+
+def test_a_surrogate_in_a_plugin_name_keeps_list_and_state_answering(service: Service) -> None:
+    """Regression for issue 11.1: a lone surrogate in one plugin's manifest name made
+    ``list`` and every later command go unanswered (the JSON could not be encoded)."""
+    import dataclasses
+
+    plugin = service.store.installed["clock-simple"]
+    service.store.installed["clock-simple"] = dataclasses.replace(plugin, name="Clock \ud800")
+    answer = send_raw(service, "list", b'{"transaction":"t-name"}')
+    assert answer["status"] == "ok"
+    assert answer["data"]["plugins"][0]["name"] == "Clock \ud800"  # escaped, not lost
+    service.frontend.plugins_changed()
+    topic = f"{ROOT}/state/plugins/clock-simple"
+    assert wait_until(
+        lambda: any(json.loads(p).get("name") == "Clock \ud800" for p in service.probe.on(topic))
+    )
+    assert send_raw(service, "uninstall", b'"clock-simple"')["status"] == "ok"
