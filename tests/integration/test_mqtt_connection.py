@@ -172,13 +172,18 @@ def test_unix_socket_transport(tmp_path: Path) -> None:
         broker.stop()
 
 
-def test_acl_example_lets_ha_command_but_not_rewrite_state(tmp_path: Path) -> None:
+def start_behind_acl_example(tmp_path: Path) -> tuple[MosquittoBroker, MqttFrontend, Probe]:
+    """A broker with ``config/mosquitto-acl.example``, the service and HA as its users."""
     acl = tmp_path / "ledmatrix.acl"
     shutil.copy(REPO / "config" / "mosquitto-acl.example", acl)
     users = {"ledmatrix": "svc-pw", "homeassistant": "ha-pw"}
     broker = MosquittoBroker(tmp_path / "b", users=users, acl_file=acl).start()
     frontend = start_frontend(broker, tmp_path / "s", username="ledmatrix", password="svc-pw")
-    ha = Probe(broker, "#", username="homeassistant", password="ha-pw")
+    return broker, frontend, Probe(broker, "#", username="homeassistant", password="ha-pw")
+
+
+def test_acl_example_lets_ha_command_but_not_rewrite_state(tmp_path: Path) -> None:
+    broker, frontend, ha = start_behind_acl_example(tmp_path)
     try:
         assert frontend.wait_online(10), frontend.connection_error
         ha.wait_for(lambda t, p, r: t == f"{ROOT}/state/plugins/clock-simple")
@@ -188,7 +193,10 @@ def test_acl_example_lets_ha_command_but_not_rewrite_state(tmp_path: Path) -> No
         # HA may not rewrite state: the broker drops the publication.
         ha.publish(f"{ROOT}/state/plugins/clock-simple", b'{"hacked":true}', retain=True)
         ha.publish(f"{ROOT}/availability", b"offline", retain=True)
-        time.sleep(0.3)
+        # the broker handles HA's publications in order: once this is answered, the two
+        # above were dropped (or applied)
+        ha.publish(f"{ROOT}/cmd/next", b"{}")
+        ha.wait_for(lambda t, p, r: t == f"{ROOT}/response/next")
         state = retained_snapshot_as(broker, "ledmatrix", "svc-pw")
         assert b"hacked" not in state[f"{ROOT}/state/plugins/clock-simple"]
         assert state[f"{ROOT}/availability"] == b"online"
@@ -208,12 +216,7 @@ def test_acl_example_delivers_replies_and_no_client_can_steer_them_elsewhere(
     from paho.mqtt.packettypes import PacketTypes
     from paho.mqtt.properties import Properties
 
-    acl = tmp_path / "ledmatrix.acl"
-    shutil.copy(REPO / "config" / "mosquitto-acl.example", acl)
-    users = {"ledmatrix": "svc-pw", "homeassistant": "ha-pw"}
-    broker = MosquittoBroker(tmp_path / "b", users=users, acl_file=acl).start()
-    frontend = start_frontend(broker, tmp_path / "s", username="ledmatrix", password="svc-pw")
-    ha = Probe(broker, "#", username="homeassistant", password="ha-pw")
+    broker, frontend, ha = start_behind_acl_example(tmp_path)
     try:
         assert frontend.wait_online(10), frontend.connection_error
 

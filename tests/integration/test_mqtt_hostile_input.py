@@ -97,22 +97,9 @@ def test_command_names_in_another_case_are_answered_where_the_sender_looks(
 
 def test_malformed_payloads_pay_the_rate_limiter(service: Service) -> None:
     """Regression for issue 11.11: malformed payloads bypassed the rate limiter."""
-    from ledmatrix_mqtt.mqtt.frontend import FrontendTuning, MqttFrontend
-    from tests.support.mosquitto import app_config
+    from ledmatrix_mqtt.mqtt.frontend import FrontendTuning
 
-    service.frontend.stop()
-    tuning = FrontendTuning(rate=0.5, burst=5.0, birth_delay=(0.05, 0.1))
-    config = app_config(service.broker, service.state_dir)
-    service.frontend = MqttFrontend(
-        config,
-        service.store,
-        service.display,
-        state_dir=service.state_dir,
-        version="1",
-        tuning=tuning,
-    )
-    service.frontend.start()
-    assert service.frontend.wait_online(10)
+    service.restart_frontend(FrontendTuning(rate=0.5, burst=5.0, birth_delay=(0.05, 0.1)))
     topic = f"{ROOT}/response/list"
     before = len(service.probe.on(topic))
     for _ in range(20):
