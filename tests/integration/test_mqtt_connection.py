@@ -15,6 +15,7 @@ from ledmatrix_mqtt.mqtt.frontend import FrontendTuning, MqttFrontend
 from ledmatrix_mqtt.mqtt.remote import RemoteClient, ServiceUnreachable
 from tests.support.fake_ports import FakeDisplay, FakeStore
 from tests.support.mosquitto import MosquittoBroker, Probe, app_config, free_port, retained_snapshot
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.broker
 ROOT = "ledmatrix/testpanel"
@@ -41,15 +42,6 @@ def start_frontend(broker: MosquittoBroker, state_dir: Path, **mqtt: object) -> 
     )
     frontend.start()
     return frontend
-
-
-def wait_until(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def test_broker_restart_mid_run_resubscribes_and_republishes(tmp_path: Path) -> None:
@@ -79,7 +71,7 @@ def test_broker_losing_retained_store_gets_everything_republished(tmp_path: Path
         assert frontend.wait_online(10)
         before = retained_snapshot(broker, "#", 0.3)
         broker.restart(persistence=False, down_for=0.2)
-        wait_until(lambda: set(retained_snapshot(broker, "#", 0.2)) >= set(before), 15)
+        assert wait_until(lambda: set(retained_snapshot(broker, "#", 0.2)) >= set(before), 15)
         after = retained_snapshot(broker, "#", 0.3)
         assert after[f"{ROOT}/availability"] == b"online"
         assert "homeassistant/light/testpanel/panel/config" in after
@@ -95,7 +87,7 @@ def test_availability_overwritten_by_a_stale_will_is_corrected(tmp_path: Path) -
     try:
         assert frontend.wait_online(10)
         probe.publish(f"{ROOT}/availability", b"offline", retain=True)  # e.g. an old session's LWT
-        wait_until(
+        assert wait_until(
             lambda: (
                 retained_snapshot(broker, f"{ROOT}/availability", 0.2).get(f"{ROOT}/availability")
                 == b"online"
@@ -153,7 +145,7 @@ def test_tls_with_wrong_ca_is_refused_clearly(tmp_path: Path) -> None:
         broker, tmp_path / "s", tls={"enabled": True, "ca_certs": str(other.tls_files.ca)}
     )
     try:
-        wait_until(lambda: "certificate verification failed" in frontend.connection_error, 5)
+        assert wait_until(lambda: "certificate verification failed" in frontend.connection_error, 5)
         assert not frontend.wait_online(0)
     finally:
         frontend.stop()

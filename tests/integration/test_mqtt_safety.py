@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -26,7 +25,8 @@ def test_retained_command_is_never_executed_and_is_cleared(service: Service) -> 
     replaying a retained command re-ran it on every restart."""
     probe = service.probe
     probe.publish(f"{ROOT}/cmd/uninstall", b'{"plugin_id":"clock-simple"}', retain=True)
-    time.sleep(0.5)
+    assert wait_until(lambda: service.frontend.stats().retained_commands_cleared == 1)
+    probe.wait_for(lambda t, p, r: t == f"{ROOT}/cmd/uninstall" and not p)  # our clear
     assert "clock-simple" in service.store.installed
     assert f"{ROOT}/cmd/uninstall" not in retained(service.broker)
     assert probe.on(f"{ROOT}/response/uninstall") == []
@@ -37,10 +37,10 @@ def test_retained_command_is_never_executed_and_is_cleared(service: Service) -> 
 def test_retained_command_left_while_service_was_down_is_cleared(service: Service) -> None:
     service.frontend.stop()
     service.probe.publish(f"{ROOT}/cmd/uninstall", b"clock-simple", retain=True)
-    time.sleep(0.2)
+    service.probe.wait_for(lambda t, p, r: t == f"{ROOT}/cmd/uninstall" and p)
     assert f"{ROOT}/cmd/uninstall" in retained(service.broker)
     service.restart_frontend()
-    time.sleep(0.3)
+    assert wait_until(lambda: service.frontend.stats().retained_commands_cleared == 1)
     assert "uninstall" not in service.store.calls
     assert f"{ROOT}/cmd/uninstall" not in retained(service.broker)
     assert service.frontend.stats().retained_commands_cleared == 1
@@ -142,9 +142,11 @@ def test_mqtt311_mode(broker: MosquittoBroker, tmp_path: Path) -> None:
         # retained guard on 3.1.1: our own clear must not come back as a command
         svc.frontend.stop()
         svc.probe.publish(f"{ROOT}/cmd/next", b"{}", retain=True)
-        time.sleep(0.3)
-        svc.restart_frontend()
-        time.sleep(0.5)
+        svc.probe.wait_for(lambda t, p, r: t == f"{ROOT}/cmd/next" and p == b"{}")
+        svc.restart_frontend(protocol="3.1.1")
+        # the retained command is replayed on subscribe, before this one arrives
+        assert svc.call("list", {"transaction": "after-replay"})["status"] == "ok"
+        svc.probe.wait_for(lambda t, p, r: t == f"{ROOT}/cmd/next" and not p)  # cleared
         assert svc.probe.on(f"{ROOT}/response/next") == []
     finally:
         svc.probe.close()
@@ -160,23 +162,29 @@ def test_availability_offline_on_clean_stop(service: Service) -> None:
 
 
 def test_frame_published_when_changed(service: Service) -> None:
+    def colour(png: bytes) -> object:
+        return Image.open(io.BytesIO(png)).convert("RGB").getpixel((0, 0)) if png else None
+
     def red(png: bytes) -> bool:
-        return Image.open(io.BytesIO(png)).convert("RGB").getpixel((0, 0)) == (255, 0, 0)
+        return colour(png) == (255, 0, 0)
 
     service.display.draw((255, 0, 0))
     service.probe.wait_for(lambda t, p, r: t == f"{ROOT}/display/frame" and red(p))
     count = len(service.probe.on(f"{ROOT}/display/frame"))
     service.display.draw((255, 0, 0))  # same picture: no new publication
-    time.sleep(0.4)
-    assert len(service.probe.on(f"{ROOT}/display/frame")) == count
-    assert red(service.remote.snapshot(5))
+    service.display.draw((0, 0, 255))  # frames leave in order: this one comes next
+    service.probe.wait_for(
+        lambda t, p, r: t == f"{ROOT}/display/frame" and colour(p) == (0, 0, 255)
+    )
+    assert len(service.probe.on(f"{ROOT}/display/frame")) == count + 1
+    assert colour(service.remote.snapshot(5)) == (0, 0, 255)
 
 
 def test_stale_plugin_state_from_earlier_run_is_cleared(service: Service) -> None:
     service.probe.publish(f"{ROOT}/state/plugins/ghost", b'{"id":"ghost"}', retain=True)
-    time.sleep(0.2)
+    service.probe.wait_for(lambda t, p, r: t == f"{ROOT}/state/plugins/ghost" and p)
     service.restart_frontend()
-    time.sleep(0.5)
+    service.probe.wait_for(lambda t, p, r: t == f"{ROOT}/state/plugins/ghost" and not p)
     assert f"{ROOT}/state/plugins/ghost" not in retained(service.broker)
 
 
