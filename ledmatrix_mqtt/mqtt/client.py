@@ -181,9 +181,6 @@ class BrokerConnection:
         self._thread = threading.Thread(target=self._run, name="mqtt-network", daemon=True)
         self._thread.start()
 
-    def wait_connected(self, timeout: float) -> bool:
-        return self._connected.wait(timeout)
-
     def publish(
         self, message: Message, *, correlation: bytes | None = None, response_topic: str = ""
     ) -> bool:
