@@ -124,7 +124,8 @@ class CommandRunner:
         outcome: Outcome | None,
         error: LedMatrixError | None,
     ) -> None:
-        """Republish what changed, then the one response (also to duplicates waiting)."""
+        """Republish what changed, record the response, then send it (also to duplicates
+        that arrived while it ran)."""
         try:
             self._publish_effects(request, outcome)
         except Exception:  # state publishing must never cost the response
@@ -135,12 +136,14 @@ class CommandRunner:
             error=error,
             transaction=request.transaction,
         )
-        self.reply(route, envelope)
-        if request.transaction:
+        waiters = []
+        if request.transaction:  # recorded before the answer: a retry never re-runs it
             durable = COMMANDS[request.command].durable
             finish = self._journal.finish
-            for waiter in finish(request.command, request.transaction, envelope, durable=durable):
-                waiter(envelope)
+            waiters = finish(request.command, request.transaction, envelope, durable=durable)
+        self.reply(route, envelope)
+        for waiter in waiters:
+            waiter(envelope)
 
     def _publish_effects(self, request: Request, outcome: Outcome | None) -> None:
         if outcome is not None and outcome.reconcile is not None:
