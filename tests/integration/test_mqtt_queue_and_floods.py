@@ -129,26 +129,32 @@ def test_three_thousand_ha_births_cost_one_timer_and_a_couple_of_republishes(
     assert list_latency < 0.05
 
 
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
 def test_clean_restart_republishes_once_without_a_false_overwritten_warning(
-    service: Service, caplog: pytest.LogCaptureFixture
+    broker: MosquittoBroker, tmp_path: Path, caplog: pytest.LogCaptureFixture, protocol: str
 ) -> None:
     """Regression for issue 9: our previous run's retained ``offline`` arrived after we
     connected; every restart warned "availability overwritten" and republished twice."""
+    service = make_service(broker, tmp_path / "s", protocol=protocol)
     config_topic = "homeassistant/light/testpanel/panel/config"
     service.frontend.stop()
-    watcher = Probe(service.broker, config_topic)
+    assert retained(broker)[f"{ROOT}/availability"] == b"offline"  # what a replay would carry
+    watcher = Probe(broker, config_topic)
     try:
         with caplog.at_level(logging.WARNING, logger="ledmatrix_mqtt.mqtt.frontend"):
-            service.restart_frontend(FAST)
-            # the replay of the old "offline" reaches the dispatcher before this command
+            service.restart_frontend(FAST, protocol=protocol)
             publish(service, "next", {"transaction": "settled"})
             answer(service, "next", "settled")
+            assert retained(broker)[f"{ROOT}/availability"] == b"online"
+            publish(service, "next", {"transaction": "settled-2"})
+            answer(service, "next", "settled-2")
         assert not [r for r in caplog.records if "overwritten" in r.getMessage()]
         live = [p for t, p, r in watcher.messages if not r]
         assert len(live) == 1, len(live)
-        assert retained(service.broker)[f"{ROOT}/availability"] == b"online"
     finally:
         watcher.close()
+        service.probe.close()
+        service.frontend.stop()
 
 
 @pytest.mark.parametrize("topic", ["state/display", "state/plugins", "state/plugins/clock-simple"])
