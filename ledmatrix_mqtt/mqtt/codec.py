@@ -39,6 +39,7 @@ __all__ = ["MAX_TEXT_CHARS", "coerce_bool"]
 
 MAX_PAYLOAD_BYTES = 64 * 1024
 MAX_TRANSACTION_CHARS = 64
+MAX_HINT_BYTES = 512
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -77,6 +78,21 @@ def decode_request(command: str, payload: bytes) -> Request:
     except LedMatrixError as exc:
         raise Rejected(exc, transaction) from None
     return Request(command, args, transaction)
+
+
+def transaction_of(payload: bytes) -> str:
+    """The ``transaction`` of a small payload, for a refusal that does no other parsing.
+
+    Bounded work (at most ``MAX_HINT_BYTES`` are parsed), so a rate-limited client
+    can still match its ``rate_limited`` answer; "" when there is none to read.
+    """
+    if len(payload) > MAX_HINT_BYTES:
+        return ""
+    try:
+        value = json.loads(payload.decode("utf-8"))
+        return _transaction(value) if isinstance(value, dict) else ""
+    except (ValueError, RecursionError, LedMatrixError):
+        return ""
 
 
 def encode_response(

@@ -29,7 +29,12 @@ from ledmatrix_mqtt.mqtt.client import (
     Inbound,
     Subscription,
 )
-from ledmatrix_mqtt.mqtt.codec import Rejected, decode_request, encode_response
+from ledmatrix_mqtt.mqtt.codec import (
+    Rejected,
+    decode_request,
+    encode_response,
+    transaction_of,
+)
 from ledmatrix_mqtt.mqtt.commanding import CommandRunner
 from ledmatrix_mqtt.mqtt.dedup import TransactionJournal
 from ledmatrix_mqtt.mqtt.discovery import DeviceInfo
@@ -46,7 +51,8 @@ from ledmatrix_mqtt.mqtt.tuning import FrontendStats, FrontendTuning, ReplyRoute
 from ledmatrix_mqtt.mqtt.workers import OneShot, Worker
 
 _LOG = logging.getLogger(__name__)
-MAX_STALE = 1000  # unknown plugin states remembered for one clearing pass
+MAX_NOTED = 1000  # topics noted for one clearing or restoring pass
+STALE_BATCH = 20  # stale plugin states cleared per worker job
 
 
 class MqttFrontend:
@@ -116,6 +122,13 @@ class MqttFrontend:
         self._coalesce_lock = threading.Lock()
         self._pending: set[str] = set()
         self._stale: set[str] = set()  # plugin ids with retained state we may not know
+        self._deleted: set[str] = set()  # our retained topics someone may have overwritten
+        # restores of overwritten/deleted state: at once, then at most once a second
+        self._restore = OneShot(
+            (0.0, 0.0),
+            lambda: self._coalesced("restore", self._restore_deleted),
+            min_interval=1.0,
+        )
         self._cleared_topics: set[str] = set()
         self._broker: EmbeddedBroker | None = None
         self._starter = threading.Thread(target=self._connect, name="mqtt-start", daemon=True)
@@ -150,6 +163,7 @@ class MqttFrontend:
         if self._starter.is_alive():  # a private mosquitto may be starting: stop it too
             self._starter.join(10.0)
         self._birth.cancel()
+        self._restore.cancel()
         self._frames.stop()
         for worker in (self._display_worker, self._query_worker):
             worker.stop()
@@ -245,39 +259,55 @@ class MqttFrontend:
         if msg.retain and not self._connection.is_v5:
             # MQTT 3.1.1 flags only replays as retained: our previous run's last will
             return
-        _LOG.warning("our availability was overwritten or lost; republishing everything")
-        self._coalesced("all", self._republish_all)
+        with self._coalesce_lock:
+            self._deleted.add(self.topics.availability)
+        self._restore.schedule()
 
     def _on_state_echo(self, topic: str, msg: Inbound) -> None:
         """Retained state under ROOT/state/: clear stale plugins, restore deleted state.
 
-        A plugin state we do not know (left by an earlier run) costs one set insert;
-        one job clears them all. A deletion of live state pays a token.
+        O(1) here, with no lock the workers hold long: a plugin state (maybe left by
+        an earlier run) or a deletion (which pays a token) is noted in a bounded set,
+        and one job looks at them all.
         """
         if msg.payload and not msg.retain:
             return  # our own publication, echoed on MQTT 3.1.1
         plugin_id = self.topics.plugin_of_state(topic)
-        known = self._publisher.known_plugins()
         if msg.payload:
-            if plugin_id is None or (known is not None and plugin_id in known):
-                return  # one of ours, current
+            if plugin_id is not None:
+                with self._coalesce_lock:
+                    if len(self._stale) < MAX_NOTED:
+                        self._stale.add(plugin_id)
+                self._coalesced("stale", self._clear_stale)
+        elif self._take_token():
             with self._coalesce_lock:
-                if len(self._stale) < MAX_STALE:
-                    self._stale.add(plugin_id)
-            self._coalesced("stale", self._clear_stale)
-            return
-        live = topic in self.topics.fixed_state or (
-            plugin_id is not None and known is not None and plugin_id in known
-        )
-        if live and self._take_token():  # someone deleted it: restore it
-            _LOG.warning("retained %s was deleted by another client; restoring", topic)
-            self._coalesced("all", self._republish_all)
+                if len(self._deleted) < MAX_NOTED:
+                    self._deleted.add(topic)
+            self._restore.schedule()
 
     def _clear_stale(self) -> None:
+        """A short batch, then back in the queue: commands interleave with a big clean-up."""
         with self._coalesce_lock:
-            stale, self._stale = self._stale, set()
-        for plugin_id in sorted(stale):
+            batch = [self._stale.pop() for _ in range(min(STALE_BATCH, len(self._stale)))]
+            more = bool(self._stale)
+        for plugin_id in sorted(batch):  # it skips plugins we know
             self._publisher.clear_stale_plugin(plugin_id)
+        if more:
+            # the clears leave before the next batch, so a response never queues
+            # behind thousands of them in the client
+            self._connection.flush(5.0)
+            self._coalesced("stale", self._clear_stale)
+
+    def _restore_deleted(self) -> None:
+        """Republish everything if one of the noted topics is ours and should exist."""
+        with self._coalesce_lock:
+            deleted, self._deleted = self._deleted, set()
+        known = self._publisher.known_plugins() or frozenset()
+        ours = {self.topics.availability, *self.topics.fixed_state}
+        lost = sorted(t for t in deleted if t in ours or self.topics.plugin_of_state(t) in known)
+        if lost:
+            _LOG.warning("retained %s overwritten or deleted; republishing everything", lost[0])
+            self._republish_all()
 
     def _take_token(self) -> bool:
         if self._bucket.take():
@@ -300,7 +330,8 @@ class MqttFrontend:
         route = ReplyRoute(command, self._reply_topic(msg), msg.correlation)
         if not self._take_token():  # before any parsing: bad payloads pay too
             error = RateLimited("too many commands; slow down and retry")
-            self._runner.reply(route, encode_response(command, error=error))
+            tx = transaction_of(msg.payload)
+            self._runner.reply(route, encode_response(command, error=error, transaction=tx))
             return
         try:
             request = decode_request(command, msg.payload)

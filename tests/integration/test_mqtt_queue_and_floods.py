@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ledmatrix_mqtt.mqtt.frontend import FrontendTuning
+from ledmatrix_mqtt.mqtt.frontend import MAX_NOTED, FrontendTuning
 from tests.integration.frontend_env import FAST, ROOT, Service, make_service, retained
 from tests.support.mosquitto import MosquittoBroker, Probe
 from tests.support.waiting import wait_until
@@ -213,3 +213,41 @@ def test_retained_state_replayed_at_start_is_cleared_without_spending_the_comman
     publish(service, "list", {"transaction": "first"})
     assert answer(service, "list", "first")["status"] == "ok"
     assert wait_until(lambda: not set(stale) & set(retained(service.broker)), timeout=10)
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("availability", lambda i: (f"{ROOT}/availability", b"offline", False)),
+        ("unknown plugin states", lambda i: (f"{ROOT}/state/plugins/x{i}", b"{}", True)),
+        ("state deletions", lambda i: (f"{ROOT}/state/display", b"", True)),
+        ("HA births", lambda i: ("homeassistant/status", b"online", False)),
+    ],
+)
+def test_a_flood_on_any_subscribed_topic_leaves_the_service_answering(
+    service: Service, kind: str, message: object
+) -> None:
+    """Issue 11.3/11.11: bounded work per inbound message of every kind."""
+    threads_before = threading.active_count()
+    for i in range(2000):
+        topic, payload, retain = message(i)  # type: ignore[operator]
+        service.probe.publish(topic, payload, retain=retain, qos=0)
+    # every command is answered (maybe rate_limited while the budget refills), and
+    # a list gets through
+    tries = iter(range(1000))
+
+    def listed() -> bool:
+        tx = f"after-{kind}-{next(tries)}"
+        publish(service, "list", {"transaction": tx})
+        return answer(service, "list", tx)["status"] == "ok"
+
+    assert wait_until(listed, timeout=15)
+    assert threading.active_count() - threads_before < 5
+    assert wait_until(lambda: retained(service.broker).get(f"{ROOT}/availability") == b"online")
+    assert wait_until(lambda: f"{ROOT}/state/display" in retained(service.broker))
+    if kind == "unknown plugin states":  # at most MAX_NOTED wait; the rest at the next connect
+
+        def left() -> int:
+            return sum("/state/plugins/x" in t for t in retained(service.broker))
+
+        assert wait_until(lambda: left() <= 2000 - MAX_NOTED, 20), left()

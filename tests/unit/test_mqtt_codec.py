@@ -183,3 +183,13 @@ def test_unencodable_response_data_still_gives_one_error_envelope() -> None:
         "internal_error",
         "t",
     )
+
+
+def test_transaction_of_reads_only_small_clean_payloads() -> None:
+    from ledmatrix_mqtt.mqtt.codec import MAX_HINT_BYTES, transaction_of
+
+    assert transaction_of(b'{"transaction":"t-1","plugin_id":"x"}') == "t-1"
+    assert transaction_of(b'{"transaction":"\\ud800"}') == ""
+    assert transaction_of(b"{not json") == transaction_of(b"[1]") == ""
+    big = b'{"transaction":"t-2","text":"' + b"x" * MAX_HINT_BYTES + b'"}'
+    assert transaction_of(big) == ""  # bounded work: not parsed
