@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from ledmatrix_mqtt.errors import InvalidPayload, LedMatrixError
-from ledmatrix_mqtt.mqtt.codec import (
+from ledmatrix_mqtt.errors import InvalidPayload
+from ledmatrix_mqtt.mqtt.codec import Rejected, decode_request, encode_response
+from ledmatrix_mqtt.mqtt.commands import (
     BrightnessArgs,
     EnableArgs,
     InstallArgs,
@@ -19,9 +20,8 @@ from ledmatrix_mqtt.mqtt.codec import (
     TextArgs,
     UpdateArgs,
     coerce_bool,
-    decode_request,
-    encode_response,
 )
+from ledmatrix_mqtt.mqtt.messages import encode_json
 
 
 @pytest.mark.parametrize(
@@ -53,6 +53,8 @@ from ledmatrix_mqtt.mqtt.codec import (
         ("power", b'{"state":"on"}', PowerArgs(True)),
         ("text", b"Hello world", TextArgs("Hello world")),
         ("text", b"12", TextArgs("12")),
+        ("text", b'{"text":"true"}', TextArgs("true")),
+        ("text", b'{"text":""}', TextArgs("")),
     ],
 )
 def test_valid_payloads(command: str, payload: bytes, args: object) -> None:
@@ -92,9 +94,9 @@ def test_transaction_is_carried() -> None:
     ],
 )
 def test_invalid_payloads_raise_typed_errors(command: str, payload: bytes, code: str) -> None:
-    with pytest.raises(LedMatrixError) as info:
+    with pytest.raises(Rejected) as info:
         decode_request(command, payload)
-    assert info.value.code == code
+    assert info.value.error.code == code
 
 
 @pytest.mark.parametrize("word", ["true", "TRUE", "on", "On", "1", 1, True])
@@ -122,3 +124,72 @@ def test_response_envelopes() -> None:
         "error": {"code": "invalid_payload", "message": "bad"},
         "transaction": None,
     }
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [b"", b"true", b"null", b"[1, 2]", b"42", b"4.20", b'"quoted"', b"  spaced  "],
+)
+def test_text_sent_bare_is_shown_exactly_as_sent(payload: bytes) -> None:
+    """Regression for issue 9: HA's Message entity could not be cleared (an empty
+    payload was invalid) and "true", "null", "[1, 2]" were parsed as JSON, not shown."""
+    assert decode_request("text", payload).args == TextArgs(payload.decode())
+
+
+@pytest.mark.parametrize(
+    ("command", "payload"),
+    [
+        ("list", b'{"transaction":"\\ud800"}'),  # transaction
+        ("list", b'{"\\ud800":1}'),  # a field name
+        ("text", b'{"text":"a\\udfffb"}'),  # text
+        ("install", b'{"plugin_id":"\\ud83d"}'),  # plugin id
+        ("install", b'"\\ud800"'),  # a bare JSON string
+        ("search", b'{"tags":["ok",["\\udc00"]]}'),  # nested
+        ("bogus", b'{"\\ud800":"x"}'),  # even for an unknown command
+    ],
+)
+def test_lone_surrogate_anywhere_is_invalid_payload(command: str, payload: bytes) -> None:
+    """Regression for issue 11.1: a lone surrogate (valid JSON) in a command got no
+    response and, in ``text``, wedged the display worker."""
+    with pytest.raises(Rejected) as info:
+        decode_request(command, payload)
+    assert info.value.error.code == "invalid_payload"
+
+
+def test_error_keeps_a_clean_transaction_even_when_another_field_is_bad() -> None:
+    with pytest.raises(Rejected) as info:
+        decode_request("text", b'{"transaction":"t-9","text":"\\ud800"}')
+    assert info.value.transaction == "t-9"
+
+
+def test_unknown_command_keeps_the_transaction() -> None:
+    """Regression for issue 9: an unknown command's response dropped the transaction."""
+    with pytest.raises(Rejected) as info:
+        decode_request("LIST", b'{"transaction":"t-1"}')
+    assert (info.value.error.code, info.value.transaction) == ("unknown_command", "t-1")
+
+
+def test_encode_json_never_fails_on_surrogates_and_round_trips() -> None:
+    value = {"name\ud800": "x\udfffy", "ok": "\u00fc\U0001f600"}
+    raw = encode_json(value)
+    raw.decode("utf-8")  # valid UTF-8
+    assert json.loads(raw) == value
+
+
+def test_unencodable_response_data_still_gives_one_error_envelope() -> None:
+    out = json.loads(encode_response("list", data={"x": object()}, transaction="t"))
+    assert (out["status"], out["error"]["code"], out["transaction"]) == (
+        "error",
+        "internal_error",
+        "t",
+    )
+
+
+def test_transaction_of_reads_only_small_clean_payloads() -> None:
+    from ledmatrix_mqtt.mqtt.codec import MAX_HINT_BYTES, transaction_of
+
+    assert transaction_of(b'{"transaction":"t-1","plugin_id":"x"}') == "t-1"
+    assert transaction_of(b'{"transaction":"\\ud800"}') == ""
+    assert transaction_of(b"{not json") == transaction_of(b"[1]") == ""
+    big = b'{"transaction":"t-2","text":"' + b"x" * MAX_HINT_BYTES + b'"}'
+    assert transaction_of(big) == ""  # bounded work: not parsed
