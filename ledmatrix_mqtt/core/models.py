@@ -1,9 +1,7 @@
 """Frozen value types shared by the store, the runtime and the MQTT front end.
 
 Nothing here does I/O. Values are immutable so a cached value can be handed to
-any caller without a defensive copy (LEDMatrix's cached registry list was
-mutated by callers; see test_regression_latent_cached_registry_not_mutated_by_callers
-in tests/integration/test_registry_search.py).
+any caller without a defensive copy: no caller can change what the next one sees.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ It composes the registry client, installer, inventory, uninstall records,
 config editor and reconciler, and runs every mutation through the single
 :class:`OperationQueue`. Reads (list, search) never enter the queue.
 
-Ordering rules that fix upstream bugs:
+Ordering rules (each keeps a failure from losing or resurrecting a plugin):
 - uninstall records the intent (persistent record + tombstone) first, unloads
   the plugin from the display, moves the folder aside, drops the config block,
   and only then deletes the files; any failure rolls every step back;

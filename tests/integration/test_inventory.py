@@ -60,7 +60,7 @@ def env(tmp_path: Path) -> Setup:
     return Setup(tmp_path)
 
 
-def test_lists_200_plugins_sorted_and_a_warm_list_rereads_nothing(env: Setup) -> None:
+def test_regression_309_warm_list_of_200_plugins_rereads_nothing(env: Setup) -> None:
     for i in range(200):
         write_plugin(env.layout.plugins, f"plugin-{i:03d}")
     age(env.layout.plugins, env.builtin)
@@ -111,7 +111,7 @@ def test_removed_plugin_disappears(env: Setup) -> None:
     assert [p.id for p in env.inventory.list()] == ["beta"]
 
 
-def test_broken_manifests_are_listed_with_an_error_not_dropped(env: Setup) -> None:
+def test_regression_489_broken_manifests_are_listed_with_an_error_not_dropped(env: Setup) -> None:
     """Upstream 1fbe244e (#489): manifests without id or non-object manifests vanished."""
     write_plugin(env.layout.plugins, "good")
     no_id = env.layout.plugins / "no-id"

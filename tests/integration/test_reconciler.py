@@ -172,7 +172,7 @@ def test_dry_run_plans_without_acting(world: World) -> None:
     assert world.reconciler.last_report() is None
 
 
-def test_no_reinstall_loop_for_ids_missing_from_the_registry(world: World) -> None:
+def test_regression_309_no_reinstall_loop_for_ids_missing_from_the_registry(world: World) -> None:
     """Upstream 39ccdcf0 (#309): ``github``/``youtube`` were reinstalled on every request.
 
     A second pass (and a restart) makes zero resolve/install calls for an unrecoverable id.
@@ -191,7 +191,7 @@ def test_no_reinstall_loop_for_ids_missing_from_the_registry(world: World) -> No
         assert "force" in report.needs_attention[0].detail
 
 
-def test_transient_registry_failure_never_marks_unrecoverable(world: World) -> None:
+def test_regression_309_transient_registry_failure_never_marks_unrecoverable(world: World) -> None:
     """Upstream 39ccdcf0 (#309 review): an empty-registry fallback on a flaky boot marked all."""
     world.set_blocks(news=True)
     world.store.publish("news")
@@ -283,7 +283,7 @@ def test_non_plugin_keys_are_never_flagged(world: World) -> None:
     assert world.store.resolved == []
 
 
-def test_config_wins_for_enabled(world: World) -> None:
+def test_regression_353_config_wins_for_enabled(world: World) -> None:
     """Upstream 35c540d0 (#353): reconcile synced state over config and disabled plugins."""
     write_plugin(world.layout.plugins, "news")
     write_plugin(world.layout.plugins, "stocks")
