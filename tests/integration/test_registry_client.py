@@ -1,8 +1,4 @@
-"""RegistryClient against the real FakeGitHub HTTP server: one test per behaviour.
-
-Time is a fake clock (TTLs and backoffs are advanced, not waited for); request
-counts come from the server's log and ``HttpClient.request_count``.
-"""
+"""RegistryClient fetching, caching and backing off against the real FakeGitHub server."""
 
 from __future__ import annotations
 

@@ -1,8 +1,4 @@
-"""RegistryClient against the real FakeGitHub HTTP server: one test per behaviour.
-
-Time is a fake clock (TTLs and backoffs are advanced, not waited for); request
-counts come from the server's log and ``HttpClient.request_count``.
-"""
+"""Store search against the real FakeGitHub server: filters, enrichment, deadlines."""
 
 from __future__ import annotations
 
