@@ -75,10 +75,6 @@ class StatePublisher:
     def operation(self) -> OperationState:
         return self._operation
 
-    def known_plugins(self) -> frozenset[str] | None:
-        with self._lock:
-            return None if self._known_plugins is None else frozenset(self._known_plugins)
-
     def forget(self) -> None:
         """After a (re)connect nothing we sent can be assumed to be on the broker."""
         with self._lock:

@@ -255,13 +255,6 @@ class RegistryClient:
             complete=all(ok for _item, ok in settled),
         )
 
-    def drain(self, timeout: float | None = None) -> bool:
-        """Wait for background enrichment to finish; True if none is left."""
-        with self._pending_lock:
-            pending = list(self._pending.values())
-        _done, not_done = cf.wait(pending, timeout=timeout)
-        return not not_done
-
     def close(self) -> None:
         """Stop the enrichment pool without waiting for stalled requests, and keep the
         GitHub info fetched so far on disk for the next process (e.g. the offline CLI)."""

@@ -23,6 +23,7 @@ from tests.integration.registry_helpers import (
 )
 from tests.support.fake_github import FakeGitHub
 from tests.support.plugin_factory import plugin_files, registry_entry
+from tests.support.waiting import wait_until
 
 
 def test_search_filters_before_enrichment(
@@ -127,7 +128,7 @@ def test_late_enrichment_fills_the_cache_for_next_search(
     client = make_client()
     first = client.search(deadline=0.2)
     assert not first.complete and not first.entries[1].enriched
-    assert client.drain(timeout=15)
+    assert wait_until(lambda: client.search(deadline=0.05).complete, 15), "late enrichment"
     before = http_requests(client)
     second = client.search()
     assert second.complete and all(e.enriched for e in second.entries)
