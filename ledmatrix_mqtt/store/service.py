@@ -95,7 +95,6 @@ class PluginStore:
         self.installer = installer
         self.inventory = inventory
         self.records = records
-        self._editor = config
         self.config_editor = config
         self.reconciler = reconciler
         self.operations = operations
@@ -187,8 +186,8 @@ class PluginStore:
     def _after_install(self, result: InstallResult, *aliases: str) -> None:
         self.records.forget(result.plugin_id, *aliases)
         for alias in aliases:  # settings written under the registry id follow the plugin
-            self._editor.rename_block(alias, result.plugin_id)
-        self._editor.set_enabled(result.plugin_id, True)
+            self.config_editor.rename_block(alias, result.plugin_id)
+        self.config_editor.set_enabled(result.plugin_id, True)
         self.inventory.invalidate()
         self._notify()
 
@@ -213,7 +212,7 @@ class PluginStore:
             raise
         try:
             report(Progress("uninstall", plugin_id, Stage.REMOVING, 60))
-            block = self._editor.remove_block(plugin_id)
+            block = self.config_editor.remove_block(plugin_id)
         except BaseException:
             ticket.rollback()
             self.records.forget(plugin_id)
@@ -334,7 +333,7 @@ class PluginStore:
                     _LOG.error("could not finish uninstalling %s: %s", plugin.id, exc.message)
         for plugin_id in sorted((self.records.tombstones() & recorded) - present):
             try:  # files gone, block maybe left: the uninstall stopped between the two
-                if self._editor.remove_block(plugin_id) is not None:
+                if self.config_editor.remove_block(plugin_id) is not None:
                     done.append(plugin_id)
             except LedMatrixError as exc:
                 _LOG.error("could not drop the config of %s: %s", plugin_id, exc.message)
@@ -352,7 +351,7 @@ class PluginStore:
         self._installed(plugin_id)
         if self.records.is_uninstalled(plugin_id):
             raise NotInstalled(f"plugin {plugin_id!r} is being uninstalled")
-        self._editor.set_enabled(plugin_id, enabled)
+        self.config_editor.set_enabled(plugin_id, enabled)
         self.inventory.invalidate()
         self._notify()
         return self._installed(plugin_id)
@@ -374,7 +373,7 @@ class PluginStore:
     # set_enabled, and the config editor serialises the writes) ------------------------
     def plugin_settings(self, plugin_id: str) -> PluginSettings:
         """The plugin's effective settings (secrets masked) and its simple settings."""
-        return PluginSettingsService(self._editor).current(self._installed(plugin_id))
+        return PluginSettingsService(self.config_editor).current(self._installed(plugin_id))
 
     def configure(self, plugin_id: str, changes: Mapping[str, Any]) -> PluginSettings:
         """Change the plugin's settings (a merge-patch); the plugin reloads with them.
@@ -385,7 +384,7 @@ class PluginStore:
         plugin = self._installed(plugin_id)
         if self.records.is_uninstalled(plugin_id):
             raise NotInstalled(f"plugin {plugin_id!r} is being uninstalled")
-        settings = PluginSettingsService(self._editor).configure(plugin, changes)
+        settings = PluginSettingsService(self.config_editor).configure(plugin, changes)
         self.inventory.invalidate()  # `enabled` may have changed
         self._notify()
         return settings
@@ -393,6 +392,6 @@ class PluginStore:
     def set_rotation_order(self, order: Sequence[str]) -> tuple[str, ...]:
         """Show these installed plugins first, in this order (the rest follow by id)."""
         installed = {p.id for p in self.inventory.list()}
-        written = PluginSettingsService(self._editor).set_rotation_order(order, installed)
+        written = PluginSettingsService(self.config_editor).set_rotation_order(order, installed)
         self._notify()
         return written

@@ -93,26 +93,12 @@ class FakeGitHub(LocalHttpServer):
         self.declared_lengths: dict[str, int] = {}  # path -> Content-Length sent (0: none)
         self._lock = threading.Lock()
 
-    # -- URLs ------------------------------------------------------------------
-    @property
-    def web_url(self) -> str:
-        return f"{self.base}/web"
-
-    @property
-    def api_url(self) -> str:
-        return f"{self.base}/api"
-
-    @property
-    def raw_url(self) -> str:
-        return f"{self.base}/raw"
-
-    @property
-    def archive_url(self) -> str:
-        return f"{self.base}/codeload"
-
-    @property
-    def registry_url(self) -> str:
-        return f"{self.raw_url}/ChuckBuilds/ledmatrix-plugins/main/plugins.json"
+    # -- URLs (set by ``start``; reading one before is an AttributeError) ----------
+    web_url: str
+    api_url: str
+    raw_url: str
+    archive_url: str
+    registry_url: str
 
     def repo_url(self, owner: str, name: str) -> str:
         return f"{self.web_url}/{owner}/{name}"
@@ -200,6 +186,11 @@ class FakeGitHub(LocalHttpServer):
                 fake._handle(self)
 
         self._serve(Handler)
+        self.web_url = f"{self.base}/web"
+        self.api_url = f"{self.base}/api"
+        self.raw_url = f"{self.base}/raw"
+        self.archive_url = f"{self.base}/codeload"
+        self.registry_url = f"{self.raw_url}/ChuckBuilds/ledmatrix-plugins/main/plugins.json"
         return self
 
     # -- request handling ----------------------------------------------------------
