@@ -16,10 +16,10 @@ Ordering rules (each keeps a failure from losing or resurrecting a plugin):
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from ledmatrix_mqtt.api import ProgressFn, ReconcileReport, SearchResult, UpdateAllResult
 from ledmatrix_mqtt.core.config_model import StoreConfig
@@ -46,6 +46,7 @@ from ledmatrix_mqtt.store.registry_client import RegistryClient
 from ledmatrix_mqtt.store.settings import PluginSettingsService, SettingsEditor
 
 _LOG = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class StoreHooks(Protocol):
@@ -145,11 +146,19 @@ class PluginStore:
         return tuple(out)
 
     # -- mutations (queued) -----------------------------------------------------------
-    def install(self, plugin_id: str, *, progress: ProgressFn | None = None) -> InstallResult:
+    def _queued(
+        self,
+        kind: str,
+        plugin_id: str,
+        work: Callable[[str, ProgressFn], T],
+        progress: ProgressFn | None,
+    ) -> T:
+        """One plugin's mutation: its id is checked here, then ``work`` runs on the queue."""
         validate_plugin_id(plugin_id)
-        return self.operations.run(
-            "install", plugin_id, lambda report: self._install(plugin_id, report), progress=progress
-        )
+        return self.operations.run(kind, plugin_id, lambda r: work(plugin_id, r), progress=progress)
+
+    def install(self, plugin_id: str, *, progress: ProgressFn | None = None) -> InstallResult:
+        return self._queued("install", plugin_id, self._install, progress)
 
     def _install(self, plugin_id: str, report: ProgressFn, version: str = "") -> InstallResult:
         """The entry's branch head, or with ``version`` that release (the archive its
@@ -192,10 +201,7 @@ class PluginStore:
         self._notify()
 
     def uninstall(self, plugin_id: str, *, progress: ProgressFn | None = None) -> UninstallResult:
-        validate_plugin_id(plugin_id)
-        return self.operations.run(
-            "uninstall", plugin_id, lambda r: self._uninstall(plugin_id, r), progress=progress
-        )
+        return self._queued("uninstall", plugin_id, self._uninstall, progress)
 
     def _uninstall(self, plugin_id: str, report: ProgressFn) -> UninstallResult:
         plugin = self._installed(plugin_id)
@@ -225,10 +231,7 @@ class PluginStore:
         return UninstallResult(plugin_id, removed_files=True, removed_config=block is not None)
 
     def update(self, plugin_id: str, *, progress: ProgressFn | None = None) -> InstallResult:
-        validate_plugin_id(plugin_id)
-        return self.operations.run(
-            "update", plugin_id, lambda r: self._update(plugin_id, r), progress=progress
-        )
+        return self._queued("update", plugin_id, self._update, progress)
 
     def _update(self, plugin_id: str, report: ProgressFn) -> InstallResult:
         plugin = self._installed(plugin_id)
