@@ -10,6 +10,7 @@ import pytest
 from ledmatrix_mqtt.core.github_urls import GithubUrls, parse_repo_url
 from ledmatrix_mqtt.errors import Forbidden, NotFound, RegistryUnavailable
 from ledmatrix_mqtt.store.layout import StateLayout
+from ledmatrix_mqtt.store.registry_client import RegistryClient
 from tests.integration.registry_helpers import (
     REGISTRY,
     START,
@@ -40,11 +41,9 @@ def test_registry_is_cached_for_15_minutes(
 
 
 def test_force_refresh_goes_to_the_network(
-    fake_github: FakeGitHub, make_client: ClientFactory
+    fake_github: FakeGitHub, alpha_client: RegistryClient
 ) -> None:
-    publish(fake_github, "alpha")
-    client = make_client()
-    client.fetch_registry()
+    client = alpha_client
     publish(fake_github, "alpha", "beta")
     assert client.fetch_registry().get("beta") is None
     refreshed = client.fetch_registry(force_refresh=True)
@@ -63,12 +62,10 @@ def test_registry_fetch_retries_5xx_then_succeeds(
 
 
 def test_regression_309_stale_fallback_backs_off_60s_without_network(
-    fake_github: FakeGitHub, make_client: ClientFactory, clock: FakeClock
+    fake_github: FakeGitHub, alpha_client: RegistryClient, clock: FakeClock
 ) -> None:
     """39ccdcf0: without a timestamp bump, a stale fallback re-hit the network on every call."""
-    publish(fake_github, "alpha")
-    client = make_client()
-    client.fetch_registry()
+    client = alpha_client
     fake_github.add_fault(REGISTRY, "status", 500)
     clock.advance(901)
     before = http_requests(client)
@@ -85,11 +82,9 @@ def test_regression_309_stale_fallback_backs_off_60s_without_network(
 
 
 def test_raise_on_failure_tells_unreachable_from_not_listed(
-    fake_github: FakeGitHub, make_client: ClientFactory, clock: FakeClock
+    fake_github: FakeGitHub, alpha_client: RegistryClient, clock: FakeClock
 ) -> None:
-    publish(fake_github, "alpha")
-    client = make_client()
-    client.fetch_registry()
+    client = alpha_client
     with pytest.raises(NotFound):
         client.resolve("missing")
     fake_github.add_fault(REGISTRY, "reset")
