@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -75,31 +75,19 @@ class PluginConfigEditor(SettingsEditor, Protocol):
     def rename_block(self, old_id: str, new_id: str) -> bool: ...
 
 
+@dataclass(frozen=True, eq=False)
 class PluginStore:
-    """Implements ``ledmatrix_mqtt.api.StoreApi``."""
+    """Implements ``ledmatrix_mqtt.api.StoreApi`` over the parts ``wiring.build_store`` makes."""
 
-    def __init__(
-        self,
-        store_config: StoreConfig,
-        *,
-        registry: RegistryClient,
-        installer: Installer,
-        inventory: PluginInventory,
-        records: UninstallRecords,
-        config: PluginConfigEditor,
-        reconciler: Reconciler,
-        operations: OperationQueue,
-        hooks: StoreHooks | None = None,
-    ) -> None:
-        self._config = store_config
-        self.registry = registry
-        self.installer = installer
-        self.inventory = inventory
-        self.records = records
-        self.config_editor = config
-        self.reconciler = reconciler
-        self.operations = operations
-        self.hooks: StoreHooks = hooks or NoHooks()
+    store_config: StoreConfig
+    registry: RegistryClient
+    installer: Installer
+    inventory: PluginInventory
+    records: UninstallRecords
+    config_editor: PluginConfigEditor
+    reconciler: Reconciler
+    operations: OperationQueue
+    hooks: StoreHooks = field(default_factory=NoHooks)
 
     # -- reads (never queued) -------------------------------------------------------
     def list_installed(self) -> Sequence[InstalledPlugin]:
@@ -177,7 +165,7 @@ class PluginStore:
         plugin_path: str = "",
         progress: ProgressFn | None = None,
     ) -> InstallResult:
-        if not self._config.allow_install_from_url:
+        if not self.store_config.allow_install_from_url:
             raise Forbidden(
                 "installing from a URL runs foreign code and is disabled; "
                 "set store.allow_install_from_url: true to allow it"
