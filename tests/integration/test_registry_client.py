@@ -175,12 +175,19 @@ def test_resolve_through_aliases_exact_id_wins(
     assert client.resolve("weather").id == "weather"
 
 
-def test_offline_start_uses_the_persisted_registry(
-    fake_github: FakeGitHub, make_client: ClientFactory, tmp_path: Path
-) -> None:
+@pytest.fixture
+def persisted(fake_github: FakeGitHub, make_client: ClientFactory, tmp_path: Path) -> StateLayout:
+    """A state dir holding the registry (listing ``alpha``) an earlier process fetched."""
     publish(fake_github, "alpha")
     layout = StateLayout(tmp_path / "state")
     make_client(layout=layout).fetch_registry()
+    return layout
+
+
+def test_offline_start_uses_the_persisted_registry(
+    fake_github: FakeGitHub, make_client: ClientFactory, persisted: StateLayout
+) -> None:
+    layout = persisted
     assert (layout.cache / "registry.json").is_file()
 
     fake_github.add_fault(REGISTRY, "status", 503)
@@ -195,13 +202,10 @@ def test_offline_start_uses_the_persisted_registry(
 
 
 def test_persisted_copy_of_another_registry_is_ignored(
-    fake_github: FakeGitHub, make_client: ClientFactory, tmp_path: Path
+    fake_github: FakeGitHub, make_client: ClientFactory, persisted: StateLayout
 ) -> None:
-    publish(fake_github, "alpha")
-    layout = StateLayout(tmp_path / "state")
-    make_client(layout=layout).fetch_registry()
     other = store_config(fake_github, registry_url=f"{fake_github.raw_url}/x/y/main/plugins.json")
-    assert make_client(config=other, layout=layout).cached_registry() is None
+    assert make_client(config=other, layout=persisted).cached_registry() is None
 
 
 # -- repo and commit info ------------------------------------------------------------------
