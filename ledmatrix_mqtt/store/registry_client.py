@@ -37,7 +37,7 @@ from typing import Any
 from ledmatrix_mqtt.api import SearchResult
 from ledmatrix_mqtt.core.config_model import StoreConfig
 from ledmatrix_mqtt.core.github_urls import GithubUrls
-from ledmatrix_mqtt.core.models import CommitInfo, Registry, RegistryEntry, RepoInfo, StoreEntry
+from ledmatrix_mqtt.core.models import CommitInfo, Registry, RegistryEntry, StoreEntry
 from ledmatrix_mqtt.core.registry_format import (
     MAX_REGISTRY_BYTES,
     alias_table,
@@ -198,20 +198,6 @@ class RegistryClient:
             )
 
     # -- GitHub metadata ------------------------------------------------------------
-    def repo_info(self, repo_url: str) -> RepoInfo | None:
-        """``/repos/{owner}/{repo}``, cached 1 h. None: other host, not found, or unreachable."""
-        return self._github.repo(repo_url, offline=False)
-
-    def commit_info(
-        self, repo_url: str, branch_candidates: Sequence[str] = ()
-    ) -> CommitInfo | None:
-        """Head commit of the first existing branch of ``branch_candidates`` + main, master.
-
-        Cached 30 min; "no such branch" is remembered 30 min; a failure never
-        replaces a good value. None when unknown (other host, not found, unreachable).
-        """
-        return self._github.commit(repo_url, _branches(branch_candidates), offline=False)
-
     # -- search -----------------------------------------------------------------------
     def search(
         self,

@@ -9,8 +9,10 @@ import pytest
 
 from ledmatrix_mqtt.core.github_urls import GithubUrls, parse_repo_url
 from ledmatrix_mqtt.errors import Forbidden, NotFound, RegistryUnavailable
+from ledmatrix_mqtt.store.cache import TtlCache
+from ledmatrix_mqtt.store.github_info import GithubInfo
 from ledmatrix_mqtt.store.layout import StateLayout
-from ledmatrix_mqtt.store.registry_client import RegistryClient
+from ledmatrix_mqtt.store.registry_client import RegistryClient, make_http_client
 from tests.integration.registry_helpers import (
     REGISTRY,
     START,
@@ -211,58 +213,64 @@ def test_persisted_copy_of_another_registry_is_ignored(
 # -- repo and commit info ------------------------------------------------------------------
 
 
+@pytest.fixture
+def github(fake_github: FakeGitHub, clock: FakeClock) -> GithubInfo:
+    """The repo and commit lookups of search enrichment, on their own."""
+    cfg = store_config(fake_github)
+    urls = GithubUrls.from_config(cfg.github)
+    return GithubInfo(make_http_client(cfg), urls, TtlCache(clock=clock), clock=clock,
+                      retry_delays=(0.0, 0.0), saved=None)  # fmt: skip
+
+
 def test_repo_info_is_cached_and_not_overwritten_by_failure(
-    fake_github: FakeGitHub, make_client: ClientFactory, clock: FakeClock
+    fake_github: FakeGitHub, github: GithubInfo, clock: FakeClock
 ) -> None:
     publish(fake_github, "alpha")
-    client = make_client()
     url = fake_github.repo_url("tests", "alpha")
-    info = client.repo_info(url)
+    info = github.repo(url, offline=False)
     assert info is not None and info.stars == 5 and info.license == "MIT"
     clock.advance(3599)
-    assert client.repo_info(url) is info
+    assert github.repo(url, offline=False) is info
     fake_github.add_fault(r"/api/repos/tests/alpha$", "status", 500)
     clock.advance(2)
-    assert client.repo_info(url) is info
+    assert github.repo(url, offline=False) is info
     # one fetch, then one refresh of 3 attempts (a 500 is retried)
     assert len(fake_github.requests(r"/api/repos/tests/alpha$")) == 1 + 3
 
 
 def test_regression_309_commit_info_not_overwritten_by_404(
-    fake_github: FakeGitHub, make_client: ClientFactory, clock: FakeClock
+    fake_github: FakeGitHub, github: GithubInfo, clock: FakeClock
 ) -> None:
     """39ccdcf0: a transient 404 on every branch overwrote good cached commit info with None."""
     publish(fake_github, "alpha")
-    client = make_client()
     url = fake_github.repo_url("tests", "alpha")
-    good = client.commit_info(url, ["main"])
+    good = github.commit(url, ("main", "master"), offline=False)
     assert good is not None and good.branch == "main" and len(good.sha) == 40
     fake_github.add_fault(r"/api/repos/tests/alpha/commits/", "status", 404)
     clock.advance(1801)
-    assert client.commit_info(url, ["main"]) is good
+    assert github.commit(url, ("main", "master"), offline=False) is good
     assert len(fake_github.requests(r"/commits/")) == 3, "tried main then master"
     clock.advance(30)
-    assert client.commit_info(url, ["main"]) is good
+    assert github.commit(url, ("main", "master"), offline=False) is good
     assert len(fake_github.requests(r"/commits/")) == 3, "backing off, no network"
 
 
 def test_commit_not_found_is_cached_for_30_minutes(
-    fake_github: FakeGitHub, make_client: ClientFactory, clock: FakeClock
+    fake_github: FakeGitHub, github: GithubInfo, clock: FakeClock
 ) -> None:
     fake_github.add_repo("tests", "empty", {}, branch="gh-pages")
-    client = make_client()
     url = fake_github.repo_url("tests", "empty")
-    assert client.commit_info(url, ["dev"]) is None
+    assert github.commit(url, ("dev", "main", "master"), offline=False) is None
     assert [p.rsplit("/", 1)[1] for p in fake_github.requests("/commits/")] == [
         "dev",
         "main",
         "master",
     ]
     clock.advance(1799)
-    assert client.commit_info(url, ["dev"]) is None
+    assert github.commit(url, ("dev", "main", "master"), offline=False) is None
     assert len(fake_github.requests("/commits/")) == 3
     clock.advance(2)
-    client.commit_info(url, ["dev"])
+    github.commit(url, ("dev", "main", "master"), offline=False)
     assert len(fake_github.requests("/commits/")) == 6
 
 
@@ -270,25 +278,25 @@ def test_commit_info_tries_branches_in_order_deduplicated(
     fake_github: FakeGitHub, make_client: ClientFactory
 ) -> None:
     fake_github.add_repo("tests", "legacy", plugin_files("legacy"), branch="master")
-    info = make_client().commit_info(fake_github.repo_url("tests", "legacy"), ["main", "", "main"])
+    fake_github.set_registry([registry_entry(fake_github, "legacy", branch="main")])
+    info = make_client().search().entries[0].commit
     assert info is not None and info.branch == "master"
     assert [p.rsplit("/", 1)[1] for p in fake_github.requests("/commits/")] == ["main", "master"]
 
 
 def test_regression_latent_rate_limited_repo_info_is_not_refetched_every_browse(
-    fake_github: FakeGitHub, make_client: ClientFactory, clock: FakeClock
+    fake_github: FakeGitHub, github: GithubInfo, clock: FakeClock
 ) -> None:
     """Upstream 3.2: repo-info fallback defaults were not cached, so a rate-limited
     device re-requested every repo on every browse."""
     publish(fake_github, "alpha")
     fake_github.add_fault(r"/api/repos/", "status", 403)
-    client = make_client()
     url = fake_github.repo_url("tests", "alpha")
-    assert client.repo_info(url) is None
-    assert client.repo_info(url) is None
+    assert github.repo(url, offline=False) is None
+    assert github.repo(url, offline=False) is None
     assert len(fake_github.requests(r"/api/repos/tests/alpha$")) == 1
     clock.advance(61)
-    client.repo_info(url)
+    github.repo(url, offline=False)
     assert len(fake_github.requests(r"/api/repos/tests/alpha$")) == 2
 
 
@@ -305,7 +313,6 @@ def test_host_outside_allow_list_is_refused(
     entry = client.resolve("alpha")
     assert entry.repo == foreign_repo
     before = http_requests(client)
-    assert client.repo_info(entry.repo) is None, "only the configured GitHub gets API calls"
     result = client.search()
     assert not result.entries[0].enriched
     ref = parse_repo_url(entry.repo)
