@@ -17,7 +17,7 @@ from ledmatrix_mqtt.core.models import PluginSource, Registry
 from ledmatrix_mqtt.core.registry_format import parse_registry
 from ledmatrix_mqtt.store.inventory import SOURCE_MARKER, PluginInventory
 from ledmatrix_mqtt.store.layout import StateLayout
-from tests.support.plugin_factory import plugin_files
+from tests.support.plugin_factory import fresh_state, plugin_files
 
 
 def write_plugin(root: Path, plugin_id: str, version: str = "1.0.0", **kw: Any) -> Path:
@@ -39,8 +39,7 @@ def age(*roots: Path) -> None:
 
 class Setup:
     def __init__(self, tmp_path: Path) -> None:
-        self.layout = StateLayout(tmp_path / "state")
-        self.layout.ensure()
+        self.layout = fresh_state(tmp_path)
         self.builtin = tmp_path / "builtin"
         self.builtin.mkdir()
         self.blocks: dict[str, Mapping[str, Any]] = {}

@@ -21,7 +21,7 @@ from ledmatrix_mqtt.errors import (
 from ledmatrix_mqtt.store.inventory import PluginInventory
 from ledmatrix_mqtt.store.layout import StateLayout
 from ledmatrix_mqtt.store.reconciler import Reconciler
-from tests.support.plugin_factory import plugin_files
+from tests.support.plugin_factory import fresh_state, plugin_files
 
 
 def write_plugin(root: Path, plugin_id: str, version: str = "1.0.0") -> None:
@@ -79,8 +79,7 @@ class FakeStore:
 
 class World:
     def __init__(self, tmp_path: Path) -> None:
-        self.layout = StateLayout(tmp_path / "state")
-        self.layout.ensure()
+        self.layout = fresh_state(tmp_path)
         self.builtin = tmp_path / "builtin"
         self.builtin.mkdir()
         self.config_path = tmp_path / "config.yaml"

@@ -22,7 +22,7 @@ from tests.integration.registry_helpers import (
     store_config,
 )
 from tests.support.fake_github import FakeGitHub
-from tests.support.plugin_factory import plugin_files, registry_entry
+from tests.support.plugin_factory import fresh_state, plugin_files, registry_entry
 from tests.support.waiting import wait_until
 
 
@@ -251,8 +251,7 @@ def test_a_new_process_reuses_the_github_info_on_disk(
     """``plugins search --offline`` was always cold: one registry GET plus 100 GitHub API
     requests on every run, although the previous run had just fetched them."""
     publish(fake_github, *[f"p{i}" for i in range(10)])
-    layout = StateLayout(tmp_path / "state")
-    layout.ensure()
+    layout = fresh_state(tmp_path)
     first = make_client(layout=layout)
     cold = first.search()
     assert cold.complete
