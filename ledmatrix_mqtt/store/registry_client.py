@@ -1,6 +1,6 @@
 """The registry and GitHub metadata, fetched through one ``TtlCache``; store search.
 
-Contracts (each has a test in tests/integration/test_registry_client.py):
+Contracts (each tested in tests/integration/test_registry_client.py or _search.py):
 
 * The registry is cached for ``store_config.registry_ttl`` (15 min). A failed
   refresh serves the held copy marked ``stale`` and backs off 60 s without
