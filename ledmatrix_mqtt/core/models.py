@@ -101,23 +101,19 @@ class Registry:
 
 @dataclass(frozen=True)
 class RepoInfo:
+    """What store search uses of ``/repos/{owner}/{repo}``."""
+
     stars: int = 0
-    forks: int = 0
-    open_issues: int = 0
     default_branch: str = "main"
-    pushed_at: str = ""
-    updated_at: str = ""
-    language: str = ""
-    license: str = ""
 
 
 @dataclass(frozen=True)
 class CommitInfo:
+    """A branch head as store search shows it."""
+
     branch: str
     sha: str
     date_iso: str = ""
-    author: str = ""
-    message: str = ""
 
     @property
     def short_sha(self) -> str:

@@ -228,7 +228,7 @@ def test_repo_info_is_cached_and_not_overwritten_by_failure(
     publish(fake_github, "alpha")
     url = fake_github.repo_url("tests", "alpha")
     info = github.repo(url, offline=False)
-    assert info is not None and info.stars == 5 and info.license == "MIT"
+    assert info is not None and info.stars == 5 and info.default_branch == "main"
     clock.advance(3599)
     assert github.repo(url, offline=False) is info
     fake_github.add_fault(r"/api/repos/tests/alpha$", "status", 500)
@@ -346,8 +346,9 @@ def test_surrogate_in_github_api_text_is_replaced_so_search_stays_publishable(
     fake_github: FakeGitHub, make_client: ClientFactory
 ) -> None:
     publish(fake_github, "alpha")
-    body = b'{"stargazers_count": 3, "default_branch": "main", "language": "Py\\ud800"}'
-    fake_github.extra_routes["/api/repos/tests/alpha"] = (200, body, "application/json")
+    body = b'{"sha": "%s", "commit": {"committer": {"date": "2026\\ud800"}}}' % (b"a" * 40)
+    head = "/api/repos/tests/alpha/commits/main"
+    fake_github.extra_routes[head] = (200, body, "application/json")
     [entry] = make_client().search().entries
-    assert entry.repo_info is not None and entry.repo_info.language == "Py\ufffd"
-    json.dumps(entry.repo_info.language, ensure_ascii=False).encode("utf-8")
+    assert entry.commit is not None and entry.commit.date_iso == "2026\ufffd"
+    json.dumps(entry.commit.date_iso, ensure_ascii=False).encode("utf-8")
