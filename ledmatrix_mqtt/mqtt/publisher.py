@@ -76,6 +76,7 @@ class StatePublisher:
         return self._operation
 
     def known_plugins(self) -> frozenset[str] | None:
+        """The installed plugins last published (None before the first publish)."""
         with self._lock:
             return None if self._known_plugins is None else frozenset(self._known_plugins)
 
