@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 
 from ledmatrix_mqtt.cli.main import build_parser, main
-from ledmatrix_mqtt.mqtt.remote import DEFAULT_WAIT
 from ledmatrix_mqtt.mqtt.commands import COMMANDS
+from ledmatrix_mqtt.mqtt.remote import DEFAULT_WAIT
 from tests.e2e.conftest import (
     CLI,
     DEVICE_ID,
