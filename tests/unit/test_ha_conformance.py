@@ -17,7 +17,8 @@ from ledmatrix_mqtt.core.models import (
     PluginSource,
 )
 from ledmatrix_mqtt.mqtt import discovery, ha_layout, state
-from ledmatrix_mqtt.mqtt.codec import PluginArgs, TextArgs, decode_request
+from ledmatrix_mqtt.mqtt.codec import decode_request
+from ledmatrix_mqtt.mqtt.commands import PluginArgs, TextArgs
 from ledmatrix_mqtt.mqtt.ha_layout import Ledger
 from ledmatrix_mqtt.mqtt.state import OperationState
 from tests.support import ha_rules
