@@ -215,6 +215,13 @@ class StatePublisher:
             if plugin_too and op.plugin_id:
                 self._publish_one_plugin(op.plugin_id)
 
+    def record_refused(self, op: OperationState) -> None:
+        """A store command refused before it was queued (nothing selected, busy, a bad
+        argument): shown as the last error only; the current operation is unchanged."""
+        with self._lock:
+            self._last_failed = op
+            self._send([self._operation_message()], False)
+
     def _publish_one_plugin(self, plugin_id: str) -> None:
         for plugin in self._store.list_installed():
             if plugin.id == plugin_id:
