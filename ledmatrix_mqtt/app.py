@@ -54,6 +54,8 @@ class Service:
         self._rotation_order: tuple[str, ...] = config.display.rotation_order
         self._stopped = threading.Event()
         self._sync_lock = threading.Lock()
+        self._sync_wanted = threading.Event()  # set by changed(wait=False) and by stop()
+        self._syncer = threading.Thread(target=self._background_sync, name="sync", daemon=True)
         self.store: PluginStore | None = None
         self.display: DisplayController | None = None
         self.frontend: MqttFrontend | None = None
@@ -80,6 +82,7 @@ class Service:
         )
         self.display.sync_plugins(self._specs())
         self.display.start()
+        self._syncer.start()
         self.frontend = MqttFrontend(
             self.config, self.store, self.display, state_dir=self.layout.root, version=__version__
         )
@@ -96,6 +99,9 @@ class Service:
         if self._stopped.is_set():
             return
         self._stopped.set()
+        self._sync_wanted.set()
+        if self._syncer.is_alive():
+            self._syncer.join(15.0)
         if self.frontend is not None:
             self.frontend.stop()
         if self.store is not None:
@@ -129,7 +135,13 @@ class Service:
         if self.display is not None:
             self.display.unload(plugin_id)
 
-    def changed(self) -> None:
+    def changed(self, *, wait: bool = True) -> None:
+        if not wait:  # coalesced: one background sync covers any number of switches
+            self._sync_wanted.set()
+            return
+        self._sync()
+
+    def _sync(self) -> None:
         if self.display is not None:
             self._reload_plugin_config()
             with self._sync_lock:
@@ -137,6 +149,17 @@ class Service:
                 self.display.set_rotation_order(self._rotation_order)
         if self.frontend is not None:
             self.frontend.plugins_changed()
+
+    def _background_sync(self) -> None:
+        while True:
+            self._sync_wanted.wait()
+            self._sync_wanted.clear()
+            if self._stopped.is_set():
+                return
+            try:
+                self._sync()
+            except Exception:  # the next change tries again; the service keeps running
+                _LOG.exception("applying a plugin change failed")
 
     # -- helpers ------------------------------------------------------------------------
     def _reconcile_once(self) -> None:

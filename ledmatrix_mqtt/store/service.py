@@ -63,15 +63,19 @@ class StoreHooks(Protocol):
     def before_remove(self, plugin_id: str) -> None:
         """Unload the plugin (its ``cleanup()`` runs) before its files go."""
 
-    def changed(self) -> None:
-        """Installed set or config changed: reload the rotation, republish state."""
+    def changed(self, *, wait: bool = True) -> None:
+        """Installed set or config changed: reload the rotation, republish state.
+
+        ``wait=False``: return at once and let the rotation follow shortly (a
+        switch answers before the plugin has loaded or cleaned up).
+        """
 
 
 class NoHooks:
     def before_remove(self, plugin_id: str) -> None:
         pass
 
-    def changed(self) -> None:
+    def changed(self, *, wait: bool = True) -> None:
         pass
 
 
@@ -396,7 +400,7 @@ class PluginStore:
             raise NotInstalled(f"plugin {plugin_id!r} is being uninstalled")
         self.config_editor.set_enabled(plugin_id, enabled)
         self.inventory.invalidate()
-        self._notify()
+        self._notify(wait=False)  # loading or cleaning up the plugin must not delay the answer
         return self._installed(plugin_id)
 
     # -- helpers ------------------------------------------------------------------------
@@ -406,9 +410,9 @@ class PluginStore:
             raise NotInstalled(f"plugin {plugin_id!r} is not installed")
         return plugin
 
-    def _notify(self) -> None:
+    def _notify(self, *, wait: bool = True) -> None:
         try:
-            self.hooks.changed()
+            self.hooks.changed(wait=wait)
         except Exception:  # a display/MQTT hiccup must not fail a finished install
             _LOG.exception("store change hook failed")
 

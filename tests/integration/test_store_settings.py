@@ -37,7 +37,7 @@ class Hooks:
     def before_remove(self, plugin_id: str) -> None:
         pass
 
-    def changed(self) -> None:
+    def changed(self, *, wait: bool = True) -> None:
         self.changes += 1
 
 
