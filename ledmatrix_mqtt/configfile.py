@@ -387,12 +387,49 @@ class ConfigEditor:
 
         return self._edit(change)
 
+    def update_schedules(self, build: Callable[[Blocks], Blocks]) -> Blocks:
+        """Replace the top-level ``schedule`` and ``dim_schedule`` with ``build(current)``.
+
+        ``build`` gets both blocks as plain data (empty when absent) and returns
+        the new ones, or raises to leave the file untouched; it runs under the
+        editor's lock. Unchanged keys keep their comments; an empty block is
+        removed. Returns the blocks as written.
+        """
+        built: list[Blocks] = []
+
+        def change(doc: CommentedMap) -> bool:
+            old = tuple(_plain_block(doc.get(k)) for k in SCHEDULE_KEYS)
+            new = build((old[0], old[1]))
+            built.append(new)
+            if new == old:
+                return False
+            for key, block in zip(SCHEDULE_KEYS, new, strict=True):
+                node = doc.get(key)
+                if not block:
+                    doc.pop(key, None)
+                elif isinstance(node, CommentedMap):
+                    _sync_map(node, block)
+                else:
+                    doc[key] = _yaml_value(block)
+            return True
+
+        self._edit(change)
+        return built[0]
+
     def secrets_block(self, plugin_id: str) -> dict[str, Any]:
         """``plugins.<id>`` of the secrets file beside the config (empty if none)."""
         data = _read_yaml(self.path.with_name(SECRETS_NAME))
         plugins = data.get("plugins") if isinstance(data, Mapping) else None
         block = plugins.get(plugin_id) if isinstance(plugins, Mapping) else None
         return dict(block) if isinstance(block, Mapping) else {}
+
+
+SCHEDULE_KEYS = ("schedule", "dim_schedule")
+Blocks = tuple[dict[str, Any], dict[str, Any]]
+
+
+def _plain_block(node: Any) -> dict[str, Any]:
+    return dict(plain_data(node)) if isinstance(node, Mapping) else {}
 
 
 def plain_data(value: Any) -> Any:

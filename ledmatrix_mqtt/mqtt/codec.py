@@ -19,6 +19,7 @@ from ledmatrix_mqtt.core.models import frozen_mapping
 from ledmatrix_mqtt.errors import InvalidPayload, LedMatrixError, PayloadTooLarge, UnknownCommand
 from ledmatrix_mqtt.mqtt.messages import encode_json
 from ledmatrix_mqtt.mqtt.topics import COMMANDS
+from ledmatrix_mqtt.runtime.notifications import Notification, from_payload
 
 MAX_PAYLOAD_BYTES = 64 * 1024
 MAX_TRANSACTION_CHARS = 64
@@ -38,6 +39,8 @@ _OBVIOUS_FIELD: Mapping[str, str] = {
     "search": "query",
     "rotation": "order",  # HA's text entity sends "clock, weather"
     "store_select": "plugin_id",
+    "notify": "text",  # HA's notify entity and a plain `mosquitto_pub -m 'Hello'`
+    "dismiss": "id",
 }
 
 
@@ -123,10 +126,30 @@ class RotationArgs:
     order: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class NotifyArgs:
+    notification: Notification
+
+
+@dataclass(frozen=True)
+class DismissArgs:
+    """``notification_id`` None dismisses every notification (showing and queued)."""
+
+    notification_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ScheduleArgs:
+    """Merge-patches of the ``schedule`` and ``dim_schedule`` blocks (None: unchanged)."""
+
+    schedule: Mapping[str, Any] | None = None
+    dim_schedule: Mapping[str, Any] | None = None
+
+
 CommandArgs = (
     NoArgs | PluginArgs | InstallArgs | UpdateArgs | SearchArgs | ReconcileArgs
     | EnableArgs | ShowArgs | BrightnessArgs | PowerArgs | TextArgs
-    | ConfigureArgs | RotationArgs
+    | ConfigureArgs | RotationArgs | NotifyArgs | DismissArgs | ScheduleArgs
 )  # fmt: skip
 
 
@@ -423,6 +446,45 @@ def _rotation(f: _Fields) -> CommandArgs:
     return RotationArgs(order)
 
 
+_NOTIFY_FIELDS = ("text", "id", "color", "duration", "repeat", "priority", "hold")
+
+
+def _notify(f: _Fields) -> CommandArgs:
+    if "passes" in f.fields:  # AWTRIX's word for scroll passes
+        if "repeat" in f.fields:
+            raise InvalidPayload("notify takes repeat or passes, not both")
+        f.fields["repeat"] = f.fields.pop("passes")
+    value = f.fields.get("text")
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        f.fields["text"] = str(value)
+    picked = {k: f.fields.pop(k) for k in _NOTIFY_FIELDS if k in f.fields}
+    f.done()
+    return NotifyArgs(from_payload(picked))
+
+
+def _dismiss(f: _Fields) -> CommandArgs:
+    value = f.fields.pop("id", None)
+    if value is not None and (not isinstance(value, str) or not 0 < len(value) <= 64):
+        raise InvalidPayload("id must be a notification id (1-64 characters)")
+    f.done()
+    return DismissArgs(value or None)
+
+
+def _schedule(f: _Fields) -> CommandArgs:
+    blocks: dict[str, Mapping[str, Any] | None] = {}
+    for name in ("schedule", "dim_schedule"):
+        value = f.fields.pop(name, None)
+        if value is not None and not isinstance(value, dict):
+            raise InvalidPayload(f"{name} must be a JSON object")
+        if value is not None:
+            _check_setting_keys(value)
+        blocks[name] = frozen_mapping(value) if value else None
+    f.done()
+    if blocks["schedule"] is None and blocks["dim_schedule"] is None:
+        raise InvalidPayload("schedule needs 'schedule' and/or 'dim_schedule', a JSON object")
+    return ScheduleArgs(blocks["schedule"], blocks["dim_schedule"])
+
+
 _PARSERS = {
     "install": _install,
     "uninstall": _plugin,
@@ -441,4 +503,7 @@ _PARSERS = {
     "rotation": _rotation,
     "store_select": _plugin,
     "store_install": _no_args,
+    "notify": _notify,
+    "dismiss": _dismiss,
+    "schedule": _schedule,
 }

@@ -16,13 +16,16 @@ from ledmatrix_mqtt.errors import Forbidden, InvalidPayload, NotFound
 from ledmatrix_mqtt.mqtt.codec import (
     BrightnessArgs,
     ConfigureArgs,
+    DismissArgs,
     EnableArgs,
     InstallArgs,
+    NotifyArgs,
     PluginArgs,
     PowerArgs,
     ReconcileArgs,
     Request,
     RotationArgs,
+    ScheduleArgs,
     SearchArgs,
     ShowArgs,
     TextArgs,
@@ -54,6 +57,7 @@ STORE_COMMANDS = frozenset(
         "configure",
         "rotation",
         "store_install",
+        "schedule",
     }
 )
 QUERY_COMMANDS = frozenset({"search"})
@@ -100,6 +104,9 @@ class CommandHandlers:
             "rotation": self._rotation,
             "store_select": self._store_select,
             "store_install": self._store_install,
+            "notify": self._notify,
+            "dismiss": self._dismiss,
+            "schedule": self._schedule,
         }
 
     def run(self, request: Request, progress: ProgressFn) -> Outcome:
@@ -196,3 +203,18 @@ class CommandHandlers:
         result = self._store.install(plugin_id, progress=progress)
         self._selection.set("")
         return Outcome(install_data(result), plugins_changed=True)
+
+    # -- notifications and schedules ----------------------------------------------
+
+    def _notify(self, args: NotifyArgs, progress: ProgressFn) -> Outcome:
+        state = self._display.notify(args.notification)
+        return Outcome({"id": args.notification.id, **state.to_dict()}, display_changed=True)
+
+    def _dismiss(self, args: DismissArgs, progress: ProgressFn) -> Outcome:
+        return Outcome(self._display.dismiss(args.notification_id).to_dict(), display_changed=True)
+
+    def _schedule(self, args: ScheduleArgs, progress: ProgressFn) -> Outcome:
+        """Saved to the config file first (validated there), then applied live."""
+        schedule, dim_schedule = self._store.set_schedules(args.schedule, args.dim_schedule)
+        state = self._display.set_schedule(schedule=schedule, dim_schedule=dim_schedule)
+        return Outcome(state.to_dict(), display_changed=True)

@@ -29,6 +29,9 @@ COMMANDS: tuple[str, ...] = (
     "rotation",
     "store_select",
     "store_install",
+    "notify",
+    "dismiss",
+    "schedule",
 )
 
 _OBJECT_ID_OK = re.compile(r"[A-Za-z0-9-]")
@@ -114,6 +117,16 @@ class Topics:
     def state_plugin_settings(self, plugin_id: str) -> str:
         """A plugin's current settings (secrets masked), retained."""
         return f"{self.root}/state/settings/{plugin_id}"
+
+    @property
+    def state_notifications(self) -> str:
+        """The notification on the panel and the queue length, retained."""
+        return f"{self.root}/state/notifications"
+
+    @property
+    def state_schedule(self) -> str:
+        """Active hours and dim schedule with their current phase, retained."""
+        return f"{self.root}/state/schedule"
 
     @property
     def state_rotation(self) -> str:

@@ -16,7 +16,7 @@ Ordering rules that fix upstream bugs:
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -33,8 +33,9 @@ from ledmatrix_mqtt.core.models import (
     StoreEntry,
     UninstallResult,
 )
-from ledmatrix_mqtt.core.plugin_settings import PluginSettings
+from ledmatrix_mqtt.core.plugin_settings import PluginSettings, merge_patch
 from ledmatrix_mqtt.core.registry_format import names_of
+from ledmatrix_mqtt.core.schedule import parse_dim_schedule, parse_schedule
 from ledmatrix_mqtt.errors import Forbidden, IdConflict, LedMatrixError, NotInstalled
 from ledmatrix_mqtt.fsutil import remove_stale_temps
 from ledmatrix_mqtt.store.installer import Installer
@@ -66,12 +67,17 @@ class NoHooks:
         pass
 
 
+Blocks = tuple[dict[str, Any], dict[str, Any]]  # schedule, dim_schedule
+
+
 class PluginConfigEditor(SettingsEditor, Protocol):
     def set_enabled(self, plugin_id: str, enabled: bool) -> bool: ...
 
     def remove_block(self, plugin_id: str) -> Any: ...
 
     def rename_block(self, old_id: str, new_id: str) -> bool: ...
+
+    def update_schedules(self, build: Callable[[Blocks], Blocks]) -> Blocks: ...
 
 
 class PluginStore:
@@ -396,3 +402,20 @@ class PluginStore:
         written = PluginSettingsService(self._editor).set_rotation_order(order, installed)
         self._notify()
         return written
+
+    def set_schedules(
+        self, schedule: Mapping[str, Any] | None, dim_schedule: Mapping[str, Any] | None
+    ) -> Blocks:
+        """Merge-patch the file's ``schedule``/``dim_schedule`` (None: unchanged), validated.
+
+        A bad value raises ``ConfigError`` naming the key and writes nothing.
+        Returns both blocks as written (the display applies them).
+        """
+
+        def build(old: Blocks) -> Blocks:
+            new = merge_patch(old[0], schedule or {}), merge_patch(old[1], dim_schedule or {})
+            parse_schedule(new[0])
+            parse_dim_schedule(new[1])
+            return new
+
+        return self._editor.update_schedules(build)
