@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import jinja2
 import pytest
 
 from ledmatrix_mqtt.api import DisplayState, ReconcileReport
@@ -55,9 +56,10 @@ def retained(mode: str) -> dict[str, bytes]:
 @pytest.mark.parametrize("mode", ["device", "entity"])
 def test_every_discovery_config_passes_home_assistants_rules(mode: str) -> None:
     found = ha_rules.entities(retained(mode), "homeassistant", "panel1")
-    assert len(found) == 14 + 3 * len(PLUGINS)
+    assert len(found) == 24 + 3 * len(PLUGINS)
     assert {c["platform"] for c in found.values()} == {
         "button", "sensor", "binary_sensor", "light", "text", "image", "select", "update", "switch",
+        "notify", "number",
     }  # fmt: skip
 
 
@@ -157,14 +159,22 @@ def ha_commands(comp: discovery.Component) -> list[tuple[str, str]]:
         return out
     if comp.platform == "select":
         return [(b["command_topic"], option) for option in b["options"]]
-    if comp.platform == "text":
-        assert b["command_template"] == "{{ {'text': value} | tojson }}"
+    if comp.platform == "text" and b["command_topic"].endswith("/cmd/schedule"):
+        typed: tuple[object, ...] = ("07:30", "23:59", "0:05")
+    elif comp.platform == "notify":  # an empty message gets an invalid_payload answer
+        typed = ("Dinner is ready", "true", "null", "[1, 2]", "42", '{"a": 1}', "x" * 500)
+    elif comp.platform == "text":
         typed = ("", "Dinner is ready", "true", "null", "[1, 2]", "42", '{"a": 1}', "x" * 255)
-        return [(b["command_topic"], json.dumps({"text": t})) for t in typed]
-    return []
+    elif comp.platform == "number":
+        typed = (0, 20.0, 100)
+    else:
+        return []
+    template = jinja2.Environment().from_string(b["command_template"])
+    return [(b["command_topic"], template.render(value=v)) for v in typed]
 
 
 def test_every_command_home_assistant_sends_is_accepted() -> None:
+    """Command templates are rendered with Jinja (HA's engine), as HA renders them."""
     """Each payload an entity publishes decodes to a request of the service's command API."""
     comps = discovery.device_components(T, INFO, PLUGINS, ["clock-simple", "b.c"], ["weather"])
     sent = [pair for comp in comps for pair in ha_commands(comp)]

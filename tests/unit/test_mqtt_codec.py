@@ -9,11 +9,14 @@ import pytest
 from ledmatrix_mqtt.errors import InvalidPayload, LedMatrixError
 from ledmatrix_mqtt.mqtt.codec import (
     BrightnessArgs,
+    DismissArgs,
     EnableArgs,
     InstallArgs,
     NoArgs,
+    NotifyArgs,
     PowerArgs,
     ReconcileArgs,
+    ScheduleArgs,
     SearchArgs,
     ShowArgs,
     TextArgs,
@@ -122,3 +125,35 @@ def test_response_envelopes() -> None:
         "error": {"code": "invalid_payload", "message": "bad"},
         "transaction": None,
     }
+
+
+def test_a_bare_string_notify_payload_is_the_text() -> None:
+    args = decode_request("notify", b"Washing machine done").args
+    assert isinstance(args, NotifyArgs)
+    assert args.notification.text == "Washing machine done"
+
+
+def test_notify_takes_awtrix_passes_as_repeat_and_names_a_bad_field() -> None:
+    body = {"text": "hi", "color": "#ff0000", "passes": 2, "priority": 5, "hold": True}
+    n = decode_request("notify", json.dumps(body).encode()).args.notification  # type: ignore[union-attr]
+    assert (n.color, n.repeat, n.priority, n.hold) == ((255, 0, 0), 2, 5, True)
+    with pytest.raises(InvalidPayload, match="priority"):
+        decode_request("notify", b'{"text": "hi", "priority": 99}')
+    with pytest.raises(InvalidPayload, match="unknown field"):
+        decode_request("notify", b'{"text": "hi", "colour": "red"}')
+
+
+def test_dismiss_all_or_one() -> None:
+    assert decode_request("dismiss", b"{}").args == DismissArgs(None)
+    assert decode_request("dismiss", b'{"id": "door"}').args == DismissArgs("door")
+    assert decode_request("dismiss", b"door").args == DismissArgs("door")
+
+
+def test_schedule_needs_a_block_and_takes_partial_ones() -> None:
+    args = decode_request("schedule", b'{"dim_schedule": {"dim_brightness": 20}}').args
+    assert isinstance(args, ScheduleArgs)
+    assert args.schedule is None and dict(args.dim_schedule or {}) == {"dim_brightness": 20}
+    with pytest.raises(InvalidPayload, match="schedule"):
+        decode_request("schedule", b"{}")
+    with pytest.raises(InvalidPayload, match="must be a JSON object"):
+        decode_request("schedule", b'{"schedule": "on"}')
