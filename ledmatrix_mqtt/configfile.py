@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import re
 import socket
 import threading
 import zoneinfo
@@ -24,6 +25,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import YAMLError
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from ledmatrix_mqtt.core.config_model import AppConfig, parse_config
 from ledmatrix_mqtt.core.config_reader import as_flag
@@ -441,8 +443,17 @@ def plain_data(value: Any) -> Any:
     return value
 
 
+# Strings a YAML 1.1 reader (LEDMatrix's PyYAML) takes for base-60 numbers: "21:30" is 1290.
+_SEXAGESIMAL = re.compile(r"[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?")
+
+
 def _yaml_value(value: Any) -> Any:
-    """Plain data as YAML nodes; a list of scalars is written inline (``[255, 0, 0]``)."""
+    """Plain data as YAML nodes; a list of scalars is written inline (``[255, 0, 0]``).
+
+    A time such as ``"21:30"`` is written quoted, so every YAML reader keeps it a string.
+    """
+    if isinstance(value, str) and _SEXAGESIMAL.fullmatch(value):
+        return DoubleQuotedScalarString(value)
     if isinstance(value, Mapping):
         node = CommentedMap()
         _sync_map(node, value)

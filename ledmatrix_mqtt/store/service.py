@@ -36,7 +36,7 @@ from ledmatrix_mqtt.core.models import (
 from ledmatrix_mqtt.core.plugin_settings import PluginSettings, merge_patch
 from ledmatrix_mqtt.core.registry_format import names_of
 from ledmatrix_mqtt.core.schedule import parse_dim_schedule, parse_schedule
-from ledmatrix_mqtt.errors import Forbidden, IdConflict, LedMatrixError, NotInstalled
+from ledmatrix_mqtt.errors import ConfigError, Forbidden, IdConflict, LedMatrixError, NotInstalled
 from ledmatrix_mqtt.fsutil import remove_stale_temps
 from ledmatrix_mqtt.store.installer import Installer
 from ledmatrix_mqtt.store.inventory import PluginInventory
@@ -414,8 +414,11 @@ class PluginStore:
 
         def build(old: Blocks) -> Blocks:
             new = merge_patch(old[0], schedule or {}), merge_patch(old[1], dim_schedule or {})
-            parse_schedule(new[0])
-            parse_dim_schedule(new[1])
+            try:
+                parse_schedule(new[0])
+                parse_dim_schedule(new[1])
+            except ConfigError as exc:  # the message names the key, as `configure` does
+                raise ConfigError(f"{exc.key}: {exc.message}", key=exc.key) from None
             return new
 
         return self._editor.update_schedules(build)
