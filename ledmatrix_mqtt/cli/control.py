@@ -54,10 +54,11 @@ def add_parsers(sub: SubParsers) -> None:
     hours = add_command(sub, "schedule", "change the active hours and the dim schedule")
     for prefix, what in (("", "active hours (panel off outside)"), ("dim-", "dim hours")):
         group = hours.add_mutually_exclusive_group()
-        group.add_argument(f"--{prefix}on", action="store_const", const=True,
-                           dest=f"{prefix}enabled", help=f"turn the {what} on")  # fmt: skip
-        group.add_argument(f"--{prefix}off", action="store_const", const=False,
-                           dest=f"{prefix}enabled", help=f"turn the {what} off")  # fmt: skip
+        dest = prefix.replace("-", "_") + "enabled"
+        group.add_argument(f"--{prefix}on", action="store_const", const=True, dest=dest,
+                           help=f"turn the {what} on")  # fmt: skip
+        group.add_argument(f"--{prefix}off", action="store_const", const=False, dest=dest,
+                           help=f"turn the {what} off")  # fmt: skip
         hours.add_argument(f"--{prefix}start", type=_hhmm, metavar="HH:MM")
         hours.add_argument(f"--{prefix}end", type=_hhmm, metavar="HH:MM")
     hours.add_argument("--dim-brightness", type=int, metavar="0-100")

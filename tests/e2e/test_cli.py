@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from ledmatrix_mqtt.cli.main import build_parser, main
 from ledmatrix_mqtt.mqtt.remote import DEFAULT_WAIT
@@ -282,6 +283,47 @@ def test_every_display_command_prints_the_panel_and_json_is_the_mqtt_response(
     published = wait_json(appliance.ha, f"{ROOT}/response/brightness",
                           lambda d: d.get("transaction") == body["transaction"])  # fmt: skip
     assert published == body
+
+
+def test_automation_commands_print_a_line_and_json_is_the_mqtt_response(
+    appliance: Appliance,
+) -> None:
+    config = str(appliance.config_path)
+    human = {
+        ("notify", "Washer done", "--color", "#00ff00", "--hold", "--id", "wash"): (
+            "showing 'Washer done' (id wash); 0 queued"
+        ),
+        ("notify", "Door", "--priority", "5", "--hold", "--id", "door"): (
+            "showing 'Door' (id door); 1 queued"
+        ),
+        ("dismiss", "door"): "showing 'Washer done' (id wash); 0 queued",
+        ("dismiss",): "no notification showing; the rotation runs",
+        ("schedule", "--off", "--start", "06:30", "--end", "22:00"): (
+            "schedule off 06:30-22:00; dim schedule off 07:00-23:00 at 30%; now inside active hours"
+        ),
+        ("configure", "clock", "show_date=false", "color=[0,255,0]"): '"show_date": false',
+        ("rotation", "status", "clock"): "rotation: status, clock",
+    }
+    for argv, expected in human.items():
+        result = run_cli(*argv, "--config", config)
+        assert result.returncode == 0, (argv, result.stderr)
+        assert expected in result.stdout, (argv, result.stdout)
+        assert result.stdout.count("\n") == 1
+    doc = yaml.safe_load(appliance.config_path.read_text())
+    assert doc["schedule"] == {"enabled": False, "start_time": "06:30", "end_time": "22:00"}
+    assert doc["plugins"]["clock"]["color"] == [0, 255, 0]
+    result = run_cli("notify", "Hi", "--duration", "2", "--json", "--config", config)
+    body = cli_json(result)
+    assert body["status"] == "ok" and body["data"]["current"]["text"] == "Hi"
+    published = wait_json(appliance.ha, f"{ROOT}/response/notify",
+                          lambda d: d.get("transaction") == body["transaction"])  # fmt: skip
+    assert published == body
+    bad = run_cli("schedule", "--dim-brightness", "101", "--config", config)
+    assert bad.returncode == 1 and bad.stderr.startswith(
+        "ledmatrix-mqtt: invalid_config: dim_schedule.dim_brightness: "
+    ), bad.stderr
+    nothing = run_cli("schedule", "--config", config)
+    assert nothing.returncode == 2 and "nothing to change" in nothing.stderr
 
 
 def test_display_command_errors_keep_their_code(appliance: Appliance) -> None:
