@@ -8,8 +8,9 @@ composition root (``app.py``) wires in ``store.service.PluginStore`` and
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from ledmatrix_mqtt.core.models import (
     InstalledPlugin,
@@ -69,8 +70,79 @@ class UpdateAllResult:
     stale: bool = False  # the registry was unreachable: compared with the cached copy
 
 
+OpKind = Literal["install", "uninstall", "update", "update_all", "reconcile"]
+
+
+@dataclass(frozen=True)
+class StoreOp:
+    """One store mutation for the store's operation queue.
+
+    ``install``: ``plugin_id`` from the registry, or ``url`` (+ ``branch``,
+    ``plugin_path``); ``uninstall``/``update``: ``plugin_id``; ``update_all``: no
+    fields; ``reconcile``: ``force``, ``dry_run``. ``target`` is what the queue's
+    duplicate rule compares (with ``kind``). ``tag`` is the caller's opaque label
+    (MQTT: the request's transaction), carried on every snapshot of the operation.
+    """
+
+    kind: OpKind
+    plugin_id: str = ""
+    url: str = ""
+    branch: str = ""
+    plugin_path: str = ""
+    force: bool = False
+    dry_run: bool = False
+    tag: str = ""
+
+    @property
+    def target(self) -> str:
+        return self.url or self.plugin_id
+
+
+# What a StoreOp's future holds, by kind: InstallResult (install, update),
+# UninstallResult, UpdateAllResult, ReconcileReport.
+OpResult = InstallResult | UninstallResult | UpdateAllResult | ReconcileReport
+
+
+@dataclass(frozen=True)
+class OperationSnapshot:
+    """The state of one queued, running or finished store operation.
+
+    ``plugin_id`` is the plugin the operation is working on now (for ``update_all``
+    the one being updated); ``status`` is ``queued``, ``running``, ``done`` or ``failed``.
+    """
+
+    id: int
+    kind: str
+    plugin_id: str
+    status: str
+    stage: str = "queued"
+    percent: int = 0
+    message: str = ""
+    error_code: str = ""
+    queued_at: float = 0.0
+    started_at: float = 0.0
+    finished_at: float = 0.0
+    queue_depth: int = 0
+    tag: str = ""
+
+    @property
+    def running(self) -> bool:
+        return self.status in ("queued", "running")
+
+
+OperationListener = Callable[[OperationSnapshot], None]
+
+
 class StoreApi(Protocol):
-    """Plugin store operations. Mutations raise typed ``LedMatrixError``s."""
+    """Plugin store operations for the front ends.
+
+    Reads answer at once. Mutations go through ``submit``, which never blocks: it
+    queues the operation on the store's one serial queue and returns its future,
+    or raises ``Busy`` at once when the same kind of operation on the same target
+    is already queued or running, or the queue is full. ``set_enabled`` is not
+    queued: it answers at once even while an install runs. Errors are typed
+    ``LedMatrixError``s (in the future, for queued work).
+    """
 
     def list_installed(self) -> Sequence[InstalledPlugin]: ...
 
@@ -87,26 +159,14 @@ class StoreApi(Protocol):
         """The last registry fetch, without any network (for retained state)."""
         ...
 
-    def install(self, plugin_id: str, *, progress: ProgressFn | None = None) -> InstallResult: ...
+    def submit(self, op: StoreOp, *, progress: ProgressFn | None = None) -> Future[OpResult]:
+        """Queue ``op``; raises ``Busy`` at once for a duplicate or a full queue."""
+        ...
 
-    def install_from_url(
-        self,
-        url: str,
-        *,
-        branch: str = "",
-        plugin_path: str = "",
-        progress: ProgressFn | None = None,
-    ) -> InstallResult: ...
-
-    def uninstall(
-        self, plugin_id: str, *, progress: ProgressFn | None = None
-    ) -> UninstallResult: ...
-
-    def update(self, plugin_id: str, *, progress: ProgressFn | None = None) -> InstallResult: ...
-
-    def update_all(self, *, progress: ProgressFn | None = None) -> UpdateAllResult: ...
-
-    def reconcile(self, *, force: bool = False, dry_run: bool = False) -> ReconcileReport: ...
+    def add_operation_listener(self, callback: OperationListener) -> None:
+        """``callback(snapshot)`` on every queued/stage/finished change of any operation,
+        in order, on the queue's thread (the one progress source for every front end)."""
+        ...
 
     def set_enabled(self, plugin_id: str, enabled: bool) -> InstalledPlugin: ...
 

@@ -76,6 +76,7 @@ class Subscription:
 
     topic_filter: str
     own_commands: bool = False
+    replay: bool = True  # False: on MQTT 5, the broker sends no retained copy on subscribe
 
 
 @dataclass(frozen=True)
@@ -179,9 +180,6 @@ class BrokerConnection:
         """Connect in the background; returns at once."""
         self._thread = threading.Thread(target=self._run, name="mqtt-network", daemon=True)
         self._thread.start()
-
-    def wait_connected(self, timeout: float) -> bool:
-        return self._connected.wait(timeout)
 
     def publish(
         self, message: Message, *, correlation: bytes | None = None, response_topic: str = ""
@@ -310,9 +308,16 @@ class BrokerConnection:
         self.last_error = ""
         pending = set()
         for sub in self._subscriptions:
-            options = SubscribeOptions(qos=1)
+            retain_handling = (
+                SubscribeOptions.RETAIN_SEND_ON_SUBSCRIBE
+                if sub.replay
+                else SubscribeOptions.RETAIN_DO_NOT_SEND
+            )
+            options = SubscribeOptions(qos=1, retainHandling=retain_handling)
             if self._v5 and sub.own_commands:
-                options = SubscribeOptions(qos=1, noLocal=True, retainAsPublished=True)
+                options = SubscribeOptions(
+                    qos=1, noLocal=True, retainAsPublished=True, retainHandling=retain_handling
+                )
             if self._v5:
                 _rc, mid = client.subscribe(sub.topic_filter, options=options)
             else:

@@ -296,6 +296,11 @@ def _schedules(topics: Topics, info: DeviceInfo) -> list[Component]:
     return out
 
 
+# The store select's first option: nothing picked yet (HA shows a select without a
+# current option as "unknown").
+NO_SELECTION = "Choose a plugin"
+
+
 def _selects(
     topics: Topics, info: DeviceInfo, show: Sequence[str], store: Sequence[str]
 ) -> list[Component]:
@@ -312,8 +317,16 @@ def _selects(
         out.append(_entity(
             info, "select", "store_plugin", "Store plugin",
             command_topic=topics.command("store_select"), state_topic=topics.state_store,
-            value_template=_one_of("value_json.selected", store),
-            options=list(store), icon="mdi:store", entity_category="config", qos=1,
+            command_template=(
+                f"{{{{ '{{}}' if value == '{NO_SELECTION}' "
+                "else {'plugin_id': value} | tojson }}"
+            ),
+            value_template=_guarded(
+                f"value_json.selected if value_json.selected in {json.dumps(list(store))} "
+                f"else '{NO_SELECTION}'",
+                "'None'",
+            ),
+            options=[NO_SELECTION, *store], icon="mdi:store", entity_category="config", qos=1,
         ))  # fmt: skip
         out.append(_entity(
             info, "button", "store_install", "Install store plugin",

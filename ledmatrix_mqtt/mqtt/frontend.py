@@ -1,25 +1,24 @@
 """The MQTT front end: command topics in, responses and retained state out.
 
 Threads: paho's network thread only enqueues events; one dispatcher thread
-validates, rate-limits and routes commands; a ``display`` worker runs display
-commands and ``list`` (and republishes state), a ``query`` worker runs
-``search``, and a single ``store`` worker runs store mutations in order, so a
-running install never delays ``list`` or ``next``.
+rate-limits, validates and routes every inbound message; a ``display`` worker
+runs display commands, ``list`` and ``enable``/``disable`` (and republishes
+state), and a ``query`` worker runs ``search``. Store mutations are submitted to
+the store's one operation queue without waiting: a duplicate or a full queue is
+answered ``busy`` at once, and the response is sent when the operation's future
+completes. So a running install never delays ``list``, ``disable`` or ``next``.
 """
 
 from __future__ import annotations
 
 import logging
-import random
-import re
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
 from ledmatrix_mqtt.api import DisplayApi, ReconcileReport, StoreApi
 from ledmatrix_mqtt.core.config_model import AppConfig
-from ledmatrix_mqtt.core.models import Progress
-from ledmatrix_mqtt.errors import Busy, InternalError, LedMatrixError, RateLimited
+from ledmatrix_mqtt.errors import RateLimited
 from ledmatrix_mqtt.mqtt.broker import EmbeddedBroker
 from ledmatrix_mqtt.mqtt.client import (
     BrokerConnection,
@@ -30,29 +29,30 @@ from ledmatrix_mqtt.mqtt.client import (
     Inbound,
     Subscription,
 )
-from ledmatrix_mqtt.mqtt.codec import Body, Request, decode_body, encode_response, parse_request
+from ledmatrix_mqtt.mqtt.codec import (
+    Rejected,
+    decode_request,
+    encode_response,
+    transaction_of,
+)
+from ledmatrix_mqtt.mqtt.commanding import CommandRunner
 from ledmatrix_mqtt.mqtt.dedup import TransactionJournal
 from ledmatrix_mqtt.mqtt.discovery import DeviceInfo
 from ledmatrix_mqtt.mqtt.frames import FramePublisher
-from ledmatrix_mqtt.mqtt.handlers import (
-    LONG_COMMANDS,
-    QUERY_COMMANDS,
-    STORE_COMMANDS,
-    CommandHandlers,
-    Outcome,
-)
+from ledmatrix_mqtt.mqtt.handlers import CommandHandlers
 from ledmatrix_mqtt.mqtt.inbound import EventQueue
 from ledmatrix_mqtt.mqtt.messages import Message, clear
-from ledmatrix_mqtt.mqtt.progress import OperationTracker
+from ledmatrix_mqtt.mqtt.progress import OperationFeed
 from ledmatrix_mqtt.mqtt.publisher import StatePublisher
 from ledmatrix_mqtt.mqtt.ratelimit import TokenBucket
 from ledmatrix_mqtt.mqtt.state import ONLINE, OperationState
 from ledmatrix_mqtt.mqtt.topics import Topics
 from ledmatrix_mqtt.mqtt.tuning import FrontendStats, FrontendTuning, ReplyRoute
-from ledmatrix_mqtt.mqtt.workers import Worker
+from ledmatrix_mqtt.mqtt.workers import OneShot, Worker
 
 _LOG = logging.getLogger(__name__)
-_COMMAND_NAME = re.compile(r"[a-z0-9_-]{1,32}")
+MAX_NOTED = 1000  # topics noted for one clearing or restoring pass
+STALE_BATCH = 20  # stale plugin states cleared per worker job
 
 
 class MqttFrontend:
@@ -69,6 +69,7 @@ class MqttFrontend:
         tuning: FrontendTuning | None = None,
     ) -> None:
         self._config = config
+        self._store = store
         self._display = display
         self._tuning = tuning or FrontendTuning(
             rate=config.mqtt.rate_limit, burst=float(config.mqtt.rate_burst)
@@ -98,19 +99,39 @@ class MqttFrontend:
         self._frames = FramePublisher(
             self.topics, display, self._connection.publish, interval=self._tuning.frame_interval
         )
-        self._handlers = CommandHandlers(config, store, display, self._publisher.selection)
-        self._journal = TransactionJournal(self._state_dir / "mqtt" / "transactions.json")
         self._bucket = TokenBucket(self._tuning.rate, self._tuning.burst)
         self._display_worker = Worker("display", self._tuning.display_queue)
         self._query_worker = Worker("query", self._tuning.display_queue)
-        self._store_worker = Worker("store", self._tuning.store_queue)
+        self._runner = CommandRunner(
+            self.topics,
+            store,
+            CommandHandlers(store, display, self._publisher.selection),
+            self._publisher,
+            self._connection,
+            TransactionJournal(self._state_dir / "mqtt"),
+            display_worker=self._display_worker,
+            query_worker=self._query_worker,
+        )
+        # One pending republish for any number of HA births (no thread per message).
+        self._birth = OneShot(
+            self._tuning.birth_delay,
+            lambda: self._coalesced("all", self._republish_all),
+            min_interval=self._tuning.birth_interval,
+        )
         self._dispatcher = threading.Thread(target=self._dispatch, name="mqtt-dispatch")
         self._online = threading.Event()
         self._stopping = threading.Event()
         self._coalesce_lock = threading.Lock()
         self._pending: set[str] = set()
+        self._stale: set[str] = set()  # plugin ids with retained state we may not know
+        self._deleted: set[str] = set()  # our retained topics someone may have overwritten
+        # restores of overwritten/deleted state: at once, then at most once a second
+        self._restore = OneShot(
+            (0.0, 0.0),
+            lambda: self._coalesced("restore", self._restore_deleted),
+            min_interval=1.0,
+        )
         self._cleared_topics: set[str] = set()
-        self._timers: list[threading.Timer] = []
         self._broker: EmbeddedBroker | None = None
         self._starter = threading.Thread(target=self._connect, name="mqtt-start", daemon=True)
         self._rate_limited = 0
@@ -120,8 +141,11 @@ class MqttFrontend:
 
     def start(self) -> None:
         """Start the threads and connect in the background; never waits for the broker."""
-        for worker in (self._display_worker, self._query_worker, self._store_worker):
+        for worker in (self._display_worker, self._query_worker):
             worker.start()
+        self._store.add_operation_listener(
+            OperationFeed(self._set_operation, self._tuning.progress_interval)
+        )
         self._dispatcher.start()
         self._frames.start()
         self._display.add_listener(self._on_display_event)
@@ -140,10 +164,10 @@ class MqttFrontend:
         self._stopping.set()
         if self._starter.is_alive():  # a private mosquitto may be starting: stop it too
             self._starter.join(10.0)
-        for timer in self._timers:
-            timer.cancel()
+        self._birth.cancel()
+        self._restore.cancel()
         self._frames.stop()
-        for worker in (self._display_worker, self._query_worker, self._store_worker):
+        for worker in (self._display_worker, self._query_worker):
             worker.stop()
         self._connection.stop(final=self._publisher.offline())
         self._online.clear()
@@ -163,7 +187,9 @@ class MqttFrontend:
         return self._connection.last_error
 
     def stats(self) -> FrontendStats:
-        return FrontendStats(self._events.dropped, self._rate_limited, self._retained_cleared)
+        return FrontendStats(
+            self._events.dropped, self._rate_limited, self._retained_cleared, self._birth.scheduled
+        )
 
     def plugins_changed(self) -> None:
         """Republish plugin state, store summary and discovery (call after any store change)."""
@@ -177,9 +203,11 @@ class MqttFrontend:
 
     def _subscriptions(self) -> list[Subscription]:
         subs = [
+            # our previous run's retained "offline" is not replayed (MQTT 5; on 3.1.1 a
+            # replay is the only availability message that arrives flagged retained)
+            Subscription(self.topics.availability, own_commands=True, replay=False),
             Subscription(self.topics.command_filter, own_commands=True),
-            Subscription(self.topics.availability, own_commands=True),
-            Subscription(self.topics.state_plugin_filter, own_commands=True),
+            Subscription(self.topics.state_filter, own_commands=True),
         ]
         if self._config.mqtt.discovery_enabled:
             subs.append(Subscription(self.topics.ha_status))
@@ -214,35 +242,85 @@ class MqttFrontend:
             self._online.set()
 
     def _on_inbound(self, msg: Inbound) -> None:
+        """Bounded work per message: what is not O(1) pays a token of the shared budget."""
         topic = msg.topic
         command = self.topics.command_of(topic)
         if command is not None:
             self._on_command(command, msg)
         elif topic == self.topics.availability:
-            if msg.payload != ONLINE and not self._stopping.is_set():
-                _LOG.warning("our availability was overwritten or lost; republishing everything")
-                self._coalesced("all", self._republish_all)
-        elif topic == self.topics.ha_status and msg.payload.strip().lower() == b"online":
-            self._schedule_birth_republish()
-        elif msg.payload and (plugin_id := self.topics.plugin_of_state(topic)):
-            self._display_worker.submit(lambda: self._clear_stale(plugin_id))
+            self._on_availability(msg)
+        elif topic == self.topics.ha_status:
+            if msg.payload.strip().lower() == ONLINE and self._birth.schedule():
+                _LOG.info("Home Assistant came online; republishing discovery shortly")
+        elif topic.startswith(self.topics.state_prefix):
+            self._on_state_echo(topic, msg)
 
-    def _clear_stale(self, plugin_id: str) -> None:
-        self._publisher.clear_stale_plugin(plugin_id)
+    def _on_availability(self, msg: Inbound) -> None:
+        if msg.payload == ONLINE or self._stopping.is_set():
+            return
+        if msg.retain and not self._connection.is_v5:
+            # MQTT 3.1.1 flags only replays as retained: our previous run's last will
+            return
+        with self._coalesce_lock:
+            self._deleted.add(self.topics.availability)
+        self._restore.schedule()
 
-    def _schedule_birth_republish(self) -> None:
-        low, high = self._tuning.birth_delay
-        delay = random.uniform(low, high)
-        _LOG.info("Home Assistant came online; republishing discovery in %.1f s", delay)
-        timer = threading.Timer(delay, lambda: self._coalesced("all", self._republish_all))
-        timer.daemon = True
-        self._timers = [t for t in self._timers if t.is_alive()] + [timer]
-        timer.start()
+    def _on_state_echo(self, topic: str, msg: Inbound) -> None:
+        """Retained state under ROOT/state/: clear stale plugins, restore deleted state.
+
+        O(1) here, with no lock the workers hold long: a plugin state (maybe left by
+        an earlier run) or a deletion (which pays a token) is noted in a bounded set,
+        and one job looks at them all.
+        """
+        if msg.payload and not msg.retain:
+            return  # our own publication, echoed on MQTT 3.1.1
+        plugin_id = self.topics.plugin_of_state(topic)
+        if msg.payload:
+            if plugin_id is not None:
+                with self._coalesce_lock:
+                    if len(self._stale) < MAX_NOTED:
+                        self._stale.add(plugin_id)
+                self._coalesced("stale", self._clear_stale)
+        elif self._take_token():
+            with self._coalesce_lock:
+                if len(self._deleted) < MAX_NOTED:
+                    self._deleted.add(topic)
+            self._restore.schedule()
+
+    def _clear_stale(self) -> None:
+        """A short batch, then back in the queue: commands interleave with a big clean-up."""
+        with self._coalesce_lock:
+            batch = [self._stale.pop() for _ in range(min(STALE_BATCH, len(self._stale)))]
+            more = bool(self._stale)
+        for plugin_id in sorted(batch):  # it skips plugins we know
+            self._publisher.clear_stale_plugin(plugin_id)
+        if more:
+            # the clears leave before the next batch, so a response never queues
+            # behind thousands of them in the client
+            self._connection.flush(5.0)
+            self._coalesced("stale", self._clear_stale)
+
+    def _restore_deleted(self) -> None:
+        """Republish everything if one of the noted topics is ours and should exist."""
+        with self._coalesce_lock:
+            deleted, self._deleted = self._deleted, set()
+        known = self._publisher.known_plugins() or frozenset()
+        ours = {self.topics.availability, *self.topics.fixed_state}
+        lost = sorted(t for t in deleted if t in ours or self.topics.plugin_of_state(t) in known)
+        if lost:
+            _LOG.warning("retained %s overwritten or deleted; republishing everything", lost[0])
+            self._republish_all()
+
+    def _take_token(self) -> bool:
+        if self._bucket.take():
+            return True
+        self._rate_limited += 1
+        return False
 
     def _on_command(self, command: str, msg: Inbound) -> None:
         if msg.retain:
             if msg.payload:  # a broker replay would re-run it on every restart
-                _LOG.warning("ignoring and clearing a retained command on %s", msg.topic)
+                _LOG.warning("ignoring and clearing a retained command on %s", msg.topic[:200])
                 self._retained_cleared += 1
                 if not self._connection.is_v5:  # MQTT 5 subscribes noLocal: no echo
                     self._cleared_topics.add(msg.topic)
@@ -251,96 +329,28 @@ class MqttFrontend:
         if not msg.payload and msg.topic in self._cleared_topics:
             self._cleared_topics.discard(msg.topic)  # our own clear, echoed on MQTT 3.1.1
             return
-        route = ReplyRoute(command, self._valid_response_topic(msg), msg.correlation)
-        body: Body | None = None
-        try:
-            body = decode_body(command, msg.payload)
-            if not self._bucket.take():
-                self._rate_limited += 1
-                raise RateLimited("too many commands; slow down and retry")
-            request = parse_request(body)
-        except LedMatrixError as exc:
-            self._reply(route, encode_response(command, error=exc, transaction=_tx(body)))
+        route = ReplyRoute(command, self._reply_topic(msg), msg.correlation)
+        if not self._take_token():  # before any parsing: bad payloads pay too
+            error = RateLimited("too many commands; slow down and retry")
+            tx = transaction_of(msg.payload)
+            self._runner.reply(route, encode_response(command, error=error, transaction=tx))
             return
-        self._submit(request, route)
+        try:
+            request = decode_request(command, msg.payload)
+        except Rejected as rejected:
+            envelope = encode_response(
+                command, error=rejected.error, transaction=rejected.transaction
+            )
+            self._runner.reply(route, envelope)
+            return
+        self._runner.submit(request, route)
 
-    def _valid_response_topic(self, msg: Inbound) -> str:
+    def _reply_topic(self, msg: Inbound) -> str:
         topic = msg.response_topic
-        if topic and self.topics.is_reserved(topic):
-            _LOG.warning("refusing response topic %r: it names a protected topic", topic[:80])
+        if topic and not self.topics.reply_allowed(topic):
+            _LOG.warning("refusing response topic %s: outside ROOT/response/", ascii(topic[:80]))
             return ""
         return topic
-
-    def _submit(self, request: Request, route: ReplyRoute) -> None:
-        tx = request.transaction
-        if tx:
-            claim = self._journal.claim(request.command, tx, lambda r: self._reply(route, r))
-            if not claim.fresh:
-                if claim.response is not None:
-                    self._reply(route, claim.response)
-                return
-        if request.command in STORE_COMMANDS:
-            worker = self._store_worker
-        elif request.command in QUERY_COMMANDS:
-            worker = self._query_worker
-        else:
-            worker = self._display_worker
-        if not worker.submit(lambda: self._execute(request, route)):
-            if tx:
-                self._journal.release(request.command, tx)
-            busy = Busy(f"the {worker.name} queue is full; retry later")
-            self._reply(route, encode_response(request.command, error=busy, transaction=tx))
-
-    # -- execution (on the workers) -------------------------------------------
-
-    def _execute(self, request: Request, route: ReplyRoute) -> None:
-        long = request.command in LONG_COMMANDS
-        tracker = (
-            OperationTracker(request, self._set_operation, self._tuning.progress_interval)
-            if long
-            else None
-        )
-        outcome: Outcome | None = None
-        error: LedMatrixError | None = None
-        try:
-            outcome = self._handlers.run(request, tracker.report if tracker else _ignore)
-        except LedMatrixError as exc:
-            error = exc
-        except Exception:  # a bug in the store or display: answer, log, keep serving
-            _LOG.exception("command %s failed unexpectedly", request.command)
-            error = InternalError("internal error; see the service log")
-        if tracker is not None:
-            tracker.finish(error)
-        self._publish_effects(request, outcome, long)
-        envelope = encode_response(
-            request.command,
-            data=outcome.data if outcome else None,
-            error=error,
-            transaction=request.transaction,
-        )
-        self._reply(route, envelope)
-        if request.transaction:
-            for waiter in self._journal.finish(request.command, request.transaction, envelope):
-                waiter(envelope)
-
-    def _publish_effects(self, request: Request, outcome: Outcome | None, long: bool) -> None:
-        try:
-            if outcome is not None and outcome.reconcile is not None:
-                self._publisher.set_reconcile(outcome.reconcile)
-            if long or (outcome is not None and outcome.plugins_changed):
-                self._publisher.publish_plugins()
-            if outcome is not None and outcome.display_changed:
-                self._publisher.publish_display()
-        except LedMatrixError as exc:
-            _LOG.warning("republishing state after %s failed: %s", request.command, exc.message)
-
-    def _reply(self, route: ReplyRoute, envelope: bytes) -> None:
-        name = route.command if _COMMAND_NAME.fullmatch(route.command) else "unknown"
-        self._connection.publish(Message(self.topics.response(name), envelope, 1, False))
-        if route.response_topic:
-            self._connection.publish(
-                Message(route.response_topic, envelope, 1, False), correlation=route.correlation
-            )
 
     def _on_display_event(self, kind: str) -> None:
         if kind == "frame":
@@ -366,16 +376,8 @@ class MqttFrontend:
             with self._coalesce_lock:
                 self._pending.discard(key)
 
-    def _set_operation(self, op: OperationState, plugin_too: bool) -> None:
+    def _set_operation(self, op: OperationState) -> None:
         try:
-            self._publisher.set_operation(op, plugin_too=plugin_too)
-        except LedMatrixError as exc:
-            _LOG.warning("publishing operation state failed: %s", exc.message)
-
-
-def _tx(body: Body | None) -> str:
-    return body.transaction if body is not None else ""
-
-
-def _ignore(progress: Progress) -> None:
-    return None
+            self._publisher.set_operation(op, plugin_too=True)
+        except Exception:  # progress is advisory: never fail the operation over it
+            _LOG.exception("publishing operation state failed")

@@ -1,4 +1,4 @@
-"""The value every builder returns and the connection publishes."""
+"""The value every builder returns and the connection publishes, and the one JSON rule."""
 
 from __future__ import annotations
 
@@ -27,8 +27,18 @@ class Message:
 
 
 def encode_json(value: Any) -> bytes:
-    """Compact, key-sorted UTF-8 JSON, so equal values give equal bytes (dedup by bytes)."""
-    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode()
+    """Compact, key-sorted UTF-8 JSON, so equal values give equal bytes (dedup by bytes).
+
+    The package's one encoding rule, for every response and retained message: it
+    never fails on text. A lone UTF-16 surrogate (from a manifest, a registry entry
+    or a plugin's error) cannot be UTF-8; it is written as its JSON escape
+    (``\\ud800``), which is valid JSON and decodes to the same string. Only values
+    JSON has no form for (e.g. an object) raise ``TypeError``.
+    """
+    text = json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+    # Outside string literals the text is ASCII, so any surrogate sits inside a
+    # string, where its backslash escape is exactly what ensure_ascii would write.
+    return text.encode("utf-8", "backslashreplace")
 
 
 def json_message(topic: str, value: Any, *, retain: bool = True, qos: int = 1) -> Message:

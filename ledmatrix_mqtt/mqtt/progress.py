@@ -1,60 +1,42 @@
-"""Store progress callbacks into throttled ``state/operation`` updates."""
+"""The store queue's operation snapshots into throttled ``state/operation`` updates.
+
+A thin adapter: the queue's ``OperationSnapshot`` is the one progress source.
+Every status or stage change is published; percent updates within a stage at
+most every ``interval`` seconds, so a chatty download cannot flood the broker.
+"""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 
-from ledmatrix_mqtt.core.models import Progress
-from ledmatrix_mqtt.errors import LedMatrixError
-from ledmatrix_mqtt.mqtt.codec import Request
+from ledmatrix_mqtt.api import OperationSnapshot
 from ledmatrix_mqtt.mqtt.state import OperationState
 
-SetOperation = Callable[[OperationState, bool], None]
+SetOperation = Callable[[OperationState], None]
 
 
-class OperationTracker:
-    """One long operation. Publishes on start, on every stage change, at most
-    every ``interval`` seconds in between, and once when it finishes."""
-
-    def __init__(self, request: Request, publish: SetOperation, interval: float) -> None:
+class OperationFeed:
+    def __init__(self, publish: SetOperation, interval: float) -> None:
         self._publish = publish
         self._interval = interval
-        self._op = OperationState(
-            operation=request.command,
-            plugin_id=str(getattr(request.args, "plugin_id", "")),
-            status="running",
-            stage="queued",
-            started_at=time.time(),
-            transaction=request.transaction,
-        )
-        self._last = 0.0
-        publish(self._op, True)
+        self._lock = threading.Lock()
+        self._last: OperationState | None = None
+        self._stamp = 0.0
 
-    @property
-    def current(self) -> OperationState:
-        return self._op
-
-    def report(self, progress: Progress) -> None:
-        op = self._op.advanced(progress)
+    def __call__(self, snap: OperationSnapshot) -> None:
+        op = OperationState.of(snap)
         now = time.monotonic()
-        due = op.stage != self._op.stage or now - self._last >= self._interval
-        self._op = op
-        if due:
-            self._last = now
-            self._publish(op, True)
-
-    def finish(self, error: LedMatrixError | None) -> None:
-        self._op = OperationState(
-            operation=self._op.operation,
-            plugin_id=self._op.plugin_id,
-            status="failed" if error else "done",
-            stage="failed" if error else "done",
-            percent=self._op.percent if error else 100,
-            message=error.message[:200] if error else "",
-            error_code=error.code if error else "",
-            started_at=self._op.started_at,
-            finished_at=time.time(),
-            transaction=self._op.transaction,
-        )
-        self._publish(self._op, False)
+        with self._lock:
+            last = self._last
+            changed = last is None or (op.status, op.stage, op.plugin_id) != (
+                last.status,
+                last.stage,
+                last.plugin_id,
+            )
+            if not changed and now - self._stamp < self._interval:
+                return
+            self._last, self._stamp = op, now
+            # under the lock: two threads' updates must reach the broker in order
+            self._publish(op)

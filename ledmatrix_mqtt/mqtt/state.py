@@ -6,8 +6,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ledmatrix_mqtt.api import DisplayState, PluginRuntimeStatus, ReconcileReport, SearchResult
-from ledmatrix_mqtt.core.models import InstalledPlugin, Progress
+from ledmatrix_mqtt.api import (
+    DisplayState,
+    OperationSnapshot,
+    PluginRuntimeStatus,
+    ReconcileReport,
+    SearchResult,
+)
+from ledmatrix_mqtt.core.models import InstalledPlugin
 from ledmatrix_mqtt.mqtt.messages import Message, clear, json_message
 from ledmatrix_mqtt.mqtt.serialize import (
     display_data,
@@ -24,9 +30,11 @@ OFFLINE = b"offline"
 
 @dataclass(frozen=True)
 class OperationState:
-    """The current or last long operation, as published on ``state/operation``.
+    """The current or last store operation, as published on ``state/operation``.
 
-    ``status`` is ``idle`` (nothing ran yet), ``running``, ``done`` or ``failed``.
+    A view of the store queue's ``OperationSnapshot`` (the one progress source).
+    ``status`` is ``idle`` (nothing ran yet), ``queued``, ``running``, ``done`` or
+    ``failed``; ``update_all`` is shown as ``update`` (the command that runs it).
     """
 
     operation: str = ""
@@ -40,9 +48,24 @@ class OperationState:
     finished_at: float | None = None
     transaction: str = ""
 
+    @classmethod
+    def of(cls, snap: OperationSnapshot) -> OperationState:
+        return cls(
+            operation="update" if snap.kind == "update_all" else snap.kind,
+            plugin_id=snap.plugin_id if "://" not in snap.plugin_id else "",
+            status=snap.status,
+            stage=snap.stage,
+            percent=snap.percent,
+            message=snap.message,
+            error_code=snap.error_code,
+            started_at=snap.started_at or snap.queued_at,
+            finished_at=snap.finished_at or None,
+            transaction=snap.tag,
+        )
+
     @property
     def running(self) -> bool:
-        return self.status == "running"
+        return self.status in ("queued", "running")
 
     @property
     def summary(self) -> str:
@@ -53,18 +76,6 @@ class OperationState:
         if self.running:
             return f"{what}: {self.stage or 'running'} {self.percent}%"
         return f"{what}: {self.status}" + (f" ({self.error_code})" if self.error_code else "")
-
-    def advanced(self, progress: Progress) -> OperationState:
-        return OperationState(
-            operation=self.operation,
-            plugin_id=progress.plugin_id or self.plugin_id,
-            status="running",
-            stage=str(progress.stage),
-            percent=max(0, min(100, int(progress.percent))),
-            message=progress.message[:200],
-            started_at=self.started_at,
-            transaction=self.transaction,
-        )
 
     def to_data(self) -> dict[str, Any]:
         return {

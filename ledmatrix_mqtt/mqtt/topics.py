@@ -11,28 +11,11 @@ from dataclasses import dataclass
 
 from ledmatrix_mqtt.core.config_model import AppConfig
 
-COMMANDS: tuple[str, ...] = (
-    "install",
-    "uninstall",
-    "update",
-    "list",
-    "search",
-    "reconcile",
-    "enable",
-    "disable",
-    "show",
-    "next",
-    "brightness",
-    "power",
-    "text",
-    "configure",
-    "rotation",
-    "store_select",
-    "store_install",
-    "notify",
-    "dismiss",
-    "schedule",
-)
+# A command name we answer on ``response/<name>`` (even an unknown one): levels of
+# ASCII letters, digits, "_", "." and "-". Anything else is answered on
+# ``response/unknown``.
+_REPLY_NAME = re.compile(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*")
+MAX_REPLY_NAME = 64
 
 _OBJECT_ID_OK = re.compile(r"[A-Za-z0-9-]")
 
@@ -78,14 +61,21 @@ class Topics:
 
     @property
     def command_filter(self) -> str:
-        return f"{self.root}/cmd/+"
+        """Every level below ``cmd/``, so ``cmd/list/extra`` is answered too."""
+        return f"{self.root}/cmd/#"
 
     def response(self, command: str) -> str:
-        return f"{self.root}/response/{command}"
+        """Where a command's response goes; an unsafe name answers on ``response/unknown``."""
+        ok = len(command) <= MAX_REPLY_NAME and _REPLY_NAME.fullmatch(command)
+        return f"{self.root}/response/{command if ok else 'unknown'}"
 
     @property
-    def response_filter(self) -> str:
-        return f"{self.root}/response/+"
+    def state_prefix(self) -> str:
+        return f"{self.root}/state/"
+
+    @property
+    def state_filter(self) -> str:
+        return f"{self.root}/state/#"
 
     @property
     def state_plugins(self) -> str:
@@ -95,8 +85,20 @@ class Topics:
         return f"{self.root}/state/plugins/{plugin_id}"
 
     @property
-    def state_plugin_filter(self) -> str:
-        return f"{self.root}/state/plugins/+"
+    def fixed_state(self) -> frozenset[str]:
+        """The state topics that always exist while the service runs."""
+        return frozenset(
+            {
+                self.state_plugins,
+                self.state_store,
+                self.state_reconcile,
+                self.state_operation,
+                self.state_display,
+                self.state_rotation,
+                self.state_notifications,
+                self.state_schedule,
+            }
+        )
 
     @property
     def state_store(self) -> str:
@@ -114,10 +116,6 @@ class Topics:
     def state_display(self) -> str:
         return f"{self.root}/state/display"
 
-    def state_plugin_settings(self, plugin_id: str) -> str:
-        """A plugin's current settings (secrets masked), retained."""
-        return f"{self.root}/state/settings/{plugin_id}"
-
     @property
     def state_notifications(self) -> str:
         """The notification on the panel and the queue length, retained."""
@@ -129,10 +127,6 @@ class Topics:
         return f"{self.root}/state/schedule"
 
     @property
-    def state_rotation(self) -> str:
-        return f"{self.root}/state/rotation"
-
-    @property
     def frame(self) -> str:
         return f"{self.root}/display/frame"
 
@@ -140,36 +134,53 @@ class Topics:
     def ha_status(self) -> str:
         return f"{self.discovery_prefix}/status"
 
-    def discovery(self, component: str, object_name: str) -> str:
-        return f"{self.discovery_prefix}/{component}/{self.device_id}/{object_name}/config"
+    def state_plugin_settings(self, plugin_id: str) -> str:
+        """A plugin's current settings (secrets masked), retained."""
+        return f"{self.root}/state/settings/{plugin_id}"
+
+    @property
+    def state_rotation(self) -> str:
+        return f"{self.root}/state/rotation"
 
     @property
     def device_discovery(self) -> str:
         """Home Assistant's device-based discovery topic (one config for every entity)."""
         return f"{self.discovery_prefix}/device/{self.device_id}/config"
 
+    def discovery(self, component: str, object_name: str) -> str:
+        return f"{self.discovery_prefix}/{component}/{self.device_id}/{object_name}/config"
+
     def command_of(self, topic: str) -> str | None:
-        """The command name if ``topic`` is one of our command topics, else None."""
+        """What follows ``cmd/`` if ``topic`` is one of our command topics, else None.
+
+        It may be any text (``LIST``, ``list/extra``); the codec answers unknown names.
+        """
         prefix = f"{self.root}/cmd/"
         if not topic.startswith(prefix):
             return None
-        name = topic[len(prefix) :]
-        return name if name and "/" not in name else None
+        return topic[len(prefix) :]
 
     def plugin_of_state(self, topic: str) -> str | None:
         prefix = f"{self.root}/state/plugins/"
         if not topic.startswith(prefix):
             return None
-        return topic[len(prefix) :] or None
+        name = topic[len(prefix) :]
+        return name if name and "/" not in name else None
 
-    def is_reserved(self, topic: str) -> bool:
-        """True for topics a client-supplied response topic must never name.
+    def reply_allowed(self, topic: str) -> bool:
+        """True if a client-supplied MQTT 5 response topic may be used.
 
-        A request's MQTT 5 response topic could otherwise make the service
-        overwrite its own state, its commands, or Home Assistant discovery.
+        Only this device's reply namespace, ``ROOT/response/<something>``, which the
+        ACL example lets every client read and only the service write. Anything else
+        (another device's topics, discovery, ``$``, other clients' trees) would let a
+        client make the service publish where the client itself may not.
         """
-        if any(c in topic for c in "+#\0") or not topic or len(topic) > 512:
-            return True
-        protected = (f"{self.root}/", f"{self.discovery_prefix}/", "$")
-        allowed = f"{self.root}/response/"
-        return topic.startswith(protected) and not topic.startswith(allowed)
+        prefix = f"{self.root}/response/"
+        rest = topic[len(prefix) :]
+        return (
+            topic.startswith(prefix)
+            and 0 < len(topic) <= 512
+            and bool(rest)
+            and not any(c in rest for c in "+#\0")
+            and "" not in rest.split("/")
+        )

@@ -14,9 +14,9 @@ class FrontendTuning:
     rate: float = 20.0  # inbound commands per second, sustained
     burst: float = 60.0
     display_queue: int = 256
-    store_queue: int = 16
     frame_interval: float = 1.0
     birth_delay: tuple[float, float] = (1.0, 5.0)
+    birth_interval: float = 10.0  # at most one birth republish per this many seconds
     progress_interval: float = 0.25
     backoff: Backoff = field(default_factory=Backoff)
 
@@ -33,3 +33,4 @@ class FrontendStats:
     dropped_inbound: int
     rate_limited: int
     retained_commands_cleared: int
+    births_scheduled: int = 0  # republishes scheduled for HA births (one per pending window)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import math
 import queue
+import random
 import threading
+import time
 from collections.abc import Callable
 
 _LOG = logging.getLogger(__name__)
@@ -48,3 +51,49 @@ class Worker:
                 job()
             except Exception:  # a bug in one job must not stop the worker
                 _LOG.exception("job on worker %s failed", self.name)
+
+
+class OneShot:
+    """Runs ``job`` once after a random delay in ``delay``, and never sooner than
+    ``min_interval`` after its previous run. ``schedule`` while one is pending keeps
+    the pending one, so a flood of triggers costs one timer thread and at most one
+    run per ``min_interval``."""
+
+    def __init__(self, delay: tuple[float, float], job: Job, *, min_interval: float = 0.0) -> None:
+        self._delay = delay
+        self._job = job
+        self._min_interval = min_interval
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+        self._last_run = -math.inf
+        self.scheduled = 0  # how many runs were scheduled (for tests and stats)
+
+    def schedule(self) -> bool:
+        """True if this call scheduled a run, False if one was already pending."""
+        with self._lock:
+            if self._timer is not None:
+                return False
+            wait = max(
+                random.uniform(*self._delay),
+                self._last_run + self._min_interval - time.monotonic(),
+            )
+            self._timer = threading.Timer(wait, self._fire)
+            self._timer.daemon = True
+            self.scheduled += 1
+            self._timer.start()
+            return True
+
+    def cancel(self) -> None:
+        with self._lock:
+            timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
+
+    def _fire(self) -> None:
+        with self._lock:
+            self._timer = None
+            self._last_run = time.monotonic()
+        try:
+            self._job()
+        except Exception:
+            _LOG.exception("scheduled job failed")

@@ -4,8 +4,8 @@ Install, uninstall, update and reconcile run one at a time on a single worker
 thread, so two operations never race on the plugins folder or the config file.
 Reads (list, search) never go through here and never wait behind an install.
 Listeners receive an :class:`OperationSnapshot` on every stage change, in
-order (the MQTT front end publishes ``ROOT/state/operation`` from the
-per-call progress callback instead).
+order: the one progress source (MQTT ``state/operation`` and the plugins'
+update entities are built from it).
 """
 
 from __future__ import annotations
@@ -15,40 +15,24 @@ import logging
 import queue
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
-from ledmatrix_mqtt.api import ProgressFn
+from ledmatrix_mqtt.api import OperationSnapshot, ProgressFn
 from ledmatrix_mqtt.core.models import Progress, Stage
 from ledmatrix_mqtt.errors import Busy, InternalError, LedMatrixError
+
+__all__ = ["OperationQueue", "OperationSnapshot"]
 
 _LOG = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class OperationSnapshot:
-    """The state of one queued, running or finished operation."""
-
-    id: int
-    kind: str
-    plugin_id: str
-    status: str  # "queued" | "running" | "done" | "failed"
-    stage: str = Stage.QUEUED.value
-    percent: int = 0
-    message: str = ""
-    error_code: str = ""
-    queued_at: float = 0.0
-    started_at: float = 0.0
-    finished_at: float = 0.0
-    queue_depth: int = 0
-
-
 @dataclass
 class _Job:
+    key: tuple[str, str]
     snapshot: OperationSnapshot
     work: Callable[[ProgressFn], Any]
     future: Future[Any]
@@ -63,13 +47,11 @@ class OperationQueue:
     running (a double-click must not queue a second install).
     """
 
-    def __init__(self, *, max_pending: int = 16, history: int = 50) -> None:
+    def __init__(self, *, max_pending: int = 16) -> None:
         self._pending: queue.Queue[_Job | None] = queue.Queue()
         self._max_pending = max_pending
         self._lock = threading.Lock()
         self._active: dict[tuple[str, str], _Job] = {}
-        self._current: OperationSnapshot | None = None
-        self._history: deque[OperationSnapshot] = deque(maxlen=history)
         self._listeners: list[Callable[[OperationSnapshot], None]] = []
         self._ids = itertools.count(1)
         self._thread: threading.Thread | None = None
@@ -79,17 +61,6 @@ class OperationQueue:
     def add_listener(self, callback: Callable[[OperationSnapshot], None]) -> None:
         self._listeners.append(callback)
 
-    def current(self) -> OperationSnapshot | None:
-        """The running operation, else the last finished one, else None."""
-        with self._lock:
-            if self._current is not None:
-                return self._current
-            return self._history[-1] if self._history else None
-
-    def history(self) -> tuple[OperationSnapshot, ...]:
-        with self._lock:
-            return tuple(self._history)
-
     def submit(
         self,
         kind: str,
@@ -97,8 +68,12 @@ class OperationQueue:
         work: Callable[[ProgressFn], T],
         *,
         progress: ProgressFn | None = None,
+        tag: str = "",
     ) -> Future[T]:
-        """Queue ``work(progress)``; its result or typed error lands in the future."""
+        """Queue ``work(progress)``; its result or typed error lands in the future.
+
+        ``tag`` is the caller's label, copied onto every snapshot of this operation.
+        """
         future: Future[T] = Future()
         with self._lock:
             if self._stopped:
@@ -115,24 +90,14 @@ class OperationQueue:
                 status="queued",
                 queued_at=time.time(),
                 queue_depth=self._pending.qsize() + 1,
+                tag=tag,
             )
-            job = _Job(snap, work, future, progress)
+            job = _Job(key, snap, work, future, progress)
             self._active[key] = job
             self._ensure_worker()
         self._emit(snap)  # before the worker can see the job: "queued" never follows "done"
         self._pending.put(job)
         return future
-
-    def run(
-        self,
-        kind: str,
-        plugin_id: str,
-        work: Callable[[ProgressFn], T],
-        *,
-        progress: ProgressFn | None = None,
-    ) -> T:
-        """``submit`` and wait for the result (re-raising the operation's error)."""
-        return self.submit(kind, plugin_id, work, progress=progress).result()
 
     def stop(self, timeout: float = 30.0) -> None:
         """Finish the running operation, cancel queued ones, stop the worker."""
@@ -179,7 +144,11 @@ class OperationQueue:
 
         def report(progress: Progress) -> None:
             self._update(
-                job, stage=progress.stage.value, percent=progress.percent, message=progress.message
+                job,
+                plugin_id=progress.plugin_id or job.key[1],
+                stage=progress.stage.value,
+                percent=max(0, min(100, int(progress.percent))),
+                message=progress.message[:200],
             )
             if job.caller_progress is not None:
                 try:
@@ -207,18 +176,16 @@ class OperationQueue:
     ) -> None:
         final = replace(
             job.snapshot,
+            plugin_id=job.key[1],
             status="failed" if failed else "done",
             stage=Stage.FAILED.value if failed else Stage.DONE.value,
             percent=job.snapshot.percent if failed else 100,
             error_code=error.code if error else "",
-            message=error.message if error else job.snapshot.message,
+            message=error.message[:200] if error else job.snapshot.message,
             finished_at=time.time(),
         )
         with self._lock:
-            self._active.pop((job.snapshot.kind, job.snapshot.plugin_id), None)
-            self._history.append(final)
-            if self._current is not None and self._current.id == final.id:
-                self._current = None
+            self._active.pop(job.key, None)
         job.snapshot = final
         self._emit(final)
         if not job.future.done():
@@ -230,7 +197,6 @@ class OperationQueue:
     def _update(self, job: _Job, **changes: Any) -> None:
         with self._lock:
             job.snapshot = replace(job.snapshot, **changes, queue_depth=self._pending.qsize())
-            self._current = job.snapshot
         self._emit(job.snapshot)
 
     def _emit(self, snap: OperationSnapshot) -> None:

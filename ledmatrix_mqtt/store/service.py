@@ -17,11 +17,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from ledmatrix_mqtt.api import ProgressFn, ReconcileReport, SearchResult, UpdateAllResult
+from ledmatrix_mqtt.api import (
+    OperationListener,
+    OpResult,
+    ProgressFn,
+    ReconcileReport,
+    SearchResult,
+    StoreOp,
+    UpdateAllResult,
+)
 from ledmatrix_mqtt.core.config_model import StoreConfig
 from ledmatrix_mqtt.core.ids import validate_plugin_id
 from ledmatrix_mqtt.core.models import (
@@ -95,6 +104,7 @@ class PluginStore:
         reconciler: Reconciler,
         operations: OperationQueue,
         hooks: StoreHooks | None = None,
+        default_duration: float = 15.0,
     ) -> None:
         self._config = store_config
         self.registry = registry
@@ -106,6 +116,7 @@ class PluginStore:
         self.reconciler = reconciler
         self.operations = operations
         self.hooks: StoreHooks = hooks or NoHooks()
+        self._settings = PluginSettingsService(config, {"display_duration": default_duration})
 
     # -- reads (never queued) -------------------------------------------------------
     def list_installed(self) -> Sequence[InstalledPlugin]:
@@ -152,11 +163,39 @@ class PluginStore:
         return tuple(out)
 
     # -- mutations (queued) -----------------------------------------------------------
-    def install(self, plugin_id: str, *, progress: ProgressFn | None = None) -> InstallResult:
-        validate_plugin_id(plugin_id)
-        return self.operations.run(
-            "install", plugin_id, lambda report: self._install(plugin_id, report), progress=progress
+    def submit(self, op: StoreOp, *, progress: ProgressFn | None = None) -> Future[OpResult]:
+        """Queue ``op`` on the one operation queue; ``Busy`` at once for a duplicate
+        (same kind and target queued or running) or a full queue. Never blocks."""
+        work = self._work_for(op)
+        future: Future[OpResult] = self.operations.submit(
+            op.kind, op.target, work, progress=progress, tag=op.tag
         )
+        return future
+
+    def _work_for(self, op: StoreOp) -> Callable[[ProgressFn], OpResult]:
+        """Checks the arguments now (so bad input fails before queueing) and returns the work."""
+        if op.kind == "install" and op.url:
+            self._check_url_allowed()
+            return lambda r: self._install_url(op.url, op.branch, op.plugin_path, r)
+        if op.kind == "update_all":
+            return self._update_all
+        if op.kind == "reconcile":
+            return lambda r: self._reconcile(op.force, op.dry_run, r)
+        plugin_id = validate_plugin_id(op.plugin_id)
+        if op.kind == "install":
+            return lambda r: self._install(plugin_id, r)
+        if op.kind == "uninstall":
+            return lambda r: self._uninstall(plugin_id, r)
+        return lambda r: self._update(plugin_id, r)
+
+    def add_operation_listener(self, callback: OperationListener) -> None:
+        self.operations.add_listener(callback)
+
+    # Blocking forms for the offline CLI and start-up work: submit and wait.
+    def install(self, plugin_id: str, *, progress: ProgressFn | None = None) -> InstallResult:
+        result = self.submit(StoreOp("install", plugin_id), progress=progress).result()
+        assert isinstance(result, InstallResult)
+        return result
 
     def _install(self, plugin_id: str, report: ProgressFn, version: str = "") -> InstallResult:
         """The entry's branch head, or with ``version`` that release (the archive its
@@ -175,20 +214,26 @@ class PluginStore:
         plugin_path: str = "",
         progress: ProgressFn | None = None,
     ) -> InstallResult:
+        op = StoreOp("install", url=url, branch=branch, plugin_path=plugin_path)
+        result = self.submit(op, progress=progress).result()
+        assert isinstance(result, InstallResult)
+        return result
+
+    def _check_url_allowed(self) -> None:
         if not self._config.allow_install_from_url:
             raise Forbidden(
                 "installing from a URL runs foreign code and is disabled; "
                 "set store.allow_install_from_url: true to allow it"
             )
 
-        def work(report: ProgressFn) -> InstallResult:
-            result = self.installer.install_from_url(
-                url, branch=branch, plugin_path=plugin_path, progress=report, allowed=True
-            )
-            self._after_install(result)
-            return result
-
-        return self.operations.run("install", url, work, progress=progress)
+    def _install_url(
+        self, url: str, branch: str, plugin_path: str, report: ProgressFn
+    ) -> InstallResult:
+        result = self.installer.install_from_url(
+            url, branch=branch, plugin_path=plugin_path, progress=report, allowed=True
+        )
+        self._after_install(result)
+        return result
 
     def _after_install(self, result: InstallResult, *aliases: str) -> None:
         self.records.forget(result.plugin_id, *aliases)
@@ -199,10 +244,9 @@ class PluginStore:
         self._notify()
 
     def uninstall(self, plugin_id: str, *, progress: ProgressFn | None = None) -> UninstallResult:
-        validate_plugin_id(plugin_id)
-        return self.operations.run(
-            "uninstall", plugin_id, lambda r: self._uninstall(plugin_id, r), progress=progress
-        )
+        result = self.submit(StoreOp("uninstall", plugin_id), progress=progress).result()
+        assert isinstance(result, UninstallResult)
+        return result
 
     def _uninstall(self, plugin_id: str, report: ProgressFn) -> UninstallResult:
         plugin = self._installed(plugin_id)
@@ -232,10 +276,9 @@ class PluginStore:
         return UninstallResult(plugin_id, removed_files=True, removed_config=block is not None)
 
     def update(self, plugin_id: str, *, progress: ProgressFn | None = None) -> InstallResult:
-        validate_plugin_id(plugin_id)
-        return self.operations.run(
-            "update", plugin_id, lambda r: self._update(plugin_id, r), progress=progress
-        )
+        result = self.submit(StoreOp("update", plugin_id), progress=progress).result()
+        assert isinstance(result, InstallResult)
+        return result
 
     def _update(self, plugin_id: str, report: ProgressFn) -> InstallResult:
         plugin = self._installed(plugin_id)
@@ -260,7 +303,12 @@ class PluginStore:
         return result
 
     def update_all(self, *, progress: ProgressFn | None = None) -> UpdateAllResult:
-        """Update every plugin with an update available (and every git checkout).
+        result = self.submit(StoreOp("update_all"), progress=progress).result()
+        assert isinstance(result, UpdateAllResult)
+        return result
+
+    def _update_all(self, report: ProgressFn) -> UpdateAllResult:
+        """One queued operation that updates each plugin in turn (never re-queues).
 
         Like ``search``, an unreachable registry falls back to the held copy (the
         list then compares against that stale copy); ``RegistryUnavailable`` only
@@ -276,23 +324,25 @@ class PluginStore:
             if plugin.source == PluginSource.BUILTIN or not (plugin.update_available or plugin.git):
                 continue
             try:
-                results.append(self.update(plugin.id, progress=progress))
+                results.append(self._update(plugin.id, report))
             except LedMatrixError as exc:
                 errors.append((plugin.id, exc))
         return UpdateAllResult(results=tuple(results), errors=tuple(errors), stale=registry.stale)
 
     def reconcile(self, *, force: bool = False, dry_run: bool = False) -> ReconcileReport:
-        def work(report: ProgressFn) -> ReconcileReport:
-            report(Progress("reconcile", "", Stage.RESOLVING, 0))
-            if not dry_run:
-                self._refresh_registry_for_repairs(force)
-            result = self.reconciler.reconcile(force=force, dry_run=dry_run)
-            if not dry_run and (result.fixed or result.needs_attention):
-                self.inventory.invalidate()
-                self._notify()
-            return result
+        result = self.submit(StoreOp("reconcile", force=force, dry_run=dry_run)).result()
+        assert isinstance(result, ReconcileReport)
+        return result
 
-        return self.operations.run("reconcile", "", work)
+    def _reconcile(self, force: bool, dry_run: bool, report: ProgressFn) -> ReconcileReport:
+        report(Progress("reconcile", "", Stage.RESOLVING, 0))
+        if not dry_run:
+            self._refresh_registry_for_repairs(force)
+        result = self.reconciler.reconcile(force=force, dry_run=dry_run)
+        if not dry_run and (result.fixed or result.needs_attention):
+            self.inventory.invalidate()
+            self._notify()
+        return result
 
     def _refresh_registry_for_repairs(self, force: bool) -> None:
         """A pass that will reinstall something asks the network once, past any back-off.
@@ -380,7 +430,7 @@ class PluginStore:
     # set_enabled, and the config editor serialises the writes) ------------------------
     def plugin_settings(self, plugin_id: str) -> PluginSettings:
         """The plugin's effective settings (secrets masked) and its simple settings."""
-        return PluginSettingsService(self._editor).current(self._installed(plugin_id))
+        return self._settings.current(self._installed(plugin_id))
 
     def configure(self, plugin_id: str, changes: Mapping[str, Any]) -> PluginSettings:
         """Change the plugin's settings (a merge-patch); the plugin reloads with them.
@@ -391,7 +441,7 @@ class PluginStore:
         plugin = self._installed(plugin_id)
         if self.records.is_uninstalled(plugin_id):
             raise NotInstalled(f"plugin {plugin_id!r} is being uninstalled")
-        settings = PluginSettingsService(self._editor).configure(plugin, changes)
+        settings = self._settings.configure(plugin, changes)
         self.inventory.invalidate()  # `enabled` may have changed
         self._notify()
         return settings
@@ -399,7 +449,7 @@ class PluginStore:
     def set_rotation_order(self, order: Sequence[str]) -> tuple[str, ...]:
         """Show these installed plugins first, in this order (the rest follow by id)."""
         installed = {p.id for p in self.inventory.list()}
-        written = PluginSettingsService(self._editor).set_rotation_order(order, installed)
+        written = self._settings.set_rotation_order(order, installed)
         self._notify()
         return written
 

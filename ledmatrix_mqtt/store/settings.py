@@ -58,14 +58,17 @@ def read_schema(folder: Path) -> Mapping[str, Any] | None:
 class PluginSettingsService:
     """Stateless apart from the editor; every method is safe from any thread."""
 
-    def __init__(self, editor: SettingsEditor) -> None:
+    def __init__(self, editor: SettingsEditor, defaults: Mapping[str, Any] | None = None) -> None:
+        """``defaults``: runtime keys' effective values when a block omits them
+        (``display_duration`` is the display's default duration)."""
         self._editor = editor
+        self._defaults = dict(defaults or {})
 
     def current(self, plugin: InstalledPlugin) -> PluginSettings:
         """The plugin's effective settings (secrets masked) and its simple settings."""
         schema = read_schema(Path(plugin.path))
         block = self._editor.plugin_blocks().get(plugin.id) or {}
-        return _public(schema, plugin.id, block, self._editor.secrets_block(plugin.id))
+        return self._public(schema, plugin.id, block, self._editor.secrets_block(plugin.id))
 
     def configure(self, plugin: InstalledPlugin, changes: Mapping[str, Any]) -> PluginSettings:
         """Merge-patch the plugin's block with ``changes``, validated, then write it.
@@ -79,7 +82,7 @@ class PluginSettingsService:
         def build(block: dict[str, Any]) -> dict[str, Any]:
             return apply_changes(schema, plugin.id, block, changes, secrets=secrets)
 
-        return _public(schema, plugin.id, self._editor.update_block(plugin.id, build), secrets)
+        return self._public(schema, plugin.id, self._editor.update_block(plugin.id, build), secrets)
 
     def set_rotation_order(
         self, order: Sequence[str], installed: Collection[str]
@@ -97,12 +100,12 @@ class PluginSettingsService:
         self._editor.set_rotation_order(list(order))
         return tuple(order)
 
-
-def _public(
-    schema: Mapping[str, Any] | None,
-    plugin_id: str,
-    block: Mapping[str, Any],
-    secrets: Mapping[str, Any],
-) -> PluginSettings:
-    shown = public_settings(schema, plugin_id, block, secrets=secrets)
-    return replace(shown, simple=simple_settings(schema))
+    def _public(
+        self,
+        schema: Mapping[str, Any] | None,
+        plugin_id: str,
+        block: Mapping[str, Any],
+        secrets: Mapping[str, Any],
+    ) -> PluginSettings:
+        shown = public_settings(schema, plugin_id, {**self._defaults, **block}, secrets=secrets)
+        return replace(shown, simple=simple_settings(schema))

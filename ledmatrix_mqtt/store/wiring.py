@@ -72,6 +72,7 @@ def build_store(
         reconciler=reconciler,
         operations=operations,
         hooks=hooks,
+        default_duration=config.display.default_duration,
     )
     return store
 

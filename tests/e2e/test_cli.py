@@ -24,8 +24,8 @@ import pytest
 import yaml
 
 from ledmatrix_mqtt.cli.main import build_parser, main
+from ledmatrix_mqtt.mqtt.commands import COMMANDS
 from ledmatrix_mqtt.mqtt.remote import DEFAULT_WAIT
-from ledmatrix_mqtt.mqtt.topics import COMMANDS
 from tests.e2e.conftest import (
     CLI,
     DEVICE_ID,

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from ledmatrix_mqtt.mqtt.discovery import NO_SELECTION
 from tests.e2e.conftest import DEVICE_ID, ROOT, Appliance, PluginShelf, wait_json
 from tests.support import ha_rules
 from tests.support.waiting import wait_until
@@ -43,13 +44,16 @@ def test_pick_a_store_plugin_install_it_and_uninstall_it_from_home_assistant(
     assert wait_until(lambda: "store_plugin" in entities(app), 10)
     ents = entities(app)
     pick, install = ents["store_plugin"], ents["store_install"]
-    assert pick["options"] == ["stocks", PLUGIN]
+    assert pick["options"] == [NO_SELECTION, "stocks", PLUGIN]
     store = store_state(app)
     assert store["fetched_at"] is not None and store["stale"] is False  # problem: OFF
     assert store["selected"] == ""
 
-    # -- HA sends the chosen option raw; the service remembers it (retained) -----------
-    resp = app.ha_publish(pick["command_topic"], PLUGIN)
+    # -- HA sends the chosen option through the command template; the service remembers
+    # it (retained), and the placeholder option clears it --------------------------------
+    cleared = app.ha_publish(pick["command_topic"], "{}")
+    assert cleared["status"] == "ok" and cleared["data"] == {"selected": ""}, cleared
+    resp = app.ha_publish(pick["command_topic"], json.dumps({"plugin_id": PLUGIN}))
     assert resp["status"] == "ok" and resp["data"] == {"selected": PLUGIN}, resp
     assert wait_until(lambda: store_state(app)["selected"] == PLUGIN, 10)
 
@@ -59,7 +63,7 @@ def test_pick_a_store_plugin_install_it_and_uninstall_it_from_home_assistant(
     assert (resp["data"]["plugin_id"], resp["data"]["action"]) == (PLUGIN, "installed")
     assert wait_until(lambda: f"plugin_{PLUGIN}_update" in entities(app), 10)
     ents = entities(app)
-    assert ents["store_plugin"]["options"] == ["stocks"]
+    assert ents["store_plugin"]["options"] == [NO_SELECTION, "stocks"]
     assert store_state(app)["selected"] == ""
     state_topic = f"{ROOT}/state/plugins/{PLUGIN}"
     seen = ha_rules.update_state_seen_by_ha(

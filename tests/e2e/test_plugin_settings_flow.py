@@ -182,7 +182,10 @@ def test_secrets_can_not_be_set_and_never_appear_on_mqtt(
         "configure", {"plugin_id": "weather-lite", "settings": {"units": "imperial"}}
     )
     assert reply["status"] == "ok", reply
-    assert reply["data"]["settings"] == {"api_key": "***", "units": "imperial", "enabled": True}
+    assert reply["data"]["settings"] == {
+        "api_key": "***", "units": "imperial", "enabled": True,
+        "display_duration": 1.0,  # the display's default duration: the block has none
+    }  # fmt: skip
     refused = app.command("configure", {"plugin_id": "weather-lite", "settings": {"api_key": "x"}})
     assert refused["error"]["code"] == "forbidden", refused
     assert "secrets.yaml" in refused["error"]["message"]

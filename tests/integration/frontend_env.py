@@ -38,9 +38,9 @@ class Service:
     def call(self, command: str, payload: dict | None = None, timeout: float = 5.0) -> dict:
         return self.remote.call(command, payload or {}, timeout=timeout)
 
-    def restart_frontend(self, tuning: FrontendTuning = FAST) -> None:
+    def restart_frontend(self, tuning: FrontendTuning = FAST, **mqtt: object) -> None:
         self.frontend.stop()
-        config = app_config(self.broker, self.state_dir)
+        config = app_config(self.broker, self.state_dir, **mqtt)
         self.frontend = MqttFrontend(
             config,
             self.store,

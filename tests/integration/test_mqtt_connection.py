@@ -15,6 +15,7 @@ from ledmatrix_mqtt.mqtt.frontend import FrontendTuning, MqttFrontend
 from ledmatrix_mqtt.mqtt.remote import RemoteClient, ServiceUnreachable
 from tests.support.fake_ports import FakeDisplay, FakeStore
 from tests.support.mosquitto import MosquittoBroker, Probe, app_config, free_port, retained_snapshot
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.broker
 ROOT = "ledmatrix/testpanel"
@@ -43,15 +44,6 @@ def start_frontend(broker: MosquittoBroker, state_dir: Path, **mqtt: object) -> 
     return frontend
 
 
-def wait_until(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
-
-
 def test_broker_restart_mid_run_resubscribes_and_republishes(tmp_path: Path) -> None:
     broker = MosquittoBroker(tmp_path / "b").start()
     frontend = start_frontend(broker, tmp_path / "s")
@@ -60,7 +52,6 @@ def test_broker_restart_mid_run_resubscribes_and_republishes(tmp_path: Path) -> 
         remote = RemoteClient(app_config(broker, tmp_path / "s"))
         for _ in range(3):
             broker.restart(down_for=0.3)
-            wait_until(lambda: not frontend.wait_online(0) or True)
             assert frontend.wait_online(10), frontend.connection_error
             assert remote.call("list", {}, timeout=5)["status"] == "ok"  # subscriptions work
             state = retained_snapshot(broker, "#", 0.3)
@@ -80,7 +71,7 @@ def test_broker_losing_retained_store_gets_everything_republished(tmp_path: Path
         assert frontend.wait_online(10)
         before = retained_snapshot(broker, "#", 0.3)
         broker.restart(persistence=False, down_for=0.2)
-        wait_until(lambda: set(retained_snapshot(broker, "#", 0.2)) >= set(before), 15)
+        assert wait_until(lambda: set(retained_snapshot(broker, "#", 0.2)) >= set(before), 15)
         after = retained_snapshot(broker, "#", 0.3)
         assert after[f"{ROOT}/availability"] == b"online"
         assert "homeassistant/light/testpanel/panel/config" in after
@@ -96,7 +87,7 @@ def test_availability_overwritten_by_a_stale_will_is_corrected(tmp_path: Path) -
     try:
         assert frontend.wait_online(10)
         probe.publish(f"{ROOT}/availability", b"offline", retain=True)  # e.g. an old session's LWT
-        wait_until(
+        assert wait_until(
             lambda: (
                 retained_snapshot(broker, f"{ROOT}/availability", 0.2).get(f"{ROOT}/availability")
                 == b"online"
@@ -154,7 +145,7 @@ def test_tls_with_wrong_ca_is_refused_clearly(tmp_path: Path) -> None:
         broker, tmp_path / "s", tls={"enabled": True, "ca_certs": str(other.tls_files.ca)}
     )
     try:
-        wait_until(lambda: "certificate verification failed" in frontend.connection_error, 5)
+        assert wait_until(lambda: "certificate verification failed" in frontend.connection_error, 5)
         assert not frontend.wait_online(0)
     finally:
         frontend.stop()
@@ -173,13 +164,18 @@ def test_unix_socket_transport(tmp_path: Path) -> None:
         broker.stop()
 
 
-def test_acl_example_lets_ha_command_but_not_rewrite_state(tmp_path: Path) -> None:
+def start_behind_acl_example(tmp_path: Path) -> tuple[MosquittoBroker, MqttFrontend, Probe]:
+    """A broker with ``config/mosquitto-acl.example``, the service and HA as its users."""
     acl = tmp_path / "ledmatrix.acl"
     shutil.copy(REPO / "config" / "mosquitto-acl.example", acl)
     users = {"ledmatrix": "svc-pw", "homeassistant": "ha-pw"}
     broker = MosquittoBroker(tmp_path / "b", users=users, acl_file=acl).start()
     frontend = start_frontend(broker, tmp_path / "s", username="ledmatrix", password="svc-pw")
-    ha = Probe(broker, "#", username="homeassistant", password="ha-pw")
+    return broker, frontend, Probe(broker, "#", username="homeassistant", password="ha-pw")
+
+
+def test_acl_example_lets_ha_command_but_not_rewrite_state(tmp_path: Path) -> None:
+    broker, frontend, ha = start_behind_acl_example(tmp_path)
     try:
         assert frontend.wait_online(10), frontend.connection_error
         ha.wait_for(lambda t, p, r: t == f"{ROOT}/state/plugins/clock-simple")
@@ -189,11 +185,48 @@ def test_acl_example_lets_ha_command_but_not_rewrite_state(tmp_path: Path) -> No
         # HA may not rewrite state: the broker drops the publication.
         ha.publish(f"{ROOT}/state/plugins/clock-simple", b'{"hacked":true}', retain=True)
         ha.publish(f"{ROOT}/availability", b"offline", retain=True)
-        time.sleep(0.3)
+        # the broker handles HA's publications in order: once this is answered, the two
+        # above were dropped (or applied)
+        ha.publish(f"{ROOT}/cmd/next", b"{}")
+        ha.wait_for(lambda t, p, r: t == f"{ROOT}/response/next")
         state = retained_snapshot_as(broker, "ledmatrix", "svc-pw")
         assert b"hacked" not in state[f"{ROOT}/state/plugins/clock-simple"]
         assert state[f"{ROOT}/availability"] == b"online"
         assert json.loads(state[f"{ROOT}/state/display"])["brightness"] == 33
+    finally:
+        ha.close()
+        frontend.stop()
+        broker.stop()
+
+
+def test_acl_example_delivers_replies_and_no_client_can_steer_them_elsewhere(
+    tmp_path: Path,
+) -> None:
+    """Regression for issue 11.6: through MQTT 5 response topics the ``homeassistant`` user
+    made device A publish onto device B's topics, and the ACL example silently dropped the
+    replies it advertised under ``clients/<user>/``."""
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    broker, frontend, ha = start_behind_acl_example(tmp_path)
+    try:
+        assert frontend.wait_online(10), frontend.connection_error
+
+        def ask(reply_topic: str, corr: bytes) -> None:
+            props = Properties(PacketTypes.PUBLISH)
+            props.ResponseTopic = reply_topic
+            props.CorrelationData = corr
+            ha.publish(f"{ROOT}/cmd/list", b"{}", properties=props)
+
+        reply_topic = f"{ROOT}/response/client-ha"
+        ask(reply_topic, b"mine")
+        ha.wait_for(lambda t, p, r: t == reply_topic and b'"command":"list"' in p)
+        for hijack in ("ledmatrix/otherpanel/availability", "ledmatrix/otherpanel/state/x"):
+            ask(hijack, b"steer")
+        ask(reply_topic, b"last")  # answered after the two above
+        ha.wait_for(lambda t, p, r: t == reply_topic and len(ha.on(reply_topic)) == 2)
+        assert ha.on("ledmatrix/otherpanel/availability") == []
+        assert ha.on("ledmatrix/otherpanel/state/x") == []
     finally:
         ha.close()
         frontend.stop()

@@ -17,18 +17,29 @@ from paho.mqtt.properties import Properties
 
 from ledmatrix_mqtt.errors import ERROR_CODES
 from ledmatrix_mqtt.mqtt.client import Backoff
+from ledmatrix_mqtt.mqtt.commands import COMMANDS
 from ledmatrix_mqtt.mqtt.frontend import FrontendTuning, MqttFrontend
 from ledmatrix_mqtt.mqtt.remote import RemoteClient
-from ledmatrix_mqtt.mqtt.topics import COMMANDS
 from tests.support.fake_ports import FakeDisplay, FakeStore
 from tests.support.mosquitto import MosquittoBroker, Probe, app_config
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.broker
 ROOT = "ledmatrix/testpanel"
-REPLIES = "fuzz/replies"
+REPLIES = f"{ROOT}/response/fuzz"
 
+# Lone surrogates (valid JSON as "\ud800" escapes), controls, format characters,
+# combining marks, private use and astral symbols.
+odd_text = st.text(
+    st.characters(categories=["Cs", "Cc", "Cf", "Mn", "So", "Zs", "Lo", "Co"]), max_size=20
+)
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=40),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=True)
+    | st.text(max_size=40)
+    | odd_text,
     lambda children: (
         st.lists(children, max_size=4)
         | st.dictionaries(
@@ -47,7 +58,8 @@ json_values = st.recursive(
                     "url",
                 ]
             )
-            | st.text(max_size=8),
+            | st.text(max_size=8)
+            | odd_text,
             children,
             max_size=4,
         )
@@ -57,6 +69,7 @@ json_values = st.recursive(
 payloads = st.one_of(
     st.binary(max_size=200),
     json_values.map(lambda v: json.dumps(v).encode()),
+    odd_text.map(lambda t: json.dumps({"text": t, "transaction": t or "t"}).encode()),
     st.text(max_size=300).map(str.encode),
     st.integers(1, 3000).map(lambda n: b"[" * n + b"]" * n),
     st.integers(60_000, 70_000).map(lambda n: b'{"text":"' + b"\xe2\x82\xac" * (n // 3) + b'"}'),
@@ -72,7 +85,6 @@ def test_fuzzed_payloads_never_crash_and_get_exactly_one_response(tmp_path: Path
         rate=1e6,
         burst=1e6,
         display_queue=10_000,
-        store_queue=10_000,
         backoff=Backoff(0.1, 0.5, 1.0),
     )
     config = app_config(broker, tmp_path / "s")
@@ -94,8 +106,10 @@ def test_fuzzed_payloads_never_crash_and_get_exactly_one_response(tmp_path: Path
     probe.client.on_message = on_message
     sent: list[bytes] = []
 
+    names = [*COMMANDS, "bogus", "ünïcode", "LIST", "list/extra"]
+
     @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
-    @given(command=st.sampled_from([*COMMANDS, "bogus", "ünïcode"]), payload=payloads)
+    @given(command=st.sampled_from(names), payload=payloads)
     def send(command: str, payload: bytes) -> None:
         if not payload:
             payload = b" "
@@ -108,10 +122,14 @@ def test_fuzzed_payloads_never_crash_and_get_exactly_one_response(tmp_path: Path
 
     try:
         send()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and len(replies) < len(sent):
-            time.sleep(0.05)
-        time.sleep(0.5)  # any duplicate would arrive now
+        assert wait_until(lambda: len(replies) >= len(sent), timeout=30)
+        # a last command, answered after everything before it: any duplicate is in
+        props = Properties(PacketTypes.PUBLISH)
+        props.ResponseTopic = REPLIES
+        props.CorrelationData = b"end"
+        probe.publish(f"{ROOT}/cmd/next", b"{}", properties=props)
+        assert wait_until(lambda: b"end" in replies)
+        del replies[b"end"]
         assert set(replies) == set(sent)
         assert all(n == 1 for n in replies.values())
         for body in bodies:

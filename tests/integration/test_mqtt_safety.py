@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -26,7 +25,8 @@ def test_retained_command_is_never_executed_and_is_cleared(service: Service) -> 
     replaying a retained command re-ran it on every restart."""
     probe = service.probe
     probe.publish(f"{ROOT}/cmd/uninstall", b'{"plugin_id":"clock-simple"}', retain=True)
-    time.sleep(0.5)
+    assert wait_until(lambda: service.frontend.stats().retained_commands_cleared == 1)
+    probe.wait_for(lambda t, p, r: t == f"{ROOT}/cmd/uninstall" and not p)  # our clear
     assert "clock-simple" in service.store.installed
     assert f"{ROOT}/cmd/uninstall" not in retained(service.broker)
     assert probe.on(f"{ROOT}/response/uninstall") == []
@@ -37,10 +37,10 @@ def test_retained_command_is_never_executed_and_is_cleared(service: Service) -> 
 def test_retained_command_left_while_service_was_down_is_cleared(service: Service) -> None:
     service.frontend.stop()
     service.probe.publish(f"{ROOT}/cmd/uninstall", b"clock-simple", retain=True)
-    time.sleep(0.2)
+    service.probe.wait_for(lambda t, p, r: t == f"{ROOT}/cmd/uninstall" and p)
     assert f"{ROOT}/cmd/uninstall" in retained(service.broker)
     service.restart_frontend()
-    time.sleep(0.3)
+    assert wait_until(lambda: service.frontend.stats().retained_commands_cleared == 1)
     assert "uninstall" not in service.store.calls
     assert f"{ROOT}/cmd/uninstall" not in retained(service.broker)
     assert service.frontend.stats().retained_commands_cleared == 1
@@ -78,39 +78,60 @@ def test_duplicate_transaction_survives_frontend_restart(service: Service) -> No
     assert "clock-simple" in service.store.installed
 
 
-def test_mqtt5_response_topic_and_correlation_data(service: Service) -> None:
+def _v5_props(response_topic: str, correlation: bytes):  # type: ignore[no-untyped-def]
     from paho.mqtt.packettypes import PacketTypes
     from paho.mqtt.properties import Properties
 
+    props = Properties(PacketTypes.PUBLISH)
+    props.ResponseTopic = response_topic
+    props.CorrelationData = correlation
+    return props
+
+
+def test_mqtt5_response_topic_and_correlation_data(service: Service) -> None:
     got: list[tuple[str, bytes, bytes]] = []
     service.probe.client.on_message = lambda c, u, m: got.append(
         (m.topic, bytes(m.payload), getattr(m.properties, "CorrelationData", b""))
     )
-    props = Properties(PacketTypes.PUBLISH)
-    props.ResponseTopic = "clients/abc/replies"
-    props.CorrelationData = b"corr-42"
-    service.probe.publish(f"{ROOT}/cmd/list", b"{}", properties=props)
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and not any(t == "clients/abc/replies" for t, _, _ in got):
-        time.sleep(0.02)
-    reply = [g for g in got if g[0] == "clients/abc/replies"]
-    assert len(reply) == 1 and reply[0][2] == b"corr-42"
+    reply_topic = f"{ROOT}/response/client-abc"
+    service.probe.publish(f"{ROOT}/cmd/list", b"{}", properties=_v5_props(reply_topic, b"c-42"))
+    assert wait_until(lambda: any(t == reply_topic for t, _, _ in got))
+    assert wait_until(lambda: any(t == f"{ROOT}/response/list" for t, _, _ in got))
+    reply = [g for g in got if g[0] == reply_topic]
+    assert len(reply) == 1 and reply[0][2] == b"c-42"
     assert json.loads(reply[0][1])["command"] == "list"
     assert len([g for g in got if g[0] == f"{ROOT}/response/list"]) == 1
 
 
-def test_response_topic_naming_our_state_is_refused(service: Service) -> None:
-    from paho.mqtt.packettypes import PacketTypes
-    from paho.mqtt.properties import Properties
-
-    props = Properties(PacketTypes.PUBLISH)
-    props.ResponseTopic = f"{ROOT}/state/plugins"
-    props.CorrelationData = b"x"
-    service.probe.clear()
-    service.probe.publish(f"{ROOT}/cmd/list", b"{}", properties=props)
-    service.probe.wait_for(lambda t, p, r: t == f"{ROOT}/response/list")
-    time.sleep(0.2)
-    assert all(b'"command"' not in p for p in service.probe.on(f"{ROOT}/state/plugins"))
+@pytest.mark.parametrize(
+    "reply_topic",
+    [
+        f"{ROOT}/state/plugins",  # our own state
+        "ledmatrix/otherpanel/availability",  # another device's root
+        "ledmatrix/otherpanel/response/list",  # another device's replies
+        "homeassistant/light/x/config",  # discovery
+        "clients/abc/replies",  # outside the reply namespace the ACL grants
+        "$SYS/x",
+        f"{ROOT}/response/",
+    ],
+)
+def test_response_topic_outside_our_reply_namespace_is_refused(
+    service: Service, reply_topic: str
+) -> None:
+    """Regression for issue 11.6: a client could make device A publish onto device B's
+    availability, state, frame and response topics through an MQTT 5 response topic."""
+    spy = Probe(service.broker, "#")
+    try:
+        service.probe.publish(f"{ROOT}/cmd/list", b"{}", properties=_v5_props(reply_topic, b"x"))
+        spy.wait_for(lambda t, p, r: t == f"{ROOT}/response/list")
+        # publications leave in order: once a later command is answered, any stray
+        # copy of the first response would have arrived
+        service.probe.publish(f"{ROOT}/cmd/next", b"{}")
+        spy.wait_for(lambda t, p, r: t == f"{ROOT}/response/next")
+        stray = [t for t, p, _ in spy.messages if b'"command":"list"' in p]
+        assert stray == [f"{ROOT}/response/list"]
+    finally:
+        spy.close()
 
 
 def test_mqtt311_mode(broker: MosquittoBroker, tmp_path: Path) -> None:
@@ -121,9 +142,11 @@ def test_mqtt311_mode(broker: MosquittoBroker, tmp_path: Path) -> None:
         # retained guard on 3.1.1: our own clear must not come back as a command
         svc.frontend.stop()
         svc.probe.publish(f"{ROOT}/cmd/next", b"{}", retain=True)
-        time.sleep(0.3)
-        svc.restart_frontend()
-        time.sleep(0.5)
+        svc.probe.wait_for(lambda t, p, r: t == f"{ROOT}/cmd/next" and p == b"{}")
+        svc.restart_frontend(protocol="3.1.1")
+        # the retained command is replayed on subscribe, before this one arrives
+        assert svc.call("list", {"transaction": "after-replay"})["status"] == "ok"
+        svc.probe.wait_for(lambda t, p, r: t == f"{ROOT}/cmd/next" and not p)  # cleared
         assert svc.probe.on(f"{ROOT}/response/next") == []
     finally:
         svc.probe.close()
@@ -139,23 +162,29 @@ def test_availability_offline_on_clean_stop(service: Service) -> None:
 
 
 def test_frame_published_when_changed(service: Service) -> None:
+    def colour(png: bytes) -> object:
+        return Image.open(io.BytesIO(png)).convert("RGB").getpixel((0, 0)) if png else None
+
     def red(png: bytes) -> bool:
-        return Image.open(io.BytesIO(png)).convert("RGB").getpixel((0, 0)) == (255, 0, 0)
+        return colour(png) == (255, 0, 0)
 
     service.display.draw((255, 0, 0))
     service.probe.wait_for(lambda t, p, r: t == f"{ROOT}/display/frame" and red(p))
     count = len(service.probe.on(f"{ROOT}/display/frame"))
     service.display.draw((255, 0, 0))  # same picture: no new publication
-    time.sleep(0.4)
-    assert len(service.probe.on(f"{ROOT}/display/frame")) == count
-    assert red(service.remote.snapshot(5))
+    service.display.draw((0, 0, 255))  # frames leave in order: this one comes next
+    service.probe.wait_for(
+        lambda t, p, r: t == f"{ROOT}/display/frame" and colour(p) == (0, 0, 255)
+    )
+    assert len(service.probe.on(f"{ROOT}/display/frame")) == count + 1
+    assert colour(service.remote.snapshot(5)) == (0, 0, 255)
 
 
 def test_stale_plugin_state_from_earlier_run_is_cleared(service: Service) -> None:
     service.probe.publish(f"{ROOT}/state/plugins/ghost", b'{"id":"ghost"}', retain=True)
-    time.sleep(0.2)
+    service.probe.wait_for(lambda t, p, r: t == f"{ROOT}/state/plugins/ghost" and p)
     service.restart_frontend()
-    time.sleep(0.5)
+    service.probe.wait_for(lambda t, p, r: t == f"{ROOT}/state/plugins/ghost" and not p)
     assert f"{ROOT}/state/plugins/ghost" not in retained(service.broker)
 
 

@@ -11,17 +11,21 @@ import io
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 from typing import Any
 
 from PIL import Image
 
 from ledmatrix_mqtt.api import (
     DisplayState,
+    OperationListener,
+    OpResult,
     PluginRuntimeStatus,
     ProgressFn,
     ReconcileItem,
     ReconcileReport,
     SearchResult,
+    StoreOp,
     UpdateAllResult,
 )
 from ledmatrix_mqtt.core.models import (
@@ -46,6 +50,7 @@ from ledmatrix_mqtt.errors import (
 from ledmatrix_mqtt.runtime import notifications as notes
 from ledmatrix_mqtt.runtime.notifications import Notification, NotificationState
 from ledmatrix_mqtt.runtime.schedule_driver import ScheduleDriver, ScheduleState
+from ledmatrix_mqtt.store.operations import OperationQueue
 
 
 def registry_entries(n: int) -> list[RegistryEntry]:
@@ -75,6 +80,26 @@ class FakeStore:
         self.rotation_order: tuple[str, ...] = ()
         self.schedules: tuple[dict[str, Any], dict[str, Any]] = ({}, {})
         self._lock = threading.RLock()
+        self.operations = OperationQueue()  # the real queue: its busy rules and snapshots
+
+    def submit(self, op: StoreOp, *, progress: ProgressFn | None = None) -> Future[OpResult]:
+        work: Callable[[ProgressFn], OpResult]
+        if op.kind == "install" and op.url:
+            work = lambda r: self.install_from_url(op.url, progress=r)  # noqa: E731
+        elif op.kind == "install":
+            work = lambda r: self.install(op.plugin_id, progress=r)  # noqa: E731
+        elif op.kind == "uninstall":
+            work = lambda r: self.uninstall(op.plugin_id, progress=r)  # noqa: E731
+        elif op.kind == "update":
+            work = lambda r: self.update(op.plugin_id, progress=r)  # noqa: E731
+        elif op.kind == "update_all":
+            work = lambda r: self.update_all(progress=r)  # noqa: E731
+        else:
+            work = lambda r: self.reconcile(force=op.force, dry_run=op.dry_run)  # noqa: E731
+        return self.operations.submit(op.kind, op.target, work, progress=progress, tag=op.tag)
+
+    def add_operation_listener(self, callback: OperationListener) -> None:
+        self.operations.add_listener(callback)
 
     def add_installed(self, plugin_id: str, version: str = "1.0.0", enabled: bool = True) -> None:
         entry = self.registry.get(plugin_id)

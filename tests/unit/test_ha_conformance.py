@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from typing import Any
 
 import jinja2
 import pytest
@@ -15,7 +17,8 @@ from ledmatrix_mqtt.core.models import (
     PluginSource,
 )
 from ledmatrix_mqtt.mqtt import discovery, ha_layout, state
-from ledmatrix_mqtt.mqtt.codec import PluginArgs, TextArgs, decode_request
+from ledmatrix_mqtt.mqtt.codec import decode_request
+from ledmatrix_mqtt.mqtt.commands import PluginArgs, TextArgs
 from ledmatrix_mqtt.mqtt.discovery import DeviceInfo
 from ledmatrix_mqtt.mqtt.ha_layout import Ledger
 from ledmatrix_mqtt.mqtt.state import OperationState
@@ -145,6 +148,16 @@ def test_device_config_removal_stub_is_platform_only() -> None:
     assert set(ha_rules.components_of_device(body)) == {c.key for c in comps}
 
 
+def _command(body: Mapping[str, Any], value: object) -> str:
+    """The payload HA publishes for ``value``: the command template rendered, if any."""
+    template = body.get("command_template")
+    if template is None:
+        return str(value)
+    env = jinja2.Environment(autoescape=False)
+    env.filters["tojson"] = json.dumps
+    return env.from_string(template).render(value=value)
+
+
 def ha_commands(comp: discovery.Component) -> list[tuple[str, str]]:
     """(command topic, payload) pairs HA publishes for ``comp`` (templates rendered)."""
     b = comp.body
@@ -158,7 +171,7 @@ def ha_commands(comp: discovery.Component) -> list[tuple[str, str]]:
             out += [(b["brightness_command_topic"], v) for v in ("1", "40", "100")]
         return out
     if comp.platform == "select":
-        return [(b["command_topic"], option) for option in b["options"]]
+        return [(b["command_topic"], _command(b, option)) for option in b["options"]]
     if comp.platform == "text" and b["command_topic"].endswith("/cmd/schedule"):
         typed: tuple[object, ...] = ("07:30", "23:59", "0:05")
     elif comp.platform == "notify":  # an empty message gets an invalid_payload answer
@@ -169,13 +182,12 @@ def ha_commands(comp: discovery.Component) -> list[tuple[str, str]]:
         typed = (0, 20.0, 100)
     else:
         return []
-    template = jinja2.Environment().from_string(b["command_template"])
-    return [(b["command_topic"], template.render(value=v)) for v in typed]
+    return [(b["command_topic"], _command(b, v)) for v in typed]
 
 
 def test_every_command_home_assistant_sends_is_accepted() -> None:
-    """Command templates are rendered with Jinja (HA's engine), as HA renders them."""
-    """Each payload an entity publishes decodes to a request of the service's command API."""
+    """Each payload an entity publishes (command templates rendered with Jinja, HA's engine)
+    decodes to a request of the service's command API."""
     comps = discovery.device_components(T, INFO, PLUGINS, ["clock-simple", "b.c"], ["weather"])
     sent = [pair for comp in comps for pair in ha_commands(comp)]
     assert len(sent) > 30

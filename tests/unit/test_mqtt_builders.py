@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from ledmatrix_mqtt.api import DisplayState, PluginRuntimeStatus, ReconcileReport
-from ledmatrix_mqtt.core.models import InstalledPlugin, PluginSource, Progress, Stage
+from ledmatrix_mqtt.api import (
+    DisplayState,
+    OperationSnapshot,
+    PluginRuntimeStatus,
+    ReconcileReport,
+)
+from ledmatrix_mqtt.core.models import InstalledPlugin, PluginSource
 from ledmatrix_mqtt.mqtt import discovery, state
 from ledmatrix_mqtt.mqtt.discovery import DeviceInfo
 from ledmatrix_mqtt.mqtt.messages import Message
@@ -35,16 +40,29 @@ def test_topic_contract() -> None:
     assert T.frame == "ledmatrix/panel1/display/frame"
     assert T.discovery("update", "x") == "homeassistant/update/panel1/x/config"
     assert T.command_of("ledmatrix/panel1/cmd/list") == "list"
-    assert T.command_of("ledmatrix/panel1/cmd/a/b") is None
+    assert T.command_of("ledmatrix/panel1/cmd/a/b") == "a/b"  # answered unknown_command
     assert T.command_of("ledmatrix/other/cmd/list") is None
+    assert T.response("LIST") == "ledmatrix/panel1/response/LIST"
+    assert T.response("list/extra") == "ledmatrix/panel1/response/list/extra"
+    assert T.response("a+b") == T.response("x" * 65) == "ledmatrix/panel1/response/unknown"
 
 
-def test_reserved_response_topics() -> None:
-    assert T.is_reserved("ledmatrix/panel1/state/plugins")
-    assert T.is_reserved("homeassistant/light/x/config")
-    assert T.is_reserved("a/+/b") and T.is_reserved("")
-    assert not T.is_reserved("clients/me/reply")
-    assert not T.is_reserved("ledmatrix/panel1/response/client-1")
+def test_reply_topics_only_in_our_reply_namespace() -> None:
+    assert T.reply_allowed("ledmatrix/panel1/response/client-1")
+    assert T.reply_allowed("ledmatrix/panel1/response/cli/abc")
+    for refused in (
+        "ledmatrix/panel1/state/plugins",
+        "ledmatrix/panel2/response/list",
+        "ledmatrix/panel2/availability",
+        "homeassistant/light/x/config",
+        "clients/me/reply",
+        "$SYS/x",
+        "ledmatrix/panel1/response/",
+        "ledmatrix/panel1/response/a//b",
+        "ledmatrix/panel1/response/+",
+        "",
+    ):
+        assert not T.reply_allowed(refused), refused
 
 
 def test_object_id_is_ha_safe_and_injective() -> None:
@@ -82,8 +100,8 @@ def test_plugins_messages_list_and_per_plugin() -> None:
 
 
 def test_plugin_state_shows_update_progress() -> None:
-    op = OperationState(operation="update", plugin_id="clock-simple", status="running")
-    op = op.advanced(Progress("update", "clock-simple", Stage.DOWNLOADING, 40))
+    snap = OperationSnapshot(1, "update", "clock-simple", "running", "downloading", 40)
+    op = OperationState.of(snap)
     record = state.plugin_state(CLOCK, None, op)
     assert (record["in_progress"], record["update_percentage"]) == (True, 40)
     assert record["update_entity"] == {
@@ -215,7 +233,7 @@ def test_diagnostics_and_store_entities() -> None:
     assert problem["state_topic"] == T.state_store
     assert comps["last_error"]["json_attributes_topic"] == T.state_operation
     pick = comps["store_plugin"]
-    assert pick["options"] == ["weather", "stocks"]
+    assert pick["options"] == [discovery.NO_SELECTION, "weather", "stocks"]
     assert pick["command_topic"] == "ledmatrix/panel1/cmd/store_select"
     assert comps["store_install"]["command_topic"] == "ledmatrix/panel1/cmd/store_install"
     assert comps["refresh_store"]["payload_press"] == '{"refresh":true}'

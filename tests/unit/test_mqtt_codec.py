@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from ledmatrix_mqtt.errors import InvalidPayload, LedMatrixError
-from ledmatrix_mqtt.mqtt.codec import (
+from ledmatrix_mqtt.errors import InvalidPayload
+from ledmatrix_mqtt.mqtt.codec import Rejected, decode_request, encode_response
+from ledmatrix_mqtt.mqtt.commands import (
     BrightnessArgs,
     DismissArgs,
     EnableArgs,
@@ -22,9 +23,8 @@ from ledmatrix_mqtt.mqtt.codec import (
     TextArgs,
     UpdateArgs,
     coerce_bool,
-    decode_request,
-    encode_response,
 )
+from ledmatrix_mqtt.mqtt.messages import encode_json
 
 
 @pytest.mark.parametrize(
@@ -56,6 +56,8 @@ from ledmatrix_mqtt.mqtt.codec import (
         ("power", b'{"state":"on"}', PowerArgs(True)),
         ("text", b"Hello world", TextArgs("Hello world")),
         ("text", b"12", TextArgs("12")),
+        ("text", b'{"text":"true"}', TextArgs("true")),
+        ("text", b'{"text":""}', TextArgs("")),
     ],
 )
 def test_valid_payloads(command: str, payload: bytes, args: object) -> None:
@@ -95,9 +97,9 @@ def test_transaction_is_carried() -> None:
     ],
 )
 def test_invalid_payloads_raise_typed_errors(command: str, payload: bytes, code: str) -> None:
-    with pytest.raises(LedMatrixError) as info:
+    with pytest.raises(Rejected) as info:
         decode_request(command, payload)
-    assert info.value.code == code
+    assert info.value.error.code == code
 
 
 @pytest.mark.parametrize("word", ["true", "TRUE", "on", "On", "1", 1, True])
@@ -137,10 +139,8 @@ def test_notify_takes_awtrix_passes_as_repeat_and_names_a_bad_field() -> None:
     body = {"text": "hi", "color": "#ff0000", "passes": 2, "priority": 5, "hold": True}
     n = decode_request("notify", json.dumps(body).encode()).args.notification  # type: ignore[union-attr]
     assert (n.color, n.repeat, n.priority, n.hold) == ((255, 0, 0), 2, 5, True)
-    with pytest.raises(InvalidPayload, match="priority"):
-        decode_request("notify", b'{"text": "hi", "priority": 99}')
-    with pytest.raises(InvalidPayload, match="unknown field"):
-        decode_request("notify", b'{"text": "hi", "colour": "red"}')
+    assert "priority" in rejected("notify", b'{"text": "hi", "priority": 99}')
+    assert "unknown field" in rejected("notify", b'{"text": "hi", "colour": "red"}')
 
 
 def test_dismiss_all_or_one() -> None:
@@ -153,7 +153,82 @@ def test_schedule_needs_a_block_and_takes_partial_ones() -> None:
     args = decode_request("schedule", b'{"dim_schedule": {"dim_brightness": 20}}').args
     assert isinstance(args, ScheduleArgs)
     assert args.schedule is None and dict(args.dim_schedule or {}) == {"dim_brightness": 20}
-    with pytest.raises(InvalidPayload, match="schedule"):
-        decode_request("schedule", b"{}")
-    with pytest.raises(InvalidPayload, match="must be a JSON object"):
-        decode_request("schedule", b'{"schedule": "on"}')
+    assert "'schedule' and/or 'dim_schedule'" in rejected("schedule", b"{}")
+    assert "must be a JSON object" in rejected("schedule", b'{"schedule": "on"}')
+
+
+def rejected(command: str, payload: bytes) -> str:
+    """The ``invalid_payload`` message ``payload`` gets."""
+    with pytest.raises(Rejected) as info:
+        decode_request(command, payload)
+    assert info.value.error.code == "invalid_payload"
+    return info.value.error.message
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [b"", b"true", b"null", b"[1, 2]", b"42", b"4.20", b'"quoted"', b"  spaced  "],
+)
+def test_text_sent_bare_is_shown_exactly_as_sent(payload: bytes) -> None:
+    """Regression for issue 9: HA's Message entity could not be cleared (an empty
+    payload was invalid) and "true", "null", "[1, 2]" were parsed as JSON, not shown."""
+    assert decode_request("text", payload).args == TextArgs(payload.decode())
+
+
+@pytest.mark.parametrize(
+    ("command", "payload"),
+    [
+        ("list", b'{"transaction":"\\ud800"}'),  # transaction
+        ("list", b'{"\\ud800":1}'),  # a field name
+        ("text", b'{"text":"a\\udfffb"}'),  # text
+        ("install", b'{"plugin_id":"\\ud83d"}'),  # plugin id
+        ("install", b'"\\ud800"'),  # a bare JSON string
+        ("search", b'{"tags":["ok",["\\udc00"]]}'),  # nested
+        ("bogus", b'{"\\ud800":"x"}'),  # even for an unknown command
+    ],
+)
+def test_lone_surrogate_anywhere_is_invalid_payload(command: str, payload: bytes) -> None:
+    """Regression for issue 11.1: a lone surrogate (valid JSON) in a command got no
+    response and, in ``text``, wedged the display worker."""
+    with pytest.raises(Rejected) as info:
+        decode_request(command, payload)
+    assert info.value.error.code == "invalid_payload"
+
+
+def test_error_keeps_a_clean_transaction_even_when_another_field_is_bad() -> None:
+    with pytest.raises(Rejected) as info:
+        decode_request("text", b'{"transaction":"t-9","text":"\\ud800"}')
+    assert info.value.transaction == "t-9"
+
+
+def test_unknown_command_keeps_the_transaction() -> None:
+    """Regression for issue 9: an unknown command's response dropped the transaction."""
+    with pytest.raises(Rejected) as info:
+        decode_request("LIST", b'{"transaction":"t-1"}')
+    assert (info.value.error.code, info.value.transaction) == ("unknown_command", "t-1")
+
+
+def test_encode_json_never_fails_on_surrogates_and_round_trips() -> None:
+    value = {"name\ud800": "x\udfffy", "ok": "\u00fc\U0001f600"}
+    raw = encode_json(value)
+    raw.decode("utf-8")  # valid UTF-8
+    assert json.loads(raw) == value
+
+
+def test_unencodable_response_data_still_gives_one_error_envelope() -> None:
+    out = json.loads(encode_response("list", data={"x": object()}, transaction="t"))
+    assert (out["status"], out["error"]["code"], out["transaction"]) == (
+        "error",
+        "internal_error",
+        "t",
+    )
+
+
+def test_transaction_of_reads_only_small_clean_payloads() -> None:
+    from ledmatrix_mqtt.mqtt.codec import MAX_HINT_BYTES, transaction_of
+
+    assert transaction_of(b'{"transaction":"t-1","plugin_id":"x"}') == "t-1"
+    assert transaction_of(b'{"transaction":"\\ud800"}') == ""
+    assert transaction_of(b"{not json") == transaction_of(b"[1]") == ""
+    big = b'{"transaction":"t-2","text":"' + b"x" * MAX_HINT_BYTES + b'"}'
+    assert transaction_of(big) == ""  # bounded work: not parsed

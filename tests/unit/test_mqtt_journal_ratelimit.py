@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 from ledmatrix_mqtt.mqtt.client import Connected, Disconnected, Inbound
-from ledmatrix_mqtt.mqtt.dedup import MAX_BYTES, MAX_ENTRIES, TransactionJournal
+from ledmatrix_mqtt.mqtt.dedup import MAX_ENTRIES, MAX_FILE_BYTES, TransactionJournal
 from ledmatrix_mqtt.mqtt.inbound import EventQueue
 from ledmatrix_mqtt.mqtt.ratelimit import TokenBucket
 
 
 def test_journal_returns_first_response_and_survives_reload(tmp_path: Path) -> None:
-    path = tmp_path / "mqtt" / "transactions.json"
-    j = TransactionJournal(path)
+    folder = tmp_path / "mqtt"
+    j = TransactionJournal(folder)
     assert j.claim("install", "t1", lambda r: None).fresh
     waited: list[bytes] = []
     dup = j.claim("install", "t1", waited.append)
@@ -21,38 +22,65 @@ def test_journal_returns_first_response_and_survives_reload(tmp_path: Path) -> N
     for w in waiters:
         w(b'{"status":"ok"}')
     assert waited == [b'{"status":"ok"}']
-    again = TransactionJournal(path).claim("install", "t1", lambda r: None)
+    again = TransactionJournal(folder).claim("install", "t1", lambda r: None)
     assert (again.fresh, again.response) == (False, b'{"status":"ok"}')
-    assert TransactionJournal(path).claim("uninstall", "t1", lambda r: None).fresh
+    assert TransactionJournal(folder).claim("uninstall", "t1", lambda r: None).fresh
 
 
-def test_journal_is_bounded_and_ignores_corrupt_file(tmp_path: Path) -> None:
-    path = tmp_path / "j.json"
-    j = TransactionJournal(path)
+def test_journal_is_bounded_and_ignores_corrupt_lines(tmp_path: Path) -> None:
+    j = TransactionJournal(tmp_path)
     for i in range(MAX_ENTRIES + 20):
-        j.claim("list", str(i), lambda r: None)
-        j.finish("list", str(i), b"{}")
-    assert TransactionJournal(path).claim("list", "0", lambda r: None).fresh  # evicted
-    path.write_text("{corrupt")
-    assert TransactionJournal(path).claim("list", "x", lambda r: None).fresh
+        j.claim("install", str(i), lambda r: None)
+        j.finish("install", str(i), b"{}")
+    assert TransactionJournal(tmp_path).claim("install", "0", lambda r: None).fresh  # evicted
+    assert not TransactionJournal(tmp_path).claim("install", "519", lambda r: None).fresh
+    j.path.write_bytes(b"{corrupt\n[1]\n\xff\n")
+    assert TransactionJournal(tmp_path).claim("install", "x", lambda r: None).fresh
 
 
-def test_journal_is_bounded_by_size_not_only_by_count(tmp_path: Path) -> None:
-    """The CLI sends a transaction with every call: 500 `list` responses of a device with
-    200 plugins (~60 KB each) were kept in memory and the whole ~30 MB rewritten and
-    fsynced for every command."""
-    path = tmp_path / "j.json"
-    j = TransactionJournal(path)
+def test_journal_load_tolerates_a_torn_last_line(tmp_path: Path) -> None:
+    j = TransactionJournal(tmp_path)
+    for tx in ("a", "b"):
+        j.claim("install", tx, lambda r: None)
+        j.finish("install", tx, b'{"tx":"' + tx.encode() + b'"}')
+    data = j.path.read_bytes()
+    j.path.write_bytes(data[: len(data) - 7])  # power cut in the middle of the last line
+    reloaded = TransactionJournal(tmp_path)
+    assert reloaded.claim("install", "a", lambda r: None).response == b'{"tx":"a"}'
+    assert reloaded.claim("install", "b", lambda r: None).fresh
+
+
+def test_journal_writes_only_durable_commands_one_line_each(tmp_path: Path) -> None:
+    """Regression for issue 11.2: every command with a transaction rewrote and fsynced
+    the whole journal (up to 1 MiB); 200 `list` commands wrote 25 MB."""
+    j = TransactionJournal(tmp_path)
     big = b'{"data":"' + b"x" * 60_000 + b'"}'
-    for i in range(100):
+    for i in range(200):
         j.claim("list", str(i), lambda r: None)
-        j.finish("list", str(i), big)
-    assert path.stat().st_size <= 2 * MAX_BYTES
-    assert not j.claim("list", "99", lambda r: None).fresh  # the newest are kept
+        j.finish("list", str(i), big, durable=False)
+    assert not j.path.exists()  # in memory only
+    assert not j.claim("list", "199", lambda r: None).fresh
+    sizes = []
+    for i in range(20):
+        j.claim("enable", str(i), lambda r: None)
+        j.finish("enable", str(i), b'{"command":"enable","status":"ok","data":{"id":"x"}}')
+        sizes.append(j.path.stat().st_size)
+    per_command = {b - a for a, b in itertools.pairwise(sizes)}
+    assert max(per_command) < 200, per_command  # one short line each, no rewrite
+
+
+def test_journal_file_is_compacted_past_its_bound(tmp_path: Path) -> None:
+    j = TransactionJournal(tmp_path)
+    response = b'{"data":"' + b"y" * 4000 + b'"}'
+    for i in range(200):  # 200 x ~4 KB = ~800 KB appended in all
+        j.claim("install", str(i), lambda r: None)
+        j.finish("install", str(i), response)
+        assert j.path.stat().st_size <= MAX_FILE_BYTES + 5000
+    assert not TransactionJournal(tmp_path).claim("install", "199", lambda r: None).fresh
 
 
 def test_journal_release_allows_a_retry(tmp_path: Path) -> None:
-    j = TransactionJournal(tmp_path / "j.json")
+    j = TransactionJournal(tmp_path)
     assert j.claim("install", "t", lambda r: None).fresh
     j.release("install", "t")
     assert j.claim("install", "t", lambda r: None).fresh

@@ -18,7 +18,8 @@ from ledmatrix_mqtt.core.models import thaw
 from ledmatrix_mqtt.core.plugin_settings import PluginSettings, public_settings
 from ledmatrix_mqtt.core.simple_settings import simple_settings
 from ledmatrix_mqtt.errors import InvalidPayload, InvalidPluginId
-from ledmatrix_mqtt.mqtt.codec import ConfigureArgs, RotationArgs, decode_request
+from ledmatrix_mqtt.mqtt.codec import Rejected, decode_request
+from ledmatrix_mqtt.mqtt.commands import ConfigureArgs, RotationArgs
 from ledmatrix_mqtt.mqtt.settings_entities import (
     discovery_messages,
     plugin_settings_messages,
@@ -92,8 +93,9 @@ def test_configure_payload_parses_into_a_merge_patch() -> None:
     ],
 )
 def test_a_malformed_configure_is_invalid_payload(payload: dict[str, Any]) -> None:
-    with pytest.raises(InvalidPayload):
+    with pytest.raises(Rejected) as info:
         decode_request("configure", json.dumps(payload).encode())
+    assert isinstance(info.value.error, InvalidPayload)
 
 
 def test_rotation_takes_a_list_or_the_comma_text_home_assistant_sends() -> None:
@@ -102,10 +104,12 @@ def test_rotation_takes_a_list_or_the_comma_text_home_assistant_sends() -> None:
     empty = decode_request("rotation", b'{"order": []}')
     assert as_list.args == as_text.args == RotationArgs(("text", "clock"))
     assert empty.args == RotationArgs(())
-    with pytest.raises(InvalidPluginId):
+    with pytest.raises(Rejected) as info:
         decode_request("rotation", b'{"order": ["../etc"]}')
-    with pytest.raises(InvalidPayload):
+    assert isinstance(info.value.error, InvalidPluginId)
+    with pytest.raises(Rejected) as info:
         decode_request("rotation", b'{"order": {"a": 1}}')
+    assert isinstance(info.value.error, InvalidPayload)
 
 
 def test_every_simple_clock_setting_becomes_a_config_entity() -> None:

@@ -9,6 +9,7 @@ import pytest
 from ledmatrix_mqtt.core.models import Progress, Stage
 from ledmatrix_mqtt.errors import Busy, InternalError, NotFound
 from ledmatrix_mqtt.store.operations import OperationQueue, OperationSnapshot
+from tests.support.waiting import wait_until
 
 
 def test_runs_work_and_reports_progress() -> None:
@@ -21,7 +22,7 @@ def test_runs_work_and_reports_progress() -> None:
         progress(Progress("install", "x", Stage.DOWNLOADING, 40))  # type: ignore[operator]
         return "ok"
 
-    assert ops.run("install", "x", work, progress=caller.append) == "ok"
+    assert ops.submit("install", "x", work, progress=caller.append).result() == "ok"
     assert [s.status for s in seen][0] == "queued"
     assert any(s.stage == "downloading" and s.percent == 40 for s in seen)
     assert seen[-1].status == "done" and seen[-1].percent == 100
@@ -31,6 +32,8 @@ def test_runs_work_and_reports_progress() -> None:
 
 def test_typed_errors_pass_through_and_others_become_internal() -> None:
     ops = OperationQueue()
+    seen: list[OperationSnapshot] = []
+    ops.add_listener(seen.append)
 
     def not_found(_: object) -> None:
         raise NotFound("no such plugin")
@@ -39,11 +42,11 @@ def test_typed_errors_pass_through_and_others_become_internal() -> None:
         raise ValueError("bug")
 
     with pytest.raises(NotFound):
-        ops.run("install", "a", not_found)
+        ops.submit("install", "a", not_found).result()
     with pytest.raises(InternalError, match="ValueError"):
-        ops.run("install", "b", crash)
-    last = ops.current()
-    assert last is not None and last.status == "failed" and last.error_code == "internal_error"
+        ops.submit("install", "b", crash).result()
+    assert wait_until(lambda: seen and seen[-1].status == "failed")
+    assert seen[-1].error_code == "internal_error"
     ops.stop()
 
 
@@ -136,6 +139,23 @@ def test_queued_snapshot_is_never_emitted_after_the_job_finished() -> None:
             finished.set()
 
     ops.add_listener(listener)
-    ops.run("install", "x", lambda _progress: None)
+    ops.submit("install", "x", lambda _progress: None).result()
     assert seen[0] == "queued" and seen[-1] == "done"
+    ops.stop()
+
+
+def test_progress_names_the_plugin_being_worked_on_and_the_final_snapshot_the_target() -> None:
+    """update_all is one operation: its snapshots say which plugin is updating now."""
+    ops = OperationQueue()
+    seen: list[OperationSnapshot] = []
+    ops.add_listener(seen.append)
+
+    def work(progress: object) -> None:
+        for pid in ("a", "b"):
+            progress(Progress("update", pid, Stage.DOWNLOADING, 50))  # type: ignore[operator]
+
+    ops.submit("update_all", "", work, tag="tx-1").result()
+    assert [s.plugin_id for s in seen if s.stage == "downloading"] == ["a", "b"]
+    assert seen[-1].plugin_id == "" and seen[-1].status == "done"
+    assert {s.tag for s in seen} == {"tx-1"}
     ops.stop()
