@@ -59,9 +59,12 @@ def add_parsers(sub: SubParsers) -> None:
                            help=f"turn the {what} on")  # fmt: skip
         group.add_argument(f"--{prefix}off", action="store_const", const=False, dest=dest,
                            help=f"turn the {what} off")  # fmt: skip
-        hours.add_argument(f"--{prefix}start", type=_hhmm, metavar="HH:MM")
-        hours.add_argument(f"--{prefix}end", type=_hhmm, metavar="HH:MM")
-    hours.add_argument("--dim-brightness", type=int, metavar="0-100")
+        hours.add_argument(f"--{prefix}start", type=_hhmm, metavar="HH:MM",
+                           help=f"when the {what} start, in the device's time zone")  # fmt: skip
+        hours.add_argument(f"--{prefix}end", type=_hhmm, metavar="HH:MM",
+                           help=f"when the {what} end (may be past midnight)")  # fmt: skip
+    hours.add_argument("--dim-brightness", type=int, metavar="0-100",
+                       help="the brightness inside the dim hours")  # fmt: skip
     conf = add_command(sub, "configure", "change a plugin's settings (validated, saved)")
     conf.add_argument("plugin_id", help="installed plugin id")
     conf.add_argument("settings", nargs="+", type=_setting, metavar="KEY=VALUE",
