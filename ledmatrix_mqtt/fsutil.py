@@ -87,6 +87,14 @@ def remove_stale_temps(target: Path) -> list[str]:
     return removed
 
 
+def sorted_entries(folder: Path) -> list[Path]:
+    """The folder's entries sorted by name; empty when it is missing or unreadable."""
+    try:
+        return sorted(Path(folder).iterdir())
+    except OSError:
+        return []
+
+
 def read_json(path: Path, default: Any = None) -> Any:
     """Decoded JSON, or ``default`` when the file is missing, unreadable or corrupt."""
     try:

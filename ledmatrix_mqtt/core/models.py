@@ -1,9 +1,7 @@
 """Frozen value types shared by the store, the runtime and the MQTT front end.
 
 Nothing here does I/O. Values are immutable so a cached value can be handed to
-any caller without a defensive copy (LEDMatrix's cached registry list was
-mutated by callers; see test_regression_latent_cached_registry_not_mutated_by_callers
-in tests/integration/test_registry_search.py).
+any caller without a defensive copy: no caller can change what the next one sees.
 """
 
 from __future__ import annotations
@@ -103,23 +101,19 @@ class Registry:
 
 @dataclass(frozen=True)
 class RepoInfo:
+    """What store search uses of ``/repos/{owner}/{repo}``."""
+
     stars: int = 0
-    forks: int = 0
-    open_issues: int = 0
     default_branch: str = "main"
-    pushed_at: str = ""
-    updated_at: str = ""
-    language: str = ""
-    license: str = ""
 
 
 @dataclass(frozen=True)
 class CommitInfo:
+    """A branch head as store search shows it."""
+
     branch: str
     sha: str
     date_iso: str = ""
-    author: str = ""
-    message: str = ""
 
     @property
     def short_sha(self) -> str:

@@ -17,7 +17,7 @@ Rules (one each, so every case has exactly one outcome):
   plugin is satisfied by it.
 * A folder with a broken manifest, a block with an invalid id, and an enabled
   plugin the runtime did not load need a person.
-* ``enabled`` is never changed: the config wins (upstream #353).
+* ``enabled`` is never changed: the config wins over anything found on disk.
 """
 
 from __future__ import annotations

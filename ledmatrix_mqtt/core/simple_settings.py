@@ -29,7 +29,6 @@ from ledmatrix_mqtt.core.plugin_settings import (
 
 MAX_TEXT_CHARS = 255
 MAX_DEPTH = 3
-KINDS = ("boolean", "enum", "number", "text", "color")
 _HIDING_MARKS = (SECRET_MARK, "x-advanced")
 _KEY_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")  # safe inside HA templates and topic ids
 

@@ -11,6 +11,7 @@ response, and duplicates of its ``transaction`` get the same one.
 from __future__ import annotations
 
 import logging
+import time
 from concurrent.futures import Future
 
 from ledmatrix_mqtt.api import OpResult, StoreApi
@@ -22,6 +23,7 @@ from ledmatrix_mqtt.mqtt.dedup import TransactionJournal
 from ledmatrix_mqtt.mqtt.handlers import CommandHandlers, Outcome
 from ledmatrix_mqtt.mqtt.messages import Message
 from ledmatrix_mqtt.mqtt.publisher import StatePublisher
+from ledmatrix_mqtt.mqtt.state import OperationState
 from ledmatrix_mqtt.mqtt.topics import Topics
 from ledmatrix_mqtt.mqtt.tuning import ReplyRoute
 from ledmatrix_mqtt.mqtt.workers import Worker
@@ -73,9 +75,11 @@ class CommandRunner:
         try:
             future = self._store.submit(self._handlers.store_op(request))
         except Busy as exc:
+            self._note_refused(request, exc)
             self._refuse(request, route, exc)
             return
         except LedMatrixError as exc:
+            self._note_refused(request, exc)
             self._answer(request, route, None, exc)
             return
         except Exception:  # a bug: still exactly one answer
@@ -83,6 +87,17 @@ class CommandRunner:
             self._answer(request, route, None, InternalError("internal error; see the log"))
             return
         future.add_done_callback(lambda done: self._store_done(request, route, done))
+
+    def _note_refused(self, request: Request, error: LedMatrixError) -> None:
+        """Home Assistant users see a refused store command as the last error."""
+        plugin_id = str(getattr(request.args, "plugin_id", ""))
+        self._publisher.record_refused(
+            OperationState(
+                operation=request.command, plugin_id=plugin_id, status="failed",
+                stage="failed", message=error.message[:200], error_code=error.code,
+                finished_at=time.time(), transaction=request.transaction,
+            )
+        )  # fmt: skip
 
     def _refuse(self, request: Request, route: ReplyRoute, error: LedMatrixError) -> None:
         """Not run (busy): answer, and forget the claim so a retry may run."""

@@ -76,6 +76,7 @@ class StatePublisher:
         return self._operation
 
     def known_plugins(self) -> frozenset[str] | None:
+        """The installed plugins last published (None before the first publish)."""
         with self._lock:
             return None if self._known_plugins is None else frozenset(self._known_plugins)
 
@@ -223,6 +224,13 @@ class StatePublisher:
             self._send([self._operation_message()], False)
             if plugin_too and op.plugin_id:
                 self._publish_one_plugin(op.plugin_id)
+
+    def record_refused(self, op: OperationState) -> None:
+        """A store command refused before it was queued (nothing selected, busy, a bad
+        argument): shown as the last error only; the current operation is unchanged."""
+        with self._lock:
+            self._last_failed = op
+            self._send([self._operation_message()], False)
 
     def _publish_one_plugin(self, plugin_id: str) -> None:
         for plugin in self._store.list_installed():

@@ -8,13 +8,13 @@ they exist only to be encoded.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict
 from typing import Any
 from urllib.parse import urlsplit
 
 from ledmatrix_mqtt.api import (
     DisplayState,
     PluginRuntimeStatus,
-    ReconcileItem,
     ReconcileReport,
     SearchResult,
     UpdateAllResult,
@@ -66,27 +66,12 @@ def plugins_data(
 
 
 def install_data(result: InstallResult) -> dict[str, Any]:
-    return {
-        "plugin_id": result.plugin_id,
-        "action": result.action,
-        "version": result.version,
-        "previous_version": result.previous_version,
-        "source": str(result.source),
-        "dependencies": {
-            "status": result.dependencies.status,
-            "detail": result.dependencies.detail,
-        },
-        "message": result.message,
-    }
+    """Every field, by its name (``source`` is a ``StrEnum``: JSON writes its value)."""
+    return asdict(result)
 
 
 def uninstall_data(result: UninstallResult) -> dict[str, Any]:
-    return {
-        "plugin_id": result.plugin_id,
-        "removed_files": result.removed_files,
-        "removed_config": result.removed_config,
-        "message": result.message,
-    }
+    return asdict(result)
 
 
 def update_all_data(result: UpdateAllResult) -> dict[str, Any]:
@@ -143,16 +128,6 @@ def store_summary_data(result: SearchResult | None) -> dict[str, Any]:
     return {"fetched_at": result.fetched_at, "stale": result.stale, "entries": entries}
 
 
-def _item(item: ReconcileItem) -> dict[str, Any]:
-    return {
-        "plugin_id": item.plugin_id,
-        "kind": item.kind,
-        "action": item.action,
-        "detail": item.detail,
-        "error_code": item.error_code,
-    }
-
-
 def reconcile_data(report: ReconcileReport) -> dict[str, Any]:
     if report.successful:
         result = "ok" if report.inconsistencies or report.fixed else "clean"
@@ -162,9 +137,9 @@ def reconcile_data(report: ReconcileReport) -> dict[str, Any]:
         "result": result,
         "dry_run": report.dry_run,
         "successful": report.successful,
-        "inconsistencies": [_item(i) for i in report.inconsistencies],
-        "fixed": [_item(i) for i in report.fixed],
-        "needs_attention": [_item(i) for i in report.needs_attention],
+        "inconsistencies": [asdict(i) for i in report.inconsistencies],
+        "fixed": [asdict(i) for i in report.fixed],
+        "needs_attention": [asdict(i) for i in report.needs_attention],
         "finished_at": report.finished_at,
     }
 

@@ -13,15 +13,14 @@
   entity edits it as ``clock, weather`` through ``cmd/rotation``.
 
 Builders return component bodies without the shared fields (``unique_id``,
-``device``, ``origin``, availability); ``discovery_messages`` adds them through
-the caller's ``common`` function, so per-entity and device discovery can share
-the bodies.
+``device``, ``origin``, availability); ``discovery`` adds those, so per-entity
+and device discovery share the bodies.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +29,6 @@ from ledmatrix_mqtt.core.plugin_settings import PluginSettings, SimpleSetting
 from ledmatrix_mqtt.mqtt.messages import Message, clear, json_message
 from ledmatrix_mqtt.mqtt.topics import Topics, object_id
 
-Common = Callable[[str, str], dict[str, Any]]  # (object id, name) -> shared discovery fields
 COMPONENT_OF_KIND: Mapping[str, str] = {
     "boolean": "switch",
     "enum": "select",
@@ -140,61 +138,6 @@ def _command_template(plugin_id: str, s: SimpleSetting) -> str:
     prefix = "{% set v = value | replace('#', '') %}" if s.kind == "color" else ""
     payload = f'{{"plugin_id": {json.dumps(plugin_id)}, "settings": {nested}}}'
     return f"{prefix}{{{{ {payload} | tojson }}}}"
-
-
-def discovery_messages(
-    topics: Topics, entities: Iterable[SettingEntity], common: Common
-) -> list[Message]:
-    """Retained per-entity discovery configs; ``common(object_id, name)`` adds shared fields."""
-    out = []
-    for entity in entities:
-        body = {**common(entity.object_id, entity.name), **entity.body}
-        out.append(json_message(topics.discovery(entity.component, entity.object_id), body))
-    return out
-
-
-def stale_setting_configs(
-    topics: Topics, plugin_id: str, keep: Collection[str], published: Iterable[str]
-) -> list[Message]:
-    """Empty retained configs for the plugin's published setting entities not in ``keep``
-    (discovery topics): all of them after an uninstall, dropped ones after an update."""
-    marker = f"/{topics.device_id}/{settings_object_prefix(plugin_id)}"
-    return [
-        clear(topic)
-        for topic in sorted(set(published))
-        if topic.startswith(f"{topics.discovery_prefix}/") and marker in topic
-        and topic not in keep
-    ]  # fmt: skip
-
-
-def plugin_settings_messages(
-    topics: Topics,
-    plugin_name: str,
-    settings: PluginSettings,
-    common: Common | None,
-    published: Iterable[str] = (),
-) -> list[Message]:
-    """Everything retained for one plugin's settings: its state, then (when ``common`` is
-    given, i.e. discovery is on) one config per simple setting and empty configs for the
-    setting entities it no longer has (``published``: topics sent earlier)."""
-    out = [settings_state_message(topics, settings)]
-    if common is not None:
-        entities = setting_entities(topics, settings.plugin_id, plugin_name, settings)
-        configs = discovery_messages(topics, entities, common)
-        keep = {m.topic for m in configs}
-        out += configs + stale_setting_configs(topics, settings.plugin_id, keep, published)
-    return out
-
-
-def removed_plugin_settings_messages(
-    topics: Topics, plugin_id: str, published: Iterable[str]
-) -> list[Message]:
-    """After an uninstall: the setting entities' configs first (HA drops the entities), then
-    the retained settings state."""
-    return [
-        *stale_setting_configs(topics, plugin_id, (), published),
-        removed_settings_state(topics, plugin_id),
-    ]
 
 
 def rotation_data(rotation: Sequence[str]) -> dict[str, Any]:

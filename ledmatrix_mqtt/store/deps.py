@@ -1,11 +1,11 @@
 """A plugin's ``requirements.txt``, installed into the service's own environment.
 
-The check is live every time (no marker files: upstream #355/#390 hid new
-requirements behind stale markers): when every line is a PEP 508 requirement
+The check is live every time (no marker files, which would hide a
+requirement added later): when every line is a PEP 508 requirement
 that is already satisfied in this interpreter, pip is not run. Otherwise
 ``<python> -m pip install -r requirements.txt`` runs with a timeout, as the
-service's own user and interpreter (no sudo, no bare ``pip3``: upstream
-#380/#385 installed packages the service could not see). A failure is
+service's own user and interpreter (no sudo, no bare ``pip3``, either of which
+may install packages where the service cannot import them). A failure is
 returned as ``DependencyReport(status="failed")`` with pip's last lines; the
 caller reports it, it is never hidden.
 """
@@ -149,8 +149,8 @@ def ensure_requirements(
     _LOG.info("installing requirements of %s", Path(plugin_dir).name)
     code, output = _run_pip(argv, timeout)
     if code != 0 and _NO_RECORD in output:
-        # A distro package without a pip RECORD (upstream #386): retry instead of
-        # pretending it worked.
+        # A distro package without a pip RECORD cannot be uninstalled by pip, so an
+        # upgrade of it fails; install over it instead of pretending it worked.
         argv = pip_install_argv(python, path, extra_args=(*pip_args, "--ignore-installed"))
         code, output = _run_pip(argv, timeout)
     if code != 0:

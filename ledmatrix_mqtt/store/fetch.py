@@ -2,8 +2,8 @@
 
 Branch candidates are tried in order; only a definite "not there" (404/410)
 moves on to the next one. A network failure, 5xx, rate limit or truncated
-body stops at once: trying five branches against a dead network only delays
-the error (and upstream then reported the wrong one).
+body stops at once and is reported as itself: trying five branches against a
+dead network only delays the error and ends in a misleading "not found".
 """
 
 from __future__ import annotations

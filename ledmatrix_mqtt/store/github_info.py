@@ -55,7 +55,6 @@ class GithubInfo:
         self._http = http
         self._urls = urls
         self._cache = cache
-        self._clock = clock
         self._retry_delays = retry_delays
         self._saved = saved
         self._fetches = 0

@@ -41,17 +41,9 @@ def _int(data: dict[str, Any], key: str) -> int:
 
 
 def parse_repo_info(data: dict[str, Any]) -> RepoInfo:
-    license_info = data.get("license")
-    spdx = license_info.get("spdx_id") if isinstance(license_info, dict) else None
     return RepoInfo(
         stars=_int(data, "stargazers_count"),
-        forks=_int(data, "forks_count"),
-        open_issues=_int(data, "open_issues_count"),
         default_branch=_text(data, "default_branch") or "main",
-        pushed_at=_text(data, "pushed_at"),
-        updated_at=_text(data, "updated_at"),
-        language=_text(data, "language"),
-        license=printable_text(spdx) if isinstance(spdx, str) else "",
     )
 
 
@@ -61,10 +53,4 @@ def parse_commit(data: dict[str, Any], branch: str) -> CommitInfo:
         raise HttpError("GitHub commit answer has no sha", status=200)
     commit = _obj(data, "commit")
     author, committer = _obj(commit, "author"), _obj(commit, "committer")
-    return CommitInfo(
-        branch=branch,
-        sha=sha,
-        date_iso=_text(committer, "date") or _text(author, "date"),
-        author=_text(author, "name"),
-        message=_text(commit, "message").split("\n", 1)[0],
-    )
+    return CommitInfo(branch, sha, _text(committer, "date") or _text(author, "date"))

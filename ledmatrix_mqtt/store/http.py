@@ -46,18 +46,14 @@ _RETRY_STATUSES = frozenset({408, 429})
 class HttpError(DownloadFailed):
     """A request failed. ``status`` is the HTTP status, 0 for a network failure.
 
-    ``transient`` is True for failures worth retrying later (network, 5xx, 429,
-    rate-limit 403) and False for answers that will not change (404, 410...).
+    ``retryable`` is True for failures worth an immediate retry (network, 5xx,
+    408, 429) and False for answers that will not change (404, 410...).
     """
 
     def __init__(self, message: str, *, status: int = 0, url: str = "") -> None:
         super().__init__(message, details={"status": status} if status else None)
         self.status = status
         self.url = url
-
-    @property
-    def transient(self) -> bool:
-        return self.status == 0 or self.status >= 500 or self.status in (403, 408, 429)
 
     @property
     def retryable(self) -> bool:

@@ -109,7 +109,6 @@ class Installer:
         self.http = http
         self.github = github
         self.core_version = core_version
-        self.max_archive_bytes = max_archive_bytes
         self.limits = ArchiveLimits(max_archive_bytes, max_total_bytes=max_archive_bytes)
         self._deps = deps
         self._records = records
@@ -289,7 +288,7 @@ class Installer:
             self.http,
             urls,
             archive,
-            max_bytes=self.max_archive_bytes,
+            max_bytes=self.limits.max_archive_bytes,
             on_percent=lambda p: report(Stage.DOWNLOADING, p),
         )
         self._hook("downloaded")

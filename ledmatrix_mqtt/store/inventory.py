@@ -3,11 +3,10 @@
 Costs on a warm list: one ``stat`` of each plugins folder (discovery is re-run
 only when its mtime changes), one ``stat`` of each manifest and source marker
 (re-read only when their stat changes), and the git signature of checkouts.
-No manifest re-read, no subprocess, no network (upstream #309 re-discovered,
-re-read every manifest and ran four git processes per plugin on each request).
+No manifest re-read, no subprocess, no network, however often it is asked.
 
 A folder with a broken or missing manifest is listed with ``error`` set rather
-than dropped (upstream #489). Built-ins come from a read-only folder; an
+than dropped, so a person can see and fix it. Built-ins come from a read-only folder; an
 installed plugin with the same id overrides its built-in.
 """
 

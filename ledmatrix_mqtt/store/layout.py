@@ -45,14 +45,6 @@ class StateLayout:
         return self.root / "records"
 
     @property
-    def mosquitto(self) -> Path:
-        return self.root / "mosquitto"
-
-    @property
-    def emulator(self) -> Path:
-        return self.root / "emulator"
-
-    @property
     def frames(self) -> Path:
         return self.root / "frames"
 

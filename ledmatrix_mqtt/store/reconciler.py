@@ -1,11 +1,11 @@
 """The reconcile executor: gather inputs, ask ``core.reconcile.plan``, apply it once.
 
-A pass never loops and never re-triggers itself (upstream #309 re-ran its pass
-on every HTTP request and reinstalled ``github``/``youtube`` forever). Ids whose
+A pass never loops and never re-triggers itself, so an id that cannot be
+repaired is not reinstalled over and over. Ids whose
 auto-repair failed permanently are remembered in ``state_path`` (so a restart
 does not retry them either) until a ``force`` pass. A registry that cannot be
-reached is transient and never marks anything unrecoverable (upstream #309's
-empty-registry fallback marked every plugin unrecoverable on a flaky boot).
+reached is transient and never marks anything unrecoverable (a flaky network
+at boot must not condemn every plugin).
 Uninstall records and tombstones are re-checked right before each action, so a
 reconcile that fires in the middle of an uninstall cannot resurrect the plugin.
 """

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ledmatrix_mqtt.core.ids import is_valid_plugin_id
 from ledmatrix_mqtt.errors import LedMatrixError
+from ledmatrix_mqtt.fsutil import sorted_entries
 from ledmatrix_mqtt.store.layout import StateLayout
 from ledmatrix_mqtt.store.staging import clean_staging, remove_tree
 from ledmatrix_mqtt.store.swap import PluginSwap
@@ -66,11 +67,7 @@ def _stale_temps(layout: StateLayout) -> list[str]:
 def _stray_asides(layout: StateLayout) -> list[str]:
     """Asides without a journal record (their record was lost): restore or delete."""
     done: list[str] = []
-    try:
-        entries = sorted(layout.rollback.iterdir())
-    except OSError:
-        return done
-    for path in entries:
+    for path in sorted_entries(layout.rollback):
         plugin_id = path.name.rsplit(".", 1)[0]
         target = layout.plugins / plugin_id
         restorable = path.suffix not in (".discard", ".replaced") and is_valid_plugin_id(plugin_id)

@@ -1,6 +1,6 @@
 """The registry and GitHub metadata, fetched through one ``TtlCache``; store search.
 
-Contracts (each has a test in tests/integration/test_registry_client.py):
+Contracts (each tested in tests/integration/test_registry_client.py or _search.py):
 
 * The registry is cached for ``store_config.registry_ttl`` (15 min). A failed
   refresh serves the held copy marked ``stale`` and backs off 60 s without
@@ -37,7 +37,7 @@ from typing import Any
 from ledmatrix_mqtt.api import SearchResult
 from ledmatrix_mqtt.core.config_model import StoreConfig
 from ledmatrix_mqtt.core.github_urls import GithubUrls
-from ledmatrix_mqtt.core.models import CommitInfo, Registry, RegistryEntry, RepoInfo, StoreEntry
+from ledmatrix_mqtt.core.models import CommitInfo, Registry, RegistryEntry, StoreEntry
 from ledmatrix_mqtt.core.registry_format import (
     MAX_REGISTRY_BYTES,
     alias_table,
@@ -198,20 +198,6 @@ class RegistryClient:
             )
 
     # -- GitHub metadata ------------------------------------------------------------
-    def repo_info(self, repo_url: str) -> RepoInfo | None:
-        """``/repos/{owner}/{repo}``, cached 1 h. None: other host, not found, or unreachable."""
-        return self._github.repo(repo_url, offline=False)
-
-    def commit_info(
-        self, repo_url: str, branch_candidates: Sequence[str] = ()
-    ) -> CommitInfo | None:
-        """Head commit of the first existing branch of ``branch_candidates`` + main, master.
-
-        Cached 30 min; "no such branch" is remembered 30 min; a failure never
-        replaces a good value. None when unknown (other host, not found, unreachable).
-        """
-        return self._github.commit(repo_url, _branches(branch_candidates), offline=False)
-
     # -- search -----------------------------------------------------------------------
     def search(
         self,
@@ -254,13 +240,6 @@ class RegistryClient:
             stale=registry.stale,
             complete=all(ok for _item, ok in settled),
         )
-
-    def drain(self, timeout: float | None = None) -> bool:
-        """Wait for background enrichment to finish; True if none is left."""
-        with self._pending_lock:
-            pending = list(self._pending.values())
-        _done, not_done = cf.wait(pending, timeout=timeout)
-        return not not_done
 
     def close(self) -> None:
         """Stop the enrichment pool without waiting for stalled requests, and keep the

@@ -4,7 +4,7 @@ It composes the registry client, installer, inventory, uninstall records,
 config editor and reconciler, and runs every mutation through the single
 :class:`OperationQueue`. Reads (list, search) never enter the queue.
 
-Ordering rules that fix upstream bugs:
+Ordering rules (each keeps a failure from losing or resurrecting a plugin):
 - uninstall records the intent (persistent record + tombstone) first, unloads
   the plugin from the display, moves the folder aside, drops the config block,
   and only then deletes the files; any failure rolls every step back;
@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -89,34 +89,26 @@ class PluginConfigEditor(SettingsEditor, Protocol):
     def update_schedules(self, build: Callable[[Blocks], Blocks]) -> Blocks: ...
 
 
+@dataclass(frozen=True, eq=False)
 class PluginStore:
-    """Implements ``ledmatrix_mqtt.api.StoreApi``."""
+    """Implements ``ledmatrix_mqtt.api.StoreApi`` over the parts ``wiring.build_store`` makes."""
 
-    def __init__(
-        self,
-        store_config: StoreConfig,
-        *,
-        registry: RegistryClient,
-        installer: Installer,
-        inventory: PluginInventory,
-        records: UninstallRecords,
-        config: PluginConfigEditor,
-        reconciler: Reconciler,
-        operations: OperationQueue,
-        hooks: StoreHooks | None = None,
-        default_duration: float = 15.0,
-    ) -> None:
-        self._config = store_config
-        self.registry = registry
-        self.installer = installer
-        self.inventory = inventory
-        self.records = records
-        self._editor = config
-        self.config_editor = config
-        self.reconciler = reconciler
-        self.operations = operations
-        self.hooks: StoreHooks = hooks or NoHooks()
-        self._settings = PluginSettingsService(config, {"display_duration": default_duration})
+    store_config: StoreConfig
+    registry: RegistryClient
+    installer: Installer
+    inventory: PluginInventory
+    records: UninstallRecords
+    config_editor: PluginConfigEditor
+    reconciler: Reconciler
+    operations: OperationQueue
+    hooks: StoreHooks = field(default_factory=NoHooks)
+    default_duration: float = 15.0  # shown for plugins whose block sets none
+
+    @property
+    def _settings_service(self) -> PluginSettingsService:
+        return PluginSettingsService(
+            self.config_editor, {"display_duration": self.default_duration}
+        )
 
     # -- reads (never queued) -------------------------------------------------------
     def list_installed(self) -> Sequence[InstalledPlugin]:
@@ -220,7 +212,7 @@ class PluginStore:
         return result
 
     def _check_url_allowed(self) -> None:
-        if not self._config.allow_install_from_url:
+        if not self.store_config.allow_install_from_url:
             raise Forbidden(
                 "installing from a URL runs foreign code and is disabled; "
                 "set store.allow_install_from_url: true to allow it"
@@ -238,8 +230,8 @@ class PluginStore:
     def _after_install(self, result: InstallResult, *aliases: str) -> None:
         self.records.forget(result.plugin_id, *aliases)
         for alias in aliases:  # settings written under the registry id follow the plugin
-            self._editor.rename_block(alias, result.plugin_id)
-        self._editor.set_enabled(result.plugin_id, True)
+            self.config_editor.rename_block(alias, result.plugin_id)
+        self.config_editor.set_enabled(result.plugin_id, True)
         self.inventory.invalidate()
         self._notify()
 
@@ -263,7 +255,7 @@ class PluginStore:
             raise
         try:
             report(Progress("uninstall", plugin_id, Stage.REMOVING, 60))
-            block = self._editor.remove_block(plugin_id)
+            block = self.config_editor.remove_block(plugin_id)
         except BaseException:
             ticket.rollback()
             self.records.forget(plugin_id)
@@ -390,7 +382,7 @@ class PluginStore:
                     _LOG.error("could not finish uninstalling %s: %s", plugin.id, exc.message)
         for plugin_id in sorted((self.records.tombstones() & recorded) - present):
             try:  # files gone, block maybe left: the uninstall stopped between the two
-                if self._editor.remove_block(plugin_id) is not None:
+                if self.config_editor.remove_block(plugin_id) is not None:
                     done.append(plugin_id)
             except LedMatrixError as exc:
                 _LOG.error("could not drop the config of %s: %s", plugin_id, exc.message)
@@ -408,7 +400,7 @@ class PluginStore:
         self._installed(plugin_id)
         if self.records.is_uninstalled(plugin_id):
             raise NotInstalled(f"plugin {plugin_id!r} is being uninstalled")
-        self._editor.set_enabled(plugin_id, enabled)
+        self.config_editor.set_enabled(plugin_id, enabled)
         self.inventory.invalidate()
         self._notify()
         return self._installed(plugin_id)
@@ -430,7 +422,7 @@ class PluginStore:
     # set_enabled, and the config editor serialises the writes) ------------------------
     def plugin_settings(self, plugin_id: str) -> PluginSettings:
         """The plugin's effective settings (secrets masked) and its simple settings."""
-        return self._settings.current(self._installed(plugin_id))
+        return self._settings_service.current(self._installed(plugin_id))
 
     def configure(self, plugin_id: str, changes: Mapping[str, Any]) -> PluginSettings:
         """Change the plugin's settings (a merge-patch); the plugin reloads with them.
@@ -441,7 +433,7 @@ class PluginStore:
         plugin = self._installed(plugin_id)
         if self.records.is_uninstalled(plugin_id):
             raise NotInstalled(f"plugin {plugin_id!r} is being uninstalled")
-        settings = self._settings.configure(plugin, changes)
+        settings = self._settings_service.configure(plugin, changes)
         self.inventory.invalidate()  # `enabled` may have changed
         self._notify()
         return settings
@@ -449,7 +441,7 @@ class PluginStore:
     def set_rotation_order(self, order: Sequence[str]) -> tuple[str, ...]:
         """Show these installed plugins first, in this order (the rest follow by id)."""
         installed = {p.id for p in self.inventory.list()}
-        written = self._settings.set_rotation_order(order, installed)
+        written = self._settings_service.set_rotation_order(order, installed)
         self._notify()
         return written
 
@@ -471,4 +463,4 @@ class PluginStore:
                 raise ConfigError(f"{exc.key}: {exc.message}", key=exc.key) from None
             return new
 
-        return self._editor.update_schedules(build)
+        return self.config_editor.update_schedules(build)

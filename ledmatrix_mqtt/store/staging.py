@@ -23,7 +23,7 @@ from ledmatrix_mqtt.core.ids import is_valid_plugin_id, validate_plugin_id
 from ledmatrix_mqtt.core.manifest import MAX_MANIFEST_BYTES, parse_manifest_bytes
 from ledmatrix_mqtt.core.models import Manifest, PluginSource
 from ledmatrix_mqtt.errors import InvalidManifest, InvalidPluginId, StorageFailed
-from ledmatrix_mqtt.fsutil import atomic_write_json
+from ledmatrix_mqtt.fsutil import atomic_write_json, sorted_entries
 from ledmatrix_mqtt.store.layout import StateLayout
 
 _LOG = logging.getLogger(__name__)
@@ -123,15 +123,7 @@ def installed_manifest(folder: Path) -> Manifest | None:
 
 def clean_staging(layout: StateLayout) -> list[str]:
     """Delete every leftover under ``staging/``; returns the names removed."""
-    removed: list[str] = []
-    try:
-        leftovers = sorted(layout.staging.iterdir())
-    except OSError:
-        return removed
-    for path in leftovers:
-        if remove_tree(path):
-            removed.append(path.name)
-    return removed
+    return [path.name for path in sorted_entries(layout.staging) if remove_tree(path)]
 
 
 @dataclass(frozen=True)

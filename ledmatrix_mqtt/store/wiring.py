@@ -17,7 +17,7 @@ from ledmatrix_mqtt.store.operations import OperationQueue
 from ledmatrix_mqtt.store.reconciler import Reconciler
 from ledmatrix_mqtt.store.records import UninstallRecords
 from ledmatrix_mqtt.store.registry_client import RegistryClient
-from ledmatrix_mqtt.store.service import PluginStore, StoreHooks
+from ledmatrix_mqtt.store.service import NoHooks, PluginStore, StoreHooks
 
 __all__ = ["BUILTIN_PLUGINS_DIR", "build_store"]
 
@@ -68,10 +68,10 @@ def build_store(
         installer=installer,
         inventory=inventory,
         records=records,
-        config=editor,
+        config_editor=editor,
         reconciler=reconciler,
         operations=operations,
-        hooks=hooks,
+        hooks=hooks or NoHooks(),
         default_duration=config.display.default_duration,
     )
     return store

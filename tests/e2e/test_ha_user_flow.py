@@ -31,9 +31,9 @@ from tests.e2e.conftest import (
     decode_png,
     is_blank,
     wait_json,
-    wait_until,
 )
 from tests.support import ha_rules
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -160,7 +160,7 @@ def test_install_show_update_uninstall_through_home_assistant(
     display = json.loads(app.retained(f"{ROOT}/state/display")[f"{ROOT}/state/display"])
     assert display["current_plugin"] == PLUGIN and display["pinned_until"] is not None
     # Frames are published only when they change, so the latest one must be the plugin's.
-    wait_until(lambda: has_colour(ha.on(frame_topic)[-1], YELLOW), 10, "the plugin's frame")
+    assert wait_until(lambda: has_colour(ha.on(frame_topic)[-1], YELLOW), 10), "the plugin's frame"
     frame = app.retained(frame_topic)[frame_topic]
     image = decode_png(frame)
     assert image.size == PANEL_SIZE
@@ -257,12 +257,12 @@ def test_switch_light_text_and_next_entities(appliance: Appliance) -> None:
     assert plugin_state(app, "status")["enabled"] is False
     assert config_plugins(app.config_path)["status"]["enabled"] is False
     assert app.service.display is not None
-    wait_until(lambda: "status" not in app.service.display.rotation(), 10, "status unloaded")
+    assert wait_until(lambda: "status" not in app.service.display.rotation(), 10), "status unloaded"
     resp = app.ha_publish(switch["command_topic"], switch["payload_on"])
     assert resp["status"] == "ok" and resp["data"]["enabled"] is True, resp
     assert plugin_state(app, "status")["enabled"] is True
     assert config_plugins(app.config_path)["status"]["enabled"] is True
-    wait_until(lambda: "status" in app.service.display.rotation(), 10, "status loaded")
+    assert wait_until(lambda: "status" in app.service.display.rotation(), 10), "status loaded"
 
     # -- the light: brightness (scale 100) then off and on ---------------------------------
     light = ents["panel"]
@@ -274,7 +274,7 @@ def test_switch_light_text_and_next_entities(appliance: Appliance) -> None:
     display = json.loads(app.retained(display_topic)[display_topic])
     assert (display["power"], display["brightness"]) == ("OFF", 40)
     frame_topic = f"{ROOT}/display/frame"
-    wait_until(lambda: is_blank(decode_png(ha.on(frame_topic)[-1])), 10, "a dark panel")
+    assert wait_until(lambda: is_blank(decode_png(ha.on(frame_topic)[-1])), 10), "a dark panel"
     resp = app.ha_publish(light["command_topic"], light["payload_on"])
     assert resp["status"] == "ok" and resp["data"]["power"] == "ON", resp
 

@@ -29,9 +29,9 @@ from tests.e2e.conftest import (
     Appliance,
     PluginShelf,
     decode_png,
-    wait_until,
 )
 from tests.support.plugin_factory import plugin_files, registry_entry
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -131,7 +131,7 @@ def test_rotation_reorders_live_and_is_kept_in_the_config(appliance: Appliance) 
         changes = [b for a, b in itertools.pairwise(shown) if a != b]
         return list(itertools.pairwise(changes))
 
-    wait_until(lambda: len(transitions()) >= 4, 20, "four plugin changes")
+    assert wait_until(lambda: len(transitions()) >= 4, 20), "four plugin changes"
     assert set(transitions()) <= {("text", "status"), ("status", "clock"), ("clock", "text")}
 
     bad = app.command("rotation", {"order": ["clock", "missing-plugin"]})
@@ -149,7 +149,7 @@ def test_display_duration_sets_the_plugins_dwell(appliance: Appliance) -> None:
         assert app.service.display is not None
         return {s.duration for s in app.service.display.plugins.slots() if s.plugin_id == "status"}
 
-    wait_until(lambda: dwell() == {7.0}, 10, "status dwells 7 s")
+    assert wait_until(lambda: dwell() == {7.0}, 10), "status dwells 7 s"
     assert config_doc(app)["plugins"]["status"]["display_duration"] == 7
 
 

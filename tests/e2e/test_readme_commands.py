@@ -48,6 +48,7 @@ SKIPPED = {
     "scripts/run": "never returns (tests/e2e/test_systemd_unit.py runs scripts/run --config)",
     "scripts/test": "is the CI run itself (.ci/run)",
     "ledmatrix-mqtt run": "never returns (tests/e2e/test_run_command.py)",
+    ".venv/bin/python bench/": "minutes of benchmarks (test_benchmarks_run.py runs each --quick)",
 }
 
 

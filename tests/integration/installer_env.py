@@ -14,6 +14,7 @@ from ledmatrix_mqtt.store.http import HttpClient
 from ledmatrix_mqtt.store.installer import Installer
 from ledmatrix_mqtt.store.layout import StateLayout
 from tests.support.fake_github import FakeGitHub
+from tests.support.plugin_factory import fresh_state
 
 CORE_VERSION = "2.5.0"
 
@@ -52,8 +53,7 @@ class Env:
 
 
 def make_env(tmp_path: Path, fake: FakeGitHub) -> Env:
-    layout = StateLayout(tmp_path / "state")
-    layout.ensure()
+    layout = fresh_state(tmp_path)
     http = HttpClient(frozenset({"127.0.0.1"}), timeout=5.0, retry_delays=(0.0, 0.0))
     github = GithubUrls(fake.web_url, fake.api_url, fake.raw_url)
     return Env(fake, layout, http, github)

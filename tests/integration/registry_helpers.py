@@ -84,6 +84,15 @@ def make_client(
         client.close()
 
 
+@pytest.fixture
+def alpha_client(fake_github: FakeGitHub, make_client: ClientFactory) -> RegistryClient:
+    """A client that has fetched a registry listing ``alpha`` once."""
+    publish(fake_github, "alpha")
+    client = make_client()
+    client.fetch_registry()
+    return client
+
+
 def http_requests(client: RegistryClient) -> int:
     return client._http.request_count
 

@@ -88,11 +88,11 @@ def test_status_errors_are_typed(fake_github: FakeGitHub) -> None:
     http = client(fake_github)
     with pytest.raises(HttpError) as missing:
         http.get(fake_github.raw_url + "/nope")
-    assert missing.value.status == 404 and not missing.value.transient
+    assert missing.value.status == 404 and not missing.value.retryable
     fake_github.add_fault("/raw/boom", "status", 503)
     with pytest.raises(HttpError) as boom:
         http.get(fake_github.raw_url + "/boom")
-    assert boom.value.status == 503 and boom.value.transient
+    assert boom.value.status == 503 and boom.value.retryable
     assert boom.value.code == "download_failed"
 
 
@@ -101,11 +101,11 @@ def test_network_failures_are_transient(fake_github: FakeGitHub) -> None:
     fake_github.add_fault("/raw/reset", "reset")
     with pytest.raises(HttpError) as reset:
         http.get(fake_github.raw_url + "/reset")
-    assert reset.value.status == 0 and reset.value.transient
+    assert reset.value.status == 0 and reset.value.retryable
     fake_github.add_fault("/raw/slow", "stall", 2)
     with pytest.raises(HttpError) as slow:
         http.get(fake_github.raw_url + "/slow")
-    assert slow.value.transient
+    assert slow.value.retryable
 
 
 def test_download_cap_and_truncation(fake_github: FakeGitHub) -> None:

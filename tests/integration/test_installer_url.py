@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from ledmatrix_mqtt.core.models import PluginSource
+from ledmatrix_mqtt.core.models import InstallResult, PluginSource
 from ledmatrix_mqtt.errors import Forbidden, IdConflict, InvalidManifest
 from ledmatrix_mqtt.store.git import GitRunner, is_checkout
+from ledmatrix_mqtt.store.installer import Installer
 from ledmatrix_mqtt.store.records import UninstallRecords
 from tests.integration.installer_env import Env, make_env
 from tests.support.fake_github import FakeGitHub
@@ -93,11 +94,16 @@ def test_url_install_clears_uninstall_record_regression(env: Env) -> None:
     assert not records.is_uninstalled("clock")
 
 
-@needs_git
-def test_url_install_with_git_then_update(env: Env, git_server: GitHttpServer) -> None:
+def _git_clock(env: Env, git_server: GitHttpServer) -> tuple[Installer, InstallResult]:
+    """``clock`` 1.0.0 published on the git server and installed from its URL with git."""
     git_server.publish("tests", "clock", plugin_files("clock", "1.0.0"))
     installer = env.installer(git=GitRunner.from_path())
-    result = installer.install_from_url(git_server.url("tests", "clock"))
+    return installer, installer.install_from_url(git_server.url("tests", "clock"))
+
+
+@needs_git
+def test_url_install_with_git_then_update(env: Env, git_server: GitHttpServer) -> None:
+    installer, result = _git_clock(env, git_server)
     assert (result.plugin_id, result.version, result.source) == ("clock", "1.0.0", PluginSource.URL)
     folder = env.layout.plugins / "clock"
     assert is_checkout(folder)
@@ -116,9 +122,7 @@ def test_url_install_with_git_then_update(env: Env, git_server: GitHttpServer) -
 def test_git_update_that_breaks_the_manifest_keeps_old_copy(
     env: Env, git_server: GitHttpServer
 ) -> None:
-    git_server.publish("tests", "clock", plugin_files("clock", "1.0.0"))
-    installer = env.installer(git=GitRunner.from_path())
-    installer.install_from_url(git_server.url("tests", "clock"))
+    installer, _ = _git_clock(env, git_server)
     git_server.publish("tests", "clock", {"manifest.json": b"{broken"})
     with pytest.raises(InvalidManifest):
         installer.update_git_checkout("clock")
@@ -130,11 +134,8 @@ def test_git_update_that_breaks_the_manifest_keeps_old_copy(
 def test_git_update_with_remote_outside_allow_list_forbidden(
     env: Env, git_server: GitHttpServer
 ) -> None:
-    git_server.publish("tests", "clock", plugin_files("clock"))
-    installer = env.installer(git=GitRunner.from_path())
-    installer.install_from_url(git_server.url("tests", "clock"))
-    git = GitRunner.from_path()
-    git.run(["remote", "set-url", "origin", "https://evil.example.com/a/b"],
+    installer, _ = _git_clock(env, git_server)
+    GitRunner.from_path().run(["remote", "set-url", "origin", "https://evil.example.com/a/b"],
             cwd=env.layout.plugins / "clock")  # fmt: skip
     with pytest.raises(Forbidden):
         installer.update_git_checkout("clock")

@@ -17,7 +17,7 @@ from ledmatrix_mqtt.core.models import PluginSource, Registry
 from ledmatrix_mqtt.core.registry_format import parse_registry
 from ledmatrix_mqtt.store.inventory import SOURCE_MARKER, PluginInventory
 from ledmatrix_mqtt.store.layout import StateLayout
-from tests.support.plugin_factory import plugin_files
+from tests.support.plugin_factory import fresh_state, plugin_files
 
 
 def write_plugin(root: Path, plugin_id: str, version: str = "1.0.0", **kw: Any) -> Path:
@@ -39,8 +39,7 @@ def age(*roots: Path) -> None:
 
 class Setup:
     def __init__(self, tmp_path: Path) -> None:
-        self.layout = StateLayout(tmp_path / "state")
-        self.layout.ensure()
+        self.layout = fresh_state(tmp_path)
         self.builtin = tmp_path / "builtin"
         self.builtin.mkdir()
         self.blocks: dict[str, Mapping[str, Any]] = {}
@@ -60,7 +59,7 @@ def env(tmp_path: Path) -> Setup:
     return Setup(tmp_path)
 
 
-def test_lists_200_plugins_sorted_and_a_warm_list_rereads_nothing(env: Setup) -> None:
+def test_regression_309_warm_list_of_200_plugins_rereads_nothing(env: Setup) -> None:
     for i in range(200):
         write_plugin(env.layout.plugins, f"plugin-{i:03d}")
     age(env.layout.plugins, env.builtin)
@@ -111,7 +110,7 @@ def test_removed_plugin_disappears(env: Setup) -> None:
     assert [p.id for p in env.inventory.list()] == ["beta"]
 
 
-def test_broken_manifests_are_listed_with_an_error_not_dropped(env: Setup) -> None:
+def test_regression_489_broken_manifests_are_listed_with_an_error_not_dropped(env: Setup) -> None:
     """Upstream 1fbe244e (#489): manifests without id or non-object manifests vanished."""
     write_plugin(env.layout.plugins, "good")
     no_id = env.layout.plugins / "no-id"

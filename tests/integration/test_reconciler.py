@@ -21,7 +21,7 @@ from ledmatrix_mqtt.errors import (
 from ledmatrix_mqtt.store.inventory import PluginInventory
 from ledmatrix_mqtt.store.layout import StateLayout
 from ledmatrix_mqtt.store.reconciler import Reconciler
-from tests.support.plugin_factory import plugin_files
+from tests.support.plugin_factory import fresh_state, plugin_files
 
 
 def write_plugin(root: Path, plugin_id: str, version: str = "1.0.0") -> None:
@@ -79,8 +79,7 @@ class FakeStore:
 
 class World:
     def __init__(self, tmp_path: Path) -> None:
-        self.layout = StateLayout(tmp_path / "state")
-        self.layout.ensure()
+        self.layout = fresh_state(tmp_path)
         self.builtin = tmp_path / "builtin"
         self.builtin.mkdir()
         self.config_path = tmp_path / "config.yaml"
@@ -172,7 +171,7 @@ def test_dry_run_plans_without_acting(world: World) -> None:
     assert world.reconciler.last_report() is None
 
 
-def test_no_reinstall_loop_for_ids_missing_from_the_registry(world: World) -> None:
+def test_regression_309_no_reinstall_loop_for_ids_missing_from_the_registry(world: World) -> None:
     """Upstream 39ccdcf0 (#309): ``github``/``youtube`` were reinstalled on every request.
 
     A second pass (and a restart) makes zero resolve/install calls for an unrecoverable id.
@@ -191,7 +190,7 @@ def test_no_reinstall_loop_for_ids_missing_from_the_registry(world: World) -> No
         assert "force" in report.needs_attention[0].detail
 
 
-def test_transient_registry_failure_never_marks_unrecoverable(world: World) -> None:
+def test_regression_309_transient_registry_failure_never_marks_unrecoverable(world: World) -> None:
     """Upstream 39ccdcf0 (#309 review): an empty-registry fallback on a flaky boot marked all."""
     world.set_blocks(news=True)
     world.store.publish("news")
@@ -283,7 +282,7 @@ def test_non_plugin_keys_are_never_flagged(world: World) -> None:
     assert world.store.resolved == []
 
 
-def test_config_wins_for_enabled(world: World) -> None:
+def test_regression_353_config_wins_for_enabled(world: World) -> None:
     """Upstream 35c540d0 (#353): reconcile synced state over config and disabled plugins."""
     write_plugin(world.layout.plugins, "news")
     write_plugin(world.layout.plugins, "stocks")

@@ -1,8 +1,4 @@
-"""RegistryClient against the real FakeGitHub HTTP server: one test per behaviour.
-
-Time is a fake clock (TTLs and backoffs are advanced, not waited for); request
-counts come from the server's log and ``HttpClient.request_count``.
-"""
+"""RegistryClient fetching, caching and backing off against the real FakeGitHub server."""
 
 from __future__ import annotations
 
@@ -13,7 +9,10 @@ import pytest
 
 from ledmatrix_mqtt.core.github_urls import GithubUrls, parse_repo_url
 from ledmatrix_mqtt.errors import Forbidden, NotFound, RegistryUnavailable
+from ledmatrix_mqtt.store.cache import TtlCache
+from ledmatrix_mqtt.store.github_info import GithubInfo
 from ledmatrix_mqtt.store.layout import StateLayout
+from ledmatrix_mqtt.store.registry_client import RegistryClient, make_http_client
 from tests.integration.registry_helpers import (
     REGISTRY,
     START,
@@ -44,11 +43,9 @@ def test_registry_is_cached_for_15_minutes(
 
 
 def test_force_refresh_goes_to_the_network(
-    fake_github: FakeGitHub, make_client: ClientFactory
+    fake_github: FakeGitHub, alpha_client: RegistryClient
 ) -> None:
-    publish(fake_github, "alpha")
-    client = make_client()
-    client.fetch_registry()
+    client = alpha_client
     publish(fake_github, "alpha", "beta")
     assert client.fetch_registry().get("beta") is None
     refreshed = client.fetch_registry(force_refresh=True)
@@ -67,12 +64,10 @@ def test_registry_fetch_retries_5xx_then_succeeds(
 
 
 def test_regression_309_stale_fallback_backs_off_60s_without_network(
-    fake_github: FakeGitHub, make_client: ClientFactory, clock: FakeClock
+    fake_github: FakeGitHub, alpha_client: RegistryClient, clock: FakeClock
 ) -> None:
     """39ccdcf0: without a timestamp bump, a stale fallback re-hit the network on every call."""
-    publish(fake_github, "alpha")
-    client = make_client()
-    client.fetch_registry()
+    client = alpha_client
     fake_github.add_fault(REGISTRY, "status", 500)
     clock.advance(901)
     before = http_requests(client)
@@ -89,11 +84,9 @@ def test_regression_309_stale_fallback_backs_off_60s_without_network(
 
 
 def test_raise_on_failure_tells_unreachable_from_not_listed(
-    fake_github: FakeGitHub, make_client: ClientFactory, clock: FakeClock
+    fake_github: FakeGitHub, alpha_client: RegistryClient, clock: FakeClock
 ) -> None:
-    publish(fake_github, "alpha")
-    client = make_client()
-    client.fetch_registry()
+    client = alpha_client
     with pytest.raises(NotFound):
         client.resolve("missing")
     fake_github.add_fault(REGISTRY, "reset")
@@ -184,12 +177,19 @@ def test_resolve_through_aliases_exact_id_wins(
     assert client.resolve("weather").id == "weather"
 
 
-def test_offline_start_uses_the_persisted_registry(
-    fake_github: FakeGitHub, make_client: ClientFactory, tmp_path: Path
-) -> None:
+@pytest.fixture
+def persisted(fake_github: FakeGitHub, make_client: ClientFactory, tmp_path: Path) -> StateLayout:
+    """A state dir holding the registry (listing ``alpha``) an earlier process fetched."""
     publish(fake_github, "alpha")
     layout = StateLayout(tmp_path / "state")
     make_client(layout=layout).fetch_registry()
+    return layout
+
+
+def test_offline_start_uses_the_persisted_registry(
+    fake_github: FakeGitHub, make_client: ClientFactory, persisted: StateLayout
+) -> None:
+    layout = persisted
     assert (layout.cache / "registry.json").is_file()
 
     fake_github.add_fault(REGISTRY, "status", 503)
@@ -204,70 +204,73 @@ def test_offline_start_uses_the_persisted_registry(
 
 
 def test_persisted_copy_of_another_registry_is_ignored(
-    fake_github: FakeGitHub, make_client: ClientFactory, tmp_path: Path
+    fake_github: FakeGitHub, make_client: ClientFactory, persisted: StateLayout
 ) -> None:
-    publish(fake_github, "alpha")
-    layout = StateLayout(tmp_path / "state")
-    make_client(layout=layout).fetch_registry()
     other = store_config(fake_github, registry_url=f"{fake_github.raw_url}/x/y/main/plugins.json")
-    assert make_client(config=other, layout=layout).cached_registry() is None
+    assert make_client(config=other, layout=persisted).cached_registry() is None
 
 
 # -- repo and commit info ------------------------------------------------------------------
 
 
+@pytest.fixture
+def github(fake_github: FakeGitHub, clock: FakeClock) -> GithubInfo:
+    """The repo and commit lookups of search enrichment, on their own."""
+    cfg = store_config(fake_github)
+    urls = GithubUrls.from_config(cfg.github)
+    return GithubInfo(make_http_client(cfg), urls, TtlCache(clock=clock), clock=clock,
+                      retry_delays=(0.0, 0.0), saved=None)  # fmt: skip
+
+
 def test_repo_info_is_cached_and_not_overwritten_by_failure(
-    fake_github: FakeGitHub, make_client: ClientFactory, clock: FakeClock
+    fake_github: FakeGitHub, github: GithubInfo, clock: FakeClock
 ) -> None:
     publish(fake_github, "alpha")
-    client = make_client()
     url = fake_github.repo_url("tests", "alpha")
-    info = client.repo_info(url)
-    assert info is not None and info.stars == 5 and info.license == "MIT"
+    info = github.repo(url, offline=False)
+    assert info is not None and info.stars == 5 and info.default_branch == "main"
     clock.advance(3599)
-    assert client.repo_info(url) is info
+    assert github.repo(url, offline=False) is info
     fake_github.add_fault(r"/api/repos/tests/alpha$", "status", 500)
     clock.advance(2)
-    assert client.repo_info(url) is info
+    assert github.repo(url, offline=False) is info
     # one fetch, then one refresh of 3 attempts (a 500 is retried)
     assert len(fake_github.requests(r"/api/repos/tests/alpha$")) == 1 + 3
 
 
 def test_regression_309_commit_info_not_overwritten_by_404(
-    fake_github: FakeGitHub, make_client: ClientFactory, clock: FakeClock
+    fake_github: FakeGitHub, github: GithubInfo, clock: FakeClock
 ) -> None:
     """39ccdcf0: a transient 404 on every branch overwrote good cached commit info with None."""
     publish(fake_github, "alpha")
-    client = make_client()
     url = fake_github.repo_url("tests", "alpha")
-    good = client.commit_info(url, ["main"])
+    good = github.commit(url, ("main", "master"), offline=False)
     assert good is not None and good.branch == "main" and len(good.sha) == 40
     fake_github.add_fault(r"/api/repos/tests/alpha/commits/", "status", 404)
     clock.advance(1801)
-    assert client.commit_info(url, ["main"]) is good
+    assert github.commit(url, ("main", "master"), offline=False) is good
     assert len(fake_github.requests(r"/commits/")) == 3, "tried main then master"
     clock.advance(30)
-    assert client.commit_info(url, ["main"]) is good
+    assert github.commit(url, ("main", "master"), offline=False) is good
     assert len(fake_github.requests(r"/commits/")) == 3, "backing off, no network"
 
 
 def test_commit_not_found_is_cached_for_30_minutes(
-    fake_github: FakeGitHub, make_client: ClientFactory, clock: FakeClock
+    fake_github: FakeGitHub, github: GithubInfo, clock: FakeClock
 ) -> None:
     fake_github.add_repo("tests", "empty", {}, branch="gh-pages")
-    client = make_client()
     url = fake_github.repo_url("tests", "empty")
-    assert client.commit_info(url, ["dev"]) is None
+    assert github.commit(url, ("dev", "main", "master"), offline=False) is None
     assert [p.rsplit("/", 1)[1] for p in fake_github.requests("/commits/")] == [
         "dev",
         "main",
         "master",
     ]
     clock.advance(1799)
-    assert client.commit_info(url, ["dev"]) is None
+    assert github.commit(url, ("dev", "main", "master"), offline=False) is None
     assert len(fake_github.requests("/commits/")) == 3
     clock.advance(2)
-    client.commit_info(url, ["dev"])
+    github.commit(url, ("dev", "main", "master"), offline=False)
     assert len(fake_github.requests("/commits/")) == 6
 
 
@@ -275,25 +278,25 @@ def test_commit_info_tries_branches_in_order_deduplicated(
     fake_github: FakeGitHub, make_client: ClientFactory
 ) -> None:
     fake_github.add_repo("tests", "legacy", plugin_files("legacy"), branch="master")
-    info = make_client().commit_info(fake_github.repo_url("tests", "legacy"), ["main", "", "main"])
+    fake_github.set_registry([registry_entry(fake_github, "legacy", branch="main")])
+    info = make_client().search().entries[0].commit
     assert info is not None and info.branch == "master"
     assert [p.rsplit("/", 1)[1] for p in fake_github.requests("/commits/")] == ["main", "master"]
 
 
 def test_regression_latent_rate_limited_repo_info_is_not_refetched_every_browse(
-    fake_github: FakeGitHub, make_client: ClientFactory, clock: FakeClock
+    fake_github: FakeGitHub, github: GithubInfo, clock: FakeClock
 ) -> None:
     """Upstream 3.2: repo-info fallback defaults were not cached, so a rate-limited
     device re-requested every repo on every browse."""
     publish(fake_github, "alpha")
     fake_github.add_fault(r"/api/repos/", "status", 403)
-    client = make_client()
     url = fake_github.repo_url("tests", "alpha")
-    assert client.repo_info(url) is None
-    assert client.repo_info(url) is None
+    assert github.repo(url, offline=False) is None
+    assert github.repo(url, offline=False) is None
     assert len(fake_github.requests(r"/api/repos/tests/alpha$")) == 1
     clock.advance(61)
-    client.repo_info(url)
+    github.repo(url, offline=False)
     assert len(fake_github.requests(r"/api/repos/tests/alpha$")) == 2
 
 
@@ -310,7 +313,6 @@ def test_host_outside_allow_list_is_refused(
     entry = client.resolve("alpha")
     assert entry.repo == foreign_repo
     before = http_requests(client)
-    assert client.repo_info(entry.repo) is None, "only the configured GitHub gets API calls"
     result = client.search()
     assert not result.entries[0].enriched
     ref = parse_repo_url(entry.repo)
@@ -344,8 +346,9 @@ def test_surrogate_in_github_api_text_is_replaced_so_search_stays_publishable(
     fake_github: FakeGitHub, make_client: ClientFactory
 ) -> None:
     publish(fake_github, "alpha")
-    body = b'{"stargazers_count": 3, "default_branch": "main", "language": "Py\\ud800"}'
-    fake_github.extra_routes["/api/repos/tests/alpha"] = (200, body, "application/json")
+    body = b'{"sha": "%s", "commit": {"committer": {"date": "2026\\ud800"}}}' % (b"a" * 40)
+    head = "/api/repos/tests/alpha/commits/main"
+    fake_github.extra_routes[head] = (200, body, "application/json")
     [entry] = make_client().search().entries
-    assert entry.repo_info is not None and entry.repo_info.language == "Py\ufffd"
-    json.dumps(entry.repo_info.language, ensure_ascii=False).encode("utf-8")
+    assert entry.commit is not None and entry.commit.date_iso == "2026\ufffd"
+    json.dumps(entry.commit.date_iso, ensure_ascii=False).encode("utf-8")

@@ -1,8 +1,4 @@
-"""RegistryClient against the real FakeGitHub HTTP server: one test per behaviour.
-
-Time is a fake clock (TTLs and backoffs are advanced, not waited for); request
-counts come from the server's log and ``HttpClient.request_count``.
-"""
+"""Store search against the real FakeGitHub server: filters, enrichment, deadlines."""
 
 from __future__ import annotations
 
@@ -26,7 +22,8 @@ from tests.integration.registry_helpers import (
     store_config,
 )
 from tests.support.fake_github import FakeGitHub
-from tests.support.plugin_factory import plugin_files, registry_entry
+from tests.support.plugin_factory import fresh_state, plugin_files, registry_entry
+from tests.support.waiting import wait_until
 
 
 def test_search_filters_before_enrichment(
@@ -131,7 +128,7 @@ def test_late_enrichment_fills_the_cache_for_next_search(
     client = make_client()
     first = client.search(deadline=0.2)
     assert not first.complete and not first.entries[1].enriched
-    assert client.drain(timeout=15)
+    assert wait_until(lambda: client.search(deadline=0.05).complete, 15), "late enrichment"
     before = http_requests(client)
     second = client.search()
     assert second.complete and all(e.enriched for e in second.entries)
@@ -254,8 +251,7 @@ def test_a_new_process_reuses_the_github_info_on_disk(
     """``plugins search --offline`` was always cold: one registry GET plus 100 GitHub API
     requests on every run, although the previous run had just fetched them."""
     publish(fake_github, *[f"p{i}" for i in range(10)])
-    layout = StateLayout(tmp_path / "state")
-    layout.ensure()
+    layout = fresh_state(tmp_path)
     first = make_client(layout=layout)
     cold = first.search()
     assert cold.complete

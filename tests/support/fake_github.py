@@ -19,8 +19,10 @@ import threading
 import time
 import zipfile
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.support.local_http import LocalHttpServer
 
 
 @dataclass
@@ -78,7 +80,7 @@ def _real_format(entry: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-class FakeGitHub:
+class FakeGitHub(LocalHttpServer):
     """Start with ``FakeGitHub().start()``; stop with ``.stop()``."""
 
     def __init__(self) -> None:
@@ -90,35 +92,13 @@ class FakeGitHub:
         self.redirects: dict[str, str] = {}  # path -> Location
         self.declared_lengths: dict[str, int] = {}  # path -> Content-Length sent (0: none)
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    # -- URLs ------------------------------------------------------------------
-    @property
-    def base(self) -> str:
-        assert self._server is not None
-        _host, port = self._server.server_address[:2]
-        return f"http://127.0.0.1:{port}"
-
-    @property
-    def web_url(self) -> str:
-        return f"{self.base}/web"
-
-    @property
-    def api_url(self) -> str:
-        return f"{self.base}/api"
-
-    @property
-    def raw_url(self) -> str:
-        return f"{self.base}/raw"
-
-    @property
-    def archive_url(self) -> str:
-        return f"{self.base}/codeload"
-
-    @property
-    def registry_url(self) -> str:
-        return f"{self.raw_url}/ChuckBuilds/ledmatrix-plugins/main/plugins.json"
+    # -- URLs (set by ``start``; reading one before is an AttributeError) ----------
+    web_url: str
+    api_url: str
+    raw_url: str
+    archive_url: str
+    registry_url: str
 
     def repo_url(self, owner: str, name: str) -> str:
         return f"{self.web_url}/{owner}/{name}"
@@ -205,19 +185,13 @@ class FakeGitHub:
             def do_GET(self) -> None:
                 fake._handle(self)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
+        self._serve(Handler)
+        self.web_url = f"{self.base}/web"
+        self.api_url = f"{self.base}/api"
+        self.raw_url = f"{self.base}/raw"
+        self.archive_url = f"{self.base}/codeload"
+        self.registry_url = f"{self.raw_url}/ChuckBuilds/ledmatrix-plugins/main/plugins.json"
         return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
 
     # -- request handling ----------------------------------------------------------
     def _handle(self, h: BaseHTTPRequestHandler) -> None:

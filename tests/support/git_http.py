@@ -9,10 +9,11 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
+
+from tests.support.local_http import LocalHttpServer
 
 HTTP_BACKEND = "/usr/lib/git-core/git-http-backend"
 _GIT_ENV = {
@@ -33,15 +34,9 @@ def _git(*args: str, cwd: Path | None = None) -> str:
     return done.stdout.strip()
 
 
-class GitHttpServer:
+class GitHttpServer(LocalHttpServer):
     def __init__(self, root: Path) -> None:
         self.root = root
-        self._server: ThreadingHTTPServer | None = None
-
-    @property
-    def base(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def url(self, owner: str, name: str) -> str:
         return f"{self.base}/{owner}/{name}.git"
@@ -115,13 +110,5 @@ class GitHttpServer:
                 self.end_headers()
                 self.wfile.write(payload)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._serve(Handler)
         return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None

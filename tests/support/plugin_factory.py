@@ -1,9 +1,13 @@
-"""Build plugin source trees (as ``{relative path: bytes}``) for tests."""
+"""Build plugin source trees (as ``{relative path: bytes}``) and the state dir they
+install into, for tests."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
+
+from ledmatrix_mqtt.store.layout import StateLayout
 
 LEDMATRIX_MANAGER = """\
 from src.plugin_system.base_plugin import BasePlugin
@@ -19,6 +23,13 @@ class {class_name}(BasePlugin):
         self.display_manager.draw_text("{text}", x=1, y=1, color=(255, 255, 0))
         self.display_manager.update_display()
 """
+
+
+def fresh_state(tmp_path: Path) -> StateLayout:
+    """``tmp_path/state`` with its folders created, as the service creates them."""
+    layout = StateLayout(tmp_path / "state")
+    layout.ensure()
+    return layout
 
 
 def manifest(plugin_id: str, version: str = "1.0.0", **extra: Any) -> dict[str, Any]:

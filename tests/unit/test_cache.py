@@ -9,6 +9,7 @@ import dataclasses
 import sys
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -160,70 +161,56 @@ def test_absent_never_replaces_a_good_value(cache: TtlCache, clock: FakeClock) -
     assert fetch.calls == 2
 
 
-def test_concurrent_misses_share_one_fetch(cache: TtlCache) -> None:
-    release = threading.Event()
-    entered = threading.Event()
+def _race(cache: TtlCache, outcome: Info | DownloadFailed, followers: int) -> tuple[int, list[Any]]:
+    """A leader enters the fetch and holds it until ``followers`` threads wait in the cache,
+    then ends with ``outcome``. Returns the number of fetches and each thread's result
+    (or the error it raised)."""
+    release, entered = threading.Event(), threading.Event()
     calls: list[int] = []
 
     def fetch() -> Info:
         calls.append(1)
         entered.set()
         release.wait(10)
-        return Info(7)
+        if isinstance(outcome, DownloadFailed):
+            raise outcome
+        return outcome
 
-    results: list[object] = []
+    results: list[Any] = []
     lock = threading.Lock()
 
     def worker() -> None:
-        res = cache.get_or_fetch("k", fetch, 900)
+        res: Any
+        try:
+            res = cache.get_or_fetch("k", fetch, 900)
+        except DownloadFailed as exc:
+            res = exc
         with lock:
             results.append(res)
 
-    leader = threading.Thread(target=worker)
-    leader.start()
-    assert entered.wait(5)
-    followers = [threading.Thread(target=worker) for _ in range(7)]
-    for t in followers:
-        t.start()
-    assert wait_until(lambda: _waiting_threads(followers) == 7)
-    release.set()
-    for t in [leader, *followers]:
-        t.join(10)
-    assert len(calls) == 1
-    assert len(results) == 8
-    assert all(r.value == Info(7) for r in results)  # type: ignore[attr-defined]
-    assert sum(not r.from_cache for r in results) == 1  # type: ignore[attr-defined]
-
-
-def test_concurrent_misses_share_one_failure(cache: TtlCache) -> None:
-    release = threading.Event()
-    entered = threading.Event()
-    calls: list[int] = []
-
-    def fetch() -> Info:
-        calls.append(1)
-        entered.set()
-        release.wait(10)
-        raise DownloadFailed("down")
-
-    errors: list[BaseException] = []
-
-    def worker() -> None:
-        try:
-            cache.get_or_fetch("k", fetch, 900)
-        except DownloadFailed as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=worker) for _ in range(4)]
+    threads = [threading.Thread(target=worker) for _ in range(followers + 1)]
     threads[0].start()
     assert entered.wait(5)
     for t in threads[1:]:
         t.start()
-    assert wait_until(lambda: _waiting_threads(threads[1:]) == 3)
+    assert wait_until(lambda: _waiting_threads(threads[1:]) == followers)
     release.set()
     for t in threads:
         t.join(10)
-    assert len(calls) == 1 and len(errors) == 4
+    return len(calls), results
+
+
+def test_concurrent_misses_share_one_fetch(cache: TtlCache) -> None:
+    calls, results = _race(cache, Info(7), followers=7)
+    assert calls == 1 and len(results) == 8
+    assert all(r.value == Info(7) for r in results)
+    assert sum(not r.from_cache for r in results) == 1
+
+
+def test_concurrent_misses_share_one_failure(cache: TtlCache) -> None:
+    calls, results = _race(cache, DownloadFailed("down"), followers=3)
+    assert calls == 1 and len(results) == 4
+    assert all(isinstance(r, DownloadFailed) for r in results)
 
 
 def test_only_immutable_values_are_stored(cache: TtlCache) -> None:

@@ -13,7 +13,7 @@ from ledmatrix_mqtt.store.deps import (
 )
 
 
-def test_pip_argv_uses_the_service_interpreter() -> None:
+def test_regression_380_385_pip_runs_as_the_service_interpreter() -> None:
     argv = pip_install_argv("/venv/bin/python", Path("/p/requirements.txt"))
     assert argv[:4] == ["/venv/bin/python", "-m", "pip", "install"]
     assert argv[-2:] == ["-r", "/p/requirements.txt"]
@@ -66,8 +66,8 @@ def test_satisfied_requirements_do_not_run_pip(tmp_path: Path) -> None:
     assert report.status == "satisfied"
 
 
-def test_stale_marker_regression_355_390(tmp_path: Path) -> None:
-    """Upstream cac9644b (#355) / 05e7c43b (#390): marker files hid new requirements.
+def test_regression_355_390_added_requirement_is_seen_without_markers(tmp_path: Path) -> None:
+    """Marker files would hide new requirements (upstream #355, #390).
     The check is live: adding a requirement to a satisfied file is noticed at once."""
     req = tmp_path / "requirements.txt"
     req.write_text("requests>=2\n")
@@ -96,3 +96,24 @@ def test_pip_timeout_is_a_failure(tmp_path: Path) -> None:
     report = ensure_requirements(tmp_path, python=str(sleeper), timeout=0.2)
     assert report.status == "failed"
     assert "timed out" in report.detail
+
+
+def test_regression_386_package_without_pip_record_is_installed_over(tmp_path: Path) -> None:
+    """pip cannot upgrade a distro package that has no RECORD; the install is retried
+    with ``--ignore-installed`` and its outcome reported, not the first failure."""
+    (tmp_path / "requirements.txt").write_text("definitely-not-installed-pkg\n")
+    calls = tmp_path / "calls"
+    python = tmp_path / "distropy"
+    python.write_text(
+        "#!/bin/sh\n"
+        f'echo "$@" >> "{calls}"\n'
+        'case "$*" in *--ignore-installed*) echo "Successfully installed"; exit 0;; esac\n'
+        'echo "error: uninstall-no-record-file"; exit 1\n'
+    )
+    python.chmod(0o755)
+    report = ensure_requirements(tmp_path, python=str(python), timeout=10)
+    assert report.status == "installed"
+    assert [("--ignore-installed" in line) for line in calls.read_text().splitlines()] == [
+        False,
+        True,
+    ]

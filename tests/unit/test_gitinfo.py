@@ -77,7 +77,7 @@ def test_not_a_checkout_is_none(tmp_path: Path) -> None:
     assert GitInfoCache().get(tmp_path) is None
 
 
-def test_warm_call_spawns_no_subprocess(repo: Path, no_subprocess) -> None:  # type: ignore[no-untyped-def]
+def test_regression_309_warm_call_spawns_no_subprocess(repo: Path, no_subprocess) -> None:  # type: ignore[no-untyped-def]
     git(repo, "gc", "-q")  # packed commit: a cache miss here would run `git log`
     cache = GitInfoCache(date_from_git=True)
     first = cache.get(repo)

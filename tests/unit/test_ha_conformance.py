@@ -19,15 +19,11 @@ from ledmatrix_mqtt.core.models import (
 from ledmatrix_mqtt.mqtt import discovery, ha_layout, state
 from ledmatrix_mqtt.mqtt.codec import decode_request
 from ledmatrix_mqtt.mqtt.commands import PluginArgs, TextArgs
-from ledmatrix_mqtt.mqtt.discovery import DeviceInfo
 from ledmatrix_mqtt.mqtt.ha_layout import Ledger
 from ledmatrix_mqtt.mqtt.state import OperationState
-from ledmatrix_mqtt.mqtt.topics import Topics
 from tests.support import ha_rules
 from tests.support.ha_rules import Violation
-
-T = Topics("ledmatrix", "panel1", "homeassistant")
-INFO = DeviceInfo("panel1", "Kitchen Panel", "0.3.0")
+from tests.unit.test_mqtt_builders import INFO, T
 
 
 def plugin(**kw: object) -> InstalledPlugin:

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from ledmatrix_mqtt.api import (
     DisplayState,
     OperationSnapshot,
     PluginRuntimeStatus,
+    ReconcileItem,
     ReconcileReport,
 )
-from ledmatrix_mqtt.core.models import InstalledPlugin, PluginSource
+from ledmatrix_mqtt.core.models import (
+    DependencyReport,
+    InstalledPlugin,
+    InstallResult,
+    PluginSource,
+    UninstallResult,
+)
 from ledmatrix_mqtt.mqtt import discovery, state
 from ledmatrix_mqtt.mqtt.discovery import DeviceInfo
-from ledmatrix_mqtt.mqtt.messages import Message
+from ledmatrix_mqtt.mqtt.messages import Message, encode_json
+from ledmatrix_mqtt.mqtt.serialize import install_data, reconcile_data, uninstall_data
 from ledmatrix_mqtt.mqtt.state import OperationState
 from ledmatrix_mqtt.mqtt.topics import Topics, object_id
 
@@ -243,3 +252,25 @@ def test_diagnostics_and_store_entities() -> None:
 def test_selects_without_options_are_left_out() -> None:
     keys = {c.key for c in discovery.device_components(T, INFO, [], [], [])}
     assert not keys & {"show", "store_plugin", "store_install"}
+
+
+def test_command_results_are_encoded_field_for_field() -> None:
+    result = InstallResult("clock-simple", "updated", "1.2.0", "1.0.0",
+                           dependencies=DependencyReport("installed", "ok"))  # fmt: skip
+    assert json.loads(encode_json(install_data(result))) == {
+        "plugin_id": "clock-simple",
+        "action": "updated",
+        "version": "1.2.0",
+        "previous_version": "1.0.0",
+        "source": "registry",
+        "dependencies": {"status": "installed", "detail": "ok"},
+        "message": "",
+    }
+    gone = UninstallResult("clock-simple", removed_files=True, removed_config=False)
+    assert json.loads(encode_json(uninstall_data(gone))) == {
+        "plugin_id": "clock-simple", "removed_files": True, "removed_config": False, "message": ""
+    }  # fmt: skip
+    item = ReconcileItem("weather", "missing_on_disk", "install", error_code="NOT_FOUND")
+    data = reconcile_data(ReconcileReport(dry_run=False, needs_attention=(item,)))
+    assert data["needs_attention"] == [{"plugin_id": "weather", "kind": "missing_on_disk",
+        "action": "install", "detail": "", "error_code": "NOT_FOUND"}]  # fmt: skip

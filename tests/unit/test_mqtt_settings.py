@@ -21,15 +21,11 @@ from ledmatrix_mqtt.errors import InvalidPayload, InvalidPluginId
 from ledmatrix_mqtt.mqtt.codec import Rejected, decode_request
 from ledmatrix_mqtt.mqtt.commands import ConfigureArgs, RotationArgs
 from ledmatrix_mqtt.mqtt.settings_entities import (
-    discovery_messages,
-    plugin_settings_messages,
-    removed_plugin_settings_messages,
     rotation_entity,
     rotation_state_message,
     setting_entities,
     settings_data,
     settings_state_message,
-    stale_setting_configs,
 )
 from ledmatrix_mqtt.mqtt.topics import Topics
 from tests.unit.test_plugin_settings import CLOCK_SCHEMA, LEDMATRIX_STYLE
@@ -104,12 +100,12 @@ def test_rotation_takes_a_list_or_the_comma_text_home_assistant_sends() -> None:
     empty = decode_request("rotation", b'{"order": []}')
     assert as_list.args == as_text.args == RotationArgs(("text", "clock"))
     assert empty.args == RotationArgs(())
-    with pytest.raises(Rejected) as info:
+    with pytest.raises(Rejected) as bad_id:
         decode_request("rotation", b'{"order": ["../etc"]}')
-    assert isinstance(info.value.error, InvalidPluginId)
-    with pytest.raises(Rejected) as info:
+    assert isinstance(bad_id.value.error, InvalidPluginId)
+    with pytest.raises(Rejected) as bad_order:
         decode_request("rotation", b'{"order": {"a": 1}}')
-    assert isinstance(info.value.error, InvalidPayload)
+    assert isinstance(bad_order.value.error, InvalidPayload)
 
 
 def test_every_simple_clock_setting_becomes_a_config_entity() -> None:
@@ -177,32 +173,6 @@ def test_secret_fields_have_no_entity_and_their_value_is_never_published() -> No
     assert settings_data(settings) == json.loads(state.payload)
 
 
-def test_discovery_messages_add_the_shared_fields_and_are_retained() -> None:
-    settings = settings_of(CLOCK_SCHEMA, "clock", {})
-    entities = setting_entities(TOPICS, "clock", "Clock", settings)
-    messages = discovery_messages(
-        TOPICS, entities, lambda obj, name: {"unique_id": f"u_{obj}", "name": name}
-    )
-    first = messages[0]
-    assert first.topic == "homeassistant/number/panel/plugin_clock_set_display_uduration/config"
-    assert first.retain and first.json()["unique_id"] == "u_plugin_clock_set_display_uduration"
-
-
-def test_stale_setting_configs_clear_only_that_plugins_dropped_entities() -> None:
-    published = [
-        "homeassistant/switch/panel/plugin_clock_set_format_u24h/config",
-        "homeassistant/text/panel/plugin_clock_set_color/config",
-        "homeassistant/switch/panel/plugin_clock_enabled/config",
-        "homeassistant/text/panel/plugin_clock_uextra_set_color/config",
-        "ledmatrix/panel/state/settings/clock",
-    ]
-    keep = {"homeassistant/text/panel/plugin_clock_set_color/config"}
-    cleared = stale_setting_configs(TOPICS, "clock", keep, published)
-    assert [m.topic for m in cleared] == [published[0]]
-    assert all(m.is_clear for m in cleared)
-    assert len(stale_setting_configs(TOPICS, "clock", set(), published)) == 2
-
-
 def test_rotation_entity_shows_and_sends_the_order_as_text() -> None:
     entity = rotation_entity(TOPICS)
     state = rotation_state_message(TOPICS, ["text", "clock"])
@@ -213,29 +183,3 @@ def test_rotation_entity_shows_and_sends_the_order_as_text() -> None:
     assert decode_request("rotation", sent.encode()).args == RotationArgs(("text", "clock"))
     cleared = render(entity.body["command_template"], value="")
     assert decode_request("rotation", cleared.encode()).args == RotationArgs(())
-
-
-def test_plugin_settings_messages_publish_state_then_configs_and_clear_dropped_ones() -> None:
-    settings = settings_of(CLOCK_SCHEMA, "clock", {})
-    state_topic = "ledmatrix/panel/state/settings/clock"
-    only_state = plugin_settings_messages(TOPICS, "Clock", settings, None)
-    assert [m.topic for m in only_state] == [state_topic]
-
-    dropped = "homeassistant/switch/panel/plugin_clock_set_old_usetting/config"
-    messages = plugin_settings_messages(
-        TOPICS, "Clock", settings, lambda obj, name: {"name": name}, [dropped, state_topic]
-    )
-    assert messages[0].topic == state_topic
-    configs = [m for m in messages[1:] if not m.is_clear]
-    assert len(configs) == len(settings.simple) == 6
-    assert [m.topic for m in messages if m.is_clear] == [dropped]
-
-
-def test_uninstall_removes_the_setting_entities_before_their_state() -> None:
-    published = [
-        "homeassistant/switch/panel/plugin_clock_set_format_u24h/config",
-        "ledmatrix/panel/state/settings/clock",
-    ]
-    messages = removed_plugin_settings_messages(TOPICS, "clock", published)
-    assert [m.topic for m in messages] == published
-    assert all(m.is_clear for m in messages)

@@ -11,6 +11,7 @@ import pytest
 from ledmatrix_mqtt.errors import InvalidPluginId
 from ledmatrix_mqtt.store.layout import StateLayout
 from ledmatrix_mqtt.store.records import UninstallRecords
+from tests.support.plugin_factory import fresh_state
 
 
 class Clock:
@@ -23,9 +24,7 @@ class Clock:
 
 @pytest.fixture
 def layout(tmp_path: Path) -> StateLayout:
-    layout = StateLayout(tmp_path / "state")
-    layout.ensure()
-    return layout
+    return fresh_state(tmp_path)
 
 
 def test_record_and_forget_persist_across_instances(layout: StateLayout) -> None:
