@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from ledmatrix_mqtt.core.models import (
     InstalledPlugin,
@@ -21,6 +21,10 @@ from ledmatrix_mqtt.core.models import (
 )
 from ledmatrix_mqtt.core.plugin_settings import PluginSettings
 from ledmatrix_mqtt.errors import LedMatrixError
+
+if TYPE_CHECKING:  # runtime types; the protocol only names them
+    from ledmatrix_mqtt.runtime.notifications import Notification, NotificationState
+    from ledmatrix_mqtt.runtime.schedule_driver import ScheduleState
 
 ProgressFn = Callable[[Progress], None]
 
@@ -179,6 +183,13 @@ class StoreApi(Protocol):
         """``display.rotation_order``: these installed plugins first, the rest by id."""
         ...
 
+    def set_schedules(
+        self, schedule: Mapping[str, Any] | None, dim_schedule: Mapping[str, Any] | None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Merge-patch the config file's ``schedule``/``dim_schedule`` blocks (validated,
+        ``ConfigError`` naming the key, nothing written); returns both as written."""
+        ...
+
 
 @dataclass(frozen=True)
 class PluginRuntimeStatus:
@@ -226,6 +237,27 @@ class DisplayApi(Protocol):
 
     def rotation(self) -> Sequence[str]:
         """Plugin ids currently in the rotation (for the HA select entity)."""
+        ...
+
+    # notifications and schedules
+    def notify(self, notification: Notification) -> NotificationState:
+        """Show now (priority above the one showing) or queue; ``Busy`` when full."""
+        ...
+
+    def dismiss(self, notification_id: str | None = None) -> NotificationState:
+        """One notification (``NotFound`` if unknown), or all with None."""
+        ...
+
+    def notifications(self) -> NotificationState: ...
+
+    def schedule_state(self) -> ScheduleState: ...
+
+    def set_schedule(
+        self,
+        schedule: Mapping[str, Any] | None = None,
+        dim_schedule: Mapping[str, Any] | None = None,
+    ) -> ScheduleState:
+        """Apply whole LEDMatrix-shaped blocks live (None keeps one); not saved."""
         ...
 
     def add_listener(self, callback: Callable[[str], None]) -> None:

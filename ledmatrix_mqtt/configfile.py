@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import re
 import socket
 import threading
 import zoneinfo
@@ -24,6 +25,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import YAMLError
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from ledmatrix_mqtt.core.config_model import AppConfig, parse_config
 from ledmatrix_mqtt.core.config_reader import as_flag
@@ -387,12 +389,49 @@ class ConfigEditor:
 
         return self._edit(change)
 
+    def update_schedules(self, build: Callable[[Blocks], Blocks]) -> Blocks:
+        """Replace the top-level ``schedule`` and ``dim_schedule`` with ``build(current)``.
+
+        ``build`` gets both blocks as plain data (empty when absent) and returns
+        the new ones, or raises to leave the file untouched; it runs under the
+        editor's lock. Unchanged keys keep their comments; an empty block is
+        removed. Returns the blocks as written.
+        """
+        built: list[Blocks] = []
+
+        def change(doc: CommentedMap) -> bool:
+            old = tuple(_plain_block(doc.get(k)) for k in SCHEDULE_KEYS)
+            new = build((old[0], old[1]))
+            built.append(new)
+            if new == old:
+                return False
+            for key, block in zip(SCHEDULE_KEYS, new, strict=True):
+                node = doc.get(key)
+                if not block:
+                    doc.pop(key, None)
+                elif isinstance(node, CommentedMap):
+                    _sync_map(node, block)
+                else:
+                    doc[key] = _yaml_value(block)
+            return True
+
+        self._edit(change)
+        return built[0]
+
     def secrets_block(self, plugin_id: str) -> dict[str, Any]:
         """``plugins.<id>`` of the secrets file beside the config (empty if none)."""
         data = _read_yaml(self.path.with_name(SECRETS_NAME))
         plugins = data.get("plugins") if isinstance(data, Mapping) else None
         block = plugins.get(plugin_id) if isinstance(plugins, Mapping) else None
         return dict(block) if isinstance(block, Mapping) else {}
+
+
+SCHEDULE_KEYS = ("schedule", "dim_schedule")
+Blocks = tuple[dict[str, Any], dict[str, Any]]
+
+
+def _plain_block(node: Any) -> dict[str, Any]:
+    return dict(plain_data(node)) if isinstance(node, Mapping) else {}
 
 
 def plain_data(value: Any) -> Any:
@@ -404,8 +443,17 @@ def plain_data(value: Any) -> Any:
     return value
 
 
+# Strings a YAML 1.1 reader (LEDMatrix's PyYAML) takes for base-60 numbers: "21:30" is 1290.
+_SEXAGESIMAL = re.compile(r"[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?")
+
+
 def _yaml_value(value: Any) -> Any:
-    """Plain data as YAML nodes; a list of scalars is written inline (``[255, 0, 0]``)."""
+    """Plain data as YAML nodes; a list of scalars is written inline (``[255, 0, 0]``).
+
+    A time such as ``"21:30"`` is written quoted, so every YAML reader keeps it a string.
+    """
+    if isinstance(value, str) and _SEXAGESIMAL.fullmatch(value):
+        return DoubleQuotedScalarString(value)
     if isinstance(value, Mapping):
         node = CommentedMap()
         _sync_map(node, value)

@@ -1,5 +1,5 @@
-"""The ``ledmatrix-mqtt`` command: ``run``, ``plugins ...``, display commands, ``snapshot``,
-``config check``.
+"""The ``ledmatrix-mqtt`` command: ``run``, ``plugins ...``, display commands, automation
+commands (``notify``, ``schedule``...), ``snapshot``, ``config check``.
 
 Global options (``--config``, ``--json``, ``--timeout``, ``--idle-timeout``) work before
 or after the subcommand. Every failure a user can cause or meet (bad arguments, a
@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ledmatrix_mqtt import __version__
+from ledmatrix_mqtt.cli import control as control_cli
 from ledmatrix_mqtt.cli import display as display_cli
 from ledmatrix_mqtt.cli import plugins as plugins_cli
 from ledmatrix_mqtt.cli.options import HelpFormatter, add_command, add_global_options
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_command(sub, "run", "run the service (display loop + store + MQTT)")
     plugins_cli.add_parser(sub)
     display_cli.add_parsers(sub)
+    control_cli.add_parsers(sub)
     snap = add_command(sub, "snapshot", "save the panel's current frame as a PNG")
     snap.add_argument("file", help="where to write the PNG")
     cfg = add_command(sub, "config", "configuration tools")
@@ -95,8 +97,9 @@ def _dispatch(args: argparse.Namespace, config: AppConfig) -> int:
         return Service(config).run()
     if args.command == "plugins":
         return plugins_cli.execute(args, config)
-    if args.command in display_cli.COMMANDS:
-        return display_cli.execute(args, config)
+    if args.command in display_cli.COMMANDS + control_cli.COMMANDS:
+        remote = display_cli if args.command in display_cli.COMMANDS else control_cli
+        return int(remote.execute(args, config))
     if args.command == "snapshot":
         return _snapshot(args, config)
     if args.command == "config":

@@ -32,7 +32,7 @@ from ledmatrix_mqtt.core.redact import REDACTED, redact
 from ledmatrix_mqtt.errors import ConfigError, Forbidden, InvalidManifest
 
 SCHEMA_FILE = "config_schema.json"
-RUNTIME_KEYS = ("enabled", "display_duration", "update_interval")
+RUNTIME_KEYS = ("enabled", "display_duration", "update_interval", "live_priority")
 SECRET_MARK = "x-secret"  # noqa: S105 (the schema keyword, not a secret)
 # A credential by its name, for plugins whose schema does not mark it (or that have none).
 _CREDENTIAL_NAME = re.compile(r"(?i)(.*[_-])?(api[_-]?key|token|secret|password|passwd)")
@@ -190,8 +190,9 @@ def merge_patch(target: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str
 
 def check_runtime_keys(plugin_id: str, block: Mapping[str, Any]) -> None:
     """The keys the runtime reads itself, whatever the schema says (``ConfigError`` naming one)."""
-    if "enabled" in block and not isinstance(block["enabled"], bool):
-        raise ConfigError("must be true or false", key=f"plugins.{plugin_id}.enabled")
+    for flag in ("enabled", "live_priority"):
+        if flag in block and not isinstance(block[flag], bool):
+            raise ConfigError("must be true or false", key=f"plugins.{plugin_id}.{flag}")
     low, high = DURATION_RANGE
     for name in ("display_duration", "update_interval"):
         if name not in block:

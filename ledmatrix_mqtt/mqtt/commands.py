@@ -18,6 +18,7 @@ from ledmatrix_mqtt.core.config_reader import as_flag
 from ledmatrix_mqtt.core.ids import validate_plugin_id
 from ledmatrix_mqtt.core.models import frozen_mapping
 from ledmatrix_mqtt.errors import InvalidPayload
+from ledmatrix_mqtt.runtime.notifications import Notification, from_payload
 
 MAX_TEXT_CHARS = 255
 MAX_SETTING_KEY_CHARS = 128
@@ -119,10 +120,30 @@ class RotationArgs:
     order: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class NotifyArgs:
+    notification: Notification
+
+
+@dataclass(frozen=True)
+class DismissArgs:
+    """``notification_id`` None dismisses every notification (showing and queued)."""
+
+    notification_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ScheduleArgs:
+    """Merge-patches of the ``schedule`` and ``dim_schedule`` blocks (None: unchanged)."""
+
+    schedule: Mapping[str, Any] | None = None
+    dim_schedule: Mapping[str, Any] | None = None
+
+
 CommandArgs = (
     NoArgs | PluginArgs | InstallArgs | UpdateArgs | SearchArgs | ReconcileArgs
     | EnableArgs | ShowArgs | BrightnessArgs | PowerArgs | TextArgs
-    | ConfigureArgs | RotationArgs
+    | ConfigureArgs | RotationArgs | NotifyArgs | DismissArgs | ScheduleArgs
 )  # fmt: skip
 
 
@@ -334,6 +355,42 @@ def _rotation(f: Fields) -> CommandArgs:
     return RotationArgs(order)
 
 
+_NOTIFY_FIELDS = ("text", "id", "color", "duration", "repeat", "priority", "hold")
+
+
+def _notify(f: Fields) -> CommandArgs:
+    if "passes" in f.fields:  # AWTRIX's word for scroll passes
+        if "repeat" in f.fields:
+            raise InvalidPayload("notify takes repeat or passes, not both")
+        f.fields["repeat"] = f.fields.pop("passes")
+    picked = {k: f.fields.pop(k) for k in _NOTIFY_FIELDS if k in f.fields}
+    f.done()
+    return NotifyArgs(from_payload(picked))
+
+
+def _dismiss(f: Fields) -> CommandArgs:
+    value = f.fields.pop("id", None)
+    if value is not None and (not isinstance(value, str) or not 0 < len(value) <= 64):
+        raise InvalidPayload("id must be a notification id (1-64 characters)")
+    f.done()
+    return DismissArgs(value or None)
+
+
+def _schedule(f: Fields) -> CommandArgs:
+    blocks: dict[str, Mapping[str, Any] | None] = {}
+    for name in ("schedule", "dim_schedule"):
+        value = f.fields.pop(name, None)
+        if value is not None and not isinstance(value, dict):
+            raise InvalidPayload(f"{name} must be a JSON object")
+        if value is not None:
+            _check_setting_keys(value)
+        blocks[name] = frozen_mapping(value) if value else None
+    f.done()
+    if blocks["schedule"] is None and blocks["dim_schedule"] is None:
+        raise InvalidPayload("schedule needs 'schedule' and/or 'dim_schedule', a JSON object")
+    return ScheduleArgs(blocks["schedule"], blocks["dim_schedule"])
+
+
 @dataclass(frozen=True)
 class CommandSpec:
     """One command. ``bare_field``: the field a non-object payload stands for ("" if
@@ -374,6 +431,10 @@ _SPECS = (
     # Home Assistant's store select + Install button
     CommandSpec("store_select", _optional_plugin, Lane.DISPLAY, "plugin_id"),
     CommandSpec("store_install", _no_args, Lane.STORE, durable=True),
+    # notifications (HA's notify entity sends the bare text) and schedules
+    CommandSpec("notify", _notify, Lane.DISPLAY, "text", verbatim=True),
+    CommandSpec("dismiss", _dismiss, Lane.DISPLAY, "id"),
+    CommandSpec("schedule", _schedule, Lane.DISPLAY, durable=True),
 )
 
 COMMANDS: Mapping[str, CommandSpec] = {spec.name: spec for spec in _SPECS}

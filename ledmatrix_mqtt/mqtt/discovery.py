@@ -221,6 +221,81 @@ def _panel(topics: Topics, info: DeviceInfo) -> list[Component]:
     ]  # fmt: skip
 
 
+_HHMM_PATTERN = r"^([01]?[0-9]|2[0-3]):[0-5][0-9]$"  # what core.schedule accepts
+
+
+def _notifications(topics: Topics, info: DeviceInfo) -> list[Component]:
+    """The notify entity (``notify.send_message``, Assist), Dismiss and what is showing."""
+    notes = topics.state_notifications
+    return [
+        _entity(
+            info, "notify", "notify", None,
+            command_topic=topics.command("notify"), command_template=TEXT_COMMAND_TEMPLATE,
+            qos=1,
+        ),
+        _entity(
+            info, "button", "dismiss", "Dismiss notifications",
+            command_topic=topics.command("dismiss"), payload_press="{}",
+            icon="mdi:message-off", qos=1,
+        ),
+        _entity(
+            info, "sensor", "notification", "Notification",
+            state_topic=notes,
+            value_template=_guarded(
+                "value_json.current.text[:255] if value_json.current else 'none'", "'None'"
+            ),
+            json_attributes_topic=notes,
+            json_attributes_template=_guarded_json(
+                "{'queue_length': value_json.queue_length,"
+                " 'id': value_json.current.id if value_json.current else none,"
+                " 'priority': value_json.current.priority if value_json.current else none}"
+            ),
+            icon="mdi:message-alert", qos=1,
+        ),
+    ]  # fmt: skip
+
+
+def _schedule_patch(block: str, field: str, value: str) -> str:
+    """A ``cmd/schedule`` command template setting one field of one block."""
+    return f"{{{{ {{'{block}': {{'{field}': {value}}}}} | tojson }}}}"
+
+
+def _schedules(topics: Topics, info: DeviceInfo) -> list[Component]:
+    """Switch and start/end times of the active hours and of the dim schedule, and
+    the dim brightness. Each sends a one-field merge-patch to ``cmd/schedule``."""
+    hours = topics.state_schedule
+    out = []
+    for block, label in (("schedule", "Schedule"), ("dim_schedule", "Dim schedule")):
+        on, off = ({block: {"enabled": flag}} for flag in (True, False))
+        out.append(_entity(
+            info, "switch", block, label,
+            state_topic=hours,
+            value_template=_guarded(f"'ON' if value_json.{block}.enabled else 'OFF'", "'None'"),
+            state_on="ON", state_off="OFF", command_topic=topics.command("schedule"),
+            payload_on=encode_json(on).decode(), payload_off=encode_json(off).decode(),
+            entity_category="config", icon="mdi:calendar-clock", qos=1,
+        ))  # fmt: skip
+        for field, word in (("start_time", "start"), ("end_time", "end")):
+            out.append(_entity(
+                info, "text", f"{block}_{word}", f"{label} {word}",
+                command_topic=topics.command("schedule"),
+                command_template=_schedule_patch(block, field, "value"),
+                state_topic=hours, value_template=_guarded(f"value_json.{block}.{field}", "''"),
+                min=4, max=5, mode="text", pattern=_HHMM_PATTERN,
+                entity_category="config", icon="mdi:clock-outline", qos=1,
+            ))  # fmt: skip
+    out.append(_entity(
+        info, "number", "dim_brightness", "Dim brightness",
+        command_topic=topics.command("schedule"),
+        command_template=_schedule_patch("dim_schedule", "dim_brightness", "value | int"),
+        state_topic=hours,
+        value_template=_guarded("value_json.dim_schedule.dim_brightness", "'None'"),
+        min=0, max=100, step=1, mode="slider", unit_of_measurement="%",
+        entity_category="config", icon="mdi:brightness-4", qos=1,
+    ))  # fmt: skip
+    return out
+
+
 # The store select's first option: nothing picked yet (HA shows a select without a
 # current option as "unknown").
 NO_SELECTION = "Choose a plugin"
@@ -276,6 +351,7 @@ def device_components(
 ) -> list[Component]:
     """Every entity of the device and of its installed plugins, in a stable order."""
     out = _buttons(topics, info) + _sensors(topics, info) + _panel(topics, info)
+    out += _notifications(topics, info) + _schedules(topics, info)
     out += _selects(topics, info, show_options, store_options)
     for plugin in sorted(plugins, key=lambda p: p.id):
         out += plugin_components(topics, info, plugin)

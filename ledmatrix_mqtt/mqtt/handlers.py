@@ -28,13 +28,16 @@ from ledmatrix_mqtt.mqtt.commands import (
     COMMANDS,
     BrightnessArgs,
     ConfigureArgs,
+    DismissArgs,
     EnableArgs,
     InstallArgs,
     Lane,
+    NotifyArgs,
     PluginArgs,
     PowerArgs,
     ReconcileArgs,
     RotationArgs,
+    ScheduleArgs,
     SearchArgs,
     ShowArgs,
     TextArgs,
@@ -164,6 +167,21 @@ class CommandHandlers:
         self._store.set_rotation_order(args.order)
         data = rotation_data(self._display.rotation())
         return Outcome(data, plugins_changed=True, display_changed=True)
+
+    # -- notifications and schedules ----------------------------------------------
+
+    def _notify(self, args: NotifyArgs) -> Outcome:
+        state = self._display.notify(args.notification)
+        return Outcome({"id": args.notification.id, **state.to_dict()}, display_changed=True)
+
+    def _dismiss(self, args: DismissArgs) -> Outcome:
+        return Outcome(self._display.dismiss(args.notification_id).to_dict(), display_changed=True)
+
+    def _schedule(self, args: ScheduleArgs) -> Outcome:
+        """Saved to the config file first (validated there), then applied live."""
+        schedule, dim_schedule = self._store.set_schedules(args.schedule, args.dim_schedule)
+        state = self._display.set_schedule(schedule=schedule, dim_schedule=dim_schedule)
+        return Outcome(state.to_dict(), display_changed=True)
 
     def _store_select(self, args: PluginArgs) -> Outcome:
         """Remember a store plugin that is not installed (none clears); on ``state/store``."""

@@ -201,9 +201,19 @@ class StatePublisher:
             return True
 
     def publish_display(self, *, force: bool = False) -> None:
+        """``state/display``, ``state/notifications`` and ``state/schedule`` (what changed)."""
         with self._lock:
             msg = state.display_message(self._topics, self._display.state(), self._display.text())
-            self._send([msg], force)
+            notes = self._display.notifications().to_dict()
+            hours = self._display.schedule_state().to_dict()
+            self._send(
+                [
+                    msg,
+                    state.notifications_message(self._topics, notes),
+                    state.schedule_message(self._topics, hours),
+                ],
+                force,
+            )
 
     def set_operation(self, op: OperationState, *, plugin_too: bool) -> None:
         """Publish ``state/operation``; with ``plugin_too`` also the plugin's update entity."""

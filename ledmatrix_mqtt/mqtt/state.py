@@ -200,5 +200,15 @@ def display_message(topics: Topics, state: DisplayState, text: str) -> Message:
     return json_message(topics.state_display, display_data(state, text))
 
 
+def notifications_message(topics: Topics, data: dict[str, Any]) -> Message:
+    """``state/notifications``: ``current`` (None when idle), ``queue_length``, ``queued``."""
+    return json_message(topics.state_notifications, data)
+
+
+def schedule_message(topics: Topics, data: dict[str, Any]) -> Message:
+    """``state/schedule``: both schedules, ``active``, ``dimmed`` and ``next_change``."""
+    return json_message(topics.state_schedule, data)
+
+
 def frame_message(topics: Topics, png: bytes) -> Message:
     return Message(topics.frame, png, 0, True)

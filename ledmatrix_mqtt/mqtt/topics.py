@@ -95,6 +95,8 @@ class Topics:
                 self.state_operation,
                 self.state_display,
                 self.state_rotation,
+                self.state_notifications,
+                self.state_schedule,
             }
         )
 
@@ -113,6 +115,16 @@ class Topics:
     @property
     def state_display(self) -> str:
         return f"{self.root}/state/display"
+
+    @property
+    def state_notifications(self) -> str:
+        """The notification on the panel and the queue length, retained."""
+        return f"{self.root}/state/notifications"
+
+    @property
+    def state_schedule(self) -> str:
+        """Active hours and dim schedule with their current phase, retained."""
+        return f"{self.root}/state/schedule"
 
     @property
     def frame(self) -> str:

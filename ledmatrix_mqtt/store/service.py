@@ -42,9 +42,10 @@ from ledmatrix_mqtt.core.models import (
     StoreEntry,
     UninstallResult,
 )
-from ledmatrix_mqtt.core.plugin_settings import PluginSettings
+from ledmatrix_mqtt.core.plugin_settings import PluginSettings, merge_patch
 from ledmatrix_mqtt.core.registry_format import names_of
-from ledmatrix_mqtt.errors import Forbidden, IdConflict, LedMatrixError, NotInstalled
+from ledmatrix_mqtt.core.schedule import parse_dim_schedule, parse_schedule
+from ledmatrix_mqtt.errors import ConfigError, Forbidden, IdConflict, LedMatrixError, NotInstalled
 from ledmatrix_mqtt.fsutil import remove_stale_temps
 from ledmatrix_mqtt.store.installer import Installer
 from ledmatrix_mqtt.store.inventory import PluginInventory
@@ -79,12 +80,17 @@ class NoHooks:
         pass
 
 
+Blocks = tuple[dict[str, Any], dict[str, Any]]  # schedule, dim_schedule
+
+
 class PluginConfigEditor(SettingsEditor, Protocol):
     def set_enabled(self, plugin_id: str, enabled: bool) -> bool: ...
 
     def remove_block(self, plugin_id: str) -> Any: ...
 
     def rename_block(self, old_id: str, new_id: str) -> bool: ...
+
+    def update_schedules(self, build: Callable[[Blocks], Blocks]) -> Blocks: ...
 
 
 @dataclass(frozen=True, eq=False)
@@ -442,3 +448,23 @@ class PluginStore:
         written = self._settings_service.set_rotation_order(order, installed)
         self._notify()
         return written
+
+    def set_schedules(
+        self, schedule: Mapping[str, Any] | None, dim_schedule: Mapping[str, Any] | None
+    ) -> Blocks:
+        """Merge-patch the file's ``schedule``/``dim_schedule`` (None: unchanged), validated.
+
+        A bad value raises ``ConfigError`` naming the key and writes nothing.
+        Returns both blocks as written (the display applies them).
+        """
+
+        def build(old: Blocks) -> Blocks:
+            new = merge_patch(old[0], schedule or {}), merge_patch(old[1], dim_schedule or {})
+            try:
+                parse_schedule(new[0])
+                parse_dim_schedule(new[1])
+            except ConfigError as exc:  # the message names the key, as `configure` does
+                raise ConfigError(f"{exc.key}: {exc.message}", key=exc.key) from None
+            return new
+
+        return self.config_editor.update_schedules(build)

@@ -13,9 +13,14 @@ from tests.support.mosquitto import MosquittoBroker
 
 
 def stateful(ha: HaView) -> list[str]:
-    """Entities that must hold a value: all enabled ones except buttons, whose state in
-    HA is the time of the last press (``unknown`` until pressed, by design)."""
-    return [e.entity_id for e in ha.entries() if e.disabled_by is None and e.domain != "button"]
+    """Entities that must hold a value: all enabled ones except buttons and the notify
+    entity, whose state in HA is the time of the last press or message (``unknown``
+    until used, by design)."""
+    return [
+        e.entity_id
+        for e in ha.entries()
+        if e.disabled_by is None and e.domain not in ("button", "notify")
+    ]
 
 
 def unset(ha: HaView) -> dict[str, str | None]:
@@ -46,7 +51,7 @@ async def test_every_discovered_entity_loads_with_the_right_state_and_no_log_noi
         lambda: f"the panel and plugin entities have values; without: {unset(ha)}",
     )
     for entry in ha.entries():
-        if entry.domain == "button" and entry.disabled_by is None:
+        if entry.domain in ("button", "notify") and entry.disabled_by is None:
             assert ha.value(entry.entity_id) == "unknown", entry.entity_id  # available
     assert ha.value(light) == "on"
     assert ha.attr(light, "brightness") == round(80 * 255 / 100)  # the configured 80 %

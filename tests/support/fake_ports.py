@@ -6,6 +6,7 @@ errors (``fail_next``), slow installs (``install_gate``) and to count calls.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import threading
 import time
@@ -37,7 +38,8 @@ from ledmatrix_mqtt.core.models import (
     StoreEntry,
     UninstallResult,
 )
-from ledmatrix_mqtt.core.plugin_settings import PluginSettings, apply_changes
+from ledmatrix_mqtt.core.plugin_settings import PluginSettings, apply_changes, merge_patch
+from ledmatrix_mqtt.core.schedule import parse_dim_schedule, parse_schedule
 from ledmatrix_mqtt.core.simple_settings import simple_settings
 from ledmatrix_mqtt.errors import (
     Forbidden,
@@ -45,6 +47,9 @@ from ledmatrix_mqtt.errors import (
     NotFound,
     NotInstalled,
 )
+from ledmatrix_mqtt.runtime import notifications as notes
+from ledmatrix_mqtt.runtime.notifications import Notification, NotificationState
+from ledmatrix_mqtt.runtime.schedule_driver import ScheduleDriver, ScheduleState
 from ledmatrix_mqtt.store.operations import OperationQueue
 
 
@@ -73,6 +78,7 @@ class FakeStore:
         self.install_gate: threading.Event | None = None
         self.settings: dict[str, dict[str, Any]] = {}
         self.rotation_order: tuple[str, ...] = ()
+        self.schedules: tuple[dict[str, Any], dict[str, Any]] = ({}, {})
         self._lock = threading.RLock()
         self.operations = OperationQueue()  # the real queue: its busy rules and snapshots
 
@@ -247,6 +253,20 @@ class FakeStore:
             self.rotation_order = tuple(order)
             return self.rotation_order
 
+    def set_schedules(
+        self, schedule: Mapping[str, Any] | None, dim_schedule: Mapping[str, Any] | None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        self._maybe_fail("set_schedules")
+        with self._lock:
+            new = (
+                merge_patch(self.schedules[0], schedule or {}),
+                merge_patch(self.schedules[1], dim_schedule or {}),
+            )
+            parse_schedule(new[0])
+            parse_dim_schedule(new[1])
+            self.schedules = new
+            return new
+
 
 class FakeDisplay:
     """A DisplayApi that keeps state in memory and renders a solid-colour PNG."""
@@ -265,6 +285,8 @@ class FakeDisplay:
         self._colour = (0, 0, 0)
         self.fail_next: LedMatrixError | BaseException | None = None
         self._lock = threading.Lock()
+        self._board = notes.Board()
+        self._schedule = ScheduleDriver(None, None)
 
     def _change(self, **changes: object) -> DisplayState:
         if self.fail_next is not None:
@@ -325,5 +347,37 @@ class FakeDisplay:
     def rotation(self) -> Sequence[str]:
         return sorted(self._store.installed) if self._store else []
 
+    def notify(self, notification: Notification) -> NotificationState:
+        """Held until dismissed: the fake has no clock driving the queue."""
+        with self._lock:
+            self._board = notes.post(self._board, notification, time.monotonic(), _held)
+        self._change()
+        return self._board.state()
+
+    def dismiss(self, notification_id: str | None = None) -> NotificationState:
+        with self._lock:
+            self._board = notes.dismiss(self._board, notification_id, time.monotonic(), _held)
+        self._change()
+        return self._board.state()
+
+    def notifications(self) -> NotificationState:
+        return self._board.state()
+
+    def schedule_state(self) -> ScheduleState:
+        return self._schedule.state(dt.datetime.now(dt.UTC))
+
+    def set_schedule(
+        self,
+        schedule: Mapping[str, Any] | None = None,
+        dim_schedule: Mapping[str, Any] | None = None,
+    ) -> ScheduleState:
+        self._schedule.set(schedule, dim_schedule)
+        self._change()
+        return self.schedule_state()
+
     def add_listener(self, callback: Callable[[str], None]) -> None:
         self._listeners.append(callback)
+
+
+def _held(notification: Notification) -> float | None:
+    return None

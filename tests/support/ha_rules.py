@@ -47,6 +47,8 @@ REQUIRED = {  # MQTT_RO_SCHEMA: state_topic; MQTT_RW_SCHEMA: command_topic
     "binary_sensor": ("state_topic",),
     "update": ("state_topic",),
     "image": (),
+    "notify": ("command_topic",),
+    "number": ("command_topic",),
 }
 ENTITY_CATEGORIES = ("config", "diagnostic")
 _JSON_OF = re.compile(
@@ -124,6 +126,8 @@ def check_component(key: str, platform: str, config: Mapping[str, Any]) -> None:
         raise Violation(f"{key}: a select needs at least one option")
     if platform == "text" and not 0 <= config.get("min", 0) <= config.get("max", 255) <= 255:
         raise Violation(f"{key}: text length must be min <= max <= 255")
+    if platform == "number" and not config.get("min", 1) < config.get("max", 100):
+        raise Violation(f"{key}: number needs min < max")
     if platform == "image" and ("image_topic" in config) == ("url_topic" in config):
         raise Violation(f"{key}: image needs exactly one of image_topic, url_topic")
     check_templates(key, config)

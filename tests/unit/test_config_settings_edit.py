@@ -151,3 +151,57 @@ def test_secrets_block_reads_the_plugin_part_of_secrets_yaml(tmp_path: Path) -> 
     editor = ConfigEditor(path)
     assert editor.secrets_block("weather") == {"api_key": "abc"}
     assert editor.secrets_block("clock") == {}
+
+
+SCHEDULED = (
+    USER_CONFIG
+    + """\
+schedule:  # quiet nights
+  enabled: true
+  start_time: "07:00"  # breakfast
+  end_time: "23:00"
+"""
+)
+
+
+def schedules_with(schedule: dict[str, Any], dim: dict[str, Any]) -> Any:
+    return lambda old: (merge_patch(old[0], schedule), merge_patch(old[1], dim))
+
+
+def test_schedule_edit_keeps_comments_and_adds_the_dim_block(tmp_path: Path) -> None:
+    path = write(tmp_path, SCHEDULED)
+    written = ConfigEditor(path).update_schedules(
+        schedules_with({"end_time": "22:30"}, {"enabled": True, "dim_brightness": 20})
+    )
+    text = path.read_text()
+    assert written == (
+        {"enabled": True, "start_time": "07:00", "end_time": "22:30"},
+        {"enabled": True, "dim_brightness": 20},
+    )
+    assert "# quiet nights" in text and "# breakfast" in text and "# amber" in text
+    doc = yaml.safe_load(text)
+    assert (doc["schedule"], doc["dim_schedule"]) == written
+
+
+def test_schedule_times_are_written_quoted_so_yaml_1_1_readers_keep_them_strings(
+    tmp_path: Path,
+) -> None:
+    """PyYAML (YAML 1.1, what LEDMatrix reads with) takes a bare 21:54 for 1314."""
+    path = write(tmp_path)
+    ConfigEditor(path).update_schedules(
+        schedules_with({}, {"enabled": True, "start_time": "21:54", "end_time": "1:05"})
+    )
+    dim = yaml.safe_load(path.read_text())["dim_schedule"]
+    assert (dim["start_time"], dim["end_time"]) == ("21:54", "1:05")
+
+
+def test_a_failing_schedule_build_writes_nothing(tmp_path: Path) -> None:
+    path = write(tmp_path, SCHEDULED)
+    before = path.read_bytes()
+
+    def refuse(old: Any) -> Any:
+        raise ConfigError("must be a time", key="schedule.start_time")
+
+    with pytest.raises(ConfigError):
+        ConfigEditor(path).update_schedules(refuse)
+    assert path.read_bytes() == before

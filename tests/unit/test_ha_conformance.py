@@ -55,9 +55,10 @@ def retained(mode: str) -> dict[str, bytes]:
 @pytest.mark.parametrize("mode", ["device", "entity"])
 def test_every_discovery_config_passes_home_assistants_rules(mode: str) -> None:
     found = ha_rules.entities(retained(mode), "homeassistant", "panel1")
-    assert len(found) == 14 + 3 * len(PLUGINS)
+    assert len(found) == 24 + 3 * len(PLUGINS)
     assert {c["platform"] for c in found.values()} == {
         "button", "sensor", "binary_sensor", "light", "text", "image", "select", "update", "switch",
+        "notify", "number",
     }  # fmt: skip
 
 
@@ -143,11 +144,11 @@ def test_device_config_removal_stub_is_platform_only() -> None:
     assert set(ha_rules.components_of_device(body)) == {c.key for c in comps}
 
 
-def _command(body: Mapping[str, Any], value: str) -> str:
+def _command(body: Mapping[str, Any], value: object) -> str:
     """The payload HA publishes for ``value``: the command template rendered, if any."""
     template = body.get("command_template")
     if template is None:
-        return value
+        return str(value)
     env = jinja2.Environment(autoescape=False)
     env.filters["tojson"] = json.dumps
     return env.from_string(template).render(value=value)
@@ -167,15 +168,22 @@ def ha_commands(comp: discovery.Component) -> list[tuple[str, str]]:
         return out
     if comp.platform == "select":
         return [(b["command_topic"], _command(b, option)) for option in b["options"]]
-    if comp.platform == "text":
-        assert b["command_template"] == "{{ {'text': value} | tojson }}"
+    if comp.platform == "text" and b["command_topic"].endswith("/cmd/schedule"):
+        typed: tuple[object, ...] = ("07:30", "23:59", "0:05")
+    elif comp.platform == "notify":  # an empty message gets an invalid_payload answer
+        typed = ("Dinner is ready", "true", "null", "[1, 2]", "42", '{"a": 1}', "x" * 500)
+    elif comp.platform == "text":
         typed = ("", "Dinner is ready", "true", "null", "[1, 2]", "42", '{"a": 1}', "x" * 255)
-        return [(b["command_topic"], json.dumps({"text": t})) for t in typed]
-    return []
+    elif comp.platform == "number":
+        typed = (0, 20.0, 100)
+    else:
+        return []
+    return [(b["command_topic"], _command(b, v)) for v in typed]
 
 
 def test_every_command_home_assistant_sends_is_accepted() -> None:
-    """Each payload an entity publishes decodes to a request of the service's command API."""
+    """Each payload an entity publishes (command templates rendered with Jinja, HA's engine)
+    decodes to a request of the service's command API."""
     comps = discovery.device_components(T, INFO, PLUGINS, ["clock-simple", "b.c"], ["weather"])
     sent = [pair for comp in comps for pair in ha_commands(comp)]
     assert len(sent) > 30

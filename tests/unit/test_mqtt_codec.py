@@ -10,11 +10,14 @@ from ledmatrix_mqtt.errors import InvalidPayload
 from ledmatrix_mqtt.mqtt.codec import Rejected, decode_request, encode_response
 from ledmatrix_mqtt.mqtt.commands import (
     BrightnessArgs,
+    DismissArgs,
     EnableArgs,
     InstallArgs,
     NoArgs,
+    NotifyArgs,
     PowerArgs,
     ReconcileArgs,
+    ScheduleArgs,
     SearchArgs,
     ShowArgs,
     TextArgs,
@@ -124,6 +127,42 @@ def test_response_envelopes() -> None:
         "error": {"code": "invalid_payload", "message": "bad"},
         "transaction": None,
     }
+
+
+def test_a_bare_string_notify_payload_is_the_text() -> None:
+    args = decode_request("notify", b"Washing machine done").args
+    assert isinstance(args, NotifyArgs)
+    assert args.notification.text == "Washing machine done"
+
+
+def test_notify_takes_awtrix_passes_as_repeat_and_names_a_bad_field() -> None:
+    body = {"text": "hi", "color": "#ff0000", "passes": 2, "priority": 5, "hold": True}
+    n = decode_request("notify", json.dumps(body).encode()).args.notification  # type: ignore[union-attr]
+    assert (n.color, n.repeat, n.priority, n.hold) == ((255, 0, 0), 2, 5, True)
+    assert "priority" in rejected("notify", b'{"text": "hi", "priority": 99}')
+    assert "unknown field" in rejected("notify", b'{"text": "hi", "colour": "red"}')
+
+
+def test_dismiss_all_or_one() -> None:
+    assert decode_request("dismiss", b"{}").args == DismissArgs(None)
+    assert decode_request("dismiss", b'{"id": "door"}').args == DismissArgs("door")
+    assert decode_request("dismiss", b"door").args == DismissArgs("door")
+
+
+def test_schedule_needs_a_block_and_takes_partial_ones() -> None:
+    args = decode_request("schedule", b'{"dim_schedule": {"dim_brightness": 20}}').args
+    assert isinstance(args, ScheduleArgs)
+    assert args.schedule is None and dict(args.dim_schedule or {}) == {"dim_brightness": 20}
+    assert "'schedule' and/or 'dim_schedule'" in rejected("schedule", b"{}")
+    assert "must be a JSON object" in rejected("schedule", b'{"schedule": "on"}')
+
+
+def rejected(command: str, payload: bytes) -> str:
+    """The ``invalid_payload`` message ``payload`` gets."""
+    with pytest.raises(Rejected) as info:
+        decode_request(command, payload)
+    assert info.value.error.code == "invalid_payload"
+    return info.value.error.message
 
 
 @pytest.mark.parametrize(

@@ -123,6 +123,14 @@ def test_runtime_keys_are_settable_even_when_the_schema_forbids_extra_keys() -> 
     assert apply_changes(schema, "p", {}, changes) == changes
 
 
+def test_live_priority_is_settable_on_a_schema_that_forbids_extra_keys_and_must_be_a_flag() -> None:
+    schema = {"type": "object", "properties": {}, "additionalProperties": False}
+    assert apply_changes(schema, "score", {}, {"live_priority": True}) == {"live_priority": True}
+    with pytest.raises(ConfigError) as caught:
+        apply_changes(schema, "score", {}, {"live_priority": "yes"})
+    assert caught.value.key == "plugins.score.live_priority"
+
+
 def test_without_a_schema_only_the_runtime_keys_are_checked() -> None:
     assert apply_changes(None, "p", {"a": 1}, {"b": {"c": 2}}) == {"a": 1, "b": {"c": 2}}
     with pytest.raises(ConfigError, match="number from 1 to 86400"):

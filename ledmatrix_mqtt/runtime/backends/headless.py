@@ -26,6 +26,12 @@ class HeadlessBackend:
     def set_brightness(self, percent: int) -> None:
         self.brightness = percent
 
+    def emitted(self) -> Image.Image:
+        """The light a panel gives off for the last frame: each channel scaled by the
+        brightness, as the panel's PWM does (the published frame stays unscaled)."""
+        level = self.brightness
+        return Image.eval(self.last, lambda v: v * level // 100)
+
     def clear(self) -> None:
         self.show(Image.new("RGB", (self.width, self.height)))
 
