@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from ledmatrix_mqtt.core.models import (
     InstalledPlugin,
@@ -19,12 +19,10 @@ from ledmatrix_mqtt.core.models import (
     StoreEntry,
     UninstallResult,
 )
+from ledmatrix_mqtt.core.notifications import Notification, NotificationState
 from ledmatrix_mqtt.core.plugin_settings import PluginSettings
+from ledmatrix_mqtt.core.schedule import ScheduleState
 from ledmatrix_mqtt.errors import LedMatrixError
-
-if TYPE_CHECKING:  # runtime types; the protocol only names them
-    from ledmatrix_mqtt.runtime.notifications import Notification, NotificationState
-    from ledmatrix_mqtt.runtime.schedule_driver import ScheduleState
 
 ProgressFn = Callable[[Progress], None]
 

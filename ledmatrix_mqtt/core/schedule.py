@@ -239,3 +239,23 @@ def phase_at(schedule: Schedule, now: dt.datetime) -> Phase:
         since.astimezone(zone) if since else None,
         until.astimezone(zone) if until else None,
     )
+
+
+@dataclass(frozen=True)
+class ScheduleState:
+    """What ``DisplayController.schedule_state()`` returns."""
+
+    schedule: Schedule
+    dim_schedule: DimSchedule
+    active: bool  # inside active hours (always, when the schedule is off)
+    dimmed: bool  # inside dim hours
+    next_change: float | None  # POSIX seconds of the next edge of either schedule
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schedule": self.schedule.to_dict(),
+            "dim_schedule": self.dim_schedule.to_dict(),
+            "active": self.active,
+            "dimmed": self.dimmed,
+            "next_change": self.next_change,
+        }

@@ -17,8 +17,8 @@ from typing import Any
 from ledmatrix_mqtt.core.config_reader import as_flag
 from ledmatrix_mqtt.core.ids import validate_plugin_id
 from ledmatrix_mqtt.core.models import frozen_mapping
+from ledmatrix_mqtt.core.notifications import Notification, from_payload
 from ledmatrix_mqtt.errors import InvalidPayload
-from ledmatrix_mqtt.runtime.notifications import Notification, from_payload
 
 MAX_TEXT_CHARS = 255
 MAX_SETTING_KEY_CHARS = 128

@@ -21,6 +21,8 @@ from PIL import Image
 
 from ledmatrix_mqtt.api import DisplayState, PluginRuntimeStatus
 from ledmatrix_mqtt.core.config_model import DeviceConfig, DisplayConfig
+from ledmatrix_mqtt.core.notifications import Notification, NotificationState, clean_text
+from ledmatrix_mqtt.core.schedule import ScheduleState
 from ledmatrix_mqtt.errors import Busy, InvalidPayload, NotInstalled
 from ledmatrix_mqtt.runtime import rotation as rot
 from ledmatrix_mqtt.runtime.backends.base import PanelBackend
@@ -28,11 +30,10 @@ from ledmatrix_mqtt.runtime.backends.select import select_backend
 from ledmatrix_mqtt.runtime.frames import FrameStore
 from ledmatrix_mqtt.runtime.loader import LoadEnvironment
 from ledmatrix_mqtt.runtime.notification_view import NotificationPainter
-from ledmatrix_mqtt.runtime.notifications import Notification, NotificationState, clean_text
 from ledmatrix_mqtt.runtime.plugin_table import LOAD_TIMEOUT_S, PluginTable
 from ledmatrix_mqtt.runtime.render_loop import RenderLoop
 from ledmatrix_mqtt.runtime.rendering import RENDER_TIMEOUT_S, RenderWatchdog
-from ledmatrix_mqtt.runtime.schedule_driver import ScheduleDriver, ScheduleState
+from ledmatrix_mqtt.runtime.schedule_driver import ScheduleDriver
 from ledmatrix_mqtt.runtime.scheduler import UpdateScheduler
 from ledmatrix_mqtt.runtime.snapshot import (
     HARDWARE_SNAPSHOT_INTERVAL_S,

@@ -18,8 +18,8 @@ import unicodedata
 
 from PIL import Image
 
+from ledmatrix_mqtt.core.notifications import DEFAULT_DURATION_S, Notification
 from ledmatrix_mqtt.runtime import fonts
-from ledmatrix_mqtt.runtime.notifications import DEFAULT_DURATION_S, Notification
 
 LETTER_SPACING = 1
 SCROLL_SPEED = 30.0  # px/s

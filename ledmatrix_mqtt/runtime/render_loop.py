@@ -22,10 +22,10 @@ from dataclasses import replace
 
 from PIL import Image
 
+from ledmatrix_mqtt.core.notifications import Showing
 from ledmatrix_mqtt.runtime import rotation as rot
 from ledmatrix_mqtt.runtime.frames import FrameStore
 from ledmatrix_mqtt.runtime.loaded import LoadedPlugin
-from ledmatrix_mqtt.runtime.notifications import Showing
 from ledmatrix_mqtt.runtime.plugin_table import PluginTable
 from ledmatrix_mqtt.runtime.rendering import RenderWatchdog, render_slot
 from ledmatrix_mqtt.runtime.schedule_driver import ScheduleDriver

@@ -19,35 +19,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from ledmatrix_mqtt.core.schedule import (
-    DimSchedule,
     Phase,
     Schedule,
+    ScheduleState,
     parse_dim_schedule,
     parse_schedule,
     phase_at,
 )
 
 _PhaseKey = tuple[bool, float | None]
-
-
-@dataclass(frozen=True)
-class ScheduleState:
-    """What ``DisplayController.schedule_state()`` returns."""
-
-    schedule: Schedule
-    dim_schedule: DimSchedule
-    active: bool  # inside active hours (always, when the schedule is off)
-    dimmed: bool  # inside dim hours
-    next_change: float | None  # POSIX seconds of the next edge of either schedule
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "schedule": self.schedule.to_dict(),
-            "dim_schedule": self.dim_schedule.to_dict(),
-            "active": self.active,
-            "dimmed": self.dimmed,
-            "next_change": self.next_change,
-        }
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ledmatrix_mqtt.runtime import notifications as notes
+from ledmatrix_mqtt.core import notifications as notes
 from ledmatrix_mqtt.runtime import rotation as rot
 from ledmatrix_mqtt.runtime.notification_view import NotificationPainter
 from ledmatrix_mqtt.runtime.plugin_table import PluginTable

@@ -17,13 +17,13 @@ import pytest
 from PIL import Image
 
 from ledmatrix_mqtt.core.config_model import DeviceConfig, DisplayConfig
+from ledmatrix_mqtt.core.notifications import Notification
 from ledmatrix_mqtt.errors import DisplayUnavailable
 from ledmatrix_mqtt.runtime.backends.hardware import HardwareBackend, is_raspberry_pi
 from ledmatrix_mqtt.runtime.backends.headless import HeadlessBackend
 from ledmatrix_mqtt.runtime.backends.select import select_backend
 from ledmatrix_mqtt.runtime.controller import DisplayController
 from ledmatrix_mqtt.runtime.frames import FrameStore
-from ledmatrix_mqtt.runtime.notifications import Notification
 from ledmatrix_mqtt.runtime.snapshot import FrameSnapshot
 from ledmatrix_mqtt.runtime.spec import builtin_specs
 from tests.support.golden import check_golden

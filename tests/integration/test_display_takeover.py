@@ -14,11 +14,11 @@ import pytest
 from PIL import Image, ImageChops
 
 from ledmatrix_mqtt.core.config_model import DeviceConfig, DisplayConfig
+from ledmatrix_mqtt.core.notifications import MAX_QUEUE, Notification
 from ledmatrix_mqtt.errors import Busy, InvalidPayload, NotFound
 from ledmatrix_mqtt.runtime.backends.headless import HeadlessBackend
 from ledmatrix_mqtt.runtime.controller import DisplayController
 from ledmatrix_mqtt.runtime.notification_view import REPLACEMENT, NotificationPainter
-from ledmatrix_mqtt.runtime.notifications import MAX_QUEUE, Notification
 from ledmatrix_mqtt.runtime.spec import builtin_specs
 from tests.support.golden import check_golden
 from tests.support.ledmatrix_style_plugins import fixture_spec

@@ -28,6 +28,7 @@ from ledmatrix_mqtt.api import (
     StoreOp,
     UpdateAllResult,
 )
+from ledmatrix_mqtt.core import notifications as notes
 from ledmatrix_mqtt.core.models import (
     InstalledPlugin,
     InstallResult,
@@ -38,8 +39,9 @@ from ledmatrix_mqtt.core.models import (
     StoreEntry,
     UninstallResult,
 )
+from ledmatrix_mqtt.core.notifications import Notification, NotificationState
 from ledmatrix_mqtt.core.plugin_settings import PluginSettings, apply_changes, merge_patch
-from ledmatrix_mqtt.core.schedule import parse_dim_schedule, parse_schedule
+from ledmatrix_mqtt.core.schedule import ScheduleState, parse_dim_schedule, parse_schedule
 from ledmatrix_mqtt.core.simple_settings import simple_settings
 from ledmatrix_mqtt.errors import (
     Forbidden,
@@ -47,9 +49,7 @@ from ledmatrix_mqtt.errors import (
     NotFound,
     NotInstalled,
 )
-from ledmatrix_mqtt.runtime import notifications as notes
-from ledmatrix_mqtt.runtime.notifications import Notification, NotificationState
-from ledmatrix_mqtt.runtime.schedule_driver import ScheduleDriver, ScheduleState
+from ledmatrix_mqtt.runtime.schedule_driver import ScheduleDriver
 from ledmatrix_mqtt.store.operations import OperationQueue
 
 

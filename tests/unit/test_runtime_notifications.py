@@ -6,9 +6,9 @@ import json
 
 import pytest
 
+from ledmatrix_mqtt.core import notifications as notes
+from ledmatrix_mqtt.core.notifications import Board, Notification
 from ledmatrix_mqtt.errors import Busy, InvalidPayload
-from ledmatrix_mqtt.runtime import notifications as notes
-from ledmatrix_mqtt.runtime.notifications import Board, Notification
 
 
 def length(n: Notification) -> float | None:
