@@ -31,6 +31,8 @@ from ledmatrix_mqtt.store.service import PluginStore
 from ledmatrix_mqtt.store.wiring import BUILTIN_PLUGINS_DIR, build_store
 
 _LOG = logging.getLogger(__name__)
+# The longest the start-up reconcile waits for ``online`` (a broker may be down for long).
+STARTUP_WORK_DELAY_S = 10.0
 
 
 class Service:
@@ -118,8 +120,7 @@ class Service:
         self.start()
         _LOG.info("ledmatrix-mqtt %s running as %s", __version__, self.config.device.id)
         try:
-            while not stop.wait(1.0):
-                pass
+            stop.wait()  # a signal interrupts the wait; no polling wake-ups while idle
         finally:
             self.stop()
         return 0
@@ -140,8 +141,14 @@ class Service:
 
     # -- helpers ------------------------------------------------------------------------
     def _reconcile_once(self) -> None:
-        """The start-up reconcile: exactly once, in the background, never looping."""
+        """The start-up reconcile: exactly once, in the background, never looping.
+
+        It first waits (bounded) for ``online``: the registry fetch and the reconcile load
+        the HTTP stack and would otherwise compete with getting online on a slow CPU.
+        """
         assert self.store is not None
+        if self.frontend is not None:
+            self.frontend.wait_online(STARTUP_WORK_DELAY_S)
         try:  # the store summary (HA's store select and problem sensor) needs a registry copy
             self.store.registry.fetch_registry()
         except LedMatrixError as exc:
