@@ -88,6 +88,8 @@ class Service:
             self.config, self.store, self.display, state_dir=self.layout.root, version=__version__
         )
         self.frontend.start()
+        if not self._startup_reconcile:
+            self.reconcile_done.set()
         threading.Thread(target=self._after_online, name="startup-work", daemon=True).start()
 
     def stop(self) -> None:
@@ -150,8 +152,6 @@ class Service:
         self.display.release_loads()
         if self._startup_reconcile:
             self._reconcile_once()
-        else:
-            self.reconcile_done.set()
 
     def _reconcile_once(self) -> None:
         """The start-up reconcile: exactly once, in the background, never looping."""
