@@ -31,6 +31,9 @@ from ledmatrix_mqtt.store.service import PluginStore
 from ledmatrix_mqtt.store.wiring import BUILTIN_PLUGINS_DIR, build_store
 
 _LOG = logging.getLogger(__name__)
+# The longest plugin loads and the start-up reconcile wait for ``online`` (a broker may be
+# down for long; the panel must not stay dark for it).
+STARTUP_WORK_DELAY_S = 10.0
 
 
 class Service:
@@ -80,6 +83,7 @@ class Service:
             schedule=self.config.schedule,
             dim_schedule=self.config.dim_schedule,
         )
+        self.display.hold_loads()  # the plugins are known (state says loading) but wait
         self.display.sync_plugins(self._specs())
         self.display.start()
         self._syncer.start()
@@ -87,12 +91,9 @@ class Service:
             self.config, self.store, self.display, state_dir=self.layout.root, version=__version__
         )
         self.frontend.start()
-        if self._startup_reconcile:
-            threading.Thread(
-                target=self._reconcile_once, name="startup-reconcile", daemon=True
-            ).start()
-        else:
+        if not self._startup_reconcile:
             self.reconcile_done.set()
+        threading.Thread(target=self._after_online, name="startup-work", daemon=True).start()
 
     def stop(self) -> None:
         """Offline on MQTT, plugins cleaned up, panel cleared, lock released."""
@@ -124,8 +125,7 @@ class Service:
         self.start()
         _LOG.info("ledmatrix-mqtt %s running as %s", __version__, self.config.device.id)
         try:
-            while not stop.wait(1.0):
-                pass
+            stop.wait()  # a signal interrupts the wait; no polling wake-ups while idle
         finally:
             self.stop()
         return 0
@@ -162,6 +162,20 @@ class Service:
                 _LOG.exception("applying a plugin change failed")
 
     # -- helpers ------------------------------------------------------------------------
+    def _after_online(self) -> None:
+        """Start-up work that waits (bounded) for ``online``: plugin loads, then the reconcile.
+
+        Loading plugins, the registry fetch and the reconcile (which loads the HTTP stack)
+        would otherwise compete with getting online on a slow CPU.
+        """
+        assert self.frontend is not None and self.display is not None
+        self.frontend.wait_online(STARTUP_WORK_DELAY_S)
+        if self._stopped.is_set():
+            return  # stopped before online: nothing to load into
+        self.display.release_loads()
+        if self._startup_reconcile:
+            self._reconcile_once()
+
     def _reconcile_once(self) -> None:
         """The start-up reconcile: exactly once, in the background, never looping."""
         assert self.store is not None

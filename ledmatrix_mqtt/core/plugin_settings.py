@@ -23,13 +23,14 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-import jsonschema
+from typing import TYPE_CHECKING, Any
 
 from ledmatrix_mqtt.core.models import frozen_mapping, thaw
 from ledmatrix_mqtt.core.redact import REDACTED, redact
 from ledmatrix_mqtt.errors import ConfigError, Forbidden, InvalidManifest
+
+if TYPE_CHECKING:  # jsonschema (slow to import) loads when a schema is first checked
+    import jsonschema
 
 SCHEMA_FILE = "config_schema.json"
 RUNTIME_KEYS = ("enabled", "display_duration", "update_interval", "live_priority")
@@ -85,6 +86,8 @@ def parse_schema(raw: bytes | str) -> Mapping[str, Any]:
         raise InvalidManifest(f"{SCHEMA_FILE} is unreadable: {exc}") from exc
     if not isinstance(schema, dict):
         raise InvalidManifest(f"{SCHEMA_FILE} must contain a JSON object")
+    import jsonschema
+
     try:
         jsonschema.validators.validator_for(schema).check_schema(schema)
     except jsonschema.SchemaError as exc:
@@ -150,6 +153,8 @@ def resolve(
     merged = merge_defaults(schema, config)
     declared = properties_of(schema)
     checked = {k: v for k, v in merged.items() if k in declared or k not in RUNTIME_KEYS}
+    import jsonschema
+
     validator = jsonschema.validators.validator_for(schema)(schema)
     error = jsonschema.exceptions.best_match(validator.iter_errors(checked))
     if error is not None:

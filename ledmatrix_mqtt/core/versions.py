@@ -8,15 +8,19 @@ a ``SpecifierSet``; PEP 440 forms (``~=3.2``, ``>=1,<2``) are taken as they are.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.version import InvalidVersion, Version
+if TYPE_CHECKING:  # packaging loads on first use, not with every importer of this module
+    from packaging.specifiers import SpecifierSet
+    from packaging.version import Version
 
 
 def parse_version(value: object) -> Version | None:
     """Parse a version string (a leading ``v`` is accepted); None when unparseable."""
     if not isinstance(value, str) or not value.strip():
         return None
+    from packaging.version import InvalidVersion, Version
+
     text = value.strip()
     if text[:1] in "vV":
         text = text[1:]
@@ -80,6 +84,8 @@ def to_specifier_set(spec: str) -> SpecifierSet | None:
     text = spec.strip()
     if not text:
         return None
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
     hyphen = re.fullmatch(r"(\S+)\s+-\s+(\S+)", text)
     clauses: list[str] = []
     if hyphen:

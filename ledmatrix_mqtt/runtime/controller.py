@@ -159,6 +159,14 @@ class DisplayController(RenderLoop):
         self.plugins.sync(specs)
         self._notify("state")
 
+    def hold_loads(self) -> None:
+        """Plugin loads started from now on wait for ``release_loads`` (start-up: the
+        service gets online first on a slow CPU); ``sync_plugins`` does not wait for them."""
+        self.plugins.hold_loads()
+
+    def release_loads(self) -> None:
+        self.plugins.release_loads()
+
     def wait_loaded(self, timeout: float) -> bool:
         """Wait until no plugin load is in flight (hung ones excepted); False on timeout."""
         return self.plugins.wait_idle(timeout)

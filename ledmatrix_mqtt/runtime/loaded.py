@@ -134,6 +134,14 @@ class LoadedPlugin(ABC):
     @abstractmethod
     def fps(self) -> float: ...
 
+    def next_frame_at(self, now: dt.datetime) -> dt.datetime | None:
+        """When the frame rendered at ``now`` next changes; None: re-render at ``fps``.
+
+        Called right after ``render`` under the plugin's lock; exceptions propagate.
+        """
+        del now
+        return None
+
     @abstractmethod
     def render(
         self, mode: str, now: dt.datetime, elapsed: float, force_clear: bool
@@ -159,6 +167,13 @@ class LoadedNative(LoadedPlugin):
 
     def fps(self) -> float:
         return positive_duration(getattr(self.instance, "fps", 1.0), 1.0)
+
+    def next_frame_at(self, now: dt.datetime) -> dt.datetime | None:
+        hook = getattr(self.instance, "next_frame_at", None)
+        due = hook(now) if callable(hook) else None
+        if not isinstance(due, dt.datetime) or due.tzinfo is None:
+            return None  # absent, or not an aware time: the plugin's fps decides
+        return due
 
     def render(
         self, mode: str, now: dt.datetime, elapsed: float, force_clear: bool

@@ -8,7 +8,12 @@ A native plugin is a class constructed as ``Cls(host)`` with
   size, or draw into ``ctx.image`` and return None/True; ``False`` means "no
   content now" and the rotation moves on;
 - optional attributes: ``fps`` (frames per second wanted now, default 1),
-  ``display_duration`` (seconds), ``modes`` (display modes), ``cleanup()``.
+  ``display_duration`` (seconds), ``modes`` (display modes), ``cleanup()``;
+- optional ``next_frame_at(now) -> datetime | None``: called right after a
+  render with the same ``now``; the aware wall time at which the frame next
+  changes (a clock: the next minute). The runtime re-renders just after it
+  (and at the latest 10 s later, in case the wall clock jumps) instead of at
+  ``fps``; None means "use ``fps``". An exception counts as a failed render.
 
 Plugins never touch hardware: the runtime owns the panel.
 """

@@ -11,6 +11,9 @@ after ``load_timeout`` is reported as failed in ``status()``; it is not
 started again while its thread runs (a later ``sync`` with the same files
 and config leaves it alone), and if it does finish after all it joins late.
 A load whose spec changed or was removed meanwhile is cleaned up on arrival.
+While loads are held (``hold_loads``, used during service start-up so that
+getting online has the CPU), ``sync`` starts them but they wait for
+``release_loads`` before doing any work, and ``sync`` does not wait for them.
 """
 
 from __future__ import annotations
@@ -111,7 +114,16 @@ class PluginTable:
         self._prints: dict[str, _Fingerprint] = {}
         self._errors: dict[str, str] = {}
         self._slots: tuple[Slot, ...] = ()
+        self._released = threading.Event()
+        self._released.set()
         self.sink_factory: Callable[[str], Callable[..., None]] | None = None
+
+    def hold_loads(self) -> None:
+        """Loads started from now on wait for ``release_loads`` (their timeout too)."""
+        self._released.clear()
+
+    def release_loads(self) -> None:
+        self._released.set()
 
     def get(self, plugin_id: str) -> LoadedPlugin | None:
         with self._lock:
@@ -148,7 +160,7 @@ class PluginTable:
                 if load is not None:
                     started.append(load)
             self._rebuild()
-        deadline = time.monotonic() + self._sync_wait
+        deadline = time.monotonic() + (self._sync_wait if self._released.is_set() else 0.0)
         for load in started:
             load.done.wait(max(0.0, deadline - time.monotonic()))
 
@@ -183,13 +195,14 @@ class PluginTable:
             target=self._load, args=(spec, load), name=f"load-{spec.id}", daemon=True
         )
         worker.start()
-        timer = threading.Timer(self._load_timeout, self._overdue, args=(spec.id, load))
-        timer.daemon = True
-        timer.start()
         return load
 
     def _load(self, spec: PluginSpec, load: _Load) -> None:
         """Load thread: build the plugin, then hand it over (or record the error)."""
+        self._released.wait()
+        timer = threading.Timer(self._load_timeout, self._overdue, args=(spec.id, load))
+        timer.daemon = True
+        timer.start()
         try:
             plugin: LoadedPlugin | None = load_plugin(spec, self._env)
             error = ""

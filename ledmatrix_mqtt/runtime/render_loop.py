@@ -7,8 +7,9 @@ the panel and return how long to sleep. The render thread never waits on a
 plugin's ``update()``: it try-locks the plugin and, if an update holds the
 lock, keeps showing that plugin's last frame. It sleeps until the next thing
 can change (next frame for a scrolling plugin or notification, next second for
-a 1 fps one, the end of the dwell, or an API call), so a static clock costs
-one render and one hash per second.
+a 1 fps one, the end of the dwell, or an API call). A native plugin that says
+when its frame next changes (``next_frame_at``) is not re-rendered before then:
+a static HH:MM clock costs one render a minute and a cheap tick a second.
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ class RenderLoop:
     _rendered: tuple[rot.Slot | None, float]
     _empty_streak: int
     _watchdog: RenderWatchdog
+    # the frame on the panel holds until (wall due, monotonic bound): (plugin, slot, start, ...)
+    _static: tuple[LoadedPlugin, rot.Slot, float, dt.datetime, float] | None = None
 
     def _notify(self, kind: str) -> None:
         raise NotImplementedError
@@ -76,6 +79,7 @@ class RenderLoop:
         return sink
 
     def _push(self, frame: Image.Image) -> None:
+        self._static = None  # whatever pushes, the held frame is no longer what is shown
         if self.frames.push(frame):
             self._notify("frame")
 
@@ -127,6 +131,7 @@ class RenderLoop:
         ):  # fmt: skip
             self._notify("state")
         if not power:
+            self._static = None
             if self.frames.blank():
                 self._notify("frame")
             return IDLE_WAIT_S
@@ -151,12 +156,19 @@ class RenderLoop:
         force_clear: bool,
     ) -> float:
         wall = dt.datetime.fromtimestamp(self._wall(), self._tz)
+        ends_at = current.ends_at() or now + IDLE_WAIT_S
+        held = None if force_clear else self._held_until(plugin, slot, current, wall, now)
+        if held is not None:  # the frame on the panel is still current: no render
+            return max(0.0, min(IDLE_WAIT_S, held - now, ends_at - now))
         outcome = render_slot(
             plugin, slot.mode, wall, now - current.started_at, force_clear, self._watchdog
         )
         if outcome.frame is not None:
             self._empty_streak = 0
             self._push(outcome.frame)
+            if outcome.due is not None:
+                bound = time.monotonic() + outcome.next_frame_in
+                self._static = (plugin, slot, current.started_at, outcome.due, bound)
         elif outcome.skip:
             self._empty_streak += 1
             with self._lock:
@@ -166,8 +178,25 @@ class RenderLoop:
             self._empty_streak = 0
             self._show_idle()  # nothing has content: do not spin
             return IDLE_WAIT_S
-        ends_at = current.ends_at() or now + IDLE_WAIT_S
-        return max(0.0, min(outcome.next_frame_in, ends_at - time.monotonic()))
+        # a held frame still ticks each second: schedules and wall-clock jumps are seen there
+        wait = min(outcome.next_frame_in, IDLE_WAIT_S) if outcome.due else outcome.next_frame_in
+        return max(0.0, min(wait, ends_at - time.monotonic()))
+
+    def _held_until(
+        self,
+        plugin: LoadedPlugin,
+        slot: rot.Slot,
+        current: rot.RotationState,
+        wall: dt.datetime,
+        now: float,
+    ) -> float | None:
+        """The monotonic time up to which the shown frame of this slot stays current, if it
+        does: the plugin declared it (``next_frame_at``), and neither that wall time nor the
+        bound has passed (a wall clock set back cannot hold a frame longer than the bound)."""
+        held = self._static
+        if held is None or held[:3] != (plugin, slot, current.started_at):
+            return None
+        return held[4] if wall < held[3] and now < held[4] else None
 
     def _render_notification(self, showing: Showing, now: float) -> float:
         painter = self._takeover.painter
@@ -179,5 +208,6 @@ class RenderLoop:
         return wait
 
     def _show_idle(self) -> None:
+        self._static = None
         if self.frames.blank():
             self._notify("frame")

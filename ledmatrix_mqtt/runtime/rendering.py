@@ -33,6 +33,10 @@ from ledmatrix_mqtt.runtime.loaded import PLUGIN_ERRORS, LoadedPlugin
 _LOG = logging.getLogger(__name__)
 HELD_FRAME_RETRY_S = 0.25
 RENDER_TIMEOUT_S = 2.0
+# The longest a frame a plugin declared unchanging waits for a re-render: bounds how
+# long a wall-clock jump (NTP sync after boot on a Pi without RTC) leaves it stale.
+MAX_STATIC_WAIT_S = 10.0
+BOUNDARY_MARGIN_S = 0.002  # re-render just after the boundary, not just before it
 
 
 class RenderTimeout(Exception):
@@ -96,6 +100,7 @@ class RenderOutcome:
     frame: Image.Image | None
     skip: bool = False  # move on to the next slot now
     next_frame_in: float = 1.0
+    due: dt.datetime | None = None  # the plugin said: this frame holds until then (wall time)
 
 
 def _frame_interval(plugin: LoadedPlugin, wall: dt.datetime) -> float:
@@ -105,8 +110,13 @@ def _frame_interval(plugin: LoadedPlugin, wall: dt.datetime) -> float:
         fps = 1.0
     if fps <= 1.0:
         # 1 fps plugins (clocks) are re-rendered just after each second boundary
-        return 1.0 - wall.microsecond / 1_000_000 + 0.002
+        return 1.0 - wall.microsecond / 1_000_000 + BOUNDARY_MARGIN_S
     return 1.0 / fps
+
+
+def _until(due: dt.datetime, wall: dt.datetime) -> float:
+    """Seconds from ``wall`` to just after ``due`` (a plugin's next change), bounded."""
+    return min(MAX_STATIC_WAIT_S, max(0.0, (due - wall).total_seconds()) + BOUNDARY_MARGIN_S)
 
 
 def render_slot(
@@ -131,14 +141,15 @@ def render_slot(
     plugin.abandoned = False  # whatever held the lock has returned
     started = time.monotonic()
 
-    def locked_render() -> Image.Image | None:
+    def locked_render() -> tuple[Image.Image | None, dt.datetime | None]:
         try:
-            return plugin.render(mode, wall, elapsed, force_clear)
+            frame = plugin.render(mode, wall, elapsed, force_clear)
+            return frame, (plugin.next_frame_at(wall) if frame is not None else None)
         finally:
             plugin.lock.release()  # by whichever thread the call finishes on
 
     try:
-        frame = watchdog.call(locked_render) if watchdog else locked_render()
+        frame, due = watchdog.call(locked_render) if watchdog else locked_render()
     except PLUGIN_ERRORS as exc:  # recorded as the plugin's failure below
         if isinstance(exc, RenderTimeout):
             plugin.abandoned = True
@@ -153,4 +164,5 @@ def render_slot(
     plugin.health.record_render_success()
     plugin.last_frame = frame
     spent = time.monotonic() - started
-    return RenderOutcome(frame, next_frame_in=max(0.0, _frame_interval(plugin, wall) - spent))
+    interval = _until(due, wall) if due is not None else _frame_interval(plugin, wall)
+    return RenderOutcome(frame, next_frame_in=max(0.0, interval - spent), due=due)

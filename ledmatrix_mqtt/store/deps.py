@@ -18,10 +18,11 @@ import re
 import subprocess
 import sys
 from collections.abc import Sequence
-from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from packaging.requirements import InvalidRequirement, Requirement
+if TYPE_CHECKING:  # packaging and importlib.metadata load on first use (not at start-up)
+    from packaging.requirements import Requirement
 
 from ledmatrix_mqtt.core.models import DependencyReport
 
@@ -55,6 +56,10 @@ def _dist_satisfies(req: Requirement, seen: set[str]) -> bool:
     if key in seen:
         return True
     seen.add(key)
+    from importlib import metadata
+
+    from packaging.requirements import InvalidRequirement, Requirement
+
     try:
         dist = metadata.distribution(req.name)
     except metadata.PackageNotFoundError:
@@ -80,6 +85,8 @@ def is_satisfied(lines: Sequence[str]) -> bool:
     A line whose marker does not apply is skipped; an option line (``-r``,
     ``-e``, ``--index-url``...) or an unparseable line counts as unsatisfied.
     """
+    from packaging.requirements import InvalidRequirement, Requirement
+
     seen: set[str] = set()
     for line in lines:
         if line.startswith("-"):

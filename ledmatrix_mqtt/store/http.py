@@ -22,15 +22,15 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TypeVar
+from typing import IO, TYPE_CHECKING, TypeVar
 from urllib.parse import unquote, urljoin, urlsplit
-
-import requests
-import urllib3
 
 from ledmatrix_mqtt import __version__
 from ledmatrix_mqtt.errors import DownloadFailed, Forbidden, PayloadTooLarge
 from ledmatrix_mqtt.store.net_errors import describe_network_error
+
+if TYPE_CHECKING:  # requests (slow to import, ~16 MiB) loads with the first request sent
+    import requests
 
 _LOG = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -144,6 +144,8 @@ class HttpClient:
     def _session(self) -> requests.Session:
         session: requests.Session | None = getattr(self._local, "session", None)
         if session is None:
+            import requests
+
             session = requests.Session()
             session.headers["User-Agent"] = USER_AGENT
             self._local.session = session
@@ -168,8 +170,11 @@ class HttpClient:
             hop_headers = {**self._headers_for(current), **headers}
             with self._lock:
                 self.request_count += 1
+            session = self._session()
+            import requests  # loaded by _session
+
             try:
-                resp = self._session().get(
+                resp = session.get(
                     current,
                     headers=hop_headers,
                     timeout=max(0.01, min(timeout or self.timeout, deadline.left())),
@@ -326,6 +331,9 @@ def _body(resp: requests.Response, deadline: _Deadline) -> Iterator[bytes]:
     ``read1`` returns whatever one receive brings, so a trickling server is
     checked against the deadline after every receive, not after 64 KiB.
     """
+    import requests
+    import urllib3
+
     raw = resp.raw
     while True:
         deadline.check()

@@ -10,7 +10,7 @@ from ledmatrix_mqtt.runtime.plugin_api import PluginHost, RenderContext
 
 
 class ClockPlugin:
-    fps = 1.0  # re-rendered each second; pushed only when the minute changes
+    fps = 1.0  # without next_frame_at: re-rendered each second
 
     def __init__(self, host: PluginHost) -> None:
         self.host = host
@@ -25,6 +25,11 @@ class ClockPlugin:
                 self.zone = ZoneInfo(str(cfg["timezone"]))
             except (ZoneInfoNotFoundError, ValueError):
                 host.logger.warning("unknown timezone %r; using the device's", cfg["timezone"])
+
+    def next_frame_at(self, now: dt.datetime) -> dt.datetime:
+        """The frame shows minutes (and the date, AM/PM): it changes at the next minute."""
+        local = now.astimezone(self.zone) if self.zone else now
+        return local.replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
 
     def _texts(self, now: dt.datetime) -> tuple[str, str, str]:
         if self.format_24h:

@@ -374,3 +374,16 @@ def test_slow_plugin_joins_the_rotation_when_its_load_finishes(make, tmp_path) -
     assert c.wait_loaded(5)
     assert list(c.rotation()) == ["lm-clock", "slow-init"]
     assert all(s.loaded and not s.error for s in c.runtime_status())
+
+
+def test_held_loads_wait_for_release_and_sync_returns_without_waiting(make) -> None:
+    """At service start-up 50 plugin loads competed with getting online on a slow CPU
+    (5 s to online under a 25 % quota); held, they start once the service is online."""
+    c = make()
+    c.hold_loads()
+    started = time.monotonic()
+    c.sync_plugins(builtin_specs({}))
+    assert time.monotonic() - started < 0.4, "sync waited for held loads"
+    assert not wait_until(lambda: c.plugins.loaded_ids(), timeout=1.0), "loaded while held"
+    c.release_loads()
+    assert wait_until(lambda: set(c.plugins.loaded_ids()) == {"clock", "status", "text"}, 10)

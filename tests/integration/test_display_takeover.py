@@ -251,3 +251,30 @@ def test_schedule_can_be_changed_at_runtime(make) -> None:
     assert wait_until(lambda: not c.state().power)
     c.set_schedule(schedule={"enabled": False})
     assert wait_until(lambda: c.state().power)
+
+
+# frames that declare when they change -------------------------------------------------------
+def test_static_clock_renders_only_when_its_minute_changes_and_still_shows_after_power_on(
+    make,
+) -> None:
+    """The HH:MM clock was rendered every second (most of the idle CPU); now only when its
+    minute changes, while power and wall-clock changes still show at once."""
+    wall = WallClock(dt.datetime(2025, 6, 2, 12, 0, 5, tzinfo=BERLIN))
+    c = make(wall=wall, default_duration=600)
+    c.sync_plugins(builtins_clock_only())
+    c.start()
+    assert wait_until(lambda: c.frame_image().getbbox() is not None)
+    clock = c.plugins.get("clock")
+    assert clock is not None
+    renders: list[dt.datetime] = []
+    original = clock.instance.render
+    clock.instance.render = lambda ctx: (renders.append(ctx.now), original(ctx))[1]
+    assert not wait_until(lambda: renders, timeout=2.5), "re-rendered within the same minute"
+    before = c.frame_image()
+    wall.set(dt.datetime(2025, 6, 2, 12, 1, 0, 500_000, tzinfo=BERLIN))
+    assert wait_until(lambda: renders, timeout=3)
+    assert wait_until(lambda: not shows(c, before), timeout=3), "the new minute is shown"
+    c.set_power(False)
+    assert wait_until(lambda: c.frame_image().getbbox() is None)
+    c.set_power(True)
+    assert wait_until(lambda: c.frame_image().getbbox() is not None, timeout=3)

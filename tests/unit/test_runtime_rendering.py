@@ -6,9 +6,15 @@ import datetime as dt
 import json
 from pathlib import Path
 
+from ledmatrix_mqtt import BUILTIN_PLUGINS_DIR
 from ledmatrix_mqtt.runtime.loaded import LoadedPlugin
 from ledmatrix_mqtt.runtime.loader import LoadEnvironment, load_plugin
-from ledmatrix_mqtt.runtime.rendering import RenderWatchdog, render_slot
+from ledmatrix_mqtt.runtime.rendering import (
+    BOUNDARY_MARGIN_S,
+    MAX_STATIC_WAIT_S,
+    RenderWatchdog,
+    render_slot,
+)
 from ledmatrix_mqtt.runtime.scheduler import UpdateScheduler
 from ledmatrix_mqtt.runtime.spec import spec_from_folder
 from tests.support.waiting import wait_until
@@ -158,3 +164,49 @@ def test_held_frame_of_a_fast_plugin_is_retried_at_its_frame_rate(tmp_path) -> N
         plugin.lock.release()
     assert held.frame is not None and not held.skip
     assert held.next_frame_in <= 1 / 30 + 0.001
+
+
+def _clock(tmp_path: Path) -> LoadedPlugin:
+    env = LoadEnvironment(64, 32, "T", "UTC", tmp_path / "state")
+    return load_plugin(spec_from_folder(BUILTIN_PLUGINS_DIR / "clock", {}), env)
+
+
+def test_static_clock_is_rendered_again_at_the_next_minute_not_every_second(tmp_path) -> None:
+    """The HH:MM clock (fps 1) was re-rendered every second though its frame changes once a
+    minute: most of the service's idle CPU."""
+    clock = _clock(tmp_path)
+    wall = dt.datetime(2024, 1, 1, 12, 0, 55, 250_000, tzinfo=dt.UTC)
+    outcome = render_slot(clock, "clock", wall, 0.0, True)
+    assert outcome.frame is not None
+    assert 4.5 < outcome.next_frame_in <= 4.75 + BOUNDARY_MARGIN_S
+
+
+def test_a_frame_declared_static_is_still_rerendered_within_the_wall_clock_bound(
+    tmp_path,
+) -> None:
+    """A wall-clock jump (NTP after boot) must not leave a clock stale for a minute."""
+    clock = _clock(tmp_path)
+    wall = dt.datetime(2024, 1, 1, 12, 0, 0, tzinfo=dt.UTC)
+    outcome = render_slot(clock, "clock", wall, 0.0, True)
+    assert MAX_STATIC_WAIT_S - 0.5 < outcome.next_frame_in <= MAX_STATIC_WAIT_S
+
+
+def test_a_naive_next_frame_time_falls_back_to_the_frame_rate(tmp_path) -> None:
+    plugin = _stuck(tmp_path)
+    plugin.instance.fps = 10
+    plugin.instance.next_frame_at = lambda now: dt.datetime(2030, 1, 1)  # naive: ignored
+    outcome = render_slot(plugin, "stuck", WALL, 0.0, True)
+    assert outcome.frame is not None and outcome.next_frame_in <= 0.1
+
+
+def test_a_next_frame_hook_that_raises_counts_as_a_failed_render(tmp_path) -> None:
+    plugin = _stuck(tmp_path)
+
+    def broken(now: dt.datetime) -> dt.datetime:
+        raise ValueError("no idea")
+
+    plugin.instance.next_frame_at = broken
+    outcome = render_slot(plugin, "stuck", WALL, 0.0, True, RenderWatchdog(1.0))
+    assert outcome.skip and outcome.frame is None
+    assert not plugin.health.snapshot().healthy
+    assert _lock_is_free(plugin)

@@ -1,0 +1,24 @@
+"""What the service imports before it can go online.
+
+The install/update path (requests, packaging, importlib.metadata) and schema
+checking (jsonschema) load on first use: importing them costs about a second and
+11 MiB on a Pi-class CPU, and the service does not need them to come online.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+DEFERRED = ("requests", "urllib3", "jsonschema", "packaging", "importlib.metadata")
+
+
+def test_service_modules_leave_the_install_stack_and_jsonschema_unloaded() -> None:
+    probe = (
+        "import sys, ledmatrix_mqtt.cli.main, ledmatrix_mqtt.app\n"
+        f"print(','.join(m for m in {DEFERRED!r} if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "", f"loaded at import time: {done.stdout.strip()}"
