@@ -37,13 +37,6 @@ CLI = Path(sys.executable).with_name("ledmatrix-mqtt")
 CONFIG_COMMENT = "# kept by every edit the service makes\n"
 
 
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[MosquittoBroker]:
-    b = MosquittoBroker(tmp_path / "broker").start()
-    yield b
-    b.stop()
-
-
 @dataclass
 class PluginShelf:
     """Plugins published in the fake store (repos + registry entries)."""
