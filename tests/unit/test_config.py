@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -231,11 +233,18 @@ def test_editor_remove_and_restore_block(tmp_path: Path) -> None:
     assert editor.remove_block("absent") is None
 
 
-def test_editor_read_only_fs_keeps_original(tmp_path: Path) -> None:
+@contextmanager
+def user_config_on_small_fs(tmp_path: Path) -> Iterator[Path]:
+    """``config.yaml`` holding ``USER_CONFIG`` alone on a fresh 64 KiB tmpfs."""
     with tmpfs(tmp_path / "fs", "64k") as fs:
         path = fs / "config.yaml"
         path.write_text(USER_CONFIG)
-        remount_read_only(fs)
+        yield path
+
+
+def test_editor_read_only_fs_keeps_original(tmp_path: Path) -> None:
+    with user_config_on_small_fs(tmp_path) as path:
+        remount_read_only(path.parent)
         with pytest.raises(StorageFailed):
             ConfigEditor(path).set_enabled("clock", True)
         assert path.read_text() == USER_CONFIG
@@ -243,9 +252,8 @@ def test_editor_read_only_fs_keeps_original(tmp_path: Path) -> None:
 
 def test_editor_disk_full_keeps_original(tmp_path: Path) -> None:
     """Disk full during the write: StorageFailed, original intact, no temp file left."""
-    with tmpfs(tmp_path / "fs", "64k") as fs:
-        path = fs / "config.yaml"
-        path.write_text(USER_CONFIG)
+    with user_config_on_small_fs(tmp_path) as path:
+        fs = path.parent
         fill(fs)
         with pytest.raises(StorageFailed):
             ConfigEditor(path).ensure_block("x" * 60, enabled=False)
