@@ -8,6 +8,7 @@ started from that file. Home Assistant is played by a plain paho client
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -96,6 +97,11 @@ class Appliance:
     def state_dir(self) -> Path:
         return Path(self.config.state_dir)
 
+    def stop(self) -> None:
+        """Close the Home Assistant stand-in, then stop the service."""
+        self.ha.close()
+        self.service.stop()
+
     def command(self, name: str, payload: dict[str, Any], timeout: float = 20.0) -> dict:
         """Publish a JSON command on ``ROOT/cmd/<name>``; its response envelope."""
         tx = f"e2e-{time.monotonic_ns()}"
@@ -176,16 +182,22 @@ def start_appliance(config_path: Path, broker: MosquittoBroker) -> Appliance:
     return Appliance(config_path, config, broker, service, ha, original)
 
 
+@contextlib.contextmanager
+def running_appliance(config_path: Path, broker: MosquittoBroker) -> Iterator[Appliance]:
+    """The service started from ``config_path`` (see ``start_appliance``), stopped on exit."""
+    app = start_appliance(config_path, broker)
+    try:
+        yield app
+    finally:
+        app.stop()
+
+
 @pytest.fixture
 def appliance(tmp_path: Path, broker: MosquittoBroker, shelf: PluginShelf) -> Iterator[Appliance]:
     """The service running from a config file, with an empty shelf the test fills."""
     path = write_config(tmp_path / "etc", port=broker.port, store=shelf.fake.store_config())
-    app = start_appliance(path, broker)
-    try:
+    with running_appliance(path, broker) as app:
         yield app
-    finally:
-        app.ha.close()
-        app.service.stop()
 
 
 def cli_env() -> dict[str, str]:
