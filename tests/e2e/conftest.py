@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,27 +29,13 @@ from ledmatrix_mqtt.configfile import load_config
 from ledmatrix_mqtt.core.config_model import AppConfig
 from tests.support.fake_github import FakeGitHub
 from tests.support.mosquitto import MosquittoBroker, Probe, retained_snapshot
-from tests.support.plugin_factory import plugin_files, registry_entry
+from tests.support.plugin_factory import PluginShelf
 
 DEVICE_ID = "e2epanel"
 ROOT = f"ledmatrix/{DEVICE_ID}"
 PANEL_SIZE = (64, 32)
 CLI = Path(sys.executable).with_name("ledmatrix-mqtt")
 CONFIG_COMMENT = "# kept by every edit the service makes\n"
-
-
-@dataclass
-class PluginShelf:
-    """Plugins published in the fake store (repos + registry entries)."""
-
-    fake: FakeGitHub
-    entries: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    def publish(self, plugin_id: str, version: str, *, text: str = "HI") -> None:
-        """Publish (or re-publish) ``plugin_id`` at ``version`` drawing ``text``."""
-        self.fake.add_repo("tests", plugin_id, plugin_files(plugin_id, version, text=text))
-        self.entries[plugin_id] = registry_entry(self.fake, plugin_id, latest_version=version)
-        self.fake.set_registry(list(self.entries.values()))
 
 
 @pytest.fixture
