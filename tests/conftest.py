@@ -1,12 +1,14 @@
-"""Shared fixtures: the fake GitHub server and temp state dirs."""
+"""Shared fixtures: the fake GitHub server and a real mosquitto broker."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.support.fake_github import FakeGitHub
+from tests.support.mosquitto import MosquittoBroker
 
 
 @pytest.fixture
@@ -16,6 +18,13 @@ def fake_github() -> Iterator[FakeGitHub]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[MosquittoBroker]:
+    b = MosquittoBroker(tmp_path / "broker").start()
+    yield b
+    b.stop()
 
 
 collect_ignore = ["ha"]  # Home Assistant suite: own Python 3.13 venv, run by scripts/test-ha

@@ -8,6 +8,7 @@ started from that file. Home Assistant is played by a plain paho client
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -15,7 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,34 +29,13 @@ from ledmatrix_mqtt.configfile import load_config
 from ledmatrix_mqtt.core.config_model import AppConfig
 from tests.support.fake_github import FakeGitHub
 from tests.support.mosquitto import MosquittoBroker, Probe, retained_snapshot
-from tests.support.plugin_factory import plugin_files, registry_entry
+from tests.support.plugin_factory import PluginShelf
 
 DEVICE_ID = "e2epanel"
 ROOT = f"ledmatrix/{DEVICE_ID}"
 PANEL_SIZE = (64, 32)
 CLI = Path(sys.executable).with_name("ledmatrix-mqtt")
 CONFIG_COMMENT = "# kept by every edit the service makes\n"
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[MosquittoBroker]:
-    b = MosquittoBroker(tmp_path / "broker").start()
-    yield b
-    b.stop()
-
-
-@dataclass
-class PluginShelf:
-    """Plugins published in the fake store (repos + registry entries)."""
-
-    fake: FakeGitHub
-    entries: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    def publish(self, plugin_id: str, version: str, *, text: str = "HI") -> None:
-        """Publish (or re-publish) ``plugin_id`` at ``version`` drawing ``text``."""
-        self.fake.add_repo("tests", plugin_id, plugin_files(plugin_id, version, text=text))
-        self.entries[plugin_id] = registry_entry(self.fake, plugin_id, latest_version=version)
-        self.fake.set_registry(list(self.entries.values()))
 
 
 @pytest.fixture
@@ -102,6 +82,11 @@ class Appliance:
     @property
     def state_dir(self) -> Path:
         return Path(self.config.state_dir)
+
+    def stop(self) -> None:
+        """Close the Home Assistant stand-in, then stop the service."""
+        self.ha.close()
+        self.service.stop()
 
     def command(self, name: str, payload: dict[str, Any], timeout: float = 20.0) -> dict:
         """Publish a JSON command on ``ROOT/cmd/<name>``; its response envelope."""
@@ -183,16 +168,22 @@ def start_appliance(config_path: Path, broker: MosquittoBroker) -> Appliance:
     return Appliance(config_path, config, broker, service, ha, original)
 
 
+@contextlib.contextmanager
+def running_appliance(config_path: Path, broker: MosquittoBroker) -> Iterator[Appliance]:
+    """The service started from ``config_path`` (see ``start_appliance``), stopped on exit."""
+    app = start_appliance(config_path, broker)
+    try:
+        yield app
+    finally:
+        app.stop()
+
+
 @pytest.fixture
 def appliance(tmp_path: Path, broker: MosquittoBroker, shelf: PluginShelf) -> Iterator[Appliance]:
     """The service running from a config file, with an empty shelf the test fills."""
     path = write_config(tmp_path / "etc", port=broker.port, store=shelf.fake.store_config())
-    app = start_appliance(path, broker)
-    try:
+    with running_appliance(path, broker) as app:
         yield app
-    finally:
-        app.ha.close()
-        app.service.stop()
 
 
 def cli_env() -> dict[str, str]:

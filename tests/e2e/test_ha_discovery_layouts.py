@@ -72,8 +72,7 @@ def discovery_log(app: Appliance) -> list[tuple[str, Any]]:
 
 
 def restart(app: Appliance) -> Appliance:
-    app.ha.close()
-    app.service.stop()
+    app.stop()
     return start_appliance(app.config_path, app.broker)
 
 
@@ -135,5 +134,4 @@ def test_upgrade_from_per_entity_configs_migrates_once_and_leaves_one_layout(
         assert not (app.state_dir / "mqtt" / "discovery.json").exists()
     finally:
         watcher.close()
-        app.ha.close()
-        app.service.stop()
+        app.stop()

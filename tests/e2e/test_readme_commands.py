@@ -29,7 +29,7 @@ from tests.e2e.conftest import (
     PluginShelf,
     cli_env,
     decode_png,
-    start_appliance,
+    running_appliance,
     write_config,
 )
 from tests.support.mosquitto import MosquittoBroker
@@ -84,12 +84,8 @@ def readme_service(
     shelf.publish("clock-simple", "1.2.0")
     path = write_config(tmp_path / "etc", port=broker.port, store=shelf.fake.store_config())
     path.write_text(path.read_text().replace(f"id: {DEVICE_ID}", f"id: {README_DEVICE}"))
-    app = start_appliance(path, broker)
-    try:
+    with running_appliance(path, broker) as app:
         yield app
-    finally:
-        app.ha.close()
-        app.service.stop()
 
 
 def shell_env(tmp_path: Path, app: Appliance) -> dict[str, str]:

@@ -14,7 +14,6 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -49,13 +48,6 @@ def localised(value: str, config: Path) -> str:
     out = out.replace(INSTALL_DIR, str(config.parent))
     assert INSTALL_DIR not in out, out
     return out
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[MosquittoBroker]:
-    b = MosquittoBroker(tmp_path / "broker").start()
-    yield b
-    b.stop()
 
 
 def test_unit_exec_start_runs_the_service_and_kill_signal_stops_it(

@@ -21,7 +21,6 @@ from tests.ha.harness import (
     BASE,
     STORE_PLUGIN,
     ServiceProcess,
-    Store,
     Watch,
     discovered_unique_ids,
     retained,
@@ -30,6 +29,7 @@ from tests.ha.harness import (
 from tests.ha.hass_helpers import HaView, until
 from tests.support.fake_github import FakeGitHub
 from tests.support.mosquitto import MosquittoBroker
+from tests.support.plugin_factory import PluginShelf
 from tests.support.waiting import wait_until
 
 
@@ -63,9 +63,9 @@ def broker(tmp_path: Path) -> Iterator[MosquittoBroker]:
 
 
 @pytest.fixture
-def store() -> Iterator[Store]:
+def store() -> Iterator[PluginShelf]:
     fake = FakeGitHub().start()
-    shelf = Store(fake)
+    shelf = PluginShelf(fake)
     shelf.publish(STORE_PLUGIN, "1.0.0", text="V1")
     yield shelf
     fake.stop()
@@ -80,7 +80,7 @@ def watch(broker: MosquittoBroker) -> Iterator[Watch]:
 
 @pytest.fixture
 def service(
-    tmp_path: Path, broker: MosquittoBroker, store: Store, watch: Watch
+    tmp_path: Path, broker: MosquittoBroker, store: PluginShelf, watch: Watch
 ) -> Iterator[ServiceProcess]:
     """The service running from its config file, online with its state published."""
     proc = ServiceProcess(write_config(tmp_path / "etc", broker, store)).start()

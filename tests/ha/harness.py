@@ -12,15 +12,13 @@ import json
 import os
 import signal
 import subprocess
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from tests.support.fake_github import FakeGitHub
 from tests.support.mosquitto import MosquittoBroker, Probe
-from tests.support.plugin_factory import plugin_files, registry_entry
+from tests.support.plugin_factory import PluginShelf
 
 ROOT_DIR = Path(__file__).resolve().parents[2]
 CLI = Path(os.environ.get("LEDMATRIX_CLI", ROOT_DIR / ".venv" / "bin" / "ledmatrix-mqtt"))
@@ -34,20 +32,7 @@ MARKER = "ha-suite/marker"
 STORE_PLUGIN = "weather-lite"
 
 
-@dataclass
-class Store:
-    """Plugins published on the fake GitHub (repos + registry entries)."""
-
-    fake: FakeGitHub
-    entries: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    def publish(self, plugin_id: str, version: str, *, text: str = "HI") -> None:
-        self.fake.add_repo("tests", plugin_id, plugin_files(plugin_id, version, text=text))
-        self.entries[plugin_id] = registry_entry(self.fake, plugin_id, latest_version=version)
-        self.fake.set_registry(list(self.entries.values()))
-
-
-def write_config(folder: Path, broker: MosquittoBroker, store: Store) -> Path:
+def write_config(folder: Path, broker: MosquittoBroker, store: PluginShelf) -> Path:
     """A config file as a user writes it: external broker, headless panel, test store."""
     folder.mkdir(parents=True, exist_ok=True)
     document = {

@@ -9,9 +9,10 @@ import pytest
 from homeassistant.core import Event, EventStateChangedData, callback
 from homeassistant.helpers.event import async_track_state_change_event
 
-from tests.ha.harness import BASE, BUILTINS, IDENTIFIER, STORE_PLUGIN, Store, Watch, retained_json
+from tests.ha.harness import BASE, BUILTINS, IDENTIFIER, STORE_PLUGIN, Watch, retained_json
 from tests.ha.hass_helpers import UNSET, HaView, assert_clean_log, until
 from tests.support.mosquitto import MosquittoBroker
+from tests.support.plugin_factory import PluginShelf
 
 DISPLAY = f"{BASE}/state/display"
 
@@ -32,6 +33,30 @@ async def loaded(ha: HaView, *entity_ids: str) -> None:
         30,
         f"{entity_ids} have values",
     )
+
+
+async def press_until_changed(
+    ha: HaView,
+    broker: MosquittoBroker,
+    watch: Watch,
+    button: str,
+    key: str,
+    *,
+    state: str | None = None,
+    command: str | None = None,
+) -> tuple[Any, Any]:
+    """Press ``button`` in HA and wait until ``key`` of the retained ``state/<state>``
+    (default: the button's name) changes; that state before and after."""
+    topic = f"{BASE}/state/{state or button}"
+    before = await retained_state(ha, broker, topic)
+    await ha.call("button", "press", ha.entity_id(button, "button"))
+    await until(
+        ha.hass,
+        lambda: (watch.latest_json(topic) or {}).get(key) != before[key],
+        20,
+        lambda: last_response(watch, command or button),
+    )
+    return before, await retained_state(ha, broker, topic)
 
 
 async def test_light_text_select_and_buttons_change_the_retained_state(
@@ -78,32 +103,11 @@ async def test_light_text_select_and_buttons_change_the_retained_state(
     await until(ha.hass, lambda: ha.value(show) != target, 10, lambda: last_response(watch, "next"))
     assert (await retained_state(ha, broker, DISPLAY))["current_plugin"] == ha.value(show)
 
-    before = await retained_state(ha, broker, f"{BASE}/state/reconcile")
-    await ha.call("button", "press", ha.entity_id("reconcile", "button"))
-    await until(
-        ha.hass,
-        lambda: (
-            (watch.latest_json(f"{BASE}/state/reconcile") or {}).get("finished_at")
-            != before["finished_at"]
-        ),
-        20,
-        lambda: last_response(watch, "reconcile"),
-    )
-    after = await retained_state(ha, broker, f"{BASE}/state/reconcile")
+    before, after = await press_until_changed(ha, broker, watch, "reconcile", "finished_at")
     assert after["finished_at"] > before["finished_at"] and after["successful"] is True
-
-    store_before = await retained_state(ha, broker, f"{BASE}/state/store")
-    await ha.call("button", "press", ha.entity_id("refresh_store", "button"))
-    await until(
-        ha.hass,
-        lambda: (
-            (watch.latest_json(f"{BASE}/state/store") or {}).get("fetched_at")
-            != store_before["fetched_at"]
-        ),
-        20,
-        lambda: last_response(watch, "search"),
+    _, store_after = await press_until_changed(
+        ha, broker, watch, "refresh_store", "fetched_at", state="store", command="search"
     )
-    store_after = await retained_state(ha, broker, f"{BASE}/state/store")
     assert STORE_PLUGIN in [e["id"] for e in store_after["entries"]]
     assert_clean_log(caplog)
 
@@ -131,7 +135,7 @@ async def test_store_install_update_with_progress_and_uninstall_from_home_assist
     ha: HaView,
     watch: Watch,
     broker: MosquittoBroker,
-    store: Store,
+    store: PluginShelf,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     hass = ha.hass

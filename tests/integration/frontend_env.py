@@ -53,13 +53,6 @@ class Service:
         assert self.frontend.wait_online(10)
 
 
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[MosquittoBroker]:
-    b = MosquittoBroker(tmp_path / "broker").start()
-    yield b
-    b.stop()
-
-
 def make_service(
     broker: MosquittoBroker, state_dir: Path, tuning: FrontendTuning = FAST, **mqtt: object
 ) -> Service:

@@ -9,10 +9,20 @@ import pytest
 from ledmatrix_mqtt.cli.main import main
 
 
-def test_valid_config_passes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def check(tmp_path: Path, text: str, *, config_first: bool = False) -> int:
+    """Write ``text`` as config.yaml and run ``config check`` on it, with ``--config`` before
+    the command or after it (both spellings are supported); its exit code."""
     path = tmp_path / "config.yaml"
-    path.write_text("state_dir: st\nplugins:\n  clock:\n    format_24h: false\n")
-    assert main(["--config", str(path), "config", "check"]) == 0
+    path.write_text(text)
+    option = ["--config", str(path)]
+    return main([*option, "config", "check"] if config_first else ["config", "check", *option])
+
+
+def test_valid_config_passes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = check(
+        tmp_path, "state_dir: st\nplugins:\n  clock:\n    format_24h: false\n", config_first=True
+    )
+    assert code == 0
     assert "OK" in capsys.readouterr().out
 
 
@@ -20,8 +30,12 @@ def test_plugin_setting_checked_against_its_schema(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "config.yaml"
-    path.write_text("state_dir: st\nplugins:\n  clock:\n    format_24h: sometimes\n")
-    assert main(["--config", str(path), "config", "check"]) == 2
+    code = check(
+        tmp_path,
+        "state_dir: st\nplugins:\n  clock:\n    format_24h: sometimes\n",
+        config_first=True,
+    )
+    assert code == 2
     out = capsys.readouterr().out
     assert f"{path}: plugins.clock.format_24h:" in out
 
@@ -29,9 +43,8 @@ def test_plugin_setting_checked_against_its_schema(
 def test_bad_core_key_exits_2_without_traceback(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = tmp_path / "config.yaml"
-    path.write_text("display:\n  backend: lcd\n")
-    assert main(["--config", str(path), "config", "check"]) == 2
+    code = check(tmp_path, "display:\n  backend: lcd\n", config_first=True)
+    assert code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "display.backend" in err and "Traceback" not in err
 
@@ -40,8 +53,8 @@ def test_config_check_lists_every_problem_one_line_each(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "config.yaml"
-    path.write_text("device:\n  id: true\n  timezone: Europe/Nowhere\nmqtt:\n  port: x\n")
-    assert main(["config", "check", "--config", str(path)]) == 2
+    code = check(tmp_path, "device:\n  id: true\n  timezone: Europe/Nowhere\nmqtt:\n  port: x\n")
+    assert code == 2
     lines = capsys.readouterr().err.splitlines()
     prefix = f"ledmatrix-mqtt: invalid configuration: {path}: "
     assert [line.removeprefix(prefix).split(":")[0] for line in lines] == [
@@ -57,11 +70,10 @@ def test_config_check_lists_every_problem_one_line_each(
 def test_config_check_refuses_a_duplicated_key_naming_it_and_its_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = tmp_path / "config.yaml"
-    path.write_text(
-        "state_dir: st\nplugins:\n  clock: {}\n  text: {}\n  clock:\n    enabled: false\n"
+    code = check(
+        tmp_path, "state_dir: st\nplugins:\n  clock: {}\n  text: {}\n  clock:\n    enabled: false\n"
     )
-    assert main(["config", "check", "--config", str(path)]) == 2
+    assert code == 2
     err = capsys.readouterr().err
     assert "duplicate key 'clock' (line 5, column 3); first at line 3" in err, err
 
@@ -69,9 +81,8 @@ def test_config_check_refuses_a_duplicated_key_naming_it_and_its_line(
 def test_a_yaml_1_1_word_for_a_plugin_boolean_gets_the_fix(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = tmp_path / "config.yaml"
-    path.write_text("state_dir: st\nplugins:\n  clock:\n    show_date: no\n")
-    assert main(["config", "check", "--config", str(path)]) == 2
+    code = check(tmp_path, "state_dir: st\nplugins:\n  clock:\n    show_date: no\n")
+    assert code == 2
     out = capsys.readouterr().out
     assert "plugins.clock.show_date: 'no' is not of type 'boolean'" in out
     assert "(write false: in this file only true/false are booleans)" in out

@@ -19,6 +19,7 @@ from ledmatrix_mqtt.runtime.backends.headless import HeadlessBackend
 from ledmatrix_mqtt.runtime.controller import DisplayController
 from ledmatrix_mqtt.runtime.spec import builtin_specs
 from tests.support.golden import check_golden
+from tests.support.headless_display import headless_controllers
 from tests.support.ledmatrix_style_plugins import fixture_spec
 from tests.support.waiting import wait_until
 
@@ -27,21 +28,11 @@ DEVICE = DeviceConfig("panel", "Test Panel", "UTC")
 
 @pytest.fixture
 def make(tmp_path):
-    made: list[DisplayController] = []
-
-    def factory(**display) -> DisplayController:
-        cfg = DisplayConfig(backend="headless", **display)
-        controller = DisplayController(
-            cfg, device=DEVICE, state_dir=tmp_path / "state",
-            backend=HeadlessBackend(cfg.width, cfg.height),
-            service_info=lambda: {"installed_plugins": 2, "ip": "10.0.0.2"}, update_timeout=0.5,
-        )  # fmt: skip
-        made.append(controller)
-        return controller
-
-    yield factory
-    for controller in made:
-        controller.stop()
+    with headless_controllers(
+        tmp_path / "state", DEVICE,
+        service_info=lambda: {"installed_plugins": 2, "ip": "10.0.0.2"}, update_timeout=0.5,
+    ) as build:  # fmt: skip
+        yield lambda **display: build(display)
 
 
 class Recorder:

@@ -13,14 +13,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from PIL import Image, ImageChops
 
-from ledmatrix_mqtt.core.config_model import DeviceConfig, DisplayConfig
+from ledmatrix_mqtt.core.config_model import DeviceConfig
 from ledmatrix_mqtt.core.notifications import MAX_QUEUE, Notification
 from ledmatrix_mqtt.errors import Busy, InvalidPayload, NotFound
-from ledmatrix_mqtt.runtime.backends.headless import HeadlessBackend
 from ledmatrix_mqtt.runtime.controller import DisplayController
 from ledmatrix_mqtt.runtime.notification_view import REPLACEMENT, NotificationPainter
 from ledmatrix_mqtt.runtime.spec import builtin_specs
 from tests.support.golden import check_golden
+from tests.support.headless_display import headless_controllers
 from tests.support.ledmatrix_style_plugins import fixture_spec
 from tests.support.waiting import wait_until
 
@@ -43,22 +43,13 @@ class WallClock:
 
 @pytest.fixture
 def make(tmp_path):
-    made: list[DisplayController] = []
+    with headless_controllers(tmp_path / "state", DEVICE) as build:
 
-    def factory(*, wall=None, schedule=None, dim_schedule=None, **display) -> DisplayController:
-        cfg = DisplayConfig(backend="headless", **display)
-        extra = {"wall_clock": wall} if wall is not None else {}
-        controller = DisplayController(
-            cfg, device=DEVICE, state_dir=tmp_path / "state",
-            backend=HeadlessBackend(cfg.width, cfg.height),
-            schedule=schedule, dim_schedule=dim_schedule, **extra,
-        )  # fmt: skip
-        made.append(controller)
-        return controller
+        def factory(*, wall=None, schedule=None, dim_schedule=None, **display) -> DisplayController:
+            extra = {"wall_clock": wall} if wall is not None else {}
+            return build(display, schedule=schedule, dim_schedule=dim_schedule, **extra)
 
-    yield factory
-    for controller in made:
-        controller.stop()
+        yield factory
 
 
 def builtins_clock_only():  # type: ignore[no-untyped-def]

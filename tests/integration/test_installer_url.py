@@ -118,16 +118,23 @@ def test_url_install_with_git_then_update(env: Env, git_server: GitHttpServer) -
     assert env.leftovers() == []
 
 
+def assert_update_refused_keeps_old_copy(
+    env: Env, installer: Installer, error: type[Exception]
+) -> None:
+    """Updating the clock checkout raises ``error``; 1.0.0 stays, nothing is left over."""
+    with pytest.raises(error):
+        installer.update_git_checkout("clock")
+    assert env.version_on_disk("clock") == "1.0.0"
+    assert env.leftovers() == []
+
+
 @needs_git
 def test_git_update_that_breaks_the_manifest_keeps_old_copy(
     env: Env, git_server: GitHttpServer
 ) -> None:
     installer, _ = _git_clock(env, git_server)
     git_server.publish("tests", "clock", {"manifest.json": b"{broken"})
-    with pytest.raises(InvalidManifest):
-        installer.update_git_checkout("clock")
-    assert env.version_on_disk("clock") == "1.0.0"
-    assert env.leftovers() == []
+    assert_update_refused_keeps_old_copy(env, installer, InvalidManifest)
 
 
 @needs_git
@@ -137,9 +144,7 @@ def test_git_update_with_remote_outside_allow_list_forbidden(
     installer, _ = _git_clock(env, git_server)
     GitRunner.from_path().run(["remote", "set-url", "origin", "https://evil.example.com/a/b"],
             cwd=env.layout.plugins / "clock")  # fmt: skip
-    with pytest.raises(Forbidden):
-        installer.update_git_checkout("clock")
-    assert env.version_on_disk("clock") == "1.0.0"
+    assert_update_refused_keeps_old_copy(env, installer, Forbidden)
 
 
 def test_url_install_cannot_replace_a_plugin_from_another_source(env: Env) -> None:

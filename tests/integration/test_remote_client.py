@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,13 +20,6 @@ pytestmark = pytest.mark.broker
 
 ROOT = "ledmatrix/testpanel"
 PNG = b"\x89PNG\r\n\x1a\nnot-really"
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[MosquittoBroker]:
-    b = MosquittoBroker(tmp_path / "broker").start()
-    yield b
-    b.stop()
 
 
 def test_snapshot_while_the_service_comes_online_keeps_the_retained_frame(

@@ -26,13 +26,6 @@ from tests.support.plugin_factory import plugin_files, registry_entry
 pytestmark = pytest.mark.broker
 
 
-@pytest.fixture
-def broker(tmp_path: Path):  # type: ignore[no-untyped-def]
-    b = MosquittoBroker(tmp_path / "broker").start()
-    yield b
-    b.stop()
-
-
 def tree(root: Path) -> set[str]:
     """Every path under ``root`` except the files the service always rewrites."""
     volatile = ("journal", "operation", "transactions", ".lock", "cache", "mqtt")

@@ -150,10 +150,11 @@ def drive_commands(config_path: Path, broker: MosquittoBroker, responses: list[d
         probe.close()
 
 
-def test_no_secret_in_anything_published_logged_or_answered(
-    tmp_path: Path, fake_github: FakeGitHub, caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.DEBUG)
+def start_stack(
+    tmp_path: Path, fake_github: FakeGitHub, **weather_secrets: object
+) -> tuple[MosquittoBroker, Path, Recorder]:
+    """A password-protected broker, a config with every secret set and the weather plugin
+    enabled, and a probe recording everything published; the caller stops broker and probe."""
     publish_plugins(fake_github)
     users = {"svc": MQTT_PASSWORD, "probe": "probe-pw"}
     broker = MosquittoBroker(tmp_path / "broker", users=users).start()
@@ -163,9 +164,16 @@ def test_no_secret_in_anything_published_logged_or_answered(
         fake_github,
         mqtt={"username": "svc"},
         plugins={"weather": {"enabled": True, "update_interval": 1}},
-        secrets=secrets_file(),
+        secrets=secrets_file(**weather_secrets),
     )
-    recorder = Recorder.start(broker, username="probe", password="probe-pw")
+    return broker, config_path, Recorder.start(broker, username="probe", password="probe-pw")
+
+
+def test_no_secret_in_anything_published_logged_or_answered(
+    tmp_path: Path, fake_github: FakeGitHub, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    broker, config_path, recorder = start_stack(tmp_path, fake_github)
     responses: list[dict] = []
     try:
         with running_service(config_path) as (service, _config):
@@ -226,18 +234,7 @@ def weather_error(recorder: Recorder) -> str:
 def test_cli_run_installs_the_log_redactor(tmp_path: Path, fake_github: FakeGitHub) -> None:
     """``ledmatrix-mqtt run`` as a subprocess: a plugin that logs its own API key (code
     we cannot fix) still produces no secret on stderr; the line is there, redacted."""
-    publish_plugins(fake_github)
-    users = {"svc": MQTT_PASSWORD, "probe": "probe-pw"}
-    broker = MosquittoBroker(tmp_path / "broker", users=users).start()
-    config_path = write_config(
-        tmp_path / "cfg",
-        broker,
-        fake_github,
-        mqtt={"username": "svc"},
-        plugins={"weather": {"enabled": True, "update_interval": 1}},
-        secrets=secrets_file(log_key=True),
-    )
-    recorder = Recorder.start(broker, username="probe", password="probe-pw")
+    broker, config_path, recorder = start_stack(tmp_path, fake_github, log_key=True)
     exe = Path(sys.executable).with_name("ledmatrix-mqtt")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(

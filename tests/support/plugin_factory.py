@@ -4,10 +4,12 @@ install into, for tests."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ledmatrix_mqtt.store.layout import StateLayout
+from tests.support.fake_github import FakeGitHub
 
 LEDMATRIX_MANAGER = """\
 from src.plugin_system.base_plugin import BasePlugin
@@ -89,3 +91,17 @@ def registry_entry(
     }
     entry.update(extra)
     return entry
+
+
+@dataclass
+class PluginShelf:
+    """Plugins published in a fake store (repos + registry entries)."""
+
+    fake: FakeGitHub
+    entries: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def publish(self, plugin_id: str, version: str, *, text: str = "HI") -> None:
+        """Publish (or re-publish) ``plugin_id`` at ``version`` drawing ``text``."""
+        self.fake.add_repo("tests", plugin_id, plugin_files(plugin_id, version, text=text))
+        self.entries[plugin_id] = registry_entry(self.fake, plugin_id, latest_version=version)
+        self.fake.set_registry(list(self.entries.values()))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -77,10 +79,7 @@ def test_secrets_file_is_merged_and_state_dir_resolved(tmp_path: Path) -> None:
 
 
 def test_invalid_yaml_reports_line(tmp_path: Path) -> None:
-    path = tmp_path / "config.yaml"
-    path.write_text("mqtt:\n  host: [unclosed\n")
-    with pytest.raises(ConfigError, match="line"):
-        load_config(path)
+    assert "line" in str(refused_at_load(tmp_path / "config.yaml", "mqtt:\n  host: [unclosed\n"))
 
 
 def test_missing_config_means_defaults_only_when_allowed(tmp_path: Path) -> None:
@@ -115,13 +114,18 @@ def test_a_valid_time_zone_passes_and_the_system_default_is_not_checked(tmp_path
     assert cfg.device.timezone == "Not/AZone"  # what the host says; nothing the user wrote
 
 
-def test_boolean_in_a_text_key_gets_a_hint_to_quote_it(tmp_path: Path) -> None:
-    path = tmp_path / "config.yaml"
-    path.write_text("device:\n  id: true\n")
+def refused_at_load(path: Path, text: str) -> ConfigError:
+    """Write ``text`` to ``path``; the error ``load_config`` refuses it with."""
+    path.write_text(text)
     with pytest.raises(ConfigError) as info:
         load_config(path)
-    assert info.value.key == "device.id"
-    assert "reads as a boolean (true); quote it if you mean the word: 'true'" in str(info.value)
+    return info.value
+
+
+def test_boolean_in_a_text_key_gets_a_hint_to_quote_it(tmp_path: Path) -> None:
+    error = refused_at_load(tmp_path / "config.yaml", "device:\n  id: true\n")
+    assert error.key == "device.id"
+    assert "reads as a boolean (true); quote it if you mean the word: 'true'" in str(error)
 
 
 def test_yaml_1_1_words_are_words_and_flags_read_them(tmp_path: Path) -> None:
@@ -146,11 +150,11 @@ def test_duplicated_key_is_refused_at_load_naming_key_and_line(tmp_path: Path) -
     """A duplicated key passed ``config check`` (the reader kept the last one) and then
     every store edit failed with internal_error (the editor refused it)."""
     path = tmp_path / "config.yaml"
-    path.write_text("plugins:\n  clock:\n    enabled: true\n  clock:\n    enabled: false\n")
-    with pytest.raises(ConfigError) as info:
-        load_config(path)
-    assert info.value.key == "plugins.clock"
-    assert "duplicate key 'clock' (line 4, column 3); first at line 2" in str(info.value)
+    error = refused_at_load(
+        path, "plugins:\n  clock:\n    enabled: true\n  clock:\n    enabled: false\n"
+    )
+    assert error.key == "plugins.clock"
+    assert "duplicate key 'clock' (line 4, column 3); first at line 2" in str(error)
     with pytest.raises(ConfigError, match="duplicate key 'clock'"):
         ConfigEditor(path).set_enabled("clock", True)  # the same clear error, not internal
     assert path.read_text().count("clock") == 2  # untouched
@@ -229,11 +233,18 @@ def test_editor_remove_and_restore_block(tmp_path: Path) -> None:
     assert editor.remove_block("absent") is None
 
 
-def test_editor_read_only_fs_keeps_original(tmp_path: Path) -> None:
+@contextmanager
+def user_config_on_small_fs(tmp_path: Path) -> Iterator[Path]:
+    """``config.yaml`` holding ``USER_CONFIG`` alone on a fresh 64 KiB tmpfs."""
     with tmpfs(tmp_path / "fs", "64k") as fs:
         path = fs / "config.yaml"
         path.write_text(USER_CONFIG)
-        remount_read_only(fs)
+        yield path
+
+
+def test_editor_read_only_fs_keeps_original(tmp_path: Path) -> None:
+    with user_config_on_small_fs(tmp_path) as path:
+        remount_read_only(path.parent)
         with pytest.raises(StorageFailed):
             ConfigEditor(path).set_enabled("clock", True)
         assert path.read_text() == USER_CONFIG
@@ -241,9 +252,8 @@ def test_editor_read_only_fs_keeps_original(tmp_path: Path) -> None:
 
 def test_editor_disk_full_keeps_original(tmp_path: Path) -> None:
     """Disk full during the write: StorageFailed, original intact, no temp file left."""
-    with tmpfs(tmp_path / "fs", "64k") as fs:
-        path = fs / "config.yaml"
-        path.write_text(USER_CONFIG)
+    with user_config_on_small_fs(tmp_path) as path:
+        fs = path.parent
         fill(fs)
         with pytest.raises(StorageFailed):
             ConfigEditor(path).ensure_block("x" * 60, enabled=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 
 import pytest
 
@@ -11,11 +12,21 @@ from ledmatrix_mqtt.errors import Busy, InternalError, NotFound
 from ledmatrix_mqtt.store.operations import OperationQueue, OperationSnapshot
 from tests.support.waiting import wait_until
 
+Watched = tuple[OperationQueue, list[OperationSnapshot]]
 
-def test_runs_work_and_reports_progress() -> None:
+
+@pytest.fixture
+def watched() -> Iterator[Watched]:
+    """A queue and every snapshot it emits, in order; stopped after the test."""
     ops = OperationQueue()
     seen: list[OperationSnapshot] = []
     ops.add_listener(seen.append)
+    yield ops, seen
+    ops.stop()
+
+
+def test_runs_work_and_reports_progress(watched: Watched) -> None:
+    ops, seen = watched
     caller: list[Progress] = []
 
     def work(progress: object) -> str:
@@ -27,13 +38,10 @@ def test_runs_work_and_reports_progress() -> None:
     assert any(s.stage == "downloading" and s.percent == 40 for s in seen)
     assert seen[-1].status == "done" and seen[-1].percent == 100
     assert caller == [Progress("install", "x", Stage.DOWNLOADING, 40)]
-    ops.stop()
 
 
-def test_typed_errors_pass_through_and_others_become_internal() -> None:
-    ops = OperationQueue()
-    seen: list[OperationSnapshot] = []
-    ops.add_listener(seen.append)
+def test_typed_errors_pass_through_and_others_become_internal(watched: Watched) -> None:
+    ops, seen = watched
 
     def not_found(_: object) -> None:
         raise NotFound("no such plugin")
@@ -47,7 +55,6 @@ def test_typed_errors_pass_through_and_others_become_internal() -> None:
         ops.submit("install", "b", crash).result()
     assert wait_until(lambda: seen and seen[-1].status == "failed")
     assert seen[-1].error_code == "internal_error"
-    ops.stop()
 
 
 def test_operations_are_serial_and_duplicates_are_busy() -> None:
@@ -144,11 +151,11 @@ def test_queued_snapshot_is_never_emitted_after_the_job_finished() -> None:
     ops.stop()
 
 
-def test_progress_names_the_plugin_being_worked_on_and_the_final_snapshot_the_target() -> None:
+def test_progress_names_the_plugin_being_worked_on_and_the_final_snapshot_the_target(
+    watched: Watched,
+) -> None:
     """update_all is one operation: its snapshots say which plugin is updating now."""
-    ops = OperationQueue()
-    seen: list[OperationSnapshot] = []
-    ops.add_listener(seen.append)
+    ops, seen = watched
 
     def work(progress: object) -> None:
         for pid in ("a", "b"):
@@ -158,4 +165,3 @@ def test_progress_names_the_plugin_being_worked_on_and_the_final_snapshot_the_ta
     assert [s.plugin_id for s in seen if s.stage == "downloading"] == ["a", "b"]
     assert seen[-1].plugin_id == "" and seen[-1].status == "done"
     assert {s.tag for s in seen} == {"tx-1"}
-    ops.stop()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,30 @@ from tests.support.waiting import wait_until
 def _load(tmp_path: Path, plugin_id: str, config: dict) -> LoadedPlugin:
     env = LoadEnvironment(64, 32, "T", "UTC", tmp_path / "state")
     return load_plugin(fixture_spec(plugin_id, tmp_path, config), env)
+
+
+@contextmanager
+def running(*plugins: LoadedPlugin, timeout: float) -> Iterator[UpdateScheduler]:
+    """A started scheduler tracking ``plugins``, stopped on exit."""
+    scheduler = UpdateScheduler(timeout=timeout)
+    for plugin in plugins:
+        scheduler.track(plugin)
+    scheduler.start()
+    try:
+        yield scheduler
+    finally:
+        scheduler.stop()
+
+
+@contextmanager
+def updating(
+    plugin: LoadedPlugin, update: Callable[[], None], *, every: float
+) -> Iterator[UpdateScheduler]:
+    """``plugin`` with ``update`` in place of its own, due every ``every`` seconds, running."""
+    plugin.instance.update = update
+    plugin.update_interval = lambda: every  # type: ignore[method-assign]
+    with running(plugin, timeout=5) as scheduler:
+        yield scheduler
 
 
 def test_health_three_failures_start_cooldown_and_success_resets() -> None:
@@ -55,18 +81,12 @@ def test_hanging_update_times_out_without_blocking_the_scheduler(tmp_path) -> No
     """Regression for LEDMatrix 0aca40cf (#407) and 65e3e831 (#316)."""
     hung = _load(tmp_path, "lm-slow", {"update_seconds": -1})
     quick = _load(tmp_path, "lm-clock", {})
-    scheduler = UpdateScheduler(timeout=0.3)
-    scheduler.track(hung)
-    scheduler.track(quick)
-    scheduler.start()
-    try:
+    with running(hung, quick, timeout=0.3) as scheduler:
         assert wait_until(lambda: quick.instance.updates >= 1)
         assert wait_until(lambda: "timed out" in hung.health.snapshot().last_error)
         assert scheduler.is_updating("lm-slow")  # the thread cannot be killed...
         assert not hung.lock.acquire(blocking=False)  # ...and still holds the plugin
         assert not hung.health.in_cooldown(time.monotonic())  # one timeout: no permanent error
-    finally:
-        scheduler.stop()
 
 
 def test_failing_update_is_retried_after_its_interval_not_never(tmp_path) -> None:
@@ -79,16 +99,9 @@ def test_failing_update_is_retried_after_its_interval_not_never(tmp_path) -> Non
         if len(calls) == 1:
             raise OSError("network down")
 
-    plugin.instance.update = flaky
-    plugin.update_interval = lambda: 0.05  # type: ignore[method-assign]
-    scheduler = UpdateScheduler(timeout=5)
-    scheduler.track(plugin)
-    scheduler.start()
-    try:
+    with updating(plugin, flaky, every=0.05):
         assert wait_until(lambda: len(calls) >= 2)
         assert wait_until(lambda: plugin.health.snapshot().healthy)
-    finally:
-        scheduler.stop()
 
 
 def test_repeated_failures_cool_down(tmp_path) -> None:
@@ -99,19 +112,12 @@ def test_repeated_failures_cool_down(tmp_path) -> None:
         calls.append(1)
         raise RuntimeError("always")
 
-    plugin.instance.update = broken
-    plugin.update_interval = lambda: 0.01  # type: ignore[method-assign]
-    scheduler = UpdateScheduler(timeout=5)
-    scheduler.track(plugin)
-    scheduler.start()
-    try:
+    with updating(plugin, broken, every=0.01):
         assert wait_until(lambda: plugin.health.in_cooldown(time.monotonic()))
         seen = len(calls)
         time.sleep(0.3)
         assert len(calls) == seen == 3  # nothing runs during the cool-down
         assert plugin.health.snapshot().last_error.startswith("update failed: RuntimeError")
-    finally:
-        scheduler.stop()
 
 
 def test_update_never_runs_concurrently_with_itself_or_render(tmp_path) -> None:
@@ -128,20 +134,13 @@ def test_update_never_runs_concurrently_with_itself_or_render(tmp_path) -> None:
         original()
         active.pop()
 
-    plugin.instance.update = guarded
-    plugin.update_interval = lambda: 0.001  # type: ignore[method-assign]
-    scheduler = UpdateScheduler(timeout=5)
-    scheduler.track(plugin)
-    scheduler.start()
-    try:
+    with updating(plugin, guarded, every=0.001):
         assert wait_until(lambda: plugin.instance.update_calls >= 5)
         assert not overlap.is_set()
         with plugin.lock:  # a render holding the lock blocks updates
             before = plugin.instance.update_calls
             time.sleep(0.2)
             assert plugin.instance.update_calls <= before + 1
-    finally:
-        scheduler.stop()
 
 
 @pytest.mark.parametrize("plugin_id", ["lm-raising", "lm-empty"])
