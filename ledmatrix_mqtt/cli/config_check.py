@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ledmatrix_mqtt.api import PluginRuntimeStatus
 from ledmatrix_mqtt.cli.output import plural
-from ledmatrix_mqtt.configfile import ConfigEditor
+from ledmatrix_mqtt.config_editor import ConfigEditor
 from ledmatrix_mqtt.core.config_model import AppConfig
 from ledmatrix_mqtt.core.config_reader import as_flag
 from ledmatrix_mqtt.core.models import InstalledPlugin

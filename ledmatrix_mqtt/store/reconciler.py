@@ -77,7 +77,7 @@ class InstalledSource(Protocol):
 
 
 class PluginConfig(Protocol):
-    """The config file's ``plugins`` blocks (``configfile.ConfigEditor``)."""
+    """The config file's ``plugins`` blocks (``config_editor.ConfigEditor``)."""
 
     def plugin_blocks(self) -> Mapping[str, Mapping[str, Any]]: ...
 

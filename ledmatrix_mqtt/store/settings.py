@@ -30,7 +30,7 @@ MAX_ROTATION_ENTRIES = 200
 
 
 class SettingsEditor(Protocol):
-    """The config-file edits this service needs (``configfile.ConfigEditor``)."""
+    """The config-file edits this service needs (``config_editor.ConfigEditor``)."""
 
     def plugin_blocks(self) -> dict[str, dict[str, Any]]: ...
 

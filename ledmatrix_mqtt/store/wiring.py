@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ledmatrix_mqtt import BUILTIN_PLUGINS_DIR, LEDMATRIX_API_VERSION
-from ledmatrix_mqtt.configfile import ConfigEditor
+from ledmatrix_mqtt.config_editor import ConfigEditor
 from ledmatrix_mqtt.core.config_model import AppConfig
 from ledmatrix_mqtt.core.github_urls import GithubUrls
 from ledmatrix_mqtt.core.models import InstallResult

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ledmatrix_mqtt.configfile import ConfigEditor
+from ledmatrix_mqtt.config_editor import ConfigEditor
 from ledmatrix_mqtt.core.models import InstallResult, Registry, RegistryEntry
 from ledmatrix_mqtt.errors import (
     Busy,

@@ -55,7 +55,7 @@ def _after(method: Callable[..., Any], point: str) -> Callable[..., Any]:
 
 def install_crash_points() -> None:
     """Patch the crash points in (this process only)."""
-    from ledmatrix_mqtt.configfile import ConfigEditor
+    from ledmatrix_mqtt.config_editor import ConfigEditor
     from ledmatrix_mqtt.store import wiring
     from ledmatrix_mqtt.store.installer import Installer
     from ledmatrix_mqtt.store.records import UninstallRecords

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ledmatrix_mqtt.configfile import ConfigEditor, load_config, secret_values
+from ledmatrix_mqtt.config_editor import ConfigEditor
+from ledmatrix_mqtt.configfile import load_config, secret_values
 from ledmatrix_mqtt.core.config_model import DEFAULT_REGISTRY_URL, parse_config
 from ledmatrix_mqtt.core.config_reader import ConfigErrors, as_flag, error_lines
 from ledmatrix_mqtt.errors import ConfigError, InvalidPayload, StorageFailed

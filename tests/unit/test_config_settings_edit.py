@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from ledmatrix_mqtt.configfile import ConfigEditor
+from ledmatrix_mqtt.config_editor import ConfigEditor
 from ledmatrix_mqtt.core.plugin_settings import merge_patch
 from ledmatrix_mqtt.errors import ConfigError, StorageFailed
 from tests.support.filesystems import fill, tmpfs
