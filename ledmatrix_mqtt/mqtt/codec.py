@@ -25,14 +25,8 @@ from ledmatrix_mqtt.errors import (
     PayloadTooLarge,
     UnknownCommand,
 )
-from ledmatrix_mqtt.mqtt.commands import (
-    COMMANDS,
-    MAX_TEXT_CHARS,
-    CommandArgs,
-    CommandSpec,
-    Fields,
-    coerce_bool,
-)
+from ledmatrix_mqtt.mqtt.command_args import CommandArgs, Fields, coerce_bool
+from ledmatrix_mqtt.mqtt.commands import COMMANDS, MAX_TEXT_CHARS, CommandSpec
 from ledmatrix_mqtt.mqtt.messages import encode_json
 
 __all__ = ["MAX_TEXT_CHARS", "coerce_bool"]

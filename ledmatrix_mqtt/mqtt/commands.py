@@ -2,23 +2,41 @@
 
 Everything else derives from ``COMMANDS``: the codec parses with it, the front
 end routes by ``lane``, the README's command table documents it, and the CLI
-may import it. A command's arguments are a frozen dataclass; parsing consumes
-fields, and leftovers are an error.
+may import it. A command's arguments are a frozen dataclass
+(``command_args``); parsing consumes fields, and leftovers are an error.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from ledmatrix_mqtt.core.config_reader import as_flag
 from ledmatrix_mqtt.core.ids import validate_plugin_id
 from ledmatrix_mqtt.core.models import frozen_mapping
-from ledmatrix_mqtt.core.notifications import Notification, from_payload
+from ledmatrix_mqtt.core.notifications import from_payload
 from ledmatrix_mqtt.errors import InvalidPayload
+from ledmatrix_mqtt.mqtt.command_args import (
+    BrightnessArgs,
+    CommandArgs,
+    ConfigureArgs,
+    DismissArgs,
+    EnableArgs,
+    Fields,
+    InstallArgs,
+    NoArgs,
+    NotifyArgs,
+    PluginArgs,
+    PowerArgs,
+    ReconcileArgs,
+    RotationArgs,
+    ScheduleArgs,
+    SearchArgs,
+    ShowArgs,
+    TextArgs,
+    UpdateArgs,
+)
 
 MAX_TEXT_CHARS = 255
 MAX_SETTING_KEY_CHARS = 128
@@ -36,192 +54,6 @@ class Lane(Enum):
     STORE = "store"
     QUERY = "query"
     DISPLAY = "display"
-
-
-@dataclass(frozen=True)
-class NoArgs:
-    """list, next."""
-
-
-@dataclass(frozen=True)
-class PluginArgs:
-    """uninstall."""
-
-    plugin_id: str
-
-
-@dataclass(frozen=True)
-class InstallArgs:
-    """Exactly one of ``plugin_id`` (from the registry) or ``url`` is set."""
-
-    plugin_id: str = ""
-    url: str = ""
-    branch: str = ""
-    plugin_path: str = ""
-
-
-@dataclass(frozen=True)
-class UpdateArgs:
-    plugin_id: str = ""
-    all: bool = False
-
-
-@dataclass(frozen=True)
-class SearchArgs:
-    query: str = ""
-    category: str = ""
-    tags: tuple[str, ...] = ()
-    refresh: bool = False
-
-
-@dataclass(frozen=True)
-class ReconcileArgs:
-    force: bool = False
-    dry_run: bool = False
-
-
-@dataclass(frozen=True)
-class EnableArgs:
-    plugin_id: str
-    enabled: bool
-
-
-@dataclass(frozen=True)
-class ShowArgs:
-    plugin_id: str
-    duration: float | None = None
-
-
-@dataclass(frozen=True)
-class BrightnessArgs:
-    value: int
-
-
-@dataclass(frozen=True)
-class PowerArgs:
-    on: bool
-
-
-@dataclass(frozen=True)
-class TextArgs:
-    text: str
-
-
-@dataclass(frozen=True)
-class ConfigureArgs:
-    """``settings`` is a JSON merge-patch of the plugin's block (null removes a key)."""
-
-    plugin_id: str
-    settings: Mapping[str, Any]
-
-
-@dataclass(frozen=True)
-class RotationArgs:
-    order: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class NotifyArgs:
-    notification: Notification
-
-
-@dataclass(frozen=True)
-class DismissArgs:
-    """``notification_id`` None dismisses every notification (showing and queued)."""
-
-    notification_id: str | None = None
-
-
-@dataclass(frozen=True)
-class ScheduleArgs:
-    """Merge-patches of the ``schedule`` and ``dim_schedule`` blocks (None: unchanged)."""
-
-    schedule: Mapping[str, Any] | None = None
-    dim_schedule: Mapping[str, Any] | None = None
-
-
-CommandArgs = (
-    NoArgs | PluginArgs | InstallArgs | UpdateArgs | SearchArgs | ReconcileArgs
-    | EnableArgs | ShowArgs | BrightnessArgs | PowerArgs | TextArgs
-    | ConfigureArgs | RotationArgs | NotifyArgs | DismissArgs | ScheduleArgs
-)  # fmt: skip
-
-
-def coerce_bool(value: Any, name: str) -> bool:
-    """True/False by the package's one boolean rule (``core.config_reader.as_flag``)."""
-    if (flag := as_flag(value)) is None:
-        raise InvalidPayload(f"{name} must be true or false")
-    return flag
-
-
-class Fields:
-    """Typed, consuming access to a payload's fields; leftovers are an error."""
-
-    def __init__(self, command: str, fields: Mapping[str, Any]) -> None:
-        self.command = command
-        self.fields = dict(fields)
-
-    def done(self) -> None:
-        if self.fields:
-            names = ", ".join(sorted(str(k)[:32] for k in self.fields)[:5])
-            raise InvalidPayload(f"unknown field(s) for {self.command}: {names}")
-
-    def has(self, name: str) -> bool:
-        return name in self.fields
-
-    def text(self, name: str, *, limit: int, required: bool = False) -> str:
-        value = self.fields.pop(name, None)
-        if value is None:
-            if required:
-                raise InvalidPayload(f"{self.command} needs {name!r}")
-            return ""
-        if not isinstance(value, str):
-            raise InvalidPayload(f"{name} must be a string")
-        if len(value) > limit:
-            raise InvalidPayload(f"{name} is longer than {limit} characters")
-        return value
-
-    def plugin_id(self, *, required: bool = True) -> str:
-        value = self.fields.pop("plugin_id", None)
-        if value is None and not required:
-            return ""
-        if value is None:
-            raise InvalidPayload(f"{self.command} needs 'plugin_id'")
-        if not isinstance(value, str):
-            raise InvalidPayload("plugin_id must be a string")
-        return validate_plugin_id(value)
-
-    def flag(self, name: str, default: bool) -> bool:
-        value = self.fields.pop(name, None)
-        if value is None:
-            return default
-        return coerce_bool(value, name)
-
-    def number(self, name: str, low: float, high: float) -> float | None:
-        value = self.fields.pop(name, None)
-        if value is None:
-            return None
-        if isinstance(value, str):
-            try:
-                value = float(value.strip())
-            except ValueError:
-                raise InvalidPayload(f"{name} must be a number") from None
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise InvalidPayload(f"{name} must be a number")
-        if not math.isfinite(value) or not low <= value <= high:
-            raise InvalidPayload(f"{name} must be between {low:g} and {high:g}")
-        return float(value)
-
-    def tags(self) -> tuple[str, ...]:
-        value = self.fields.pop("tags", None)
-        if value is None:
-            return ()
-        if isinstance(value, str):
-            value = [value]
-        ok = isinstance(value, list) and len(value) <= 20
-        if not ok or not all(isinstance(t, str) and len(t) <= 64 for t in value):
-            raise InvalidPayload("tags must be a list of at most 20 short strings")
-        return tuple(value)
 
 
 def _no_args(f: Fields) -> CommandArgs:

@@ -24,14 +24,12 @@ from ledmatrix_mqtt.api import (
 from ledmatrix_mqtt.core.models import InstallResult, UninstallResult
 from ledmatrix_mqtt.errors import InvalidPayload, NotFound
 from ledmatrix_mqtt.mqtt.codec import Request
-from ledmatrix_mqtt.mqtt.commands import (
-    COMMANDS,
+from ledmatrix_mqtt.mqtt.command_args import (
     BrightnessArgs,
     ConfigureArgs,
     DismissArgs,
     EnableArgs,
     InstallArgs,
-    Lane,
     NotifyArgs,
     PluginArgs,
     PowerArgs,
@@ -43,6 +41,7 @@ from ledmatrix_mqtt.mqtt.commands import (
     TextArgs,
     UpdateArgs,
 )
+from ledmatrix_mqtt.mqtt.commands import COMMANDS, Lane
 from ledmatrix_mqtt.mqtt.selection import StoreSelection
 from ledmatrix_mqtt.mqtt.serialize import (
     display_data,

@@ -18,7 +18,7 @@ from ledmatrix_mqtt.core.models import (
 )
 from ledmatrix_mqtt.mqtt import discovery, ha_layout, state
 from ledmatrix_mqtt.mqtt.codec import decode_request
-from ledmatrix_mqtt.mqtt.commands import PluginArgs, TextArgs
+from ledmatrix_mqtt.mqtt.command_args import PluginArgs, TextArgs
 from ledmatrix_mqtt.mqtt.ha_layout import Ledger
 from ledmatrix_mqtt.mqtt.state import OperationState
 from tests.support import ha_rules

@@ -8,7 +8,7 @@ import pytest
 
 from ledmatrix_mqtt.errors import InvalidPayload
 from ledmatrix_mqtt.mqtt.codec import Rejected, decode_request, encode_response
-from ledmatrix_mqtt.mqtt.commands import (
+from ledmatrix_mqtt.mqtt.command_args import (
     BrightnessArgs,
     DismissArgs,
     EnableArgs,

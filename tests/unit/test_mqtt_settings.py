@@ -19,7 +19,7 @@ from ledmatrix_mqtt.core.plugin_settings import PluginSettings, public_settings
 from ledmatrix_mqtt.core.simple_settings import simple_settings
 from ledmatrix_mqtt.errors import InvalidPayload, InvalidPluginId
 from ledmatrix_mqtt.mqtt.codec import Rejected, decode_request
-from ledmatrix_mqtt.mqtt.commands import ConfigureArgs, RotationArgs
+from ledmatrix_mqtt.mqtt.command_args import ConfigureArgs, RotationArgs
 from ledmatrix_mqtt.mqtt.settings_entities import (
     rotation_entity,
     rotation_state_message,
