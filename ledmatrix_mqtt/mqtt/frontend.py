@@ -1,9 +1,11 @@
 """The MQTT front end: command topics in, responses and retained state out.
 
 Threads: paho's network thread only enqueues events; one dispatcher thread
-rate-limits, validates and routes every inbound message; a ``display`` worker
-runs display commands, ``list`` and ``enable``/``disable`` (and republishes
-state), and a ``query`` worker runs ``search``. Store mutations are submitted to
+rate-limits, validates and routes every inbound message, and answers ``list``
+itself from the kept answer (built off the request path, dropped whenever the
+plugins change); a ``display`` worker runs display commands, a ``list`` with no
+kept answer and ``enable``/``disable`` (and republishes state), and a ``query``
+worker runs ``search``. Store mutations are submitted to
 the store's one operation queue without waiting: a duplicate or a full queue is
 answered ``busy`` at once, and the response is sent when the operation's future
 completes. So a running install never delays ``list``, ``disable`` or ``next``.
@@ -105,7 +107,7 @@ class MqttFrontend:
         self._runner = CommandRunner(
             self.topics,
             store,
-            CommandHandlers(store, display, self._publisher.selection),
+            CommandHandlers(store, display, self._publisher.selection, self._publisher.list_answer),
             self._publisher,
             self._connection,
             TransactionJournal(self._state_dir / "mqtt"),
@@ -192,7 +194,11 @@ class MqttFrontend:
         )
 
     def plugins_changed(self) -> None:
-        """Republish plugin state, store summary and discovery (call after any store change)."""
+        """Republish plugin state, store summary and discovery (call after any store change).
+
+        The kept ``list`` answer is dropped at once, so no ``list`` after this call
+        shows the plugins as they were before it."""
+        self._runner.invalidate_list()
         self._coalesced("plugins", lambda: self._publisher.publish_plugins())
 
     def reconcile_finished(self, report: ReconcileReport) -> None:
