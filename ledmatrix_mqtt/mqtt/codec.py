@@ -115,6 +115,17 @@ def encode_response(
         return encode_json(out)
 
 
+def encode_ok_raw(command: str, data: bytes, transaction: str = "") -> bytes:
+    """``encode_response(command, data=..., transaction=...)`` for already encoded data.
+
+    ``data`` must be ``encode_json`` of a dict; the result is byte for byte what
+    ``encode_response`` gives for that dict (same compact, key-sorted form), without
+    re-encoding it.
+    """
+    head = b'{"command":' + encode_json(command) + b',"data":'
+    return head + data + b',"status":"ok","transaction":' + encode_json(transaction or None) + b"}"
+
+
 def _decode(payload: bytes, *, verbatim: bool) -> Any:
     try:
         text = payload.decode("utf-8")

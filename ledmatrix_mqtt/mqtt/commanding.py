@@ -1,6 +1,8 @@
 """Running a decoded command and sending its one response.
 
-Quick commands run on the front end's ``display``/``query`` workers. Store
+Quick commands run on the front end's ``display``/``query`` workers; ``list``
+is answered on the calling (dispatcher) thread from the kept answer when there
+is one (``listcache``), which costs no store or display read. Store
 mutations are submitted to the store's one operation queue without waiting: a
 duplicate or a full queue is answered ``busy`` at once, and the response is sent
 from the operation future's done callback. Whatever happens (a typed error, a
@@ -17,7 +19,7 @@ from concurrent.futures import Future
 from ledmatrix_mqtt.api import OpResult, StoreApi
 from ledmatrix_mqtt.errors import Busy, InternalError, LedMatrixError
 from ledmatrix_mqtt.mqtt.client import BrokerConnection
-from ledmatrix_mqtt.mqtt.codec import Request, encode_response
+from ledmatrix_mqtt.mqtt.codec import Request, encode_ok_raw, encode_response
 from ledmatrix_mqtt.mqtt.commands import COMMANDS, Lane
 from ledmatrix_mqtt.mqtt.dedup import TransactionJournal
 from ledmatrix_mqtt.mqtt.handlers import CommandHandlers, Outcome
@@ -62,6 +64,8 @@ class CommandRunner:
                 if claim.response is not None:
                     self.reply(route, claim.response)
                 return
+        if request.command == "list" and self._answer_kept_list(request, route):
+            return
         lane = COMMANDS[request.command].lane
         if lane is Lane.STORE:
             self._submit_store(request, route)
@@ -69,6 +73,21 @@ class CommandRunner:
         worker = self._query_worker if lane is Lane.QUERY else self._display_worker
         if not worker.submit(lambda: self._run_quick(request, route)):
             self._refuse(request, route, Busy(f"the {worker.name} queue is full; retry later"))
+
+    def _answer_kept_list(self, request: Request, route: ReplyRoute) -> bool:
+        """Answer ``list`` at once from the kept answer (no worker hop); False if none."""
+        answer = self._handlers.list_answer
+        data, due = answer.cached()
+        if data is None:
+            return False
+        if due and not self._display_worker.submit(answer.rebuild):
+            answer.refresh_not_started()
+        self._answer(request, route, Outcome({}, encoded=data), None)
+        return True
+
+    def invalidate_list(self) -> None:
+        """The plugins may have changed: the next ``list`` is built afresh."""
+        self._handlers.list_answer.invalidate()
 
     def _submit_store(self, request: Request, route: ReplyRoute) -> None:
         """Hands the operation to the store's queue; the answer comes from its future."""
@@ -145,12 +164,15 @@ class CommandRunner:
             self._publish_effects(request, outcome)
         except Exception:  # state publishing must never cost the response
             _LOG.exception("republishing state after %s failed", request.command)
-        envelope = encode_response(
-            request.command,
-            data=outcome.data if outcome else None,
-            error=error,
-            transaction=request.transaction,
-        )
+        if outcome is not None and error is None and outcome.encoded is not None:
+            envelope = encode_ok_raw(request.command, outcome.encoded, request.transaction)
+        else:
+            envelope = encode_response(
+                request.command,
+                data=outcome.data if outcome else None,
+                error=error,
+                transaction=request.transaction,
+            )
         waiters = []
         if request.transaction:  # recorded before the answer: a retry never re-runs it
             durable = COMMANDS[request.command].durable
@@ -164,6 +186,7 @@ class CommandRunner:
         if outcome is not None and outcome.reconcile is not None:
             self._publisher.set_reconcile(outcome.reconcile)
         if COMMANDS[request.command].long or (outcome is not None and outcome.plugins_changed):
+            self.invalidate_list()  # before the response: a ``list`` after it sees the change
             self._publisher.publish_plugins()
         if outcome is not None and outcome.display_changed:
             self._publisher.publish_display()

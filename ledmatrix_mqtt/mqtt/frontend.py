@@ -1,11 +1,14 @@
 """The MQTT front end: command topics in, responses and retained state out.
 
-Threads: paho's network thread only enqueues events; one dispatcher thread
-rate-limits, validates and routes every inbound message; a ``display`` worker
-runs display commands, ``list`` and ``enable``/``disable`` (and republishes
-state), and a ``query`` worker runs ``search``. Store mutations are submitted to
-the store's one operation queue without waiting: a duplicate or a full queue is
-answered ``busy`` at once, and the response is sent when the operation's future
+Threads: paho's network thread enqueues events, except a small ``list``, which
+it answers itself from the kept answer (built off the request path, dropped
+whenever the plugins change; see ``_receive``). One dispatcher thread
+rate-limits, validates and routes every other inbound message; a ``display``
+worker runs display commands, a ``list`` with no kept answer and
+``enable``/``disable`` (and republishes state), and a ``query`` worker runs
+``search``. Store mutations are submitted to the store's one operation queue
+without waiting: a duplicate or a full queue is answered ``busy`` at once, and
+the response is sent when the operation's future
 completes. So a running install never delays ``list``, ``disable`` or ``next``.
 """
 
@@ -30,6 +33,7 @@ from ledmatrix_mqtt.mqtt.client import (
     Subscription,
 )
 from ledmatrix_mqtt.mqtt.codec import (
+    MAX_HINT_BYTES,
     Rejected,
     decode_request,
     encode_response,
@@ -81,7 +85,7 @@ class MqttFrontend:
         self._connection = BrokerConnection(
             config.mqtt,
             config.mqtt.client_id or f"ledmatrix-{config.device.id}",
-            self._events.put,
+            self._receive,
             subscriptions=self._subscriptions(),
             will=Message(self.topics.availability, b"offline", 1, True),
             backoff=self._tuning.backoff,
@@ -105,7 +109,7 @@ class MqttFrontend:
         self._runner = CommandRunner(
             self.topics,
             store,
-            CommandHandlers(store, display, self._publisher.selection),
+            CommandHandlers(store, display, self._publisher.selection, self._publisher.list_answer),
             self._publisher,
             self._connection,
             TransactionJournal(self._state_dir / "mqtt"),
@@ -192,7 +196,11 @@ class MqttFrontend:
         )
 
     def plugins_changed(self) -> None:
-        """Republish plugin state, store summary and discovery (call after any store change)."""
+        """Republish plugin state, store summary and discovery (call after any store change).
+
+        The kept ``list`` answer is dropped at once, so no ``list`` after this call
+        shows the plugins as they were before it."""
+        self._runner.invalidate_list()
         self._coalesced("plugins", lambda: self._publisher.publish_plugins())
 
     def reconcile_finished(self, report: ReconcileReport) -> None:
@@ -212,6 +220,23 @@ class MqttFrontend:
         if self._config.mqtt.discovery_enabled:
             subs.append(Subscription(self.topics.ha_status))
         return subs
+
+    def _receive(self, event: Event) -> None:
+        """On paho's network thread: queue the event for the dispatcher, except a small
+        ``list``, whose handling is bounded and never blocks (a token, a parse of at most
+        ``MAX_HINT_BYTES``, the kept answer or a worker hand-off), so it is answered here
+        without the hop to another thread."""
+        if isinstance(event, Inbound) and self._is_quick_list(event):
+            try:
+                self._on_command("list", event)
+            except Exception:  # never on paho's thread: log it, keep the connection
+                _LOG.exception("answering list failed")
+            return
+        self._events.put(event)
+
+    def _is_quick_list(self, msg: Inbound) -> bool:
+        small = 0 < len(msg.payload) <= MAX_HINT_BYTES
+        return small and not msg.retain and self.topics.command_of(msg.topic) == "list"
 
     def _dispatch(self) -> None:
         while True:

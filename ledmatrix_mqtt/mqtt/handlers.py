@@ -42,12 +42,13 @@ from ledmatrix_mqtt.mqtt.command_args import (
     UpdateArgs,
 )
 from ledmatrix_mqtt.mqtt.commands import COMMANDS, Lane
+from ledmatrix_mqtt.mqtt.listcache import ListAnswer
 from ledmatrix_mqtt.mqtt.selection import StoreSelection
 from ledmatrix_mqtt.mqtt.serialize import (
     display_data,
     install_data,
+    list_data,
     plugin_data,
-    plugins_data,
     reconcile_data,
     search_data,
     uninstall_data,
@@ -64,15 +65,24 @@ class Outcome:
     plugins_changed: bool = False
     display_changed: bool = False
     reconcile: ReconcileReport | None = None
+    encoded: bytes | None = None  # ``data`` already encoded (then ``data`` is unused)
 
 
 class CommandHandlers:
     def __init__(
-        self, store: StoreApi, display: DisplayApi, selection: StoreSelection | None = None
+        self,
+        store: StoreApi,
+        display: DisplayApi,
+        selection: StoreSelection | None = None,
+        list_answer: ListAnswer | None = None,
     ) -> None:
-        """``selection``: the store plugin Home Assistant's store select picked."""
+        """``selection``: the store plugin Home Assistant's store select picked;
+        ``list_answer``: the kept ``list`` answer (the publisher's)."""
         self._store = store
         self._display = display
+        self.list_answer = list_answer or ListAnswer(
+            lambda: list_data(store.list_installed(), display.runtime_status())
+        )
         self._selection = selection or StoreSelection()
         quick = [name for name, spec in COMMANDS.items() if spec.lane is not Lane.STORE]
         self._table: dict[str, Callable[[Any], Outcome]] = {
@@ -118,8 +128,9 @@ class CommandHandlers:
         return Outcome(reconcile_data(result), plugins_changed=changed, reconcile=result)
 
     def _list(self, args: object) -> Outcome:
-        installed = self._store.list_installed()
-        return Outcome({"plugins": plugins_data(installed, self._display.runtime_status())})
+        """The kept answer, or a fresh one (which is then kept)."""
+        data, _ = self.list_answer.cached()
+        return Outcome({}, encoded=data if data is not None else self.list_answer.refresh())
 
     def _search(self, args: SearchArgs) -> Outcome:
         result = self._store.search(

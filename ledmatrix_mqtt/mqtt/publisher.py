@@ -25,8 +25,10 @@ from ledmatrix_mqtt.fsutil import atomic_write_json, read_json
 from ledmatrix_mqtt.mqtt import discovery, ha_layout, settings_entities, state
 from ledmatrix_mqtt.mqtt.discovery import DeviceInfo
 from ledmatrix_mqtt.mqtt.ha_layout import Ledger
+from ledmatrix_mqtt.mqtt.listcache import ListAnswer
 from ledmatrix_mqtt.mqtt.messages import Message
 from ledmatrix_mqtt.mqtt.selection import StoreSelection
+from ledmatrix_mqtt.mqtt.serialize import list_data
 from ledmatrix_mqtt.mqtt.state import OperationState
 from ledmatrix_mqtt.mqtt.topics import Topics
 
@@ -64,6 +66,8 @@ class StatePublisher:
             discovery_mode == "entity" or self._ledger is None or (self._ledger.mode == "entity")
         )
         self.selection = StoreSelection()  # shared with the store_select/store_install handlers
+        # the ``list`` answer: rebuilt with every plugins publish, served by the command runner
+        self.list_answer = ListAnswer(self._list_data)
         self._last_failed: OperationState | None = None
         self._lock = threading.RLock()
         self._sent: dict[str, bytes] = {}
@@ -115,8 +119,10 @@ class StatePublisher:
         empty payload and logs an error.
         """
         with self._lock:
+            generation = self.list_answer.generation
             installed = list(self._store.list_installed())
             runtime = list(self._display.runtime_status())
+            self.list_answer.offer(generation, list_data(installed, runtime))
             summary = self._store.cached_registry_summary()
             ids = {p.id for p in installed}
             removed = (self._known_plugins or set()) - ids
@@ -130,6 +136,9 @@ class StatePublisher:
             self._known_plugins = ids
             if self._send(out, force):
                 self._remember(ledger)
+
+    def _list_data(self) -> bytes:
+        return list_data(self._store.list_installed(), self._display.runtime_status())
 
     def _settings(
         self, installed: list[InstalledPlugin]

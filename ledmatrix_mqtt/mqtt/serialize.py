@@ -20,6 +20,7 @@ from ledmatrix_mqtt.api import (
     UpdateAllResult,
 )
 from ledmatrix_mqtt.core.models import InstalledPlugin, InstallResult, StoreEntry, UninstallResult
+from ledmatrix_mqtt.mqtt.messages import encode_json
 
 
 def release_url(plugin: InstalledPlugin) -> str:
@@ -63,6 +64,13 @@ def plugins_data(
 ) -> list[dict[str, Any]]:
     by_id = {s.plugin_id: s for s in runtime}
     return [plugin_data(p, by_id.get(p.id)) for p in sorted(installed, key=lambda p: p.id)]
+
+
+def list_data(
+    installed: Sequence[InstalledPlugin], runtime: Sequence[PluginRuntimeStatus]
+) -> bytes:
+    """The data of a ``list`` response, encoded (kept and spliced by ``ListAnswer``)."""
+    return encode_json({"plugins": plugins_data(installed, runtime)})
 
 
 def install_data(result: InstallResult) -> dict[str, Any]:

@@ -130,10 +130,10 @@ def test_a_surrogate_in_a_plugin_name_keeps_list_and_state_answering(service: Se
 
     plugin = service.store.installed["clock-simple"]
     service.store.installed["clock-simple"] = dataclasses.replace(plugin, name="Clock \ud800")
+    service.frontend.plugins_changed()  # what the app calls after a store change
     answer = send_raw(service, "list", b'{"transaction":"t-name"}')
     assert answer["status"] == "ok"
     assert answer["data"]["plugins"][0]["name"] == "Clock \ud800"  # escaped, not lost
-    service.frontend.plugins_changed()
     topic = f"{ROOT}/state/plugins/clock-simple"
     assert wait_until(
         lambda: any(json.loads(p).get("name") == "Clock \ud800" for p in service.probe.on(topic))

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from ledmatrix_mqtt.errors import InvalidPayload
-from ledmatrix_mqtt.mqtt.codec import Rejected, decode_request, encode_response
+from ledmatrix_mqtt.mqtt.codec import Rejected, decode_request, encode_ok_raw, encode_response
 from ledmatrix_mqtt.mqtt.command_args import (
     BrightnessArgs,
     DismissArgs,
@@ -232,3 +232,10 @@ def test_transaction_of_reads_only_small_clean_payloads() -> None:
     assert transaction_of(b"{not json") == transaction_of(b"[1]") == ""
     big = b'{"transaction":"t-2","text":"' + b"x" * MAX_HINT_BYTES + b'"}'
     assert transaction_of(big) == ""  # bounded work: not parsed
+
+
+@pytest.mark.parametrize("transaction", ["", "t-1", "é\u2603"])
+def test_spliced_list_response_is_byte_identical_to_encode_response(transaction: str) -> None:
+    data = {"plugins": [{"id": "clock", "name": "Cl\u00f6ck \ud800", "enabled": True}]}
+    spliced = encode_ok_raw("list", encode_json(data), transaction)
+    assert spliced == encode_response("list", data=data, transaction=transaction)
