@@ -13,9 +13,12 @@ Contracts (each tested in tests/integration/test_registry_client.py or _search.p
   from the GitHub API (``github_info.py``), only for repos under the configured
   web URL; a failure never replaces a good value. Values still within their
   TTLs are saved at ``close()`` for the next process.
-* ``search`` filters before any enrichment, enriches in a bounded pool, keeps
-  registry order and answers within a deadline; late entries come back with
-  ``enriched=False`` while the pool keeps filling the cache for next time. It
+* ``search`` filters before any enrichment, enriches in a bounded pool and keeps
+  registry order. With an enrichment listener (the running service) it answers
+  from the registry and the cache at once and calls the listener when the
+  lookups it started have all landed in the cache; without one (the CLI) it
+  waits up to a deadline. Late entries come back with ``enriched=False`` while
+  the pool keeps filling the cache for next time. It
   is ``complete`` only when every entry's lookups settled (found or absent),
   and it waits only for lookups it started: one stalled since an earlier
   search does not cost the deadline again.
@@ -106,6 +109,7 @@ class RegistryClient:
         # instead of queueing a duplicate job behind the stalled workers
         self._pending: dict[RegistryEntry, cf.Future[_Enriched]] = {}
         self._pending_lock = threading.Lock()
+        self._on_enriched: Callable[[], None] | None = None
         saved = layout.cache / PERSISTED_ENRICHMENT if layout is not None else None
         self._github = GithubInfo(
             http, urls, self._cache, clock=clock, retry_delays=self._retry_delays, saved=saved
@@ -197,7 +201,6 @@ class RegistryClient:
                 _REGISTRY_KEY, replace(registry, stale=True), fetched_at=registry.fetched_at
             )
 
-    # -- GitHub metadata ------------------------------------------------------------
     # -- search -----------------------------------------------------------------------
     def search(
         self,
@@ -210,13 +213,14 @@ class RegistryClient:
     ) -> SearchResult:
         """Registry entries matching the filters, in registry order, enriched from GitHub.
 
-        ``refresh`` re-fetches the registry. ``deadline`` (seconds, default
-        ``store_config.search_deadline``) bounds the wait for enrichment; entries not
-        enriched by then come back with ``enriched=False`` and ``complete=False``.
+        ``refresh`` re-fetches the registry. ``deadline`` (seconds) bounds the wait
+        for enrichment: by default 0 when an enrichment listener is set (it hears
+        when the cache is filled), else ``store_config.search_deadline``. Entries
+        not enriched by then come back with ``enriched=False`` and ``complete=False``.
         Raises ``RegistryUnavailable`` when no registry copy is held at all.
         """
         started = time.monotonic()
-        budget = self._config.search_deadline if deadline is None else deadline
+        budget = self._default_wait() if deadline is None else deadline
         registry = self.fetch_registry(force_refresh=refresh)
         matches = filter_entries(registry.entries, query=query, category=category, tags=tuple(tags))
         slots: list[_Enriched | cf.Future[_Enriched]] = []
@@ -230,7 +234,9 @@ class RegistryClient:
             else:
                 slots.append(held)
         if fresh:  # a lookup still stalled from an earlier search is not waited for again
-            cf.wait(fresh, timeout=max(0.0, budget - (time.monotonic() - started)))
+            self._tell_when_done(fresh)
+            if budget > 0:
+                cf.wait(fresh, timeout=max(0.0, budget - (time.monotonic() - started)))
         futures = [s for s in slots if isinstance(s, cf.Future)]
         finished = {f for f in futures if f.done()}  # one snapshot for entries and `complete`
         settled = [_settle(s, e, finished) for s, e in zip(slots, matches, strict=True)]
@@ -240,6 +246,41 @@ class RegistryClient:
             stale=registry.stale,
             complete=all(ok for _item, ok in settled),
         )
+
+    def set_enrichment_listener(self, listener: Callable[[], None] | None) -> None:
+        """Call ``listener`` (on a pool thread) once the lookups a search started have
+        all settled, so the caller can republish; with it set, ``search`` does not wait."""
+        self._on_enriched = listener
+
+    def enrich_cached(self, entries: Sequence[RegistryEntry]) -> tuple[StoreEntry, ...]:
+        """``entries`` with whatever enrichment the cache holds; never any network."""
+        return tuple(
+            held[0] if (held := self._enrich_from_cache(e)) is not None else StoreEntry(e)
+            for e in entries
+        )
+
+    def _default_wait(self) -> float:
+        return 0.0 if self._on_enriched is not None else self._config.search_deadline
+
+    def _tell_when_done(self, futures: Sequence[cf.Future[_Enriched]]) -> None:
+        listener = self._on_enriched
+        if listener is None:
+            return
+        left = [len(futures)]
+        lock = threading.Lock()
+
+        def one_done(_future: cf.Future[_Enriched]) -> None:
+            with lock:
+                left[0] -= 1
+                last = left[0] == 0
+            if last:
+                try:
+                    listener()
+                except Exception:  # a listener bug must not break the enrichment pool
+                    _LOG.exception("enrichment listener failed")
+
+        for future in futures:
+            future.add_done_callback(one_done)
 
     def close(self) -> None:
         """Stop the enrichment pool without waiting for stalled requests, and keep the
