@@ -223,29 +223,22 @@ class RegistryClient:
         budget = self._default_wait() if deadline is None else deadline
         registry = self.fetch_registry(force_refresh=refresh)
         matches = filter_entries(registry.entries, query=query, category=category, tags=tuple(tags))
-        slots: list[_Enriched | cf.Future[_Enriched]] = []
-        fresh: list[cf.Future[_Enriched]] = []  # submitted by this search
-        for entry in matches:
-            held = self._enrich_from_cache(entry)
-            if held is None:
-                future, new = self._submit(entry)
-                slots.append(future)
-                fresh += [future] if new else []
-            else:
-                slots.append(held)
+        held = [self._enrich_from_cache(entry) for entry in matches]
+        missing = [entry for entry, h in zip(matches, held, strict=True) if h is None]
+        if budget <= 0:  # answer first: the lookups start once the answer is built
+            settled = [h or (StoreEntry(e), False) for h, e in zip(held, matches, strict=True)]
+            result = _result(registry, settled)
+            self._start(missing)
+            return result
+        futures, fresh = self._start(missing)
+        pending = dict(zip(missing, futures, strict=True))
         if fresh:  # a lookup still stalled from an earlier search is not waited for again
-            self._tell_when_done(fresh)
-            if budget > 0:
-                cf.wait(fresh, timeout=max(0.0, budget - (time.monotonic() - started)))
-        futures = [s for s in slots if isinstance(s, cf.Future)]
+            cf.wait(fresh, timeout=max(0.0, budget - (time.monotonic() - started)))
         finished = {f for f in futures if f.done()}  # one snapshot for entries and `complete`
-        settled = [_settle(s, e, finished) for s, e in zip(slots, matches, strict=True)]
-        return SearchResult(
-            entries=tuple(item for item, _ok in settled),
-            fetched_at=registry.fetched_at,
-            stale=registry.stale,
-            complete=all(ok for _item, ok in settled),
-        )
+        settled = [
+            h or _settle(pending[e], e, finished) for h, e in zip(held, matches, strict=True)
+        ]
+        return _result(registry, settled)
 
     def set_enrichment_listener(self, listener: Callable[[], None] | None) -> None:
         """Call ``listener`` (on a pool thread) once the lookups a search started have
@@ -288,6 +281,21 @@ class RegistryClient:
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._commit_pool.shutdown(wait=False, cancel_futures=True)
         self._github.save()
+
+    def _start(
+        self, entries: Sequence[RegistryEntry]
+    ) -> tuple[list[cf.Future[_Enriched]], list[cf.Future[_Enriched]]]:
+        """The enrichment jobs of ``entries`` (joining any in progress), and those this
+        call started; the listener hears when the started ones have all settled."""
+        futures, fresh = [], []
+        for entry in entries:
+            future, new = self._submit(entry)
+            futures.append(future)
+            if new:
+                fresh.append(future)
+        if fresh:
+            self._tell_when_done(fresh)
+        return futures, fresh
 
     def _submit(self, entry: RegistryEntry) -> tuple[cf.Future[_Enriched], bool]:
         """The enrichment job of ``entry``, and whether this call started it."""
@@ -346,13 +354,18 @@ class RegistryClient:
         return StoreEntry(entry, repo, commit, enriched=enriched), not failed
 
 
+def _result(registry: Registry, settled: Sequence[_Enriched]) -> SearchResult:
+    return SearchResult(
+        entries=tuple(item for item, _ok in settled),
+        fetched_at=registry.fetched_at,
+        stale=registry.stale,
+        complete=all(ok for _item, ok in settled),
+    )
+
+
 def _settle(
-    slot: _Enriched | cf.Future[_Enriched],
-    entry: RegistryEntry,
-    finished: set[cf.Future[_Enriched]],
+    slot: cf.Future[_Enriched], entry: RegistryEntry, finished: set[cf.Future[_Enriched]]
 ) -> _Enriched:
-    if not isinstance(slot, cf.Future):
-        return slot
     if slot not in finished:
         return StoreEntry(entry), False
     error = slot.exception()
