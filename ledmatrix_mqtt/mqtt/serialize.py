@@ -102,8 +102,13 @@ def store_entry_data(entry: StoreEntry) -> dict[str, Any]:
         "verified": e.verified,
         "installed": entry.installed,
         "installed_version": entry.installed_version,
-        "enriched": entry.enriched,
     }
+    return out | enrichment_data(entry)
+
+
+def enrichment_data(entry: StoreEntry) -> dict[str, Any]:
+    """The GitHub fields of an entry, for both the search answer and ``state/store``."""
+    out: dict[str, Any] = {"enriched": entry.enriched}
     if entry.repo_info:
         out["stars"] = entry.repo_info.stars
     if entry.commit:
@@ -121,19 +126,23 @@ def search_data(result: SearchResult) -> dict[str, Any]:
 
 
 def store_summary_data(result: SearchResult | None) -> dict[str, Any]:
-    """The small retained registry summary (no enrichment, a few fields per entry)."""
+    """The small retained registry summary: a few fields per entry, plus the GitHub
+    enrichment already cached (``enriched``, ``stars``, ``last_commit``), so a browse
+    answered before enrichment finished is completed here when it lands."""
     if result is None:
         return {"fetched_at": None, "stale": True, "entries": []}
-    entries = [
-        {
-            "id": e.entry.id,
-            "name": e.entry.name,
-            "latest_version": e.entry.latest_version,
-            "installed": e.installed,
-        }
-        for e in result.entries
-    ]
+    entries = [_summary_entry(e) for e in result.entries]
     return {"fetched_at": result.fetched_at, "stale": result.stale, "entries": entries}
+
+
+def _summary_entry(entry: StoreEntry) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": entry.entry.id,
+        "name": entry.entry.name,
+        "latest_version": entry.entry.latest_version,
+        "installed": entry.installed,
+    }
+    return out | enrichment_data(entry)
 
 
 def reconcile_data(report: ReconcileReport) -> dict[str, Any]:

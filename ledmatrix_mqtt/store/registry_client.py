@@ -13,9 +13,12 @@ Contracts (each tested in tests/integration/test_registry_client.py or _search.p
   from the GitHub API (``github_info.py``), only for repos under the configured
   web URL; a failure never replaces a good value. Values still within their
   TTLs are saved at ``close()`` for the next process.
-* ``search`` filters before any enrichment, enriches in a bounded pool, keeps
-  registry order and answers within a deadline; late entries come back with
-  ``enriched=False`` while the pool keeps filling the cache for next time. It
+* ``search`` filters before any enrichment, enriches in a bounded pool and keeps
+  registry order. With an enrichment listener (the running service) it answers
+  from the registry and the cache at once and calls the listener when the
+  lookups it started have all landed in the cache; without one (the CLI) it
+  waits up to a deadline. Late entries come back with ``enriched=False`` while
+  the pool keeps filling the cache for next time. It
   is ``complete`` only when every entry's lookups settled (found or absent),
   and it waits only for lookups it started: one stalled since an earlier
   search does not cost the deadline again.
@@ -106,6 +109,7 @@ class RegistryClient:
         # instead of queueing a duplicate job behind the stalled workers
         self._pending: dict[RegistryEntry, cf.Future[_Enriched]] = {}
         self._pending_lock = threading.Lock()
+        self._on_enriched: Callable[[], None] | None = None
         saved = layout.cache / PERSISTED_ENRICHMENT if layout is not None else None
         self._github = GithubInfo(
             http, urls, self._cache, clock=clock, retry_delays=self._retry_delays, saved=saved
@@ -197,7 +201,6 @@ class RegistryClient:
                 _REGISTRY_KEY, replace(registry, stale=True), fetched_at=registry.fetched_at
             )
 
-    # -- GitHub metadata ------------------------------------------------------------
     # -- search -----------------------------------------------------------------------
     def search(
         self,
@@ -210,36 +213,67 @@ class RegistryClient:
     ) -> SearchResult:
         """Registry entries matching the filters, in registry order, enriched from GitHub.
 
-        ``refresh`` re-fetches the registry. ``deadline`` (seconds, default
-        ``store_config.search_deadline``) bounds the wait for enrichment; entries not
-        enriched by then come back with ``enriched=False`` and ``complete=False``.
+        ``refresh`` re-fetches the registry. ``deadline`` (seconds) bounds the wait
+        for enrichment: by default 0 when an enrichment listener is set (it hears
+        when the cache is filled), else ``store_config.search_deadline``. Entries
+        not enriched by then come back with ``enriched=False`` and ``complete=False``.
         Raises ``RegistryUnavailable`` when no registry copy is held at all.
         """
         started = time.monotonic()
-        budget = self._config.search_deadline if deadline is None else deadline
+        budget = self._default_wait() if deadline is None else deadline
         registry = self.fetch_registry(force_refresh=refresh)
         matches = filter_entries(registry.entries, query=query, category=category, tags=tuple(tags))
-        slots: list[_Enriched | cf.Future[_Enriched]] = []
-        fresh: list[cf.Future[_Enriched]] = []  # submitted by this search
-        for entry in matches:
-            held = self._enrich_from_cache(entry)
-            if held is None:
-                future, new = self._submit(entry)
-                slots.append(future)
-                fresh += [future] if new else []
-            else:
-                slots.append(held)
+        held = [self._enrich_from_cache(entry) for entry in matches]
+        missing = [entry for entry, h in zip(matches, held, strict=True) if h is None]
+        if budget <= 0:  # answer first: the lookups start once the answer is built
+            settled = [h or (StoreEntry(e), False) for h, e in zip(held, matches, strict=True)]
+            result = _result(registry, settled)
+            self._start(missing)
+            return result
+        futures, fresh = self._start(missing)
+        pending = dict(zip(missing, futures, strict=True))
         if fresh:  # a lookup still stalled from an earlier search is not waited for again
             cf.wait(fresh, timeout=max(0.0, budget - (time.monotonic() - started)))
-        futures = [s for s in slots if isinstance(s, cf.Future)]
         finished = {f for f in futures if f.done()}  # one snapshot for entries and `complete`
-        settled = [_settle(s, e, finished) for s, e in zip(slots, matches, strict=True)]
-        return SearchResult(
-            entries=tuple(item for item, _ok in settled),
-            fetched_at=registry.fetched_at,
-            stale=registry.stale,
-            complete=all(ok for _item, ok in settled),
+        settled = [
+            h or _settle(pending[e], e, finished) for h, e in zip(held, matches, strict=True)
+        ]
+        return _result(registry, settled)
+
+    def set_enrichment_listener(self, listener: Callable[[], None] | None) -> None:
+        """Call ``listener`` (on a pool thread) once the lookups a search started have
+        all settled, so the caller can republish; with it set, ``search`` does not wait."""
+        self._on_enriched = listener
+
+    def enrich_cached(self, entries: Sequence[RegistryEntry]) -> tuple[StoreEntry, ...]:
+        """``entries`` with whatever enrichment the cache holds; never any network."""
+        return tuple(
+            held[0] if (held := self._enrich_from_cache(e)) is not None else StoreEntry(e)
+            for e in entries
         )
+
+    def _default_wait(self) -> float:
+        return 0.0 if self._on_enriched is not None else self._config.search_deadline
+
+    def _tell_when_done(self, futures: Sequence[cf.Future[_Enriched]]) -> None:
+        listener = self._on_enriched
+        if listener is None:
+            return
+        left = [len(futures)]
+        lock = threading.Lock()
+
+        def one_done(_future: cf.Future[_Enriched]) -> None:
+            with lock:
+                left[0] -= 1
+                last = left[0] == 0
+            if last:
+                try:
+                    listener()
+                except Exception:  # a listener bug must not break the enrichment pool
+                    _LOG.exception("enrichment listener failed")
+
+        for future in futures:
+            future.add_done_callback(one_done)
 
     def close(self) -> None:
         """Stop the enrichment pool without waiting for stalled requests, and keep the
@@ -247,6 +281,21 @@ class RegistryClient:
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._commit_pool.shutdown(wait=False, cancel_futures=True)
         self._github.save()
+
+    def _start(
+        self, entries: Sequence[RegistryEntry]
+    ) -> tuple[list[cf.Future[_Enriched]], list[cf.Future[_Enriched]]]:
+        """The enrichment jobs of ``entries`` (joining any in progress), and those this
+        call started; the listener hears when the started ones have all settled."""
+        futures, fresh = [], []
+        for entry in entries:
+            future, new = self._submit(entry)
+            futures.append(future)
+            if new:
+                fresh.append(future)
+        if fresh:
+            self._tell_when_done(fresh)
+        return futures, fresh
 
     def _submit(self, entry: RegistryEntry) -> tuple[cf.Future[_Enriched], bool]:
         """The enrichment job of ``entry``, and whether this call started it."""
@@ -305,13 +354,18 @@ class RegistryClient:
         return StoreEntry(entry, repo, commit, enriched=enriched), not failed
 
 
+def _result(registry: Registry, settled: Sequence[_Enriched]) -> SearchResult:
+    return SearchResult(
+        entries=tuple(item for item, _ok in settled),
+        fetched_at=registry.fetched_at,
+        stale=registry.stale,
+        complete=all(ok for _item, ok in settled),
+    )
+
+
 def _settle(
-    slot: _Enriched | cf.Future[_Enriched],
-    entry: RegistryEntry,
-    finished: set[cf.Future[_Enriched]],
+    slot: cf.Future[_Enriched], entry: RegistryEntry, finished: set[cf.Future[_Enriched]]
 ) -> _Enriched:
-    if not isinstance(slot, cf.Future):
-        return slot
     if slot not in finished:
         return StoreEntry(entry), False
     error = slot.exception()

@@ -133,7 +133,7 @@ class PluginStore:
         registry = self.registry.cached_registry()
         if registry is None:
             return None
-        entries = tuple(StoreEntry(entry=e) for e in registry.entries)
+        entries = self.registry.enrich_cached(registry.entries)
         return SearchResult(
             entries=self._mark_installed(entries),
             fetched_at=registry.fetched_at,

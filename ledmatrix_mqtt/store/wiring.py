@@ -74,6 +74,8 @@ def build_store(
         hooks=hooks or NoHooks(),
         default_duration=config.display.default_duration,
     )
+    if hooks is not None:  # someone republishes: search answers at once, enrichment follows
+        registry.set_enrichment_listener(lambda: store.hooks.changed(wait=False))
     return store
 
 
