@@ -41,6 +41,7 @@ from tests.e2e.conftest import (
 )
 from tests.e2e.test_run_command import FIXTURES
 from tests.support.mosquitto import free_port
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -163,6 +164,13 @@ def test_install_of_an_absent_plugin_fails_with_its_code(
 
 
 def test_snapshot_saves_the_panel_as_png(appliance: Appliance, tmp_path: Path) -> None:
+    frame_topic = f"{ROOT}/display/frame"
+
+    def panel_drawn() -> bool:  # plugins load once the service is online, then draw
+        frame = appliance.retained(frame_topic).get(frame_topic)
+        return bool(frame) and not is_blank(decode_png(frame))
+
+    assert wait_until(panel_drawn, 15)
     target = tmp_path / "panel.png"
     result = run_cli("--config", str(appliance.config_path), "snapshot", str(target))
     assert result.returncode == 0, result.stderr
