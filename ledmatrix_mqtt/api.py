@@ -28,6 +28,19 @@ ProgressFn = Callable[[Progress], None]
 
 
 @dataclass(frozen=True)
+class SearchQuery:
+    """A store search: the filters, and whether to fetch the registry again first."""
+
+    query: str = ""
+    category: str = ""
+    tags: tuple[str, ...] = ()
+    refresh: bool = False
+
+
+EVERY_PLUGIN = SearchQuery()  # no filters, the cached registry
+
+
+@dataclass(frozen=True)
 class SearchResult:
     """Store search answer. ``complete`` is False if some entries missed the deadline."""
 
@@ -144,14 +157,7 @@ class StoreApi(Protocol):
 
     def list_installed(self) -> Sequence[InstalledPlugin]: ...
 
-    def search(
-        self,
-        *,
-        query: str = "",
-        category: str = "",
-        tags: Sequence[str] = (),
-        refresh: bool = False,
-    ) -> SearchResult: ...
+    def search(self, request: SearchQuery = EVERY_PLUGIN) -> SearchResult: ...
 
     def cached_registry_summary(self) -> SearchResult | None:
         """The last registry fetch, without any network (for retained state)."""

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ledmatrix_mqtt.api import SearchQuery
 from ledmatrix_mqtt.cli.options import SubParsers, add_command
 from ledmatrix_mqtt.cli.output import human
 from ledmatrix_mqtt.cli.progress import ProgressBar
@@ -96,10 +97,12 @@ def run_offline(store: PluginStore, command: str, payload: dict[str, Any],
     actions: dict[str, Callable[[], Any]] = {
         "list": store.list_installed,
         "search": lambda: store.search(
-            query=payload["query"],
-            category=payload["category"],
-            tags=payload["tags"],
-            refresh=payload["refresh"],
+            SearchQuery(
+                query=payload["query"],
+                category=payload["category"],
+                tags=tuple(payload["tags"]),
+                refresh=payload["refresh"],
+            )
         ),
         "install": lambda: (
             store.install_from_url(

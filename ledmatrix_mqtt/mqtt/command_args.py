@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ledmatrix_mqtt.api import SearchQuery
 from ledmatrix_mqtt.core.config_reader import as_flag
 from ledmatrix_mqtt.core.ids import validate_plugin_id
 from ledmatrix_mqtt.core.notifications import Notification
@@ -45,12 +46,7 @@ class UpdateArgs:
     all: bool = False
 
 
-@dataclass(frozen=True)
-class SearchArgs:
-    query: str = ""
-    category: str = ""
-    tags: tuple[str, ...] = ()
-    refresh: bool = False
+SearchArgs = SearchQuery  # the command's arguments are the store's query
 
 
 @dataclass(frozen=True)

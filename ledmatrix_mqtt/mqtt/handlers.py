@@ -133,9 +133,7 @@ class CommandHandlers:
         return Outcome({}, encoded=data if data is not None else self.list_answer.refresh())
 
     def _search(self, args: SearchArgs) -> Outcome:
-        result = self._store.search(
-            query=args.query, category=args.category, tags=args.tags, refresh=args.refresh
-        )
+        result = self._store.search(args)
         # A refresh may change latest versions, so the store summary is republished.
         return Outcome(search_data(result), plugins_changed=args.refresh)
 

@@ -23,10 +23,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ledmatrix_mqtt.api import (
+    EVERY_PLUGIN,
     OperationListener,
     OpResult,
     ProgressFn,
     ReconcileReport,
+    SearchQuery,
     SearchResult,
     StoreOp,
     UpdateAllResult,
@@ -118,15 +120,13 @@ class PluginStore:
     def list_installed(self) -> Sequence[InstalledPlugin]:
         return self.inventory.list()
 
-    def search(
-        self,
-        *,
-        query: str = "",
-        category: str = "",
-        tags: Sequence[str] = (),
-        refresh: bool = False,
-    ) -> SearchResult:
-        result = self.registry.search(query=query, category=category, tags=tags, refresh=refresh)
+    def search(self, request: SearchQuery = EVERY_PLUGIN) -> SearchResult:
+        result = self.registry.search(
+            query=request.query,
+            category=request.category,
+            tags=request.tags,
+            refresh=request.refresh,
+        )
         return replace(result, entries=self._mark_installed(result.entries))
 
     def cached_registry_summary(self) -> SearchResult | None:

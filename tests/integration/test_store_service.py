@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ledmatrix_mqtt.api import SearchQuery
 from ledmatrix_mqtt.configfile import load_config
 from ledmatrix_mqtt.core.models import PluginSource
 from ledmatrix_mqtt.errors import (
@@ -115,7 +116,7 @@ def test_enable_during_an_uninstall_does_not_recreate_the_block(store: PluginSto
 
 def test_search_marks_installed(store: PluginStore) -> None:
     store.install("hello")
-    result = store.search(query="hello")
+    result = store.search(SearchQuery(query="hello"))
     assert [e.entry.id for e in result.entries] == ["hello"]
     assert result.entries[0].installed and result.entries[0].installed_version == "1.0.0"
 
@@ -135,7 +136,7 @@ def test_search_marks_installed_through_a_manifest_id_alias(
     try:
         assert store.install("weather").plugin_id == "ledmatrix-weather"
         assert store.list_installed()[0].latest_version == "1.0.0"  # list resolves the alias
-        [hit] = store.search(query="weather").entries
+        [hit] = store.search(SearchQuery(query="weather")).entries
         assert hit.installed and hit.installed_version == "1.0.0"
     finally:
         store.operations.stop()
@@ -242,7 +243,7 @@ def test_plugin_whose_manifest_id_differs_from_its_registry_id_can_be_updated(
         [plugin] = store.list_installed()
         assert (plugin.id, plugin.latest_version, plugin.update_available) == (
             "ledmatrix-weather", "1.1.0", True)  # fmt: skip
-        [hit] = store.search(query="weather").entries
+        [hit] = store.search(SearchQuery(query="weather")).entries
         assert hit.installed and hit.installed_version == "1.0.0"
         result = store.update("ledmatrix-weather")
         assert (result.action, result.version) == ("updated", "1.1.0")
@@ -341,6 +342,6 @@ def test_update_all_with_the_registry_unreachable_uses_the_cached_copy_like_sear
     cached copy; both now use the copy and say it is stale."""
     store.install("hello")
     fake_github.add_fault(r"plugins\.json$", "status", 503)
-    assert store.search(refresh=True).stale
+    assert store.search(SearchQuery(refresh=True)).stale
     result = store.update_all()
     assert result.stale and result.errors == () and result.results == ()

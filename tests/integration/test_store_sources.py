@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ledmatrix_mqtt.api import SearchQuery
 from ledmatrix_mqtt.configfile import load_config
 from ledmatrix_mqtt.errors import DownloadFailed, IdConflict, InvalidManifest
 from ledmatrix_mqtt.store.service import PluginStore
@@ -73,7 +74,7 @@ def test_install_takes_the_branch_head_not_the_legacy_tag_download_url(
     ]
     fake_github.set_registry([entry])
     store = open_store()
-    [shown] = store.search(query="simple").entries
+    [shown] = store.search(SearchQuery(query="simple")).entries
     result = store.install("simple")
     assert result.version == "1.0.4" == shown.entry.latest_version
     [listed] = [p for p in store.list_installed() if p.id == "simple"]

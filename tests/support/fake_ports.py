@@ -17,6 +17,7 @@ from typing import Any
 from PIL import Image
 
 from ledmatrix_mqtt.api import (
+    EVERY_PLUGIN,
     DisplayState,
     OperationListener,
     OpResult,
@@ -24,6 +25,7 @@ from ledmatrix_mqtt.api import (
     ProgressFn,
     ReconcileItem,
     ReconcileReport,
+    SearchQuery,
     SearchResult,
     StoreOp,
     UpdateAllResult,
@@ -136,16 +138,9 @@ class FakeStore:
             for e in self.registry.values()
         )
 
-    def search(
-        self,
-        *,
-        query: str = "",
-        category: str = "",
-        tags: Sequence[str] = (),
-        refresh: bool = False,
-    ) -> SearchResult:
+    def search(self, request: SearchQuery = EVERY_PLUGIN) -> SearchResult:
         self._maybe_fail("search")
-        entries = tuple(e for e in self._entries() if query.lower() in e.entry.id)
+        entries = tuple(e for e in self._entries() if request.query.lower() in e.entry.id)
         return SearchResult(entries=entries, fetched_at=1000.0, stale=False)
 
     def cached_registry_summary(self) -> SearchResult | None:
