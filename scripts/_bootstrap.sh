@@ -42,7 +42,8 @@ ensure_venv() {
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     echo "bootstrap: installing ledmatrix-mqtt[$extras] into $VENV" >&2
     "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-    "$VENV/bin/python" -m pip install -q -e "$ROOT[$extras]"
+    # setuptools warns about editable installs of a flat layout on every install
+    PYTHONWARNINGS=ignore "$VENV/bin/python" -m pip install -q -e "$ROOT[$extras]"
     echo "$want" > "$stamp"
   fi
 }
