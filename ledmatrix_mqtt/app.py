@@ -31,6 +31,7 @@ from ledmatrix_mqtt.store.service import PluginStore
 from ledmatrix_mqtt.store.wiring import BUILTIN_PLUGINS_DIR, build_store
 
 _LOG = logging.getLogger(__name__)
+SYNC_DEBOUNCE_S = 0.1
 # The longest plugin loads and the start-up reconcile wait for ``online`` (a broker may be
 # down for long; the panel must not stay dark for it).
 STARTUP_WORK_DELAY_S = 10.0
@@ -153,6 +154,9 @@ class Service:
     def _background_sync(self) -> None:
         while True:
             self._sync_wanted.wait()
+            # A short pause lets the switch's answer leave first (the reload would share
+            # the interpreter with it) and folds a burst of switches into one sync.
+            self._stopped.wait(SYNC_DEBOUNCE_S)
             self._sync_wanted.clear()
             if self._stopped.is_set():
                 return

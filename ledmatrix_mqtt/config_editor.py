@@ -20,7 +20,7 @@ from typing import Any
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
-from ledmatrix_mqtt.configfile import SECRETS_NAME, new_yaml, parse_yaml, read_yaml
+from ledmatrix_mqtt.configfile import SECRETS_NAME, new_yaml, parse_yaml, plain, read_yaml
 from ledmatrix_mqtt.core.config_reader import as_flag
 from ledmatrix_mqtt.core.ids import validate_plugin_id
 from ledmatrix_mqtt.errors import ConfigError
@@ -48,6 +48,8 @@ class ConfigEditor:
             buf = io.StringIO()
             new_yaml().dump(doc, buf)
             atomic_write_bytes(self.path, buf.getvalue().encode("utf-8"))
+            # what we just wrote is what the next plugin_blocks() would parse again
+            self._blocks = (self._signature(), _blocks_of(plain(doc)))
             return True
 
     def _load(self) -> CommentedMap:
@@ -152,27 +154,21 @@ class ConfigEditor:
 
         Cached on the file's (mtime, size, inode) so a hot list costs one ``stat``.
         """
+        signature = self._signature()
+        with self._lock:
+            if self._blocks is None or self._blocks[0] != signature:
+                data = read_yaml(self.path) if signature else {}
+                self._blocks = (signature, _blocks_of(data))
+            return {k: dict(v) for k, v in self._blocks[1].items()}
+
+    def _signature(self) -> tuple[int, ...]:
         try:
             st = self.path.stat()
-            signature: tuple[int, ...] = (st.st_mtime_ns, st.st_size, st.st_ino)
         except FileNotFoundError:
-            signature = ()
+            return ()
         except OSError as exc:
             raise ConfigError(f"cannot read: {exc.strerror}", path=str(self.path)) from exc
-        with self._lock:
-            if self._blocks is not None and self._blocks[0] == signature:
-                return {k: dict(v) for k, v in self._blocks[1].items()}
-            data = read_yaml(self.path) if signature else {}
-            plugins = data.get("plugins") if isinstance(data, Mapping) else None
-            blocks: dict[str, dict[str, Any]] = {}
-            if isinstance(plugins, Mapping):
-                blocks = {
-                    str(k): dict(v or {})
-                    for k, v in plugins.items()
-                    if isinstance(v, Mapping | None)
-                }
-            self._blocks = (signature, blocks)
-            return {k: dict(v) for k, v in blocks.items()}
+        return (st.st_mtime_ns, st.st_size, st.st_ino)
 
     # -- plugin settings and rotation order (the configure and rotation commands) ------
     def update_block(
@@ -314,3 +310,11 @@ def _sync_map(node: CommentedMap, target: Mapping[str, Any]) -> None:
             _sync_map(current, value)
         elif key not in node or plain_data(current) != value:
             node[key] = _yaml_value(value)
+
+
+def _blocks_of(data: Any) -> dict[str, dict[str, Any]]:
+    """The ``plugins`` section of a plain document, one dict per plugin."""
+    plugins = data.get("plugins") if isinstance(data, Mapping) else None
+    if not isinstance(plugins, Mapping):
+        return {}
+    return {str(k): dict(v or {}) for k, v in plugins.items() if isinstance(v, Mapping | None)}

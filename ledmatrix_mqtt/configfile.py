@@ -61,14 +61,12 @@ def new_yaml() -> YAML:
     return yaml
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """ruamel's round-trip types as plain dicts, lists, str, int, float and bool."""
     if isinstance(value, Mapping):
-        return {
-            str(k) if not isinstance(k, int | float) else k: _plain(v) for k, v in value.items()
-        }
+        return {str(k) if not isinstance(k, int | float) else k: plain(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     for kind in (bool, int, float, str):
         if isinstance(value, kind):
             return kind(value)
@@ -128,7 +126,7 @@ def read_yaml(path: Path, *, must_exist: bool = False) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
         raise ConfigError(f"cannot read: {reason}", path=str(path)) from exc
-    return _plain(parse_yaml(text, path)) or {}
+    return plain(parse_yaml(text, path)) or {}
 
 
 def zone_exists(name: str) -> bool:
