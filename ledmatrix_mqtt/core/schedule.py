@@ -40,6 +40,8 @@ _KEYS = ("enabled", "mode", "start_time", "end_time", "days")
 _DAY_KEYS = ("enabled", "start_time", "end_time")
 DEFAULT_START = dt.time(7, 0)
 DEFAULT_END = dt.time(23, 0)
+DIM_DEFAULT_START = dt.time(22, 0)  # dim hours default to the night
+DIM_DEFAULT_END = dt.time(7, 0)
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,7 @@ class Schedule:
 
 @dataclass(frozen=True)
 class DimSchedule:
-    hours: Schedule = Schedule()
+    hours: Schedule = Schedule(start=DIM_DEFAULT_START, end=DIM_DEFAULT_END)
     brightness: int = 30
 
     def to_dict(self) -> dict[str, Any]:
@@ -140,15 +142,20 @@ def _unknown(data: Mapping[str, Any], known: tuple[str, ...], key: str) -> None:
         raise _fail(f"{key}.{extra[0]}", f"unknown key (known keys: {', '.join(known)})")
 
 
-def parse_schedule(raw: object, key: str = "schedule", extra: tuple[str, ...] = ()) -> Schedule:
+def parse_schedule(
+    raw: object,
+    key: str = "schedule",
+    extra: tuple[str, ...] = (),
+    defaults: tuple[dt.time, dt.time] = (DEFAULT_START, DEFAULT_END),
+) -> Schedule:
     """A ``Schedule`` from LEDMatrix's shape; ``ConfigError`` naming the key otherwise."""
     data = _mapping(raw, key)
     _unknown(data, _KEYS + extra, key)
     mode = data.get("mode", "global")
     if mode not in MODES:
         raise _fail(f"{key}.mode", f"must be one of {', '.join(MODES)}")
-    start = _time(data.get("start_time"), f"{key}.start_time", DEFAULT_START)
-    end = _time(data.get("end_time"), f"{key}.end_time", DEFAULT_END)
+    start = _time(data.get("start_time"), f"{key}.start_time", defaults[0])
+    end = _time(data.get("end_time"), f"{key}.end_time", defaults[1])
     days_raw = _mapping(data.get("days"), f"{key}.days")
     _unknown(days_raw, WEEKDAYS, f"{key}.days")
     days = []
@@ -171,7 +178,8 @@ def parse_schedule(raw: object, key: str = "schedule", extra: tuple[str, ...] = 
 
 
 def parse_dim_schedule(raw: object, key: str = "dim_schedule") -> DimSchedule:
-    hours = parse_schedule(raw, key, extra=("dim_brightness",))
+    night = (DIM_DEFAULT_START, DIM_DEFAULT_END)
+    hours = parse_schedule(raw, key, extra=("dim_brightness",), defaults=night)
     level = _mapping(raw, key).get("dim_brightness", 30)
     if isinstance(level, bool) or not isinstance(level, int) or not 0 <= level <= 100:
         raise _fail(f"{key}.dim_brightness", "must be an integer from 0 to 100")
