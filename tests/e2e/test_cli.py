@@ -307,7 +307,7 @@ def test_automation_commands_print_a_line_and_json_is_the_mqtt_response(
         ("dismiss", "door"): "showing 'Washer done' (id wash); 0 queued",
         ("dismiss",): "no notification showing; the rotation runs",
         ("schedule", "--off", "--start", "06:30", "--end", "22:00"): (
-            "schedule off 06:30-22:00; dim schedule off 07:00-23:00 at 30%; now inside active hours"
+            "schedule off 06:30-22:00; dim schedule off 22:00-07:00 at 30%; now inside active hours"
         ),
         ("configure", "clock", "show_date=false", "color=[0,255,0]"): '"show_date": false',
         ("rotation", "status", "clock"): "rotation: status, clock",
