@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ledmatrix_mqtt.api import (
     EVERY_PLUGIN,
@@ -40,22 +40,51 @@ from ledmatrix_mqtt.core.registry_format import names_of
 from ledmatrix_mqtt.core.schedule import parse_dim_schedule, parse_schedule
 from ledmatrix_mqtt.errors import ConfigError, Forbidden, LedMatrixError, NotInstalled
 from ledmatrix_mqtt.fsutil import remove_stale_temps
+from ledmatrix_mqtt.store import mutations
 from ledmatrix_mqtt.store.installer import Installer
 from ledmatrix_mqtt.store.inventory import PluginInventory
-from ledmatrix_mqtt.store.mutations import (
-    Blocks,
-    NoHooks,
-    PluginConfigEditor,
-    StoreHooks,
-    StoreMutations,
-)
 from ledmatrix_mqtt.store.operations import OperationQueue
 from ledmatrix_mqtt.store.reconciler import Reconciler
 from ledmatrix_mqtt.store.records import UninstallRecords
 from ledmatrix_mqtt.store.registry_client import RegistryClient
-from ledmatrix_mqtt.store.settings import PluginSettingsService
+from ledmatrix_mqtt.store.settings import PluginSettingsService, SettingsEditor
 
 _LOG = logging.getLogger(__name__)
+
+
+class StoreHooks(Protocol):
+    """What the rest of the service must do around store changes."""
+
+    def before_remove(self, plugin_id: str) -> None:
+        """Unload the plugin (its ``cleanup()`` runs) before its files go."""
+
+    def changed(self, *, wait: bool = True) -> None:
+        """Installed set or config changed: reload the rotation, republish state.
+
+        ``wait=False``: return at once and let the rotation follow shortly (a
+        switch answers before the plugin has loaded or cleaned up).
+        """
+
+
+class NoHooks:
+    def before_remove(self, plugin_id: str) -> None:
+        pass
+
+    def changed(self, *, wait: bool = True) -> None:
+        pass
+
+
+Blocks = tuple[dict[str, Any], dict[str, Any]]  # schedule, dim_schedule
+
+
+class PluginConfigEditor(SettingsEditor, Protocol):
+    def set_enabled(self, plugin_id: str, enabled: bool) -> bool: ...
+
+    def remove_block(self, plugin_id: str) -> Any: ...
+
+    def rename_block(self, old_id: str, new_id: str) -> bool: ...
+
+    def update_schedules(self, build: Callable[[Blocks], Blocks]) -> Blocks: ...
 
 
 @dataclass(frozen=True, eq=False)
@@ -72,14 +101,6 @@ class PluginStore:
     operations: OperationQueue
     hooks: StoreHooks = field(default_factory=NoHooks)
     default_duration: float = 15.0  # shown for plugins whose block sets none
-    _work: StoreMutations = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        work = StoreMutations(
-            self.registry, self.installer, self.inventory, self.records,
-            self.config_editor, self.reconciler, self.hooks,
-        )  # fmt: skip
-        object.__setattr__(self, "_work", work)
 
     @property
     def _settings_service(self) -> PluginSettingsService:
@@ -141,20 +162,19 @@ class PluginStore:
 
     def _work_for(self, op: StoreOp) -> Callable[[ProgressFn], OpResult]:
         """Checks the arguments now (so bad input fails before queueing) and returns the work."""
-        work = self._work
         if op.kind == "install" and op.url:
             self._check_url_allowed()
-            return lambda r: work.install_url(op.url, op.branch, op.plugin_path, r)
+            return lambda r: mutations.install_url(self, op.url, op.branch, op.plugin_path, r)
         if op.kind == "update_all":
-            return work.update_all
+            return lambda r: mutations.update_all(self, r)
         if op.kind == "reconcile":
-            return lambda r: work.reconcile(op.force, op.dry_run, r)
+            return lambda r: mutations.reconcile(self, op.force, op.dry_run, r)
         plugin_id = validate_plugin_id(op.plugin_id)
         if op.kind == "install":
-            return lambda r: work.install(plugin_id, r)
+            return lambda r: mutations.install(self, plugin_id, r)
         if op.kind == "uninstall":
-            return lambda r: work.uninstall(plugin_id, r)
-        return lambda r: work.update(plugin_id, r)
+            return lambda r: mutations.uninstall(self, plugin_id, r)
+        return lambda r: mutations.update(self, plugin_id, r)
 
     def add_operation_listener(self, callback: OperationListener) -> None:
         self.operations.add_listener(callback)
@@ -253,19 +273,20 @@ class PluginStore:
         checks the uninstall intent itself: a block re-created while an uninstall of the
         same plugin runs would outlive the plugin."""
         validate_plugin_id(plugin_id)
-        self._work.installed(plugin_id)
+        mutations.installed(self, plugin_id)
         if self.records.is_uninstalled(plugin_id):
             raise NotInstalled(f"plugin {plugin_id!r} is being uninstalled")
         self.config_editor.set_enabled(plugin_id, enabled)
         self.inventory.invalidate()
-        self._work.notify(wait=False)  # loading or cleaning up the plugin must not delay the answer
-        return self._work.installed(plugin_id)
+        # loading or cleaning up the plugin must not delay the answer
+        mutations.notify(self, wait=False)
+        return mutations.installed(self, plugin_id)
 
     # -- plugin settings and rotation order (not queued: they answer at once, like
     # set_enabled, and the config editor serialises the writes) ------------------------
     def plugin_settings(self, plugin_id: str) -> PluginSettings:
         """The plugin's effective settings (secrets masked) and its simple settings."""
-        return self._settings_service.current(self._work.installed(plugin_id))
+        return self._settings_service.current(mutations.installed(self, plugin_id))
 
     def configure(self, plugin_id: str, changes: Mapping[str, Any]) -> PluginSettings:
         """Change the plugin's settings (a merge-patch); the plugin reloads with them.
@@ -273,19 +294,19 @@ class PluginStore:
         A bad value raises ``ConfigError`` naming the key and changes nothing.
         """
         validate_plugin_id(plugin_id)
-        plugin = self._work.installed(plugin_id)
+        plugin = mutations.installed(self, plugin_id)
         if self.records.is_uninstalled(plugin_id):
             raise NotInstalled(f"plugin {plugin_id!r} is being uninstalled")
         settings = self._settings_service.configure(plugin, changes)
         self.inventory.invalidate()  # `enabled` may have changed
-        self._work.notify()
+        mutations.notify(self)
         return settings
 
     def set_rotation_order(self, order: Sequence[str]) -> tuple[str, ...]:
         """Show these installed plugins first, in this order (the rest follow by id)."""
         installed = {p.id for p in self.inventory.list()}
         written = self._settings_service.set_rotation_order(order, installed)
-        self._work.notify()
+        mutations.notify(self)
         return written
 
     def set_schedules(

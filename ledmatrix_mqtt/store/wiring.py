@@ -13,12 +13,11 @@ from ledmatrix_mqtt.store.http_factory import make_http_client
 from ledmatrix_mqtt.store.installer import Installer
 from ledmatrix_mqtt.store.inventory import PluginInventory
 from ledmatrix_mqtt.store.layout import StateLayout
-from ledmatrix_mqtt.store.mutations import NoHooks, StoreHooks
 from ledmatrix_mqtt.store.operations import OperationQueue
 from ledmatrix_mqtt.store.reconciler import Reconciler
 from ledmatrix_mqtt.store.records import UninstallRecords
 from ledmatrix_mqtt.store.registry_client import RegistryClient
-from ledmatrix_mqtt.store.service import PluginStore
+from ledmatrix_mqtt.store.service import NoHooks, PluginStore, StoreHooks
 
 __all__ = ["BUILTIN_PLUGINS_DIR", "build_store"]
 
