@@ -30,6 +30,7 @@ from ledmatrix_mqtt.core.config_model import AppConfig
 from tests.support.fake_github import FakeGitHub
 from tests.support.mosquitto import MosquittoBroker, Probe, retained_snapshot
 from tests.support.plugin_factory import PluginShelf
+from tests.support.waiting import wait_until
 
 DEVICE_ID = "e2epanel"
 ROOT = f"ledmatrix/{DEVICE_ID}"
@@ -104,11 +105,8 @@ class Appliance:
         response_topic = f"{ROOT}/response/{command}"
         seen = len(self.ha.on(response_topic))
         self.ha.publish(topic, payload)
-        deadline = time.monotonic() + timeout
-        while len(self.ha.on(response_topic)) <= seen:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no response on {response_topic}")
-            time.sleep(0.02)
+        answered = wait_until(lambda: len(self.ha.on(response_topic)) > seen, timeout)
+        assert answered, f"no response on {response_topic}"
         return dict(json.loads(self.ha.on(response_topic)[seen]))
 
     def retained(self, topic_filter: str = "#") -> dict[str, bytes]:
@@ -131,14 +129,6 @@ def wait_json(
 
     _t, payload, _r = probe.wait_for(match, timeout)
     return dict(json.loads(payload))
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or predicate}")
-        time.sleep(0.05)
 
 
 def decode_png(data: bytes) -> Image.Image:

@@ -30,11 +30,10 @@ from tests.e2e.conftest import (
     is_blank,
     run_cli,
     wait_json,
-    wait_until,
     write_config,
 )
-from tests.support import waiting
 from tests.support.mosquitto import MosquittoBroker, Probe, free_port
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -122,7 +121,9 @@ def _private_broker_pid(run: Running) -> int:
 
 
 def test_run_starts_a_private_broker_rotates_offline_and_stops_cleanly(running: Running) -> None:
-    wait_until(lambda: "started a private mosquitto" in running.log_text(), 10, "the log line")
+    assert wait_until(lambda: "started a private mosquitto" in running.log_text(), 10), (
+        "the log line"
+    )
     broker_pid = _private_broker_pid(running)
     assert psutil.Process(broker_pid).is_running()
     assert (running.state_dir / "mosquitto" / "mosquitto.conf").is_file()
@@ -139,7 +140,7 @@ def test_run_starts_a_private_broker_rotates_offline_and_stops_cleanly(running: 
 
         wait_json(ha, f"{ROOT}/state/display", shown, 30)
         snapshot = running.state_dir / "frames" / "current.png"
-        wait_until(snapshot.is_file, 10, "the headless snapshot")
+        assert wait_until(snapshot.is_file, 10), "the headless snapshot"
         image = decode_png(snapshot.read_bytes())
         assert image.size == PANEL_SIZE and not is_blank(image)
 
@@ -156,7 +157,9 @@ def test_run_starts_a_private_broker_rotates_offline_and_stops_cleanly(running: 
         assert b"offline" in ha.on(f"{ROOT}/availability")
     finally:
         ha.close()
-    wait_until(lambda: not psutil.pid_exists(broker_pid), 10, "the private mosquitto to exit")
+    assert wait_until(lambda: not psutil.pid_exists(broker_pid), 10), (
+        "the private mosquitto to exit"
+    )
     log = running.log_text()
     assert "stopped the private mosquitto" in log
     assert "Traceback" not in log, log
@@ -184,10 +187,12 @@ def test_sigterm_during_start_does_not_orphan_the_private_mosquitto(running: Run
     thread had stored it, so the service exited 0 and left mosquitto running
     (about half of the runs before the fix).
     """
-    wait_until(lambda: "running as" in running.log_text(), 10, "the service to start")
+    assert wait_until(lambda: "running as" in running.log_text(), 10), "the service to start"
     running.process.send_signal(signal.SIGTERM)
     assert running.process.wait(20) == 0
-    wait_until(lambda: not _private_brokers(running.state_dir), 10, "no private mosquitto left")
+    assert wait_until(lambda: not _private_brokers(running.state_dir), 10), (
+        "no private mosquitto left"
+    )
     assert "Traceback" not in running.log_text()
     # The state lock was released: an offline command can take it at once.
     result = run_cli("--config", str(running.config), "plugins", "list", "--offline", "--json")
@@ -212,7 +217,7 @@ def test_broker_with_credentials_down_at_start_is_waited_for_not_squatted(
         argv = [str(CLI), "run", "--config", str(config)]
         process = subprocess.Popen(argv, stdout=sink, stderr=subprocess.STDOUT, env=cli_env())
     try:
-        said = waiting.wait_until(lambda: "not starting a private mosquitto" in log.read_text(), 15)
+        said = wait_until(lambda: "not starting a private mosquitto" in log.read_text(), 15)
         assert said, log.read_text()
         assert "credentials or TLS are configured" in log.read_text()
         real.start()  # the port is still free for the real broker

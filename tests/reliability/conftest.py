@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,16 +49,6 @@ def write_config(
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("# written by a person\n" + yaml.safe_dump(doc, sort_keys=False))
     return path
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, step: float = 0.02) -> float:
-    """Seconds it took ``predicate`` to become true; AssertionError after ``timeout``."""
-    started = time.monotonic()
-    while not predicate():
-        if time.monotonic() - started > timeout:
-            raise AssertionError("condition not met in time")
-        time.sleep(step)
-    return time.monotonic() - started
 
 
 def responses(probe: Probe, command: str) -> list[dict[str, Any]]:

@@ -14,8 +14,9 @@ import time
 
 import pytest
 
-from tests.reliability.conftest import ROOT, ServiceEnv, call, wait_until
+from tests.reliability.conftest import ROOT, ServiceEnv, call
 from tests.support.mosquitto import retained_snapshot
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.broker
 RESTARTS = 20
@@ -60,15 +61,18 @@ def test_twenty_broker_restarts_service_back_online_and_no_qos1_command_lost(
     sent: list[str] = []
     for cycle in range(RESTARTS):
         env.broker.stop()
-        wait_until(lambda: not _online(env), ONLINE_BOUND_S)
+        assert wait_until(lambda: not _online(env), ONLINE_BOUND_S), "the service saw it go"
         time.sleep(0.1)
         env.broker.start()
-        times.append(wait_until(lambda: _online(env), ONLINE_BOUND_S))
+        online = wait_until(lambda: _online(env), ONLINE_BOUND_S)
+        assert online, f"not back online within {ONLINE_BOUND_S} s"
+        times.append(online.seconds)
         probe.connected.clear()
-        wait_until(probe.client.is_connected, 5)
+        assert wait_until(probe.client.is_connected, 5), "the probe reconnected"
         assert call(probe, "list")["status"] == "ok"  # command subscription renewed
         sent += _send_burst(env, probe, cycle)
-        wait_until(lambda s=set(sent): set(_answered(probe)) >= s, 10)  # type: ignore[misc]
+        answered = wait_until(lambda s=set(sent): set(_answered(probe)) >= s, 10)  # type: ignore[misc]
+        assert answered, "every command of the burst answered"
     counts = _answered(probe)
     assert {tx: counts[tx] for tx in sent} == {tx: 1 for tx in sent}  # none lost, none doubled
     assert retained_snapshot(env.broker, f"{ROOT}/availability", 0.2) == {
@@ -92,13 +96,14 @@ def test_restart_without_persistence_republishes_state_and_discovery(env: Servic
     before = retained_snapshot(env.broker, "#", 0.3)
     assert f"{ROOT}/state/plugins/weather" in before
     env.broker.stop()
-    wait_until(lambda: not _online(env), ONLINE_BOUND_S)
+    assert wait_until(lambda: not _online(env), ONLINE_BOUND_S), "the service saw it go"
     env.broker.persistence = False
     env.broker.start()
-    wait_until(lambda: _online(env), ONLINE_BOUND_S)
+    assert wait_until(lambda: _online(env), ONLINE_BOUND_S), "back online"
     expected = {t for t in before if not t.startswith(f"{ROOT}/response/")}
     # the frame goes out on its own thread, at most one interval (1 s) after `online`
-    wait_until(lambda: expected <= set(retained_snapshot(env.broker, "#", 0.2)), 5, 0.1)
+    restored = wait_until(lambda: expected <= set(retained_snapshot(env.broker, "#", 0.2)), 5, 0.1)
+    assert restored, expected - set(retained_snapshot(env.broker, "#", 0.2))
     after = retained_snapshot(env.broker, "#", 0.3)
     assert after[f"{ROOT}/availability"] == b"online"
     for topic in (f"{ROOT}/state/plugins", f"{ROOT}/state/display", DISCOVERY,

@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 
 from ledmatrix_mqtt.mqtt.remote import RemoteClient
-from tests.security import ROOT, running_service, wait_until, write_config
+from tests.security import ROOT, running_service, write_config
 from tests.support.fake_github import FakeGitHub
 from tests.support.mosquitto import MosquittoBroker, Probe, make_tls
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.broker
 OBSERVE_S = 4.0
@@ -74,7 +75,7 @@ def test_refused_credentials_are_explained_and_not_retried_hot(
     try:
         with running_service(config_path) as (service, _config):
             assert service.frontend is not None and service.display is not None
-            wait_until(lambda: service.frontend.connection_error != "", 5, "a connect error")
+            assert wait_until(lambda: service.frontend.connection_error != "", 5), "a connect error"
             time.sleep(OBSERVE_S)
             error = service.frontend.connection_error
             assert not service.frontend.wait_online(0)
@@ -106,11 +107,9 @@ def test_wrong_ca_is_refused_clearly_with_backoff(
     try:
         with running_service(config_path) as (service, _config):
             assert service.frontend is not None
-            wait_until(
-                lambda: "certificate verification failed" in service.frontend.connection_error,
-                5,
-                "a TLS verification error",
-            )
+            assert wait_until(
+                lambda: "certificate verification failed" in service.frontend.connection_error, 5
+            ), "a TLS verification error"
             time.sleep(OBSERVE_S)
             assert not service.frontend.wait_online(0)
             assert "TLS" in service.frontend.connection_error
@@ -136,7 +135,7 @@ def test_plain_tcp_to_a_tls_listener_is_refused_clearly(
     try:
         with running_service(config_path) as (service, _config):
             assert service.frontend is not None
-            wait_until(lambda: service.frontend.connection_error != "", 8, "a connect error")
+            assert wait_until(lambda: service.frontend.connection_error != "", 8), "a connect error"
             time.sleep(OBSERVE_S)
             assert not service.frontend.wait_online(0)
             assert "mqtt.tls" in service.frontend.connection_error

@@ -25,10 +25,11 @@ import pytest
 from ledmatrix_mqtt.errors import ConfigError
 from ledmatrix_mqtt.mqtt.remote import RemoteClient, ServiceUnreachable
 from ledmatrix_mqtt.runtime.plugin_config import resolve_config
-from tests.security import ROOT, Recorder, running_service, wait_until, write_config
+from tests.security import ROOT, Recorder, running_service, write_config
 from tests.support.fake_github import FakeGitHub
 from tests.support.mosquitto import MosquittoBroker, Probe, app_config
 from tests.support.plugin_factory import plugin_files, registry_entry
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.broker
 REPO = Path(__file__).resolve().parents[2]
@@ -144,7 +145,7 @@ def drive_commands(config_path: Path, broker: MosquittoBroker, responses: list[d
         for raw in (b"{not json", b"[1,2]", b'{"plugin_id": 5}', b"\x00\xff" * 40):
             probe.publish(f"{ROOT}/cmd/install", raw)
         probe.publish(f"{ROOT}/cmd/frobnicate", b"{}")
-        wait_until(lambda: len(probe.messages) >= 5, 10, "responses to bad payloads")
+        assert wait_until(lambda: len(probe.messages) >= 5, 10), "responses to bad payloads"
         responses.extend(json.loads(p) for _, p, _ in probe.messages)
     finally:
         probe.close()
@@ -182,7 +183,7 @@ def test_no_secret_in_anything_published_logged_or_answered(
             assert service.reconcile_done.wait(15)
             drive_commands(config_path, broker, responses)
             # the leak paths were really taken: the secret-bearing errors exist, redacted
-            wait_until(lambda: "***" in weather_error(recorder), 10, "weather update error")
+            assert wait_until(lambda: "***" in weather_error(recorder), 10), "weather update error"
             # a client with a wrong password is refused without echoing anything
             wrong = app_config(broker, tmp_path / "s2", username="svc", password="wrong-Pw-1")
             with pytest.raises(ServiceUnreachable) as refused:
@@ -252,7 +253,7 @@ def test_cli_run_installs_the_log_redactor(tmp_path: Path, fake_github: FakeGitH
 
         remote = RemoteClient(load_config(config_path))
         assert remote.call("install", {"plugin_id": "weather"}, timeout=30)["status"] == "ok"
-        wait_until(lambda: "***" in weather_error(recorder), 15, "weather update error")
+        assert wait_until(lambda: "***" in weather_error(recorder), 15), "weather update error"
         time.sleep(1.5)  # at least one more update() and its log line
     finally:
         proc.send_signal(signal.SIGTERM)

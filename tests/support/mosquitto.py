@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.waiting import wait_until
+
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
 
@@ -156,14 +158,14 @@ class MosquittoBroker:
         self.process = subprocess.Popen(
             [MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"mosquitto exited: {self.log.read_text(errors='replace')}")
-            if self._accepting():
-                return self
-            time.sleep(0.01)
-        raise RuntimeError("mosquitto did not start")
+        if not wait_until(lambda: self._exited() or self._accepting(), timeout):
+            raise RuntimeError("mosquitto did not start")
+        if self._exited():
+            raise RuntimeError(f"mosquitto exited: {self.log.read_text(errors='replace')}")
+        return self
+
+    def _exited(self) -> bool:
+        return self.process is not None and self.process.poll() is not None
 
     def _accepting(self) -> bool:
         family = socket.AF_UNIX if self.socket_path else socket.AF_INET
