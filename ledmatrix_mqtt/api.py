@@ -12,6 +12,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from ledmatrix_mqtt.core.ids import MaybePluginId
 from ledmatrix_mqtt.core.models import (
     InstalledPlugin,
     InstallResult,
@@ -93,10 +94,12 @@ class StoreOp:
     fields; ``reconcile``: ``force``, ``dry_run``. ``target`` is what the queue's
     duplicate rule compares (with ``kind``). ``tag`` is the caller's opaque label
     (MQTT: the request's transaction), carried on every snapshot of the operation.
+    The id was checked where it came in (``validate_plugin_id``); the URL is checked
+    once, when the op is submitted.
     """
 
     kind: OpKind
-    plugin_id: str = ""
+    plugin_id: MaybePluginId = ""
     url: str = ""
     branch: str = ""
     plugin_path: str = ""

@@ -22,7 +22,7 @@ from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from ledmatrix_mqtt.configfile import SECRETS_NAME, new_yaml, parse_yaml, plain, read_yaml
 from ledmatrix_mqtt.core.config_reader import as_flag
-from ledmatrix_mqtt.core.ids import validate_plugin_id
+from ledmatrix_mqtt.core.ids import PluginId, validate_plugin_id
 from ledmatrix_mqtt.errors import ConfigError
 from ledmatrix_mqtt.fsutil import atomic_write_bytes
 
@@ -73,9 +73,8 @@ class ConfigEditor:
         plugins: CommentedMap = doc["plugins"]
         return plugins
 
-    def set_enabled(self, plugin_id: str, enabled: bool) -> bool:
+    def set_enabled(self, plugin_id: PluginId, enabled: bool) -> bool:
         """Set ``plugins.<id>.enabled``; True if the file changed."""
-        validate_plugin_id(plugin_id)
 
         def change(doc: CommentedMap) -> bool:
             plugins = self._plugins(doc)
@@ -90,9 +89,8 @@ class ConfigEditor:
 
         return self._edit(change)
 
-    def ensure_block(self, plugin_id: str, *, enabled: bool) -> bool:
+    def ensure_block(self, plugin_id: PluginId, *, enabled: bool) -> bool:
         """Add ``plugins.<id>: {enabled: ...}`` only when no block exists."""
-        validate_plugin_id(plugin_id)
 
         def change(doc: CommentedMap) -> bool:
             plugins = self._plugins(doc)
@@ -103,9 +101,8 @@ class ConfigEditor:
 
         return self._edit(change)
 
-    def remove_block(self, plugin_id: str) -> Any:
+    def remove_block(self, plugin_id: PluginId) -> Any:
         """Drop ``plugins.<id>``; returns the removed block (for rollback) or None."""
-        validate_plugin_id(plugin_id)
         removed: list[Any] = []
 
         def change(doc: CommentedMap) -> bool:
@@ -118,15 +115,13 @@ class ConfigEditor:
         self._edit(change)
         return removed[0] if removed else None
 
-    def rename_block(self, old_id: str, new_id: str) -> bool:
+    def rename_block(self, old_id: PluginId, new_id: PluginId) -> bool:
         """Move ``plugins.<old_id>`` to ``plugins.<new_id>`` (keeping its settings) when
         ``new_id`` has no block yet; True if the file changed.
 
         Used when a plugin asked for by its registry id (``weather``) installs under
         its canonical manifest id (``ledmatrix-weather``).
         """
-        validate_plugin_id(old_id)
-        validate_plugin_id(new_id)
 
         def change(doc: CommentedMap) -> bool:
             plugins = doc.get("plugins")

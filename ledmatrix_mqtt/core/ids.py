@@ -8,8 +8,16 @@ with the service's own names (leading dot, empty).
 from __future__ import annotations
 
 import re
+from typing import Literal, NewType, TypeGuard
 
 from ledmatrix_mqtt.errors import InvalidPluginId
+
+PluginId = NewType("PluginId", str)
+"""A string known to satisfy the plugin-id rule. Only the checks below make one, at
+the boundary where an id comes in (a command, a manifest, a registry entry, a folder
+name); the layers inside take a ``PluginId`` and do not check it again."""
+
+MaybePluginId = PluginId | Literal[""]  # a checked id, or "" where none was given
 
 PLUGIN_ID_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 _PLUGIN_ID_RE = re.compile(PLUGIN_ID_PATTERN)
@@ -18,7 +26,7 @@ DEVICE_ID_PATTERN = r"^[a-z0-9_-]{1,32}$"
 _DEVICE_ID_RE = re.compile(DEVICE_ID_PATTERN)
 
 
-def is_valid_plugin_id(value: object) -> bool:
+def is_valid_plugin_id(value: object) -> TypeGuard[PluginId]:
     """True when ``value`` is a string that satisfies the plugin-id rule."""
     return (
         isinstance(value, str)
@@ -28,7 +36,7 @@ def is_valid_plugin_id(value: object) -> bool:
     )
 
 
-def validate_plugin_id(value: object) -> str:
+def validate_plugin_id(value: object) -> PluginId:
     """Return ``value`` if it is a valid plugin id, else raise ``InvalidPluginId``."""
     if not is_valid_plugin_id(value):
         shown = repr(value)[:80]
@@ -36,7 +44,6 @@ def validate_plugin_id(value: object) -> str:
             f"invalid plugin id {shown}: expected 1-64 characters of a-z, 0-9, '.', '_', '-', "
             "starting with a letter or digit, without '..'"
         )
-    assert isinstance(value, str)
     return value
 
 

@@ -12,6 +12,8 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
+from ledmatrix_mqtt.core.ids import PluginId
+
 
 def frozen_mapping(data: Mapping[str, Any] | None) -> Mapping[str, Any]:
     """A read-only deep copy of a JSON-like mapping (lists become tuples)."""
@@ -46,7 +48,7 @@ class PluginSource(StrEnum):
 class Manifest:
     """A validated ``manifest.json``. ``id`` is canonical: folder name and config key."""
 
-    id: str
+    id: PluginId
     name: str
     version: str
     class_name: str
@@ -67,7 +69,7 @@ class Manifest:
 class RegistryEntry:
     """One plugin in the registry (``plugins.json``)."""
 
-    id: str
+    id: PluginId
     name: str
     repo: str = ""
     branch: str = ""
@@ -148,7 +150,7 @@ class GitInfo:
 class InstalledPlugin:
     """One plugin on disk, as the list shows it."""
 
-    id: str
+    id: PluginId
     name: str
     version: str
     path: str
@@ -196,7 +198,7 @@ class DependencyReport:
 
 @dataclass(frozen=True)
 class InstallResult:
-    plugin_id: str
+    plugin_id: PluginId
     action: str  # "installed" | "updated" | "up_to_date" | "reinstalled"
     version: str
     previous_version: str = ""

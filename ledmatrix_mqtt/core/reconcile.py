@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 
-from ledmatrix_mqtt.core.ids import is_valid_plugin_id
+from ledmatrix_mqtt.core.ids import PluginId, is_valid_plugin_id
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 
@@ -63,15 +63,15 @@ class ActualState:
     satisfies it. ``loaded`` is None when the runtime is not consulted.
     """
 
-    installed: frozenset[str] = frozenset()
-    builtin: frozenset[str] = frozenset()
+    installed: frozenset[PluginId] = frozenset()
+    builtin: frozenset[PluginId] = frozenset()
     store_installed: frozenset[str] = frozenset()  # installed by the store (marker present)
     broken: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
     aliases: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
     loaded: frozenset[str] | None = None
 
     @property
-    def present(self) -> frozenset[str]:
+    def present(self) -> frozenset[PluginId]:
         return self.installed | self.builtin
 
 
@@ -90,7 +90,7 @@ class Action:
     """One change the executor should make. ``enabled`` is used by ADD_CONFIG_BLOCK."""
 
     kind: ActionKind
-    plugin_id: str
+    plugin_id: PluginId
     enabled: bool = False
 
 
@@ -123,7 +123,9 @@ def _blocked_reason(plugin_id: str, policy: PlanPolicy) -> str:
     return ""
 
 
-def _missing_on_disk(plugin_id: str, policy: PlanPolicy) -> tuple[Inconsistency, Action | None]:
+def _missing_on_disk(
+    plugin_id: PluginId, policy: PlanPolicy
+) -> tuple[Inconsistency, Action | None]:
     blocked = _blocked_reason(plugin_id, policy)
     if blocked:
         detail = f"config block without files; {blocked}; remove the block or reinstall"
@@ -138,7 +140,7 @@ def _missing_on_disk(plugin_id: str, policy: PlanPolicy) -> tuple[Inconsistency,
 
 
 def _missing_in_config(
-    plugin_id: str, actual: ActualState, policy: PlanPolicy
+    plugin_id: PluginId, actual: ActualState, policy: PlanPolicy
 ) -> tuple[Inconsistency, Action | None]:
     blocked = _blocked_reason(plugin_id, policy)
     if blocked:

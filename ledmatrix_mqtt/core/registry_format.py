@@ -121,7 +121,7 @@ class AliasTable:
 
     @classmethod
     def build(cls, registry: Registry) -> AliasTable:
-        by_id = {e.id: e for e in registry.entries}
+        by_id: dict[str, RegistryEntry] = {e.id: e for e in registry.entries}
         by_alias: dict[str, RegistryEntry] = {}
         for entry in registry.entries:
             for alias in _aliases_of(entry):

@@ -13,7 +13,7 @@ from typing import Any
 
 from ledmatrix_mqtt.api import SearchQuery
 from ledmatrix_mqtt.core.config_reader import as_flag
-from ledmatrix_mqtt.core.ids import validate_plugin_id
+from ledmatrix_mqtt.core.ids import MaybePluginId, PluginId, validate_plugin_id
 from ledmatrix_mqtt.core.notifications import Notification
 from ledmatrix_mqtt.errors import InvalidPayload
 
@@ -25,16 +25,16 @@ class NoArgs:
 
 @dataclass(frozen=True)
 class PluginArgs:
-    """uninstall."""
+    """uninstall; store_select ("" clears the selection)."""
 
-    plugin_id: str
+    plugin_id: MaybePluginId
 
 
 @dataclass(frozen=True)
 class InstallArgs:
     """Exactly one of ``plugin_id`` (from the registry) or ``url`` is set."""
 
-    plugin_id: str = ""
+    plugin_id: MaybePluginId = ""
     url: str = ""
     branch: str = ""
     plugin_path: str = ""
@@ -42,7 +42,7 @@ class InstallArgs:
 
 @dataclass(frozen=True)
 class UpdateArgs:
-    plugin_id: str = ""
+    plugin_id: MaybePluginId = ""
     all: bool = False
 
 
@@ -57,13 +57,13 @@ class ReconcileArgs:
 
 @dataclass(frozen=True)
 class EnableArgs:
-    plugin_id: str
+    plugin_id: PluginId
     enabled: bool
 
 
 @dataclass(frozen=True)
 class ShowArgs:
-    plugin_id: str
+    plugin_id: PluginId
     duration: float | None = None
 
 
@@ -86,7 +86,7 @@ class TextArgs:
 class ConfigureArgs:
     """``settings`` is a JSON merge-patch of the plugin's block (null removes a key)."""
 
-    plugin_id: str
+    plugin_id: PluginId
     settings: Mapping[str, Any]
 
 
@@ -156,12 +156,17 @@ class Fields:
             raise InvalidPayload(f"{name} is longer than {limit} characters")
         return value
 
-    def plugin_id(self, *, required: bool = True) -> str:
-        value = self.fields.pop("plugin_id", None)
-        if value is None and not required:
-            return ""
-        if value is None:
+    def plugin_id(self) -> PluginId:
+        """The command's ``plugin_id``, checked: the one id check on the MQTT path."""
+        plugin_id = self.optional_plugin_id()
+        if not plugin_id:
             raise InvalidPayload(f"{self.command} needs 'plugin_id'")
+        return plugin_id
+
+    def optional_plugin_id(self) -> MaybePluginId:
+        value = self.fields.pop("plugin_id", None)
+        if value is None:
+            return ""
         if not isinstance(value, str):
             raise InvalidPayload("plugin_id must be a string")
         return validate_plugin_id(value)

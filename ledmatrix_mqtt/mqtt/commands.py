@@ -85,7 +85,7 @@ def _install(f: Fields) -> CommandArgs:
 
 def _update(f: Fields) -> CommandArgs:
     every = f.flag("all", False)
-    plugin_id = f.plugin_id(required=not every)
+    plugin_id = f.optional_plugin_id() if every else f.plugin_id()
     if every and plugin_id:
         raise InvalidPayload("update takes either plugin_id or all, not both")
     f.done()
@@ -151,7 +151,7 @@ def _text(f: Fields) -> CommandArgs:
 
 def _optional_plugin(f: Fields) -> CommandArgs:
     """store_select: a plugin id, or none (``{}``) to clear the selection."""
-    args = PluginArgs(f.plugin_id(required=False))
+    args = PluginArgs(f.optional_plugin_id())
     f.done()
     return args
 

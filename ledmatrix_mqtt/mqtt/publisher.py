@@ -124,7 +124,7 @@ class StatePublisher:
             runtime = list(self._display.runtime_status())
             self.list_answer.offer(generation, list_data(installed, runtime))
             summary = self._store.cached_registry_summary()
-            ids = {p.id for p in installed}
+            ids: set[str] = {p.id for p in installed}
             removed = (self._known_plugins or set()) - ids
             settings_state, settings = self._settings(installed)
             out, ledger = self._discovery_messages(installed, summary, settings)

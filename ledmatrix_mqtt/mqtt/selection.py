@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 
+from ledmatrix_mqtt.core.ids import MaybePluginId
+
 
 class StoreSelection:
     """Remembered between ``store_select`` and ``store_install``; thread-safe.
@@ -13,12 +15,12 @@ class StoreSelection:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._plugin_id = ""
+        self._plugin_id: MaybePluginId = ""
 
-    def get(self) -> str:
+    def get(self) -> MaybePluginId:
         with self._lock:
             return self._plugin_id
 
-    def set(self, plugin_id: str) -> None:
+    def set(self, plugin_id: MaybePluginId) -> None:
         with self._lock:
             self._plugin_id = plugin_id

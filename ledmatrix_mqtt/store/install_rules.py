@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ledmatrix_mqtt.api import ProgressFn
+from ledmatrix_mqtt.core.ids import MaybePluginId
 from ledmatrix_mqtt.core.models import (
     DependencyReport,
     InstallResult,
@@ -49,7 +50,7 @@ class Staged:
     manifest: Manifest
     source: PluginSource
     origin: str  # repository or archive URL, for the source marker
-    registry_id: str = ""
+    registry_id: MaybePluginId = ""
     registry_version: str = ""  # the entry's latest_version: what this branch head is
 
 

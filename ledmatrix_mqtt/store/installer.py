@@ -22,10 +22,11 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import NewType
 
 from ledmatrix_mqtt.api import ProgressFn
 from ledmatrix_mqtt.core.github_urls import GithubUrls
-from ledmatrix_mqtt.core.ids import validate_plugin_id
+from ledmatrix_mqtt.core.ids import PluginId
 from ledmatrix_mqtt.core.manifest import check_compatible
 from ledmatrix_mqtt.core.models import (
     DependencyReport,
@@ -77,6 +78,7 @@ from ledmatrix_mqtt.store.swap import CrashHook, PluginSwap, no_hook
 _LOG = logging.getLogger(__name__)
 DepsFn = Callable[[Path], DependencyReport]
 DEFAULT_MAX_ARCHIVE_BYTES = 64 * MiB
+SourceUrl = NewType("SourceUrl", str)  # a URL to install from that passed the policy
 
 
 @dataclass(frozen=True)
@@ -132,17 +134,15 @@ class Installer:
 
         The branch head unless ``version`` asks for a release (see ``entry_archive_urls``).
         """
-        validate_plugin_id(entry.id)
         with self._locks.hold(entry.id):
             source = _Source(branch, default_branch, version)
             return self._install_entry(entry, "install", source, progress, "")
 
     def update_entry(
-        self, plugin_id: str, entry: RegistryEntry, progress: ProgressFn | None = None
+        self, plugin_id: PluginId, entry: RegistryEntry, progress: ProgressFn | None = None
     ) -> InstallResult:
         """Reinstall from the registry only when ``entry.latest_version`` is newer."""
         folder = plugin_dir(self.layout, plugin_id)
-        validate_plugin_id(entry.id)
         with self._locks.hold(*dict.fromkeys((plugin_id, entry.id))):
             if not os.path.lexists(folder):
                 raise NotInstalled(f"plugin {plugin_id!r} is not installed")
@@ -155,24 +155,32 @@ class Installer:
                 return InstallResult(plugin_id, "up_to_date", current.version, current.version)
             return self._install_entry(entry, "update", _Source(), progress, plugin_id)
 
+    def check_source_url(self, url: str, *, allowed: bool) -> SourceUrl:
+        """The one policy check of a URL to install from: ``allowed`` (the
+        ``store.allow_install_from_url`` setting), then http(s) to a configured host.
+        ``git clone`` does not go through the HTTP client, so this check guards it."""
+        if not allowed:
+            raise Forbidden(
+                "installing from a URL runs foreign code and is disabled; "
+                "set store.allow_install_from_url: true to allow it"
+            )
+        self.http.check_url(url)
+        return SourceUrl(url)
+
     def install_from_url(
         self,
-        url: str,
+        url: SourceUrl,
         *,
         branch: str = "",
         plugin_path: str = "",
         progress: ProgressFn | None = None,
-        allowed: bool = True,
     ) -> InstallResult:
         """Install from a repository URL: ``git clone`` when git is available and no
         ``plugin_path`` is given, else the branch ZIP (only ``plugin_path`` of it, if given).
 
-        ``allowed`` is the ``store.allow_install_from_url`` policy (``Forbidden``
-        when False). The manifest id is canonical; callers cannot override it.
+        ``url`` passed ``check_source_url``. The manifest id is canonical; callers
+        cannot override it.
         """
-        if not allowed:
-            raise Forbidden("installing from a URL is disabled (store.allow_install_from_url)")
-        self.http.check_url(url)
         report = Reporter("install", "", progress)
         workdir = new_workdir(self.layout, "url")
         try:
@@ -192,7 +200,7 @@ class Installer:
         return result
 
     def update_git_checkout(
-        self, plugin_id: str, progress: ProgressFn | None = None
+        self, plugin_id: PluginId, progress: ProgressFn | None = None
     ) -> InstallResult:
         """Fast-forward a plugin folder that is a git checkout (in a staged copy)."""
         target = plugin_dir(self.layout, plugin_id)
@@ -215,7 +223,7 @@ class Installer:
             remove_tree(workdir)
             return result
 
-    def remove(self, plugin_id: str) -> RemovalTicket:
+    def remove(self, plugin_id: PluginId) -> RemovalTicket:
         """Move ``plugins/<id>`` aside; the ticket's ``commit``/``rollback`` finish it.
 
         The plugin stays locked until the ticket is committed or rolled back.
@@ -318,7 +326,7 @@ class Installer:
 
     def _git_update(
         self,
-        plugin_id: str,
+        plugin_id: PluginId,
         target: Path,
         url: str,
         branch: str,
@@ -375,8 +383,8 @@ class Installer:
                     raise dependency_failed(plugin_id, deps)
                 self._hook("dependencies_done")
                 if self._records is not None:
-                    ids = (plugin_id, staged.registry_id)
-                    self._records.forget(*dict.fromkeys(i for i in ids if i))
+                    also = (staged.registry_id,) if staged.registry_id else ()
+                    self._records.forget(plugin_id, *also)
                 self._swap.commit(record)
             except Exception:
                 self._swap.restore(record)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ledmatrix_mqtt.core.config_model import as_flag
-from ledmatrix_mqtt.core.ids import is_valid_plugin_id
+from ledmatrix_mqtt.core.ids import PluginId, is_valid_plugin_id
 from ledmatrix_mqtt.core.manifest import parse_manifest_bytes
 from ledmatrix_mqtt.core.models import (
     InstalledPlugin,
@@ -81,7 +81,7 @@ def is_plugin_folder_name(name: str) -> bool:
 class _Parsed:
     """What one folder's files say, before config and registry are applied."""
 
-    plugin_id: str
+    plugin_id: PluginId
     path: Path
     builtin: bool
     manifest: Manifest | None
@@ -241,7 +241,8 @@ class PluginInventory:
         if slot.marker_gate.changed(marker_sig):
             slot.marker = read_source_marker(folder) if marker_sig else SourceMarker()
             slot.marker_gate.record(marker_sig)
-        return _Parsed(folder.name, folder, builtin, slot.manifest, slot.error, slot.marker)
+        plugin_id = PluginId(folder.name)  # the scan lists only names is_plugin_folder_name took
+        return _Parsed(plugin_id, folder, builtin, slot.manifest, slot.error, slot.marker)
 
     def _read_manifest(self, path: Path, folder_name: str) -> tuple[Manifest | None, str]:
         self.manifest_reads += 1

@@ -18,6 +18,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from ledmatrix_mqtt.api import ProgressFn, ReconcileReport, UpdateAllResult
+from ledmatrix_mqtt.core.ids import PluginId
 from ledmatrix_mqtt.core.models import (
     InstalledPlugin,
     InstallResult,
@@ -29,13 +30,14 @@ from ledmatrix_mqtt.core.models import (
 from ledmatrix_mqtt.errors import Forbidden, IdConflict, LedMatrixError, NotInstalled
 
 if TYPE_CHECKING:
+    from ledmatrix_mqtt.store.installer import SourceUrl
     from ledmatrix_mqtt.store.service import PluginStore
 
 _LOG = logging.getLogger(__name__)
 
 
 def install(
-    store: PluginStore, plugin_id: str, report: ProgressFn, version: str = ""
+    store: PluginStore, plugin_id: PluginId, report: ProgressFn, version: str = ""
 ) -> InstallResult:
     """The entry's branch head, or with ``version`` that release (the archive its
     ``versions[]`` lists, else tag ``v<version>``); a pinned release is not the latest."""
@@ -47,16 +49,16 @@ def install(
 
 
 def install_url(
-    store: PluginStore, url: str, branch: str, plugin_path: str, report: ProgressFn
+    store: PluginStore, url: SourceUrl, branch: str, plugin_path: str, report: ProgressFn
 ) -> InstallResult:
     result = store.installer.install_from_url(
-        url, branch=branch, plugin_path=plugin_path, progress=report, allowed=True
+        url, branch=branch, plugin_path=plugin_path, progress=report
     )
     _after_install(store, result)
     return result
 
 
-def _after_install(store: PluginStore, result: InstallResult, *aliases: str) -> None:
+def _after_install(store: PluginStore, result: InstallResult, *aliases: PluginId) -> None:
     store.records.forget(result.plugin_id, *aliases)
     for alias in aliases:  # settings written under the registry id follow the plugin
         store.config_editor.rename_block(alias, result.plugin_id)
@@ -65,7 +67,7 @@ def _after_install(store: PluginStore, result: InstallResult, *aliases: str) -> 
     notify(store)
 
 
-def uninstall(store: PluginStore, plugin_id: str, report: ProgressFn) -> UninstallResult:
+def uninstall(store: PluginStore, plugin_id: PluginId, report: ProgressFn) -> UninstallResult:
     plugin = installed(store, plugin_id)
     if plugin.source == PluginSource.BUILTIN:
         raise Forbidden(f"{plugin_id} is built in; disable it instead of uninstalling it")
@@ -93,7 +95,7 @@ def uninstall(store: PluginStore, plugin_id: str, report: ProgressFn) -> Uninsta
     return UninstallResult(plugin_id, removed_files=True, removed_config=block is not None)
 
 
-def update(store: PluginStore, plugin_id: str, report: ProgressFn) -> InstallResult:
+def update(store: PluginStore, plugin_id: PluginId, report: ProgressFn) -> InstallResult:
     plugin = installed(store, plugin_id)
     if plugin.source == PluginSource.BUILTIN:
         return InstallResult(plugin_id, "up_to_date", plugin.version, plugin.version,

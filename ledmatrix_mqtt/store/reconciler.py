@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ledmatrix_mqtt.api import ReconcileItem, ReconcileReport
-from ledmatrix_mqtt.core.ids import is_valid_plugin_id
+from ledmatrix_mqtt.core.ids import PluginId, is_valid_plugin_id
 from ledmatrix_mqtt.core.models import (
     InstalledPlugin,
     InstallResult,
@@ -81,7 +81,7 @@ class PluginConfig(Protocol):
 
     def plugin_blocks(self) -> Mapping[str, Mapping[str, Any]]: ...
 
-    def ensure_block(self, plugin_id: str, *, enabled: bool) -> bool: ...
+    def ensure_block(self, plugin_id: PluginId, *, enabled: bool) -> bool: ...
 
 
 class RemovalRecords(Protocol):
@@ -92,7 +92,7 @@ class RemovalRecords(Protocol):
     def tombstoned(self, plugin_id: str) -> bool: ...
 
 
-InstallFn = Callable[[str], InstallResult]
+InstallFn = Callable[[PluginId], InstallResult]
 ResolveFn = Callable[[str], RegistryEntry]
 
 
@@ -233,7 +233,9 @@ class Reconciler:
         its source marker records, or an alias in the cached registry."""
         if not names:
             return {}
-        out = {p.registry_id: p.id for p in plugins if p.registry_id and p.registry_id in names}
+        out: dict[str, str] = {
+            p.registry_id: p.id for p in plugins if p.registry_id and p.registry_id in names
+        }
         registry = self._registry()
         if registry is None:
             return out

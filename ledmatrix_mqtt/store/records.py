@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from ledmatrix_mqtt.core.ids import is_valid_plugin_id, validate_plugin_id
+from ledmatrix_mqtt.core.ids import PluginId, is_valid_plugin_id
 from ledmatrix_mqtt.errors import StorageFailed
 from ledmatrix_mqtt.fsutil import atomic_write_json, read_json
 from ledmatrix_mqtt.store.layout import StateLayout
@@ -46,7 +46,7 @@ class UninstallRecords:
         self._lock = threading.Lock()
 
     # -- persistent record --------------------------------------------------------
-    def uninstalled(self) -> frozenset[str]:
+    def uninstalled(self) -> frozenset[PluginId]:
         """Every id recorded as uninstalled."""
         with self._lock:
             return frozenset(self._read_ids())
@@ -54,13 +54,12 @@ class UninstallRecords:
     def is_uninstalled(self, plugin_id: str) -> bool:
         return plugin_id in self.uninstalled()
 
-    def record_uninstalled(self, plugin_id: str) -> None:
+    def record_uninstalled(self, plugin_id: PluginId) -> None:
         """Record the intent to uninstall and start its tombstone.
 
         All or nothing: on ``StorageFailed`` the record is left as it was, so a
         failed uninstall is not finished by the next start-up.
         """
-        validate_plugin_id(plugin_id)
         with self._lock:
             ids = self._read_ids()
             added = plugin_id not in ids
@@ -76,9 +75,9 @@ class UninstallRecords:
                     atomic_write_json(self._uninstalled_path, sorted(ids))
                 raise
 
-    def forget(self, *plugin_ids: str) -> None:
+    def forget(self, *plugin_ids: PluginId) -> None:
         """Drop ids from the record and their tombstones; writes only when something changed."""
-        drop = {p for p in plugin_ids if is_valid_plugin_id(p)}
+        drop = set(plugin_ids)
         with self._lock:
             ids = self._read_ids()
             if ids & drop:
@@ -115,7 +114,7 @@ class UninstallRecords:
                 atomic_write_json(self._tombstones_path, live)
 
     # -- file reading ----------------------------------------------------------------
-    def _read_ids(self) -> set[str]:
+    def _read_ids(self) -> set[PluginId]:
         data = _read(self._uninstalled_path)
         if data is _MISSING:
             return set()
@@ -148,10 +147,10 @@ def _read(path: Path) -> Any:
     return data
 
 
-def _valid_ids(values: Iterable[object], path: Path) -> list[str]:
+def _valid_ids(values: Iterable[object], path: Path) -> list[PluginId]:
     values = list(values)
     good = [v for v in values if is_valid_plugin_id(v)]
     dropped = [v for v in values if not is_valid_plugin_id(v)]
     if dropped:
         _LOG.warning("dropping %d invalid plugin id(s) from %s", len(dropped), path)
-    return [str(v) for v in good]
+    return good

@@ -27,7 +27,7 @@ from ledmatrix_mqtt.api import (
     UpdateAllResult,
 )
 from ledmatrix_mqtt.core.config_model import StoreConfig
-from ledmatrix_mqtt.core.ids import validate_plugin_id
+from ledmatrix_mqtt.core.ids import PluginId, validate_plugin_id
 from ledmatrix_mqtt.core.models import (
     InstalledPlugin,
     InstallResult,
@@ -38,7 +38,12 @@ from ledmatrix_mqtt.core.models import (
 from ledmatrix_mqtt.core.plugin_settings import PluginSettings, merge_patch
 from ledmatrix_mqtt.core.registry_format import names_of
 from ledmatrix_mqtt.core.schedule import parse_dim_schedule, parse_schedule
-from ledmatrix_mqtt.errors import ConfigError, Forbidden, LedMatrixError, NotInstalled
+from ledmatrix_mqtt.errors import (
+    ConfigError,
+    InvalidPluginId,
+    LedMatrixError,
+    NotInstalled,
+)
 from ledmatrix_mqtt.fsutil import remove_stale_temps
 from ledmatrix_mqtt.store import mutations
 from ledmatrix_mqtt.store.installer import Installer
@@ -78,11 +83,11 @@ Blocks = tuple[dict[str, Any], dict[str, Any]]  # schedule, dim_schedule
 
 
 class PluginConfigEditor(SettingsEditor, Protocol):
-    def set_enabled(self, plugin_id: str, enabled: bool) -> bool: ...
+    def set_enabled(self, plugin_id: PluginId, enabled: bool) -> bool: ...
 
-    def remove_block(self, plugin_id: str) -> Any: ...
+    def remove_block(self, plugin_id: PluginId) -> Any: ...
 
-    def rename_block(self, old_id: str, new_id: str) -> bool: ...
+    def rename_block(self, old_id: PluginId, new_id: PluginId) -> bool: ...
 
     def update_schedules(self, build: Callable[[Blocks], Blocks]) -> Blocks: ...
 
@@ -138,7 +143,9 @@ class PluginStore:
         plugin installed from another entry or a URL never marks this one."""
         plugins = [p for p in self.inventory.list() if p.source != PluginSource.BUILTIN]
         from_entry = {p.registry_id: p for p in plugins if p.registry_id}
-        by_name = {p.id: p for p in plugins if p.source == PluginSource.LOCAL}
+        by_name: dict[str, InstalledPlugin] = {
+            p.id: p for p in plugins if p.source == PluginSource.LOCAL
+        }
         out = []
         for item in entries:
             names = sorted(names_of(item.entry), key=lambda n: n != item.entry.id)  # id first
@@ -161,15 +168,21 @@ class PluginStore:
         return future
 
     def _work_for(self, op: StoreOp) -> Callable[[ProgressFn], OpResult]:
-        """Checks the arguments now (so bad input fails before queueing) and returns the work."""
+        """Checks the URL now (so bad input fails before queueing) and returns the work.
+
+        The plugin id was checked where it came in (``StoreOp`` takes a ``PluginId``).
+        """
         if op.kind == "install" and op.url:
-            self._check_url_allowed()
-            return lambda r: mutations.install_url(self, op.url, op.branch, op.plugin_path, r)
+            allowed = self.store_config.allow_install_from_url
+            url = self.installer.check_source_url(op.url, allowed=allowed)
+            return lambda r: mutations.install_url(self, url, op.branch, op.plugin_path, r)
         if op.kind == "update_all":
             return lambda r: mutations.update_all(self, r)
         if op.kind == "reconcile":
             return lambda r: mutations.reconcile(self, op.force, op.dry_run, r)
-        plugin_id = validate_plugin_id(op.plugin_id)
+        plugin_id = op.plugin_id
+        if not plugin_id:
+            raise InvalidPluginId(f"{op.kind} needs a plugin id")
         if op.kind == "install":
             return lambda r: mutations.install(self, plugin_id, r)
         if op.kind == "uninstall":
@@ -181,7 +194,8 @@ class PluginStore:
 
     # Blocking forms for the offline CLI and start-up work: submit and wait.
     def install(self, plugin_id: str, *, progress: ProgressFn | None = None) -> InstallResult:
-        result = self.submit(StoreOp("install", plugin_id), progress=progress).result()
+        op = StoreOp("install", validate_plugin_id(plugin_id))
+        result = self.submit(op, progress=progress).result()
         assert isinstance(result, InstallResult)
         return result
 
@@ -198,20 +212,15 @@ class PluginStore:
         assert isinstance(result, InstallResult)
         return result
 
-    def _check_url_allowed(self) -> None:
-        if not self.store_config.allow_install_from_url:
-            raise Forbidden(
-                "installing from a URL runs foreign code and is disabled; "
-                "set store.allow_install_from_url: true to allow it"
-            )
-
     def uninstall(self, plugin_id: str, *, progress: ProgressFn | None = None) -> UninstallResult:
-        result = self.submit(StoreOp("uninstall", plugin_id), progress=progress).result()
+        op = StoreOp("uninstall", validate_plugin_id(plugin_id))
+        result = self.submit(op, progress=progress).result()
         assert isinstance(result, UninstallResult)
         return result
 
     def update(self, plugin_id: str, *, progress: ProgressFn | None = None) -> InstallResult:
-        result = self.submit(StoreOp("update", plugin_id), progress=progress).result()
+        op = StoreOp("update", validate_plugin_id(plugin_id))
+        result = self.submit(op, progress=progress).result()
         assert isinstance(result, InstallResult)
         return result
 
@@ -245,7 +254,7 @@ class PluginStore:
         ``installer.recover()``. A recorded uninstall is never undone by files
         reappearing. Expired tombstones are pruned afterwards.
         """
-        done = []
+        done: list[str] = []
         recorded = self.records.uninstalled()  # one read, not one per plugin
         present = set()
         for plugin in self.inventory.list():
@@ -256,7 +265,8 @@ class PluginStore:
                     done.append(plugin.id)
                 except LedMatrixError as exc:
                     _LOG.error("could not finish uninstalling %s: %s", plugin.id, exc.message)
-        for plugin_id in sorted((self.records.tombstones() & recorded) - present):
+        stones = self.records.tombstones()
+        for plugin_id in sorted(p for p in recorded if p in stones and p not in present):
             try:  # files gone, block maybe left: the uninstall stopped between the two
                 if self.config_editor.remove_block(plugin_id) is not None:
                     done.append(plugin_id)
@@ -272,15 +282,15 @@ class PluginStore:
         """Not queued (a switch must answer at once, even during a long install), so it
         checks the uninstall intent itself: a block re-created while an uninstall of the
         same plugin runs would outlive the plugin."""
-        validate_plugin_id(plugin_id)
-        mutations.installed(self, plugin_id)
-        if self.records.is_uninstalled(plugin_id):
-            raise NotInstalled(f"plugin {plugin_id!r} is being uninstalled")
-        self.config_editor.set_enabled(plugin_id, enabled)
+        checked = validate_plugin_id(plugin_id)
+        mutations.installed(self, checked)
+        if self.records.is_uninstalled(checked):
+            raise NotInstalled(f"plugin {checked!r} is being uninstalled")
+        self.config_editor.set_enabled(checked, enabled)
         self.inventory.invalidate()
         # loading or cleaning up the plugin must not delay the answer
         mutations.notify(self, wait=False)
-        return mutations.installed(self, plugin_id)
+        return mutations.installed(self, checked)
 
     # -- plugin settings and rotation order (not queued: they answer at once, like
     # set_enabled, and the config editor serialises the writes) ------------------------

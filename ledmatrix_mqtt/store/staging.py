@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ledmatrix_mqtt.core.ids import is_valid_plugin_id, validate_plugin_id
+from ledmatrix_mqtt.core.ids import PluginId, is_valid_plugin_id
 from ledmatrix_mqtt.core.manifest import MAX_MANIFEST_BYTES, parse_manifest_bytes
 from ledmatrix_mqtt.core.models import Manifest, PluginSource
 from ledmatrix_mqtt.errors import InvalidManifest, InvalidPluginId, StorageFailed
@@ -47,9 +47,9 @@ def storage_errors(what: str) -> Iterator[None]:
         raise storage_failed(exc, what) from exc
 
 
-def plugin_dir(layout: StateLayout, plugin_id: str) -> Path:
-    """``plugins/<id>``, after checking the id and that it is a direct child of ``plugins/``."""
-    validate_plugin_id(plugin_id)
+def plugin_dir(layout: StateLayout, plugin_id: PluginId) -> Path:
+    """``plugins/<id>``, after checking that it is a direct child of ``plugins/`` (the
+    id was checked where it came in; a symlinked parent could still lead elsewhere)."""
     root = Path(os.path.realpath(layout.plugins))
     path = root / plugin_id
     if Path(os.path.realpath(path)).parent != root and not path.is_symlink():

@@ -8,6 +8,7 @@ from ledmatrix_mqtt import BUILTIN_PLUGINS_DIR, LEDMATRIX_API_VERSION
 from ledmatrix_mqtt.config_editor import ConfigEditor
 from ledmatrix_mqtt.core.config_model import AppConfig
 from ledmatrix_mqtt.core.github_urls import GithubUrls
+from ledmatrix_mqtt.core.ids import PluginId
 from ledmatrix_mqtt.core.models import InstallResult
 from ledmatrix_mqtt.store.http_factory import make_http_client
 from ledmatrix_mqtt.store.installer import Installer
@@ -79,7 +80,7 @@ def build_store(
     return store
 
 
-def _reconcile_install(store: PluginStore, plugin_id: str) -> InstallResult:
+def _reconcile_install(store: PluginStore, plugin_id: PluginId) -> InstallResult:
     """Auto-repair runs inside the reconcile operation, so it calls the installer directly.
 
     The installer clears the uninstall records of the manifest and registry ids;

@@ -34,16 +34,18 @@ def git_server(tmp_path: Path) -> Iterator[GitHttpServer]:
 
 
 def test_url_install_forbidden_by_policy(env: Env) -> None:
-    with pytest.raises(Forbidden):
-        env.installer().install_from_url(env.fake.repo_url("tests", "x"), allowed=False)
+    with pytest.raises(Forbidden, match="allow_install_from_url"):
+        env.installer().check_source_url(env.fake.repo_url("tests", "x"), allowed=False)
     assert env.fake.requests() == []
 
 
 def test_url_install_outside_allow_list_forbidden(env: Env) -> None:
+    installer = env.installer()
     for url in ("https://evil.example.com/a/b", "file:///etc", "ssh://127.0.0.1/a/b", "/etc"):
         with pytest.raises(Forbidden):
-            env.installer().install_from_url(url)
-    assert env.leftovers() == []
+            installer.check_source_url(url, allowed=True)
+    assert installer.check_source_url(env.fake.repo_url("tests", "x"), allowed=True)
+    assert env.fake.requests() == [] and env.leftovers() == []
 
 
 def test_url_install_zip_fallback_without_git(env: Env) -> None:

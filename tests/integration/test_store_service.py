@@ -72,6 +72,21 @@ def test_errors_have_codes(store: PluginStore) -> None:
         store.install_from_url("http://127.0.0.1/x/y")
 
 
+@pytest.mark.parametrize("bad", ["", "..", "../x", "a/b", ".hidden", "UPPER"])
+def test_every_store_entry_refuses_a_bad_id_before_touching_anything(
+    store: PluginStore, bad: str
+) -> None:
+    """The id is checked where it enters the store; the layers inside trust it."""
+    before = Path(store.config_editor.path).read_text()  # type: ignore[attr-defined]
+    calls = (store.install, store.uninstall, store.update, lambda b: store.set_enabled(b, True),
+             lambda b: store.configure(b, {"x": 1}))  # fmt: skip
+    for call in calls:
+        with pytest.raises(InvalidPluginId):
+            call(bad)
+    assert store.records.uninstalled() == frozenset()
+    assert Path(store.config_editor.path).read_text() == before  # type: ignore[attr-defined]
+
+
 def test_uninstall_removes_files_config_and_blocks_resurrection(store: PluginStore) -> None:
     store.install("hello")
     result = store.uninstall("hello")
