@@ -18,6 +18,7 @@ from ledmatrix_mqtt.cli.output import human
 from ledmatrix_mqtt.cli.progress import ProgressBar
 from ledmatrix_mqtt.cli.service import EXIT_USAGE, Envelope, call_online, ok, run_command
 from ledmatrix_mqtt.core.config_model import AppConfig
+from ledmatrix_mqtt.core.ids import validate_plugin_id
 from ledmatrix_mqtt.core.models import Progress
 from ledmatrix_mqtt.store.layout import StateLayout, StateLock
 from ledmatrix_mqtt.store.service import PluginStore
@@ -121,8 +122,9 @@ def run_offline(store: PluginStore, command: str, payload: dict[str, Any],
             else store.update(pid, progress=progress)
         ),
         "reconcile": lambda: store.reconcile(force=payload["force"], dry_run=payload["dry_run"]),
-        "enable": lambda: store.set_enabled(pid, True),
-        "disable": lambda: store.set_enabled(pid, False),
+        # the store answers not_installed for any id it does not list; say why first
+        "enable": lambda: store.set_enabled(validate_plugin_id(pid), True),
+        "disable": lambda: store.set_enabled(validate_plugin_id(pid), False),
     }
     return actions[command]()
 

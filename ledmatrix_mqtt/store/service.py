@@ -282,15 +282,20 @@ class PluginStore:
         """Not queued (a switch must answer at once, even during a long install), so it
         checks the uninstall intent itself: a block re-created while an uninstall of the
         same plugin runs would outlive the plugin."""
-        checked = validate_plugin_id(plugin_id)
-        mutations.installed(self, checked)
-        if self.records.is_uninstalled(checked):
-            raise NotInstalled(f"plugin {checked!r} is being uninstalled")
-        self.config_editor.set_enabled(checked, enabled)
+        plugin = self._editable(plugin_id)
+        self.config_editor.set_enabled(plugin.id, enabled)
         self.inventory.invalidate()
         # loading or cleaning up the plugin must not delay the answer
         mutations.notify(self, wait=False)
-        return mutations.installed(self, checked)
+        return mutations.installed(self, plugin.id)
+
+    def _editable(self, plugin_id: str) -> InstalledPlugin:
+        """The installed plugin (its id is a checked ``PluginId``: only valid folder
+        names are listed), unless an uninstall of it is running: ``NotInstalled``."""
+        plugin = mutations.installed(self, plugin_id)
+        if self.records.is_uninstalled(plugin.id):
+            raise NotInstalled(f"plugin {plugin.id!r} is being uninstalled")
+        return plugin
 
     # -- plugin settings and rotation order (not queued: they answer at once, like
     # set_enabled, and the config editor serialises the writes) ------------------------
@@ -303,10 +308,7 @@ class PluginStore:
 
         A bad value raises ``ConfigError`` naming the key and changes nothing.
         """
-        validate_plugin_id(plugin_id)
-        plugin = mutations.installed(self, plugin_id)
-        if self.records.is_uninstalled(plugin_id):
-            raise NotInstalled(f"plugin {plugin_id!r} is being uninstalled")
+        plugin = self._editable(plugin_id)
         settings = self._settings_service.configure(plugin, changes)
         self.inventory.invalidate()  # `enabled` may have changed
         mutations.notify(self)

@@ -1,4 +1,4 @@
-"""One install over MQTT checks the plugin id once and the URL policy once.
+"""One install over MQTT checks the plugin id once and the URL policy once (a switch, once).
 
 The check happens where the input comes in (the MQTT command parser for the id,
 the store's submit for a URL); the layers inside take the checked types
@@ -68,6 +68,10 @@ def test_an_install_by_id_over_mqtt_checks_the_id_once(
     answer = app.command("install", {"plugin_id": "weather"})
     assert answer["status"] == "ok", answer
     assert (app.state_dir / "plugins" / "weather" / "manifest.json").is_file()
+    assert checked == ["weather"]
+    checked.clear()
+    switched = app.command("disable", {"plugin_id": "weather"})
+    assert switched["status"] == "ok" and switched["data"]["enabled"] is False, switched
     assert checked == ["weather"]
 
 
