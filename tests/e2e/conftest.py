@@ -35,6 +35,7 @@ from tests.support.waiting import wait_until
 DEVICE_ID = "e2epanel"
 ROOT = f"ledmatrix/{DEVICE_ID}"
 PANEL_SIZE = (64, 32)
+BUILTINS = ["clock", "status", "text"]  # what `plugins list` shows on a fresh appliance
 CLI = Path(sys.executable).with_name("ledmatrix-mqtt")
 CONFIG_COMMENT = "# kept by every edit the service makes\n"
 
@@ -181,6 +182,11 @@ def cli_env() -> dict[str, str]:
     env.pop("LEDMATRIX_CONFIG", None)
     env["PYTHONUNBUFFERED"] = "1"
     return env
+
+
+def cli_json(result: subprocess.CompletedProcess[str]) -> dict:
+    """The JSON envelope a ``--json`` run printed."""
+    return dict(json.loads(result.stdout))
 
 
 def run_cli(*args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
