@@ -31,6 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ledmatrix_mqtt.core.config_reader import as_flag
 from ledmatrix_mqtt.errors import ConfigError
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -123,9 +124,10 @@ def _time(value: object, key: str, default: dt.time) -> dt.time:
 def _flag(value: object, key: str, default: bool) -> bool:
     if value is None:
         return default
-    if not isinstance(value, bool):
+    flag = as_flag(value)  # the package's one boolean rule
+    if flag is None:
         raise _fail(key, "must be true or false")
-    return value
+    return flag
 
 
 def _mapping(value: object, key: str) -> Mapping[str, Any]:

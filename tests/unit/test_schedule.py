@@ -117,7 +117,7 @@ def test_naive_time_is_refused() -> None:
         ({"start_time": "7am"}, "schedule.start_time"),
         ({"start_time": 700}, "schedule.start_time"),
         ({"mode": "weekly"}, "schedule.mode"),
-        ({"enabled": "yes"}, "schedule.enabled"),
+        ({"enabled": "maybe"}, "schedule.enabled"),
         ({"days": {"monday": {"end_time": "24:00"}}}, "schedule.days.monday.end_time"),
         ({"days": {"funday": {}}}, "schedule.days.funday"),
         ({"start": "07:00"}, "schedule.start"),
@@ -127,6 +127,15 @@ def test_bad_schedule_names_the_key(raw: dict[str, object], key: str) -> None:
     with pytest.raises(ConfigError) as info:
         parse_schedule(raw)
     assert info.value.key == key
+
+
+def test_schedule_enabled_reads_the_same_words_as_every_other_flag() -> None:
+    """``schedule.enabled: off`` was refused while ``plugins.x.enabled: off`` was false."""
+    assert parse_schedule({"enabled": "yes"}).enabled is True
+    assert parse_schedule({"enabled": "off"}).enabled is False
+    per_day = parse_schedule({"mode": "per-day", "days": {"monday": {"enabled": "no"}}})
+    assert parse_schedule(per_day.to_dict()) == per_day
+    assert per_day.to_dict()["days"]["monday"]["enabled"] is False
 
 
 def test_dim_schedule_has_a_brightness_and_round_trips() -> None:
