@@ -12,37 +12,21 @@ without the load.
 
 from __future__ import annotations
 
-import hashlib
-import io
 import itertools
 import statistics
 import sys
 import tempfile
 import threading
 import time
-import zipfile
 from pathlib import Path
+
+import _common  # noqa: F401  # first: puts the repo on sys.path
 
 from ledmatrix_mqtt.core.config_model import DeviceConfig, DisplayConfig
 from ledmatrix_mqtt.runtime.backends.headless import HeadlessBackend
 from ledmatrix_mqtt.runtime.controller import DisplayController
 from ledmatrix_mqtt.runtime.spec import builtin_specs
-
-
-def install_like(stop: threading.Event, folder: Path) -> int:
-    payload = bytes(range(256)) * 8192  # 2 MiB per member
-    rounds = 0
-    while not stop.is_set():
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-            for i in range(6):
-                archive.writestr(f"plugin/file{i}.bin", payload)
-        with zipfile.ZipFile(io.BytesIO(buffer.getvalue())) as archive:
-            archive.extractall(folder)
-        for file in folder.rglob("*.bin"):
-            hashlib.sha256(file.read_bytes()).hexdigest()
-        rounds += 1
-    return rounds
+from tests.support.load import install_like_load
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -66,7 +50,12 @@ def measure(seconds: float, with_load: bool) -> tuple[list[float], int]:
     )
     stop = threading.Event()
     workers = [
-        threading.Thread(target=install_like, args=(stop, state / f"w{i}")) for i in range(2)
+        threading.Thread(
+            target=install_like_load,
+            args=(stop, state / f"w{i}"),
+            kwargs={"members": 6, "member_bytes": 2 << 20},
+        )
+        for i in range(2)
     ]
     controller.start()
     time.sleep(0.5)

@@ -36,6 +36,9 @@ DEVICE_ID = "e2epanel"
 ROOT = f"ledmatrix/{DEVICE_ID}"
 PANEL_SIZE = (64, 32)
 BUILTINS = ["clock", "status", "text"]  # what `plugins list` shows on a fresh appliance
+FRAME = f"{ROOT}/display/frame"
+DISPLAY = f"{ROOT}/state/display"
+AMBER = (255, 160, 40)  # the clock's default colour
 CLI = Path(sys.executable).with_name("ledmatrix-mqtt")
 CONFIG_COMMENT = "# kept by every edit the service makes\n"
 
@@ -137,6 +140,12 @@ def decode_png(data: bytes) -> Image.Image:
     image = Image.open(io.BytesIO(data))
     image.load()
     return image.convert("RGB")
+
+
+def colours(png: bytes) -> set[tuple[int, int, int]]:
+    """Every colour in a PNG frame."""
+    image = decode_png(png)
+    return {c for _n, c in image.getcolors(image.width * image.height) or []}
 
 
 def is_blank(image: Image.Image) -> bool:

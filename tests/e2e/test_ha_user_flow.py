@@ -28,6 +28,7 @@ from tests.e2e.conftest import (
     ROOT,
     Appliance,
     PluginShelf,
+    colours,
     decode_png,
     is_blank,
     wait_json,
@@ -59,11 +60,6 @@ def plugin_state(app: Appliance, plugin_id: str) -> dict[str, Any]:
     return dict(json.loads(app.retained(f"{ROOT}/state/plugins/{plugin_id}")[
         f"{ROOT}/state/plugins/{plugin_id}"
     ]))  # fmt: skip
-
-
-def has_colour(png: bytes, colour: tuple[int, int, int]) -> bool:
-    image = decode_png(png)
-    return colour in {c for _n, c in image.getcolors(image.width * image.height) or []}
 
 
 def config_plugins(path: Path) -> dict[str, Any]:
@@ -151,7 +147,7 @@ def test_install_show_update_uninstall_through_home_assistant(
     # -- it joins the rotation (1 s per plugin) and the panel shows its drawing ------------
     wait_json(ha, f"{ROOT}/state/display", lambda d: d["current_plugin"] == PLUGIN, 30)
     frame_topic = f"{ROOT}/display/frame"
-    ha.wait_for(lambda t, p, r: t == frame_topic and has_colour(p, YELLOW), timeout=20)
+    ha.wait_for(lambda t, p, r: t == frame_topic and YELLOW in colours(p), timeout=20)
 
     # -- pin it with the select entity (a bare option string, as HA sends it) ---------------
     select_cfg = ents["show"]
@@ -160,11 +156,11 @@ def test_install_show_update_uninstall_through_home_assistant(
     display = json.loads(app.retained(f"{ROOT}/state/display")[f"{ROOT}/state/display"])
     assert display["current_plugin"] == PLUGIN and display["pinned_until"] is not None
     # Frames are published only when they change, so the latest one must be the plugin's.
-    assert wait_until(lambda: has_colour(ha.on(frame_topic)[-1], YELLOW), 10), "the plugin's frame"
+    assert wait_until(lambda: YELLOW in colours(ha.on(frame_topic)[-1]), 10), "the plugin's frame"
     frame = app.retained(frame_topic)[frame_topic]
     image = decode_png(frame)
     assert image.size == PANEL_SIZE
-    assert not is_blank(image) and has_colour(frame, YELLOW)
+    assert not is_blank(image) and YELLOW in colours(frame)
 
     # -- a new version is published; HA's "Refresh store" button finds it ------------------
     shelf.publish(PLUGIN, "1.1.0", text="V2")

@@ -23,10 +23,14 @@ from PIL import Image
 
 from ledmatrix_mqtt.runtime.backends.headless import HeadlessBackend
 from tests.e2e.conftest import (
+    AMBER,
     CONFIG_COMMENT,
+    DISPLAY,
+    FRAME,
     ROOT,
     Appliance,
     PluginShelf,
+    colours,
     decode_png,
     is_blank,
     start_appliance,
@@ -37,20 +41,12 @@ from tests.support.mosquitto import MosquittoBroker
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
-FRAME = f"{ROOT}/display/frame"
-DISPLAY = f"{ROOT}/state/display"
 NOTES = f"{ROOT}/state/notifications"
 HOURS = f"{ROOT}/state/schedule"
 ZONE = "America/New_York"  # not the machine's zone: the schedule must use the device's
-AMBER = (255, 160, 40)  # the clock's default colour
 RED = (255, 0, 0)
 BLUE = (0, 0, 255)
 FRAMES_DIR = Path("/tmp/ledmatrix-issue13-frames")
-
-
-def colours(png: bytes) -> set[tuple[int, int, int]]:
-    image = decode_png(png)
-    return {c for _n, c in image.getcolors(image.width * image.height) or []}
 
 
 def save(name: str, image: Image.Image) -> None:

@@ -24,26 +24,20 @@ from ledmatrix_mqtt.mqtt.settings_entities import (
 )
 from ledmatrix_mqtt.mqtt.topics import Topics
 from tests.e2e.conftest import (
+    AMBER,
     CONFIG_COMMENT,
-    ROOT,
+    DISPLAY,
+    FRAME,
     Appliance,
     PluginShelf,
-    decode_png,
+    colours,
 )
 from tests.support.plugin_factory import plugin_files, registry_entry
 from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
-FRAME = f"{ROOT}/display/frame"
-DISPLAY = f"{ROOT}/state/display"
-AMBER = (255, 160, 40)  # the clock's default colour
 GREEN = (0, 255, 0)
-
-
-def colours(png: bytes) -> set[tuple[int, int, int]]:
-    image = decode_png(png)
-    return {c for _n, c in image.getcolors(image.width * image.height) or []}
 
 
 def config_doc(app: Appliance) -> dict[str, Any]:

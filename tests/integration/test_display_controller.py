@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import io
 import threading
 import time
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -21,6 +18,7 @@ from ledmatrix_mqtt.runtime.spec import builtin_specs
 from tests.support.golden import check_golden
 from tests.support.headless_display import headless_controllers
 from tests.support.ledmatrix_style_plugins import fixture_spec
+from tests.support.load import install_like_load
 from tests.support.waiting import wait_until
 
 DEVICE = DeviceConfig("panel", "Test Panel", "UTC")
@@ -181,20 +179,6 @@ def test_load_errors_are_listed_not_raised(make, tmp_path) -> None:
         c.show("lm-clock")
 
 
-def _install_like_load(stop: threading.Event, folder: Path) -> None:
-    """What an install does: build and extract archives and hash files, in a loop."""
-    payload = bytes(range(256)) * 4096
-    while not stop.is_set():
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-            for i in range(8):
-                archive.writestr(f"plugin/file{i}.bin", payload)
-        with zipfile.ZipFile(io.BytesIO(buffer.getvalue())) as archive:
-            archive.extractall(folder)
-        for file in folder.rglob("*.bin"):
-            hashlib.sha256(file.read_bytes()).hexdigest()
-
-
 def test_install_running_in_parallel_does_not_stall_frames(make, tmp_path) -> None:
     c = make(default_duration=60.0)
     c.sync_plugins(builtin_specs({"clock": {"enabled": False}, "status": {"enabled": False}}))
@@ -203,7 +187,7 @@ def test_install_running_in_parallel_does_not_stall_frames(make, tmp_path) -> No
     c.start()
     assert wait_until(lambda: rec.frames >= 3)
     stop = threading.Event()
-    workers = [threading.Thread(target=_install_like_load, args=(stop, tmp_path / f"x{i}"))
+    workers = [threading.Thread(target=install_like_load, args=(stop, tmp_path / f"x{i}"))
                for i in range(2)]  # fmt: skip
     for w in workers:
         w.start()
