@@ -12,7 +12,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from ledmatrix_mqtt.core.ids import MaybePluginId
+from ledmatrix_mqtt.core.ids import MaybePluginId, PluginId
 from ledmatrix_mqtt.core.models import (
     InstalledPlugin,
     InstallResult,
@@ -186,7 +186,7 @@ class StoreApi(Protocol):
         """Merge-patch ``plugins.<id>`` (null removes a key), validated, written, reloaded."""
         ...
 
-    def set_rotation_order(self, order: Sequence[str]) -> tuple[str, ...]:
+    def set_rotation_order(self, order: Sequence[PluginId]) -> tuple[str, ...]:
         """``display.rotation_order``: these installed plugins first, the rest by id."""
         ...
 

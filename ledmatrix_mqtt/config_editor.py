@@ -22,7 +22,7 @@ from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from ledmatrix_mqtt.configfile import SECRETS_NAME, new_yaml, parse_yaml, plain, read_yaml
 from ledmatrix_mqtt.core.config_reader import as_flag
-from ledmatrix_mqtt.core.ids import PluginId, validate_plugin_id
+from ledmatrix_mqtt.core.ids import PluginId
 from ledmatrix_mqtt.errors import ConfigError
 from ledmatrix_mqtt.fsutil import atomic_write_bytes
 
@@ -134,9 +134,8 @@ class ConfigEditor:
 
         return self._edit(change)
 
-    def restore_block(self, plugin_id: str, block: Any) -> None:
+    def restore_block(self, plugin_id: PluginId, block: Any) -> None:
         """Put back a block returned by :meth:`remove_block` (per-key rollback)."""
-        validate_plugin_id(plugin_id)
 
         def change(doc: CommentedMap) -> bool:
             self._plugins(doc)[plugin_id] = block
@@ -167,7 +166,7 @@ class ConfigEditor:
 
     # -- plugin settings and rotation order (the configure and rotation commands) ------
     def update_block(
-        self, plugin_id: str, build: Callable[[dict[str, Any]], dict[str, Any]]
+        self, plugin_id: PluginId, build: Callable[[dict[str, Any]], dict[str, Any]]
     ) -> dict[str, Any]:
         """Replace ``plugins.<id>`` with ``build(current block)``; returns the new block.
 
@@ -177,7 +176,6 @@ class ConfigEditor:
         change keep their comments and formatting; nothing is written when the
         block is unchanged.
         """
-        validate_plugin_id(plugin_id)
         built: list[dict[str, Any]] = []
 
         def change(doc: CommentedMap) -> bool:
@@ -197,10 +195,8 @@ class ConfigEditor:
         self._edit(change)
         return built[0]
 
-    def set_rotation_order(self, order: Sequence[str]) -> bool:
+    def set_rotation_order(self, order: Sequence[PluginId]) -> bool:
         """Set ``display.rotation_order`` (removed when empty); True if the file changed."""
-        for plugin_id in order:
-            validate_plugin_id(plugin_id)
 
         def change(doc: CommentedMap) -> bool:
             display = doc.get("display")

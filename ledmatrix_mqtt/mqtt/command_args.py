@@ -92,7 +92,7 @@ class ConfigureArgs:
 
 @dataclass(frozen=True)
 class RotationArgs:
-    order: tuple[str, ...]
+    order: tuple[PluginId, ...]
 
 
 @dataclass(frozen=True)

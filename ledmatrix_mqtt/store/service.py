@@ -314,7 +314,7 @@ class PluginStore:
         mutations.notify(self)
         return settings
 
-    def set_rotation_order(self, order: Sequence[str]) -> tuple[str, ...]:
+    def set_rotation_order(self, order: Sequence[PluginId]) -> tuple[str, ...]:
         """Show these installed plugins first, in this order (the rest follow by id)."""
         installed = {p.id for p in self.inventory.list()}
         written = self._settings_service.set_rotation_order(order, installed)

@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from ledmatrix_mqtt.core.ids import validate_plugin_id
+from ledmatrix_mqtt.core.ids import PluginId
 from ledmatrix_mqtt.core.models import InstalledPlugin
 from ledmatrix_mqtt.core.plugin_settings import (
     SCHEMA_FILE,
@@ -37,10 +37,10 @@ class SettingsEditor(Protocol):
     def secrets_block(self, plugin_id: str) -> dict[str, Any]: ...
 
     def update_block(
-        self, plugin_id: str, build: Callable[[dict[str, Any]], dict[str, Any]]
+        self, plugin_id: PluginId, build: Callable[[dict[str, Any]], dict[str, Any]]
     ) -> dict[str, Any]: ...
 
-    def set_rotation_order(self, order: Sequence[str]) -> bool: ...
+    def set_rotation_order(self, order: Sequence[PluginId]) -> bool: ...
 
 
 def read_schema(folder: Path) -> Mapping[str, Any] | None:
@@ -85,13 +85,16 @@ class PluginSettingsService:
         return self._public(schema, plugin.id, self._editor.update_block(plugin.id, build), secrets)
 
     def set_rotation_order(
-        self, order: Sequence[str], installed: Collection[str]
-    ) -> tuple[str, ...]:
-        """Write ``display.rotation_order``: these plugins first, the rest after (by id)."""
+        self, order: Sequence[PluginId], installed: Collection[str]
+    ) -> tuple[PluginId, ...]:
+        """Write ``display.rotation_order``: these plugins first, the rest after (by id).
+
+        Every entry must be installed, so it is a valid id (the caller checked the
+        words where they came in; a name that is not installed is ``NotInstalled``).
+        """
         if len(order) > MAX_ROTATION_ENTRIES:
             raise InvalidPayload(f"order lists more than {MAX_ROTATION_ENTRIES} plugins")
         for plugin_id in order:
-            validate_plugin_id(plugin_id)
             if plugin_id not in installed:
                 raise NotInstalled(f"plugin {plugin_id!r} is not installed")
         repeated = sorted({p for p in order if order.count(p) > 1})

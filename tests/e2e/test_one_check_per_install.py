@@ -1,4 +1,5 @@
-"""One install over MQTT checks the plugin id once and the URL policy once (a switch, once).
+"""One install over MQTT checks the plugin id once and the URL policy once; a switch,
+a settings change and a rotation order check each id once too.
 
 The check happens where the input comes in (the MQTT command parser for the id,
 the store's submit for a URL); the layers inside take the checked types
@@ -73,6 +74,22 @@ def test_an_install_by_id_over_mqtt_checks_the_id_once(
     switched = app.command("disable", {"plugin_id": "weather"})
     assert switched["status"] == "ok" and switched["data"]["enabled"] is False, switched
     assert checked == ["weather"]
+
+
+def test_a_settings_change_and_a_rotation_order_check_each_id_once(
+    app: Appliance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checked: list[Any] = []
+    _count_calls(monkeypatch, checked)
+    configured = app.command("configure", {"plugin_id": "clock", "settings": {"show_date": False}})
+    assert configured["status"] == "ok", configured
+    assert checked == ["clock"]
+    checked.clear()
+    ordered = app.command("rotation", {"order": ["status", "clock"]})
+    assert ordered["status"] == "ok" and ordered["data"]["order"][:2] == ["status", "clock"], (
+        ordered
+    )
+    assert checked == ["status", "clock"]
 
 
 def test_an_install_from_a_url_over_mqtt_checks_the_url_policy_once(
