@@ -7,8 +7,10 @@
   own id, manifest and the installer's source marker (``source: registry``), and
   each published in FakeGitHub's registry with its repository (so ``list`` shows
   latest versions and a browse enriches every entry).
-* ``ServiceProcess``: ``ledmatrix-mqtt --config X run`` (headless backend), optionally
-  under a :class:`_pi.CpuLimit`.
+* ``ServiceProcess``: ``ledmatrix-mqtt --config X run`` (headless backend) as the
+  systemd unit starts it: with the unit's environment (its ``Environment=`` lines,
+  nothing from this shell) and the bytecode ``scripts/_bootstrap.sh`` compiles;
+  optionally under a :class:`_pi.CpuLimit`.
 * ``Probe``: a paho v5 client (TCP_NODELAY on its own socket, as the service sets on
   its own) that records live arrivals and times request/response round trips.
 """
@@ -36,6 +38,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from tests.support.fake_github import FakeGitHub
 from tests.support.mosquitto import MosquittoBroker
 from tests.support.plugin_factory import registry_entry
+from tests.support.systemd_unit import UNIT, service_environment, unit_settings
 
 DEVICE = c.DEVICE
 ROOT = c.ROOT_TOPIC
@@ -135,7 +138,8 @@ def write_config(
 
 # -- the service process -------------------------------------------------------------------
 class ServiceProcess:
-    """``ledmatrix-mqtt --config X run`` as a child; ``limit`` throttles it from exec on."""
+    """``ledmatrix-mqtt --config X run`` as a child with the unit's environment;
+    ``limit`` throttles it from exec on."""
 
     def __init__(self, config: Path, limit: CpuLimit | None = None) -> None:
         self.config = config
@@ -150,6 +154,7 @@ class ServiceProcess:
             self.limit.wrap(argv) if self.limit else argv,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            env=service_environment(unit_settings(UNIT.read_text())),
         )
         if self.limit is not None:
             self.limit.attach(self.proc.pid)

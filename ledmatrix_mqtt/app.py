@@ -26,6 +26,7 @@ from ledmatrix_mqtt.mqtt.frontend import MqttFrontend
 from ledmatrix_mqtt.runtime.backends.base import PanelBackend
 from ledmatrix_mqtt.runtime.controller import DisplayController
 from ledmatrix_mqtt.runtime.spec import PluginSpec
+from ledmatrix_mqtt.schema_checks import CHECKS as SCHEMA_CHECKS
 from ledmatrix_mqtt.store.layout import StateLayout, StateLock
 from ledmatrix_mqtt.store.service import PluginStore
 from ledmatrix_mqtt.store.wiring import BUILTIN_PLUGINS_DIR, build_store
@@ -35,6 +36,7 @@ SYNC_DEBOUNCE_S = 0.1
 # The longest plugin loads and the start-up reconcile wait for ``online`` (a broker may be
 # down for long; the panel must not stay dark for it).
 STARTUP_WORK_DELAY_S = 10.0
+SCHEMA_CHECKS_FILE = "checked-schemas.json"
 
 
 class Service:
@@ -70,6 +72,7 @@ class Service:
         """Bring everything up; returns quickly (broker connect and reconcile run behind)."""
         self.layout.ensure()
         self._lock.acquire()
+        SCHEMA_CHECKS.keep_in(self.layout.cache / SCHEMA_CHECKS_FILE)
         self.store = build_store(self.config, builtin_dir=self._builtin_dir, hooks=self)
         recovered = self.store.recover_at_start(self.config.path)
         if recovered:
@@ -111,6 +114,7 @@ class Service:
             self.store.registry.close()
         if self.display is not None:
             self.display.stop()
+        SCHEMA_CHECKS.close()
         self._lock.release()
 
     def run(self) -> int:
@@ -176,6 +180,7 @@ class Service:
         self.frontend.wait_online(STARTUP_WORK_DELAY_S)
         if self._stopped.is_set():
             return  # stopped before online: nothing to load into
+        SCHEMA_CHECKS.save()  # the schemas the first publish checked: the next start skips them
         self.display.release_loads()
         if self._startup_reconcile:
             self._reconcile_once()

@@ -3,7 +3,8 @@
 # Creates .venv, installs the package (editable) with the requested extras, and
 # installs mosquitto and mosquitto-clients (mosquitto_pub/_sub, used in the README)
 # through apt-get when either is missing and we are root.
-# Re-running is cheap: pip runs again only when setup.cfg changes.
+# Re-running is cheap: pip runs again only when setup.cfg changes, and the bytecode
+# of the package and the built-in plugins is compiled only where a source changed.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -45,6 +46,17 @@ ensure_venv() {
     # setuptools warns about editable installs of a flat layout on every install
     PYTHONWARNINGS=ignore "$VENV/bin/python" -m pip install -q -e "$ROOT[$extras]"
     echo "$want" > "$stamp"
+  fi
+  compile_bytecode
+}
+
+# The package's and the built-in plugins' bytecode, written here (an editable install
+# has none) so that no start of the service compiles them; compileall rewrites only
+# what is missing or older than its source (after a git pull). Without it (an
+# unwritable tree) the service still runs, compiling in memory at every start.
+compile_bytecode() {
+  if ! "$VENV/bin/python" -m compileall -q "$ROOT/ledmatrix_mqtt" "$ROOT/plugins" >/dev/null; then
+    echo "bootstrap: could not write all bytecode under $ROOT; every start compiles it" >&2
   fi
 }
 export PATH="$VENV/bin:$PATH:/usr/sbin"

@@ -78,14 +78,20 @@ class PluginSettings:
     simple: tuple[SimpleSetting, ...] = ()
 
 
-def parse_schema(raw: bytes | str) -> Mapping[str, Any]:
-    """A ``config_schema.json`` text as a checked JSON schema; ``InvalidManifest`` if it is not."""
+def parse_schema(raw: bytes | str, *, checked: bool = False) -> Mapping[str, Any]:
+    """A ``config_schema.json`` text as a checked JSON schema; ``InvalidManifest`` if it is not.
+
+    ``checked``: these very bytes passed the metaschema check before, so it is skipped
+    (the check is a pure function of the text and needs jsonschema).
+    """
     try:
         schema = json.loads(raw)
     except (ValueError, RecursionError) as exc:
         raise InvalidManifest(f"{SCHEMA_FILE} is unreadable: {exc}") from exc
     if not isinstance(schema, dict):
         raise InvalidManifest(f"{SCHEMA_FILE} must contain a JSON object")
+    if checked:
+        return schema
     import jsonschema
 
     try:

@@ -16,26 +16,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ledmatrix_mqtt.core.plugin_settings import SCHEMA_FILE, parse_schema, resolve, secret_values
+from ledmatrix_mqtt.core.plugin_settings import resolve, secret_values
 from ledmatrix_mqtt.core.redact import redact as redact  # the one redactor
 from ledmatrix_mqtt.errors import InvalidManifest
-
-
-def load_schema(folder: Path) -> Mapping[str, Any] | None:
-    """The plugin's schema, None if it has none; ``InvalidManifest`` if it is not valid."""
-    path = folder / SCHEMA_FILE
-    if not path.is_file():
-        return None
-    try:
-        return parse_schema(path.read_bytes())
-    except OSError as exc:
-        raise InvalidManifest(f"{SCHEMA_FILE} is unreadable: {exc}") from exc
+from ledmatrix_mqtt.schema_checks import read_schema
 
 
 def plugin_secrets(folder: Path, config: Mapping[str, Any]) -> frozenset[str]:
     """``secret_values`` for the plugin in ``folder``; empty if its schema is unreadable."""
     try:
-        schema = load_schema(folder)
+        schema = read_schema(folder)
     except InvalidManifest:
         return frozenset()
     return secret_values(schema, config) if schema is not None else frozenset()
@@ -46,4 +36,4 @@ def resolve_config(folder: Path, plugin_id: str, config: Mapping[str, Any]) -> d
 
     The error message never contains the value of an ``x-secret`` field.
     """
-    return resolve(load_schema(folder), plugin_id, config)
+    return resolve(read_schema(folder), plugin_id, config)

@@ -164,6 +164,7 @@ class PluginInventory:
         self.manifest_reads = 0
         self.recheck_seconds = 1.0
         self._memo: _Memo | None = None
+        self._by_id: tuple[tuple[InstalledPlugin, ...], dict[str, InstalledPlugin]] | None = None
 
     @property
     def folder_scans(self) -> int:
@@ -186,7 +187,7 @@ class PluginInventory:
             if (
                 memo is not None
                 and now - memo[0] < self.recheck_seconds
-                and memo[1] is registry
+                and (memo[1] is registry or memo[1] == registry)  # a stale copy is new each time
                 and memo[2] == blocks
                 and memo[3] == roots
                 and not _racy(roots)
@@ -203,10 +204,11 @@ class PluginInventory:
         return stat_signature(scan.root) if scan.root is not None else None
 
     def get(self, plugin_id: str) -> InstalledPlugin | None:
-        for plugin in self.list():
-            if plugin.id == plugin_id:
-                return plugin
-        return None
+        plugins = self.list()
+        with self._lock:  # by id, built once per answer: a publish asks for every plugin
+            if self._by_id is None or self._by_id[0] is not plugins:
+                self._by_id = (plugins, {p.id: p for p in plugins})
+            return self._by_id[1].get(plugin_id)
 
     def invalidate(self) -> None:
         """Forget every cached signature (after an install, uninstall or update)."""

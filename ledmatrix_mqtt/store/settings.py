@@ -16,15 +16,10 @@ from typing import Any, Protocol
 
 from ledmatrix_mqtt.core.ids import PluginId
 from ledmatrix_mqtt.core.models import InstalledPlugin
-from ledmatrix_mqtt.core.plugin_settings import (
-    SCHEMA_FILE,
-    PluginSettings,
-    apply_changes,
-    parse_schema,
-    public_settings,
-)
+from ledmatrix_mqtt.core.plugin_settings import PluginSettings, apply_changes, public_settings
 from ledmatrix_mqtt.core.simple_settings import simple_settings
-from ledmatrix_mqtt.errors import InvalidManifest, InvalidPayload, NotInstalled
+from ledmatrix_mqtt.errors import InvalidPayload, NotInstalled
+from ledmatrix_mqtt.schema_checks import read_schema
 
 MAX_ROTATION_ENTRIES = 200
 
@@ -41,18 +36,6 @@ class SettingsEditor(Protocol):
     ) -> dict[str, Any]: ...
 
     def set_rotation_order(self, order: Sequence[PluginId]) -> bool: ...
-
-
-def read_schema(folder: Path) -> Mapping[str, Any] | None:
-    """The plugin's ``config_schema.json`` (None without one); ``InvalidManifest`` if broken."""
-    path = folder / SCHEMA_FILE
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise InvalidManifest(f"{SCHEMA_FILE} is unreadable: {exc.strerror or exc}") from exc
-    return parse_schema(raw)
 
 
 class PluginSettingsService:

@@ -21,24 +21,12 @@ import pytest
 from tests.e2e.conftest import CLI, ROOT, cli_env, write_config
 from tests.e2e.test_run_command import unreachable_store
 from tests.support.mosquitto import MosquittoBroker, Probe, free_port
+from tests.support.systemd_unit import UNIT, environment, unit_settings
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
-UNIT = REPO / "config" / "ledmatrix-mqtt.service"
 INSTALL_DIR = "/opt/ledmatrix-mqtt"  # where the README's install steps clone the project
-
-
-def unit_settings(text: str) -> dict[str, list[str]]:
-    """``Key=value`` lines of a unit file (comments and section headers skipped)."""
-    settings: dict[str, list[str]] = {}
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith(("#", ";", "[")):
-            continue
-        key, _, value = line.partition("=")
-        settings.setdefault(key.strip(), []).append(value.strip())
-    return settings
 
 
 def localised(value: str, config: Path) -> str:
@@ -58,11 +46,7 @@ def test_unit_exec_start_runs_the_service_and_kill_signal_stops_it(
     config = write_config(tmp_path / "etc", port=broker.port, store=unreachable_store(free_port()))
     argv = shlex.split(localised(exec_start, config))
     assert argv[0] == str(CLI), argv
-    env = cli_env()
-    for assignment in settings.get("Environment", []):
-        for pair in shlex.split(assignment):
-            name, _, value = pair.partition("=")
-            env[name] = value
+    env = {**cli_env(), **environment(settings)}
     log = tmp_path / "journal.log"
     probe = Probe(broker, f"{ROOT}/availability")
     with log.open("wb") as sink:

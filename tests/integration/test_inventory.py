@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import threading
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -293,3 +294,23 @@ def test_memo_answers_hot_lists_without_disk_and_store_changes_invalidate(env: S
     assert env.inventory.list() is changed  # hand edit waits for recheck_seconds...
     env.inventory.invalidate()
     assert env.inventory.list()[1].error  # ...or for a store operation's invalidate()
+
+
+def test_a_stale_registry_copy_still_lets_the_memo_answer(env: Setup) -> None:
+    """At start-up (the registry loaded from disk) and while the network is down the held
+    registry is stale, and each call hands out a new stale copy of it: a publish that
+    asks for every plugin must not re-check every plugin folder each time."""
+    for i in range(5):
+        write_plugin(env.layout.plugins, f"p{i:02d}")
+    age(env.layout.plugins, env.builtin)
+    held = parse_registry({"plugins": [{"id": "p00", "name": "P", "latest_version": "2.0.0"}]})
+    env.inventory = PluginInventory(
+        env.layout,
+        env.builtin,
+        config_blocks=lambda: env.blocks,
+        registry=lambda: replace(held, stale=True),  # what cached_registry() returns then
+    )
+    env.inventory.recheck_seconds = 60.0
+    first = env.inventory.list()
+    assert env.inventory.list() is first
+    assert env.inventory.get("p00") is first[0] and first[0].update_available
