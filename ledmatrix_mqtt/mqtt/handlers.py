@@ -133,9 +133,9 @@ class CommandHandlers:
         return Outcome({}, encoded=data if data is not None else self.list_answer.refresh())
 
     def _search(self, args: SearchArgs) -> Outcome:
-        result = self._store.search(args)
-        # A refresh may change latest versions, so the store summary is republished.
-        return Outcome(search_data(result), plugins_changed=args.refresh)
+        # A refresh may change latest versions: the store republishes in the background
+        # (its hooks), so the answer does not wait for the state and discovery republish.
+        return Outcome(search_data(self._store.search(args)))
 
     def _enable(self, args: EnableArgs) -> Outcome:
         plugin = self._store.set_enabled(args.plugin_id, args.enabled)

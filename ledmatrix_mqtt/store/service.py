@@ -127,6 +127,8 @@ class PluginStore:
             tags=request.tags,
             refresh=request.refresh,
         )
+        if request.refresh:  # latest versions may have changed: republish, after the answer
+            self.hooks.changed(wait=False)
         return replace(result, entries=self._mark_installed(result.entries))
 
     def cached_registry_summary(self) -> SearchResult | None:
