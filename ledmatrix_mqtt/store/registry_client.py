@@ -16,10 +16,11 @@ Contracts (each tested in tests/integration/test_registry_client.py or _search.p
   at ``close()`` for the next process.
 * ``search`` filters before any enrichment, enriches in a bounded pool and keeps
   registry order. With an enrichment listener (the running service) it answers
-  from the registry and the cache at once and calls the listener when the
-  lookups it started have all landed in the cache; without one (the CLI) it
-  waits up to a deadline. Late entries come back with ``enriched=False`` while
-  the pool keeps filling the cache for next time. It is ``complete`` only when
+  from the registry and the cache at once; ``enrich``, called once the answer is
+  sent, starts the lookups and the listener hears when those have all landed in
+  the cache. Without a listener (the CLI) it waits up to a deadline. Late
+  entries come back with ``enriched=False`` while the pool keeps filling the
+  cache for next time. It is ``complete`` only when
   every entry's lookup settled (found or absent). It never waits for a lookup
   it did not start (one stalled since an earlier search) nor for a repository
   whose lookup missed the previous deadline (remembered across processes), so a
@@ -35,7 +36,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -213,9 +214,11 @@ class RegistryClient:
         """Registry entries matching the filters, in registry order, enriched from GitHub.
 
         ``refresh`` re-fetches the registry. ``deadline`` (seconds) bounds the wait
-        for enrichment: by default 0 when an enrichment listener is set (it hears
-        when the cache is filled), else ``store_config.search_deadline``. Entries
-        not enriched by then come back with ``enriched=False`` and ``complete=False``.
+        for enrichment: by default 0 when an enrichment listener is set, else
+        ``store_config.search_deadline``. Entries not enriched by then come back with
+        ``enriched=False`` and ``complete=False``. With a listener and no wait, no
+        lookup starts here: ``enrich`` starts them (the service calls it once the
+        answer is sent) and the listener hears when they have landed.
         Raises ``RegistryUnavailable`` when no registry copy is held at all.
         """
         started = time.monotonic()
@@ -224,10 +227,10 @@ class RegistryClient:
         matches = filter_entries(registry.entries, query=query, category=category, tags=tuple(tags))
         repos = {url: self._held(url) for url in dict.fromkeys(e.repo for e in matches if e.repo)}
         missing = [url for url, held in repos.items() if held is None]
-        if budget <= 0:  # answer first: the lookups start once the answer is built
-            result = _result(registry, matches, repos)
-            self._start(missing)
-            return result
+        if budget <= 0:  # answer first: ``enrich`` starts the lookups once it is sent
+            if self._on_enriched is None:
+                self._start(missing)  # no one calls ``enrich``: fill the cache for next time
+            return _result(registry, matches, repos)
         lookups, fresh = self._start(missing)
         waited = [f for url, f in lookups.items() if f in fresh and not self._github.is_slow(url)]
         if waited:  # a repo that missed the last deadline is not waited for again
@@ -242,6 +245,12 @@ class RegistryClient:
         """Call ``listener`` (on a pool thread) once the lookups a search started have
         all settled, so the caller can republish; with it set, ``search`` does not wait."""
         self._on_enriched = listener
+
+    def enrich(self, entries: Iterable[RegistryEntry]) -> None:
+        """Start the lookups ``entries`` lack (joining any in progress); never waits.
+        The listener hears when those this call started have all settled."""
+        urls = dict.fromkeys(e.repo for e in entries if e.repo)
+        self._start([url for url in urls if self._held(url) is None])
 
     def enrich_cached(self, entries: Sequence[RegistryEntry]) -> tuple[StoreEntry, ...]:
         """``entries`` with whatever enrichment the cache holds; never any network."""

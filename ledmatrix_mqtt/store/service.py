@@ -131,6 +131,9 @@ class PluginStore:
             self.hooks.changed(wait=False)
         return replace(result, entries=self._mark_installed(result.entries))
 
+    def enrich(self, result: SearchResult) -> None:
+        self.registry.enrich(entry.entry for entry in result.entries)
+
     def cached_registry_summary(self) -> SearchResult | None:
         registry = self.registry.cached_registry()
         if registry is None:
