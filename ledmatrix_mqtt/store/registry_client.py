@@ -61,6 +61,7 @@ from ledmatrix_mqtt.store.github_info import GithubInfo, LookupFailed, NeedsFetc
 from ledmatrix_mqtt.store.http import HttpClient
 from ledmatrix_mqtt.store.http_factory import make_http_client
 from ledmatrix_mqtt.store.layout import StateLayout
+from ledmatrix_mqtt.store.lookup_pool import LookupPool
 from ledmatrix_mqtt.store.registry_copy import (
     load_registry_copy,
     save_registry_copy,
@@ -105,7 +106,7 @@ class RegistryClient:
         self._retry_delays = None if retry_delays is None else tuple(retry_delays)
         urls = GithubUrls.from_config(store_config.github)
         self._cache = TtlCache(clock=clock)
-        self._pool = cf.ThreadPoolExecutor(max_workers, thread_name_prefix="store-enrich")
+        self._pool = LookupPool(max_workers, "store-enrich")
         # repo URL -> its lookup in progress; a search during a stall joins it
         self._pending: dict[str, _Lookup] = {}
         self._pending_lock = threading.Lock()
@@ -293,7 +294,7 @@ class RegistryClient:
     def close(self) -> None:
         """Stop the enrichment pool without waiting for stalled requests, and keep the
         GitHub info fetched so far on disk for the next process (e.g. the offline CLI)."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool.close()
         self._github.save()
 
     def _start(self, repo_urls: Sequence[str]) -> tuple[dict[str, _Lookup], list[_Lookup]]:
@@ -317,7 +318,9 @@ class RegistryClient:
             future = self._pending.get(repo_url)
             new = future is None
             if future is None:
-                future = self._pool.submit(self._github.repo, repo_url, offline=False, strict=True)
+                future = self._pool.submit(
+                    lambda: self._github.repo(repo_url, offline=False, strict=True)
+                )
                 self._pending[repo_url] = future
         future.add_done_callback(lambda done: self._forget(repo_url, done))
         return future, new

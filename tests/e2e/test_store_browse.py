@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
-from tests.e2e.conftest import ROOT, Appliance, PluginShelf, wait_json
+import yaml
+
+from tests.e2e.conftest import ROOT, Appliance, PluginShelf, run_cli, wait_json
 from tests.support.fake_github import PUSHED_AT
 from tests.support.waiting import wait_until
 
@@ -71,3 +74,27 @@ def test_a_refresh_search_is_answered_before_the_state_republish(
     assert wait_until(lambda: any(refreshed(t, p) for t, p, _ in app.ha.messages), 10)
     order = [t for t, p, _ in app.ha.messages if t == answer_topic or refreshed(t, p)]
     assert order[0] == answer_topic, "state/store was republished before the answer"
+
+
+def test_plugins_search_with_a_stalled_repository_waits_its_deadline_once(
+    tmp_path: Path, shelf: PluginShelf
+) -> None:
+    """With one GitHub repository stalled on the network, ``plugins search`` printed its
+    answer at the deadline but the process stayed open ~30 s more (the interpreter joined
+    the lookup threads), and the next run did it all again."""
+    for plugin_id in ("alpha", "stuck"):
+        shelf.publish(plugin_id, "1.0.0")
+    shelf.fake.add_fault(r"/api/repos/tests/stuck$", "stall", 60)
+    config = tmp_path / "config.yaml"
+    store = shelf.fake.store_config() | {"search_deadline": 5}
+    document = {"state_dir": str(tmp_path / "state"), "mqtt": {"embedded": False}, "store": store}
+    config.write_text(yaml.safe_dump(document))
+    runs = []
+    for _ in range(2):
+        started = time.monotonic()
+        result = run_cli("plugins", "search", "--offline", "--config", str(config))
+        runs.append(time.monotonic() - started)
+        assert result.returncode == 0, result.stderr
+        assert "alpha" in result.stdout and "stuck" in result.stdout
+    assert 5 <= runs[0] < 20, f"the first run took {runs[0]:.1f} s (deadline 5 s)"
+    assert runs[1] < 5, f"the next run waited for the stalled repository again ({runs[1]:.1f} s)"
