@@ -237,8 +237,9 @@ class RegistryClient:
         if waited:  # a repo that missed the last deadline is not waited for again
             cf.wait(waited, timeout=max(0.0, budget - (time.monotonic() - started)))
         for url, future in lookups.items():
-            repos[url] = _settle(future, url)
-            if not future.done():
+            done = future.done()  # one snapshot per repo: the entry and its slow mark agree
+            repos[url] = _settle(future, url) if done else (None, False)
+            if not done:
                 self._github.mark_slow(url)
         return _result(registry, matches, repos)
 
@@ -350,8 +351,7 @@ def _result(
 
 
 def _settle(lookup: _Lookup, repo_url: str) -> _Info:
-    if not lookup.done():
-        return None, False
+    """A finished lookup as (info, settled)."""
     error = lookup.exception()
     if error is not None:
         _LOG.warning("GitHub info for %s failed: %r", repo_url, error)
