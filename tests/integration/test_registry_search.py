@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import threading
 import time
 from pathlib import Path
@@ -348,3 +349,18 @@ def test_a_slow_repository_that_answered_is_waited_for_again(
     fake_github.add_fault(r"/api/repos/tests/slow$", "latency", 0.3, times=1)
     result = client.search(deadline=10)
     assert result.complete and all(e.enriched for e in result.entries)
+
+
+def test_github_info_saved_by_an_older_version_is_asked_again(
+    fake_github: FakeGitHub, make_client: ClientFactory, tmp_path: Path
+) -> None:
+    """A version-1 file (commit info, repo info without the last push) would have shown
+    every entry without ``last_updated`` for up to an hour."""
+    publish(fake_github, "alpha")
+    layout = fresh_state(tmp_path)
+    old = {"stars": 5, "default_branch": "main"}
+    record = {"key": ["repo", "tests/alpha"], "kind": "repo", "value": old, "at": START}
+    (layout.cache / "github-info.json").write_text(json.dumps({"version": 1, "items": [record]}))
+    [entry] = make_client(layout=layout).search().entries
+    assert entry.repo_info == RepoInfo(5, "main", PUSHED_AT)
+    assert fake_github.requests("^/api/") == ["/api/repos/tests/alpha"]
