@@ -6,14 +6,16 @@ registry entries, 150 ms injected latency on every GitHub API call and two
 entries whose API calls stall for 5 s, then measures:
 
 * cold search with the stalls (fresh client each run; answers at the deadline),
-* the search right after it on the same client (a stalled entry must not cost
-  the deadline twice in a row),
+* the search right after it on the same client, and (as the CLI) the next run in a
+  new process on the same state dir (a stalled entry must not cost the deadline
+  twice in a row),
 * cold search without the stalls (time to enrich all 50),
 * warm search (everything cached),
 
 first as the CLI searches (no enrichment listener: it waits for enrichment up to the
 deadline), then as the running service does (a listener is set: the answer comes from
-the registry at once, and the listener hears when the enrichment has landed).
+the registry at once, ``enrich`` starts the lookups as the service does once it has
+answered, and the listener hears when the enrichment has landed).
 
 Prints median and p99 latency and HTTP requests per search (for the service's cold
 search: the requests by the time the enrichment landed, and that time as ``landed``).
@@ -27,6 +29,7 @@ import dataclasses
 import math
 import statistics
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -37,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import _common as c
 
 from ledmatrix_mqtt.core.config_model import GithubConfig, StoreConfig
+from ledmatrix_mqtt.store.layout import StateLayout
 from ledmatrix_mqtt.store.registry_client import RegistryClient, make_http_client
 from tests.support.fake_github import FakeGitHub
 from tests.support.plugin_factory import plugin_files, registry_entry
@@ -91,6 +95,8 @@ def cold_search(fake: FakeGitHub, deadline: float = DEADLINE, listen: bool = Fal
         started = time.perf_counter()
         result = client.search()
         elapsed = time.perf_counter() - started
+        if listen:  # the service starts the lookups once the answer is sent
+            client.enrich(e.entry for e in result.entries)
         if listen and not landed.wait(STALL * 4):
             raise RuntimeError("the enrichment never landed")
         landed_at = time.perf_counter() - started if listen else 0.0
@@ -121,14 +127,38 @@ def search_twice(fake: FakeGitHub, deadline: float, listen: bool = False) -> Sam
     cfg = store_config(fake, deadline)
     client, _landed = new_client(cfg, listen)
     try:
-        client.search()
+        first = client.search()
+        if listen:
+            client.enrich(e.entry for e in first.entries)
         before = client._http.request_count
         started = time.perf_counter()
         result = client.search()
+        if listen:
+            client.enrich(e.entry for e in result.entries)
         elapsed = time.perf_counter() - started
         return Sample(elapsed, client._http.request_count - before, result.complete)
     finally:
         client.close()
+
+
+def next_cli_run(fake: FakeGitHub, deadline: float) -> Sample:
+    """A CLI run that hits the stalls, then the measured next run (a new process: a new
+    client on the same state dir, which reads the first one's GitHub info from disk)."""
+    cfg = store_config(fake, deadline)
+    with tempfile.TemporaryDirectory() as tmp:
+        layout = StateLayout(Path(tmp))
+        layout.ensure()
+        first = RegistryClient(make_http_client(cfg), cfg, layout)
+        first.search()
+        first.close()
+        client = RegistryClient(make_http_client(cfg), cfg, layout)
+        try:
+            started = time.perf_counter()
+            result = client.search()
+            elapsed = time.perf_counter() - started
+            return Sample(elapsed, client._http.request_count, result.complete)
+        finally:
+            client.close()
 
 
 def measure(name: str, runs: int, once: Callable[[], Sample]) -> list[Sample]:
@@ -190,6 +220,12 @@ def run_all(runs: int, quick: bool, stalled_deadline: float, listen: bool) -> No
             runs,
             lambda: search_twice(fake, stalled_deadline, listen),
         )
+        if not listen:  # each `plugins search` is a new process
+            measure(
+                "next CLI run after a stalled one",
+                runs,
+                lambda: next_cli_run(fake, stalled_deadline),
+            )
     finally:
         fake.stop()
     fake = start_fake(stalls=False)

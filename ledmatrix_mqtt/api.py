@@ -160,7 +160,16 @@ class StoreApi(Protocol):
 
     def list_installed(self) -> Sequence[InstalledPlugin]: ...
 
-    def search(self, request: SearchQuery = EVERY_PLUGIN) -> SearchResult: ...
+    def search(self, request: SearchQuery = EVERY_PLUGIN) -> SearchResult:
+        """Matching registry entries. Where the store republishes enrichment (the
+        service), it answers from the registry and the cache without waiting for GitHub;
+        ``enrich`` then starts the lookups the answer lacks."""
+        ...
+
+    def enrich(self, result: SearchResult) -> None:
+        """Start, in the background, the GitHub lookups ``result``'s entries lack; never
+        waits. The store's hooks hear when they have landed (``cached_registry_summary``)."""
+        ...
 
     def cached_registry_summary(self) -> SearchResult | None:
         """The last registry fetch, without any network (for retained state)."""

@@ -63,6 +63,3 @@ class GithubUrls:
 
     def repo_api(self, repo: RepoRef) -> str:
         return f"{self.api_url}/repos/{repo.slug}"
-
-    def commit_api(self, repo: RepoRef, branch: str) -> str:
-        return f"{self.api_url}/repos/{repo.slug}/commits/{quote(branch, safe='')}"

@@ -103,23 +103,15 @@ class Registry:
 
 @dataclass(frozen=True)
 class RepoInfo:
-    """What store search uses of ``/repos/{owner}/{repo}``."""
+    """What store search shows of ``/repos/{owner}/{repo}``: one request per repository.
+
+    ``pushed_at`` is the repository's last push (ISO 8601, "" when unknown); for a
+    monorepo it is shared by all its plugins.
+    """
 
     stars: int = 0
     default_branch: str = "main"
-
-
-@dataclass(frozen=True)
-class CommitInfo:
-    """A branch head as store search shows it."""
-
-    branch: str
-    sha: str
-    date_iso: str = ""
-
-    @property
-    def short_sha(self) -> str:
-        return self.sha[:7]
+    pushed_at: str = ""
 
 
 @dataclass(frozen=True)
@@ -132,7 +124,6 @@ class StoreEntry:
 
     entry: RegistryEntry
     repo_info: RepoInfo | None = None
-    commit: CommitInfo | None = None
     enriched: bool = False
     installed: bool = False
     installed_version: str = ""

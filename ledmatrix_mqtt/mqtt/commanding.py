@@ -158,8 +158,8 @@ class CommandRunner:
         outcome: Outcome | None,
         error: LedMatrixError | None,
     ) -> None:
-        """Republish what changed, record the response, then send it (also to duplicates
-        that arrived while it ran)."""
+        """Republish what changed, record the response, send it (also to duplicates that
+        arrived while it ran), then run the outcome's ``after`` work."""
         try:
             self._publish_effects(request, outcome)
         except Exception:  # state publishing must never cost the response
@@ -181,6 +181,11 @@ class CommandRunner:
         self.reply(route, envelope)
         for waiter in waiters:
             waiter(envelope)
+        if outcome is not None and outcome.after is not None:
+            try:
+                outcome.after()
+            except Exception:  # follow-up work must never break the worker
+                _LOG.exception("work after answering %s failed", request.command)
 
     def _publish_effects(self, request: Request, outcome: Outcome | None) -> None:
         if outcome is not None and outcome.reconcile is not None:

@@ -66,6 +66,7 @@ class Outcome:
     display_changed: bool = False
     reconcile: ReconcileReport | None = None
     encoded: bytes | None = None  # ``data`` already encoded (then ``data`` is unused)
+    after: Callable[[], None] | None = None  # run once the response is sent
 
 
 class CommandHandlers:
@@ -133,9 +134,12 @@ class CommandHandlers:
         return Outcome({}, encoded=data if data is not None else self.list_answer.refresh())
 
     def _search(self, args: SearchArgs) -> Outcome:
+        # A refresh may change latest versions: the store republishes in the background
+        # (its hooks), so the answer does not wait for the state and discovery republish.
+        # The GitHub lookups start once the answer is sent: their threads would otherwise
+        # compete with building it.
         result = self._store.search(args)
-        # A refresh may change latest versions, so the store summary is republished.
-        return Outcome(search_data(result), plugins_changed=args.refresh)
+        return Outcome(search_data(result), after=lambda: self._store.enrich(result))
 
     def _enable(self, args: EnableArgs) -> Outcome:
         plugin = self._store.set_enabled(args.plugin_id, args.enabled)

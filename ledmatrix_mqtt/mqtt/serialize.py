@@ -111,8 +111,7 @@ def enrichment_data(entry: StoreEntry) -> dict[str, Any]:
     out: dict[str, Any] = {"enriched": entry.enriched}
     if entry.repo_info:
         out["stars"] = entry.repo_info.stars
-    if entry.commit:
-        out["last_commit"] = {"sha": entry.commit.short_sha, "date": entry.commit.date_iso}
+        out["last_updated"] = entry.repo_info.pushed_at  # the repository's last push
     return out
 
 
@@ -127,7 +126,7 @@ def search_data(result: SearchResult) -> dict[str, Any]:
 
 def store_summary_data(result: SearchResult | None) -> dict[str, Any]:
     """The small retained registry summary: a few fields per entry, plus the GitHub
-    enrichment already cached (``enriched``, ``stars``, ``last_commit``), so a browse
+    enrichment already cached (``enriched``, ``stars``, ``last_updated``), so a browse
     answered before enrichment finished is completed here when it lands."""
     if result is None:
         return {"fetched_at": None, "stale": True, "entries": []}

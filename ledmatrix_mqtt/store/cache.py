@@ -1,4 +1,4 @@
-"""One thread-safe TTL cache for everything the store fetches (registry, repo and commit info).
+"""One thread-safe TTL cache for everything the store fetches (registry, GitHub repo info).
 
 LEDMatrix grew four hand-rolled caches with four sets of bugs (a failure that
 overwrote good commit info, stale fallbacks that re-hit the network on every

@@ -1,34 +1,39 @@
-"""Repo and commit info from the GitHub API, behind the store's one ``TtlCache``.
+"""Repo info from the GitHub API, behind the store's one ``TtlCache``.
 
-Repo info lives 1 h, commit info 30 min, "not found" 30 min; a failure never
+One request per repository (``/repos/{owner}/{repo}``: stars, default branch and
+last push), shared by every registry entry of that repository (a monorepo's
+plugins share one). Repo info lives 1 h, "not found" 30 min; a failure never
 replaces a good value. Only repos under the configured web URL are looked up.
-Values fetched by this process are saved on ``save()`` and seeded back (still
-within their TTLs) by the next process, so a short-lived CLI run is not cold.
+
+A repository whose lookup missed a search deadline is marked slow until a lookup
+of it answers (at most ``SLOW_TTL``), so the next search does not wait for it again.
+
+Values held by this process are saved on ``save()`` and seeded back (still within
+their TTLs) by the next process, so a short-lived CLI run is not cold and does not
+wait again for a repository the previous run found stalled.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 from ledmatrix_mqtt.core.github_urls import GithubUrls, RepoRef, parse_repo_url
-from ledmatrix_mqtt.core.models import CommitInfo, RepoInfo
+from ledmatrix_mqtt.core.models import RepoInfo
 from ledmatrix_mqtt.errors import LedMatrixError
 from ledmatrix_mqtt.store.cache import TtlCache
-from ledmatrix_mqtt.store.github_meta import parse_commit, parse_json_object, parse_repo_info
+from ledmatrix_mqtt.store.github_meta import parse_json_object, parse_repo_info
 from ledmatrix_mqtt.store.http import HttpClient, HttpError
 from ledmatrix_mqtt.store.registry_copy import load_enrichment, save_enrichment
 
 _LOG = logging.getLogger(__name__)
-T = TypeVar("T")
 
 REPO_INFO_TTL = 3600.0
-COMMIT_INFO_TTL = 1800.0
 NOT_FOUND_TTL = 1800.0
+SLOW_TTL = 24 * 3600.0
 _ABSENT_STATUSES = frozenset({404, 409, 410, 422})  # answers that will not change soon
-_TTLS = {"repo": REPO_INFO_TTL, "commit": COMMIT_INFO_TTL}
+_TTLS = {"repo": REPO_INFO_TTL, "slow": SLOW_TTL}
 
 
 class NeedsFetch(Exception):
@@ -81,18 +86,34 @@ class GithubInfo:
         ref = self._api_ref(repo_url)
         if ref is None:
             return None
-        fetch = lambda: self._fetch_repo(ref)  # noqa: E731
-        return self._lookup(("repo", ref.slug), fetch, REPO_INFO_TTL, offline, strict)
-
-    def commit(
-        self, repo_url: str, branches: tuple[str, ...], *, offline: bool, strict: bool = False
-    ) -> CommitInfo | None:
-        """Head commit of the first of ``branches`` that exists; None as for ``repo``."""
-        ref = self._api_ref(repo_url)
-        if ref is None or not branches:
+        key = ("repo", ref.slug)
+        try:
+            if not offline:
+                fetch = lambda: self._fetch_repo(ref)  # noqa: E731
+                info: RepoInfo | None = self._cache.get_or_fetch(
+                    key, fetch, REPO_INFO_TTL, negative_ttl=NOT_FOUND_TTL
+                ).value
+                return info
+            held = self._cache.cached(key)
+        except LedMatrixError as exc:
+            _LOG.debug("no GitHub info for %s: %s", ref.slug, exc.message)
+            if strict:
+                raise LookupFailed from exc
             return None
-        fetch = lambda: self._fetch_commit(ref, branches)  # noqa: E731
-        return self._lookup(("commit", ref.slug, branches), fetch, COMMIT_INFO_TTL, offline, strict)
+        if held is None:
+            raise NeedsFetch
+        cached: RepoInfo | None = held.value
+        return cached
+
+    def mark_slow(self, repo_url: str) -> None:
+        """``repo_url``'s lookup missed a search deadline: searches stop waiting for it."""
+        ref = self._api_ref(repo_url)
+        if ref is not None:
+            self._cache.get_or_fetch(("slow", ref.slug), lambda: True, SLOW_TTL, force=True)
+
+    def is_slow(self, repo_url: str) -> bool:
+        ref = self._api_ref(repo_url)
+        return ref is not None and self._cache.cached(("slow", ref.slug)) is not None
 
     def _api_ref(self, repo_url: str) -> RepoRef | None:
         """The repo, if ``repo_url`` lives under the configured GitHub web URL."""
@@ -101,49 +122,15 @@ class GithubInfo:
             return None
         return parse_repo_url(repo_url)
 
-    def _lookup(
-        self,
-        key: Hashable,
-        fetch: Callable[[], T | None],
-        ttl: float,
-        offline: bool,
-        strict: bool,
-    ) -> T | None:
-        try:
-            if not offline:
-                return self._cache.get_or_fetch(key, fetch, ttl, negative_ttl=NOT_FOUND_TTL).value
-            held = self._cache.cached(key)
-        except LedMatrixError as exc:
-            _LOG.debug("no GitHub info for %s: %s", key, exc.message)
-            if strict:
-                raise LookupFailed from exc
-            return None
-        if held is None:
-            raise NeedsFetch
-        value: T | None = held.value
-        return value
-
     def _fetch_repo(self, ref: RepoRef) -> RepoInfo | None:
         self._fetches += 1
         try:
             resp = self._http.get(self._urls.repo_api(ref), retry_delays=self._retry_delays)
         except HttpError as exc:
-            if exc.status in _ABSENT_STATUSES:
-                return None
-            raise
-        return parse_repo_info(parse_json_object(resp))
-
-    def _fetch_commit(self, ref: RepoRef, branches: tuple[str, ...]) -> CommitInfo | None:
-        """First branch that exists; a non-"absent" failure aborts (the cache keeps old data)."""
-        self._fetches += 1
-        for branch in branches:
-            try:
-                resp = self._http.get(
-                    self._urls.commit_api(ref, branch), retry_delays=self._retry_delays
-                )
-            except HttpError as exc:
-                if exc.status in _ABSENT_STATUSES:
-                    continue
+            if exc.status not in _ABSENT_STATUSES:
                 raise
-            return parse_commit(parse_json_object(resp), branch)
-        return None
+            info = None
+        else:
+            info = parse_repo_info(parse_json_object(resp))
+        self._cache.invalidate(("slow", ref.slug))  # it answered: wait for it again
+        return info

@@ -1,4 +1,4 @@
-"""Turn GitHub API answers (repo, commit) into frozen ``RepoInfo``/``CommitInfo``.
+"""Turn GitHub's repository answer into a frozen ``RepoInfo``.
 
 Malformed answers raise ``HttpError`` so the cache treats them as a failed
 fetch (keeping any good value) rather than caching garbage.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ledmatrix_mqtt.core.models import CommitInfo, RepoInfo
+from ledmatrix_mqtt.core.models import RepoInfo
 from ledmatrix_mqtt.core.text import printable_text
 from ledmatrix_mqtt.store.http import HttpError, HttpResponse
 
@@ -30,27 +30,16 @@ def _text(data: dict[str, Any], key: str) -> str:
     return printable_text(value) if isinstance(value, str) else ""
 
 
-def _obj(data: dict[str, Any], key: str) -> dict[str, Any]:
-    value = data.get(key)
-    return value if isinstance(value, dict) else {}
-
-
 def _int(data: dict[str, Any], key: str) -> int:
     value = data.get(key)
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def parse_repo_info(data: dict[str, Any]) -> RepoInfo:
+    """Stars, default branch and the last push (``updated_at`` when GitHub gives no
+    ``pushed_at``, as LEDMatrix's store does)."""
     return RepoInfo(
         stars=_int(data, "stargazers_count"),
         default_branch=_text(data, "default_branch") or "main",
+        pushed_at=_text(data, "pushed_at") or _text(data, "updated_at"),
     )
-
-
-def parse_commit(data: dict[str, Any], branch: str) -> CommitInfo:
-    sha = _text(data, "sha")
-    if not sha:
-        raise HttpError("GitHub commit answer has no sha", status=200)
-    commit = _obj(data, "commit")
-    author, committer = _obj(commit, "author"), _obj(commit, "committer")
-    return CommitInfo(branch, sha, _text(committer, "date") or _text(author, "date"))

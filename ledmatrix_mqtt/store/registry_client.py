@@ -9,19 +9,22 @@ Contracts (each tested in tests/integration/test_registry_client.py or _search.p
   when a stale copy exists, so callers can tell "unreachable" from "not listed".
 * The last good registry is persisted to ``cache/registry.json`` and loaded at
   start as a stale copy, so a device that boots offline still knows it.
-* Repo info (1 h) and commit info (30 min, "not found" remembered 30 min) come
-  from the GitHub API (``github_info.py``), only for repos under the configured
-  web URL; a failure never replaces a good value. Values still within their
-  TTLs are saved at ``close()`` for the next process.
+* Repo info (stars, default branch, last push; 1 h, "not found" 30 min) comes
+  from the GitHub API (``github_info.py``): one request per repository, shared
+  by the entries of a monorepo, only for repos under the configured web URL; a
+  failure never replaces a good value. Values still within their TTLs are saved
+  at ``close()`` for the next process.
 * ``search`` filters before any enrichment, enriches in a bounded pool and keeps
   registry order. With an enrichment listener (the running service) it answers
-  from the registry and the cache at once and calls the listener when the
-  lookups it started have all landed in the cache; without one (the CLI) it
-  waits up to a deadline. Late entries come back with ``enriched=False`` while
-  the pool keeps filling the cache for next time. It
-  is ``complete`` only when every entry's lookups settled (found or absent),
-  and it waits only for lookups it started: one stalled since an earlier
-  search does not cost the deadline again.
+  from the registry and the cache at once; ``enrich``, called once the answer is
+  sent, starts the lookups and the listener hears when those have all landed in
+  the cache. Without a listener (the CLI) it waits up to a deadline. Late
+  entries come back with ``enriched=False`` while the pool keeps filling the
+  cache for next time. It is ``complete`` only when
+  every entry's lookup settled (found or absent). It never waits for a lookup
+  it did not start (one stalled since an earlier search) nor for a repository
+  whose lookup missed the previous deadline (remembered across processes), so a
+  stalled repository costs the deadline once, not on every search.
 * Every HTTP call has a total deadline and retries (``HttpClient``); the
   registry body is capped at ``MAX_REGISTRY_BYTES`` while it streams.
 """
@@ -33,14 +36,14 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
 from ledmatrix_mqtt.api import SearchResult
 from ledmatrix_mqtt.core.config_model import StoreConfig
 from ledmatrix_mqtt.core.github_urls import GithubUrls
-from ledmatrix_mqtt.core.models import CommitInfo, Registry, RegistryEntry, StoreEntry
+from ledmatrix_mqtt.core.models import Registry, RegistryEntry, RepoInfo, StoreEntry
 from ledmatrix_mqtt.core.registry_format import (
     MAX_REGISTRY_BYTES,
     alias_table,
@@ -58,6 +61,7 @@ from ledmatrix_mqtt.store.github_info import GithubInfo, LookupFailed, NeedsFetc
 from ledmatrix_mqtt.store.http import HttpClient
 from ledmatrix_mqtt.store.http_factory import make_http_client
 from ledmatrix_mqtt.store.layout import StateLayout
+from ledmatrix_mqtt.store.lookup_pool import LookupPool
 from ledmatrix_mqtt.store.registry_copy import (
     load_registry_copy,
     save_registry_copy,
@@ -74,11 +78,12 @@ PERSISTED_ENRICHMENT = "github-info.json"
 _REGISTRY_KEY = ("registry",)
 
 
-_Enriched = tuple[StoreEntry, bool]  # (entry, every lookup settled: found or absent)
+_Info = tuple[RepoInfo | None, bool]  # (repo info, its lookup settled: found or absent)
+_Lookup = cf.Future[RepoInfo | None]
 
 
 class RegistryClient:
-    """Registry, repo info and commit info behind one cache; thread-safe.
+    """Registry and repo info behind one cache; thread-safe.
 
     ``clock`` drives cache TTLs and ``fetched_at`` (tests inject a fake clock);
     search deadlines use real monotonic time.
@@ -101,13 +106,9 @@ class RegistryClient:
         self._retry_delays = None if retry_delays is None else tuple(retry_delays)
         urls = GithubUrls.from_config(store_config.github)
         self._cache = TtlCache(clock=clock)
-        self._pool = cf.ThreadPoolExecutor(max_workers, thread_name_prefix="store-enrich")
-        # commit lookups whose branch is known run beside the repo lookup, on their own
-        # pool (never the enrichment pool itself, which would deadlock when full)
-        self._commit_pool = cf.ThreadPoolExecutor(max_workers, thread_name_prefix="store-commit")
-        # entry -> its enrichment in progress; a search during a stall joins it
-        # instead of queueing a duplicate job behind the stalled workers
-        self._pending: dict[RegistryEntry, cf.Future[_Enriched]] = {}
+        self._pool = LookupPool(max_workers, "store-enrich")
+        # repo URL -> its lookup in progress; a search during a stall joins it
+        self._pending: dict[str, _Lookup] = {}
         self._pending_lock = threading.Lock()
         self._on_enriched: Callable[[], None] | None = None
         saved = layout.cache / PERSISTED_ENRICHMENT if layout is not None else None
@@ -214,55 +215,71 @@ class RegistryClient:
         """Registry entries matching the filters, in registry order, enriched from GitHub.
 
         ``refresh`` re-fetches the registry. ``deadline`` (seconds) bounds the wait
-        for enrichment: by default 0 when an enrichment listener is set (it hears
-        when the cache is filled), else ``store_config.search_deadline``. Entries
-        not enriched by then come back with ``enriched=False`` and ``complete=False``.
+        for enrichment: by default 0 when an enrichment listener is set, else
+        ``store_config.search_deadline``. Entries not enriched by then come back with
+        ``enriched=False`` and ``complete=False``. With a listener and no wait, no
+        lookup starts here: ``enrich`` starts them (the service calls it once the
+        answer is sent) and the listener hears when they have landed.
         Raises ``RegistryUnavailable`` when no registry copy is held at all.
         """
         started = time.monotonic()
         budget = self._default_wait() if deadline is None else deadline
         registry = self.fetch_registry(force_refresh=refresh)
         matches = filter_entries(registry.entries, query=query, category=category, tags=tuple(tags))
-        held = [self._enrich_from_cache(entry) for entry in matches]
-        missing = [entry for entry, h in zip(matches, held, strict=True) if h is None]
-        if budget <= 0:  # answer first: the lookups start once the answer is built
-            settled = [h or (StoreEntry(e), False) for h, e in zip(held, matches, strict=True)]
-            result = _result(registry, settled)
-            self._start(missing)
-            return result
-        futures, fresh = self._start(missing)
-        pending = dict(zip(missing, futures, strict=True))
-        if fresh:  # a lookup still stalled from an earlier search is not waited for again
-            cf.wait(fresh, timeout=max(0.0, budget - (time.monotonic() - started)))
-        finished = {f for f in futures if f.done()}  # one snapshot for entries and `complete`
-        settled = [
-            h or _settle(pending[e], e, finished) for h, e in zip(held, matches, strict=True)
-        ]
-        return _result(registry, settled)
+        repos = {url: self._held(url) for url in dict.fromkeys(e.repo for e in matches if e.repo)}
+        missing = [url for url, held in repos.items() if held is None]
+        if budget <= 0:  # answer first: ``enrich`` starts the lookups once it is sent
+            if self._on_enriched is None:
+                self._start(missing)  # no one calls ``enrich``: fill the cache for next time
+            return _result(registry, matches, repos)
+        lookups, fresh = self._start(missing)
+        waited = [f for url, f in lookups.items() if f in fresh and not self._github.is_slow(url)]
+        if waited:  # a repo that missed the last deadline is not waited for again
+            cf.wait(waited, timeout=max(0.0, budget - (time.monotonic() - started)))
+        for url, future in lookups.items():
+            done = future.done()  # one snapshot per repo: the entry and its slow mark agree
+            repos[url] = _settle(future, url) if done else (None, False)
+            if not done:
+                self._github.mark_slow(url)
+        return _result(registry, matches, repos)
 
     def set_enrichment_listener(self, listener: Callable[[], None] | None) -> None:
         """Call ``listener`` (on a pool thread) once the lookups a search started have
         all settled, so the caller can republish; with it set, ``search`` does not wait."""
         self._on_enriched = listener
 
+    def enrich(self, entries: Iterable[RegistryEntry]) -> None:
+        """Start the lookups ``entries`` lack (joining any in progress); never waits.
+        The listener hears when those this call started have all settled."""
+        urls = dict.fromkeys(e.repo for e in entries if e.repo)
+        self._start([url for url in urls if self._held(url) is None])
+
     def enrich_cached(self, entries: Sequence[RegistryEntry]) -> tuple[StoreEntry, ...]:
         """``entries`` with whatever enrichment the cache holds; never any network."""
-        return tuple(
-            held[0] if (held := self._enrich_from_cache(e)) is not None else StoreEntry(e)
-            for e in entries
-        )
+        infos = {url: self._held(url) for url in dict.fromkeys(e.repo for e in entries if e.repo)}
+        return tuple(_store_entry(e, infos.get(e.repo)) for e in entries)
+
+    def _held(self, repo_url: str) -> _Info | None:
+        """The repo's info from the cache (and whether its lookup settled), or None when
+        it must be fetched."""
+        try:
+            return self._github.repo(repo_url, offline=True, strict=True), True
+        except NeedsFetch:
+            return None
+        except LookupFailed:  # failed recently: backing off, no info
+            return None, False
 
     def _default_wait(self) -> float:
         return 0.0 if self._on_enriched is not None else self._config.search_deadline
 
-    def _tell_when_done(self, futures: Sequence[cf.Future[_Enriched]]) -> None:
+    def _tell_when_done(self, futures: Sequence[_Lookup]) -> None:
         listener = self._on_enriched
         if listener is None:
             return
         left = [len(futures)]
         lock = threading.Lock()
 
-        def one_done(_future: cf.Future[_Enriched]) -> None:
+        def one_done(_future: _Lookup) -> None:
             with lock:
                 left[0] -= 1
                 last = left[0] == 0
@@ -278,105 +295,68 @@ class RegistryClient:
     def close(self) -> None:
         """Stop the enrichment pool without waiting for stalled requests, and keep the
         GitHub info fetched so far on disk for the next process (e.g. the offline CLI)."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
-        self._commit_pool.shutdown(wait=False, cancel_futures=True)
+        self._pool.close()
         self._github.save()
 
-    def _start(
-        self, entries: Sequence[RegistryEntry]
-    ) -> tuple[list[cf.Future[_Enriched]], list[cf.Future[_Enriched]]]:
-        """The enrichment jobs of ``entries`` (joining any in progress), and those this
-        call started; the listener hears when the started ones have all settled."""
-        futures, fresh = [], []
-        for entry in entries:
-            future, new = self._submit(entry)
-            futures.append(future)
+    def _start(self, repo_urls: Sequence[str]) -> tuple[dict[str, _Lookup], list[_Lookup]]:
+        """The lookups of ``repo_urls`` (joining any in progress), and those this call
+        started; the listener hears when the started ones have all settled."""
+        lookups: dict[str, _Lookup] = {}
+        fresh: list[_Lookup] = []
+        for url in repo_urls:
+            future, new = self._submit(url)
+            lookups[url] = future
             if new:
                 fresh.append(future)
         if fresh:
             self._tell_when_done(fresh)
-        return futures, fresh
+        return lookups, fresh
 
-    def _submit(self, entry: RegistryEntry) -> tuple[cf.Future[_Enriched], bool]:
-        """The enrichment job of ``entry``, and whether this call started it."""
+    def _submit(self, repo_url: str) -> tuple[_Lookup, bool]:
+        """The lookup of ``repo_url``, and whether this call started it. A search during a
+        stall joins the lookup in progress instead of queueing a duplicate behind it."""
         with self._pending_lock:
-            future = self._pending.get(entry)
+            future = self._pending.get(repo_url)
             new = future is None
             if future is None:
-                future = self._pool.submit(self._enrich, entry, False)
-                self._pending[entry] = future
-        future.add_done_callback(lambda done: self._forget(entry, done))
+                future = self._pool.submit(
+                    lambda: self._github.repo(repo_url, offline=False, strict=True)
+                )
+                self._pending[repo_url] = future
+        future.add_done_callback(lambda done: self._forget(repo_url, done))
         return future, new
 
-    def _forget(self, entry: RegistryEntry, future: cf.Future[_Enriched]) -> None:
+    def _forget(self, repo_url: str, future: _Lookup) -> None:
         with self._pending_lock:
-            if self._pending.get(entry) is future:
-                del self._pending[entry]
-
-    def _enrich_from_cache(self, entry: RegistryEntry) -> _Enriched | None:
-        try:
-            return self._enrich(entry, True)
-        except NeedsFetch:
-            return None
-
-    def _enrich(self, entry: RegistryEntry, offline: bool) -> _Enriched:
-        """Repo and commit info (commit branch: registry branch, repo default, main),
-        and whether both lookups settled (a failed one leaves the entry incomplete).
-
-        With a registry branch the two lookups run at once; otherwise the commit
-        lookup waits for the repo's default branch.
-        """
-        if not entry.repo:
-            return StoreEntry(entry), True
-        early: cf.Future[CommitInfo | None] | None = None
-        if entry.branch and not offline:
-            branches = _branches((entry.branch,))
-            early = self._commit_pool.submit(
-                self._github.commit, entry.repo, branches, offline=False, strict=True
-            )
-        failed = False
-        repo = commit = None
-        try:
-            repo = self._github.repo(entry.repo, offline=offline, strict=True)
-        except LookupFailed:
-            failed = True
-        try:
-            if early is not None:
-                commit = early.result()
-            else:
-                first = entry.branch or (repo.default_branch if repo else "")
-                commit = self._github.commit(
-                    entry.repo, _branches((first,)), offline=offline, strict=True
-                )
-        except LookupFailed:
-            failed = True
-        enriched = repo is not None or commit is not None
-        return StoreEntry(entry, repo, commit, enriched=enriched), not failed
+            if self._pending.get(repo_url) is future:
+                del self._pending[repo_url]
 
 
-def _result(registry: Registry, settled: Sequence[_Enriched]) -> SearchResult:
+def _store_entry(entry: RegistryEntry, held: _Info | None) -> StoreEntry:
+    info = held[0] if held is not None else None
+    return StoreEntry(entry, info, enriched=info is not None)
+
+
+def _result(
+    registry: Registry, matches: Sequence[RegistryEntry], repos: Mapping[str, _Info | None]
+) -> SearchResult:
+    """``complete`` only when every entry's lookup settled (found or absent)."""
+    held = [repos.get(e.repo, (None, True)) if e.repo else (None, True) for e in matches]
     return SearchResult(
-        entries=tuple(item for item, _ok in settled),
+        entries=tuple(_store_entry(e, h) for e, h in zip(matches, held, strict=True)),
         fetched_at=registry.fetched_at,
         stale=registry.stale,
-        complete=all(ok for _item, ok in settled),
+        complete=all(h is not None and h[1] for h in held),
     )
 
 
-def _settle(
-    slot: cf.Future[_Enriched], entry: RegistryEntry, finished: set[cf.Future[_Enriched]]
-) -> _Enriched:
-    if slot not in finished:
-        return StoreEntry(entry), False
-    error = slot.exception()
+def _settle(lookup: _Lookup, repo_url: str) -> _Info:
+    """A finished lookup as (info, settled)."""
+    error = lookup.exception()
     if error is not None:
-        _LOG.warning("enriching %s failed: %r", entry.id, error)
-        return StoreEntry(entry), False
-    return slot.result()
-
-
-def _branches(candidates: Sequence[str]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(b for b in (*candidates, "main", "master") if b))
+        _LOG.warning("GitHub info for %s failed: %r", repo_url, error)
+        return None, False
+    return lookup.result(), True
 
 
 def _unavailable(cause: BaseException) -> RegistryUnavailable:

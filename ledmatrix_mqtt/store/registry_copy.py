@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from ledmatrix_mqtt.core.models import CommitInfo, Registry, RepoInfo
+from ledmatrix_mqtt.core.models import Registry, RepoInfo
 from ledmatrix_mqtt.core.registry_format import parse_registry
 from ledmatrix_mqtt.errors import InvalidPayload, StorageFailed
 from ledmatrix_mqtt.fsutil import atomic_write_json, read_json
@@ -43,55 +43,58 @@ def load_registry_copy(path: Path, source: str) -> Registry | None:
 
 
 # -- GitHub enrichment ------------------------------------------------------------------
-# Keys are ("repo", slug) and ("commit", slug, branches); values RepoInfo, CommitInfo or
-# None ("absent"). Kept so a fresh process (the offline CLI) does not re-ask GitHub for
+# Keys are ("repo", slug) with values RepoInfo or None ("absent"), and ("slow", slug)
+# with value True. Kept so a fresh process (the offline CLI) does not re-ask GitHub for
 # every entry while the values are still within their TTLs.
-EnrichmentItem = tuple[tuple[Any, ...], RepoInfo | CommitInfo | None, float]
+EnrichmentItem = tuple[tuple[Any, ...], RepoInfo | bool | None, float]
+_VERSION = 2  # version 1 held commit info and repo info without the last push
 
 
 def save_enrichment(path: Path, items: list[EnrichmentItem]) -> None:
     """Write the enrichment values atomically; a failure only warns."""
     records = []
     for key, value, fetched_at in items:
-        kind = "repo" if isinstance(value, RepoInfo) else "commit" if value else "absent"
-        fields = dataclasses.asdict(value) if value is not None else None
-        records.append({"key": _plain(key), "kind": kind, "value": fields, "at": fetched_at})
+        fields = dataclasses.asdict(value) if isinstance(value, RepoInfo) else None
+        kind = "repo" if fields is not None else "slow" if value is True else "absent"
+        records.append({"key": list(key), "kind": kind, "value": fields, "at": fetched_at})
     try:
-        atomic_write_json(path, {"version": 1, "items": records})
+        atomic_write_json(path, {"version": _VERSION, "items": records})
     except StorageFailed as exc:
         _LOG.warning("cannot keep the GitHub info cache: %s", exc.message)
 
 
 def load_enrichment(path: Path) -> list[EnrichmentItem]:
-    """The saved values; records that do not parse are skipped."""
+    """The saved values; records that do not parse (or an older file) are skipped."""
     data = read_json(path)
-    items = data.get("items") if isinstance(data, dict) else None
+    if not isinstance(data, dict) or data.get("version") != _VERSION:
+        return []
+    items = data.get("items")
     out: list[EnrichmentItem] = []
     for record in items if isinstance(items, list) else ():
         try:
             key = _key(record["key"])
             at = float(record["at"])
             kind, fields = record["kind"], record["value"]
-            value = (
-                RepoInfo(**fields) if kind == "repo"
-                else CommitInfo(**fields) if kind == "commit"
-                else None
-            )  # fmt: skip
+            value = _value(key[0], kind, fields)
         except (KeyError, TypeError, ValueError):
             continue
-        if kind in ("repo", "commit", "absent"):
-            out.append((key, value, at))
+        out.append((key, value, at))
     return out
 
 
-def _plain(key: tuple[Any, ...]) -> list[Any]:
-    return [list(part) if isinstance(part, tuple) else part for part in key]
+def _value(name: str, kind: Any, fields: Any) -> RepoInfo | bool | None:
+    if name == "repo" and kind == "repo":
+        return RepoInfo(**fields)
+    if name == "repo" and kind == "absent":
+        return None
+    if name == "slow" and kind == "slow":
+        return True
+    raise ValueError("bad record")
 
 
-def _key(raw: Any) -> tuple[Any, ...]:
-    if not isinstance(raw, list) or not raw or raw[0] not in ("repo", "commit"):
+def _key(raw: Any) -> tuple[str, str]:
+    if not isinstance(raw, list) or len(raw) != 2 or raw[0] not in ("repo", "slow"):
         raise ValueError("bad key")
-    key = tuple(tuple(p) if isinstance(p, list) else p for p in raw)
-    if not all(isinstance(p, str | tuple) for p in key):
+    if not isinstance(raw[1], str):
         raise ValueError("bad key")
-    return key
+    return raw[0], raw[1]

@@ -124,7 +124,12 @@ class PluginStore:
             tags=request.tags,
             refresh=request.refresh,
         )
+        if request.refresh:  # latest versions may have changed: republish, after the answer
+            self.hooks.changed(wait=False)
         return replace(result, entries=self._mark_installed(result.entries))
+
+    def enrich(self, result: SearchResult) -> None:
+        self.registry.enrich(entry.entry for entry in result.entries)
 
     def cached_registry_summary(self) -> SearchResult | None:
         registry = self.registry.cached_registry()

@@ -197,6 +197,20 @@ def test_search_and_reconcile_publish_results(service: Service) -> None:
     assert rec["result"] == "ok" and rec["dry_run"] is False
 
 
+def test_search_starts_enrichment_only_after_answering_and_a_failure_there_is_contained(
+    service: Service,
+) -> None:
+    """The GitHub lookups of a browse started before its answer was built, and their
+    threads competed with building it; they start once the answer is sent."""
+    service.store.fail_next["enrich"] = RuntimeError("enrichment broke")
+    resp = service.call("search", {"query": "wea"})
+    assert resp["status"] == "ok" and [e["id"] for e in resp["data"]["entries"]] == ["weather"]
+    assert wait_until(lambda: "enrich" in service.store.calls, 5)
+    calls = service.store.calls
+    assert calls.index("search") < calls.index("enrich")
+    assert service.call("search", {"query": "wea"})["status"] == "ok", "the worker goes on"
+
+
 def test_update_all(service: Service) -> None:
     resp = service.call("update", {"all": True})
     assert [r["plugin_id"] for r in resp["data"]["results"]] == ["clock-simple"]

@@ -35,7 +35,10 @@ def test_cold_browse_answers_in_one_registry_round_trip_then_enrichment_lands(
     assert elapsed < 2 * LATENCY + 0.2, f"cold browse took {elapsed:.3f} s"
     assert [e.entry.id for e in cold.entries] == ids
     assert not any(e.enriched for e in cold.entries) and not cold.complete
+    assert not fake_github.requests("^/api/"), "no lookup starts before the answer is sent"
+    client.enrich(e.entry for e in cold.entries)  # what the service does once it answered
     assert wait_until(landed.is_set, timeout=10), "enrichment never reported"
+    assert len(fake_github.requests("^/api/")) == len(ids), "one request per entry"
     summary = client.enrich_cached(client.fetch_registry().entries)
     assert all(e.enriched and e.repo_info is not None for e in summary)
     before = http_requests(client)
@@ -54,6 +57,7 @@ def test_browse_with_a_stalled_entry_answers_at_once_every_time(
     for _ in range(2):
         started = time.monotonic()
         result = client.search()
+        client.enrich(e.entry for e in result.entries)
         assert time.monotonic() - started < 0.5
         assert not result.complete
     assert wait_until(lambda: client.search().entries[0].enriched, timeout=10)

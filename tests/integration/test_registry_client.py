@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from ledmatrix_mqtt.core.github_urls import GithubUrls, parse_repo_url
+from ledmatrix_mqtt.core.models import RepoInfo
 from ledmatrix_mqtt.errors import Forbidden, NotFound, RegistryUnavailable
 from ledmatrix_mqtt.store.cache import TtlCache
 from ledmatrix_mqtt.store.github_info import GithubInfo
@@ -22,8 +23,8 @@ from tests.integration.registry_helpers import (
     publish,
     store_config,
 )
-from tests.support.fake_github import FakeGitHub
-from tests.support.plugin_factory import plugin_files, registry_entry
+from tests.support.fake_github import PUSHED_AT, FakeGitHub
+from tests.support.plugin_factory import registry_entry
 
 
 def test_registry_is_cached_for_15_minutes(
@@ -210,12 +211,12 @@ def test_persisted_copy_of_another_registry_is_ignored(
     assert make_client(config=other, layout=persisted).cached_registry() is None
 
 
-# -- repo and commit info ------------------------------------------------------------------
+# -- repo info ------------------------------------------------------------------
 
 
 @pytest.fixture
 def github(fake_github: FakeGitHub, clock: FakeClock) -> GithubInfo:
-    """The repo and commit lookups of search enrichment, on their own."""
+    """The repo lookups of search enrichment, on their own."""
     cfg = store_config(fake_github)
     urls = GithubUrls.from_config(cfg.github)
     return GithubInfo(make_http_client(cfg), urls, TtlCache(clock=clock), clock=clock,
@@ -228,7 +229,7 @@ def test_repo_info_is_cached_and_not_overwritten_by_failure(
     publish(fake_github, "alpha")
     url = fake_github.repo_url("tests", "alpha")
     info = github.repo(url, offline=False)
-    assert info is not None and info.stars == 5 and info.default_branch == "main"
+    assert info == RepoInfo(stars=5, default_branch="main", pushed_at=PUSHED_AT)
     clock.advance(3599)
     assert github.repo(url, offline=False) is info
     fake_github.add_fault(r"/api/repos/tests/alpha$", "status", 500)
@@ -238,50 +239,34 @@ def test_repo_info_is_cached_and_not_overwritten_by_failure(
     assert len(fake_github.requests(r"/api/repos/tests/alpha$")) == 1 + 3
 
 
-def test_regression_309_commit_info_not_overwritten_by_404(
+def test_regression_309_repo_info_not_overwritten_by_404(
     fake_github: FakeGitHub, github: GithubInfo, clock: FakeClock
 ) -> None:
-    """39ccdcf0: a transient 404 on every branch overwrote good cached commit info with None."""
+    """39ccdcf0: a transient 404 overwrote good cached commit info with None."""
     publish(fake_github, "alpha")
     url = fake_github.repo_url("tests", "alpha")
-    good = github.commit(url, ("main", "master"), offline=False)
-    assert good is not None and good.branch == "main" and len(good.sha) == 40
-    fake_github.add_fault(r"/api/repos/tests/alpha/commits/", "status", 404)
-    clock.advance(1801)
-    assert github.commit(url, ("main", "master"), offline=False) is good
-    assert len(fake_github.requests(r"/commits/")) == 3, "tried main then master"
+    good = github.repo(url, offline=False)
+    assert good is not None and good.pushed_at == PUSHED_AT
+    fake_github.add_fault(r"/api/repos/tests/alpha$", "status", 404)
+    clock.advance(3601)
+    assert github.repo(url, offline=False) is good
+    assert len(fake_github.requests(r"/api/repos/tests/alpha$")) == 2
     clock.advance(30)
-    assert github.commit(url, ("main", "master"), offline=False) is good
-    assert len(fake_github.requests(r"/commits/")) == 3, "backing off, no network"
+    assert github.repo(url, offline=False) is good
+    assert len(fake_github.requests(r"/api/repos/tests/alpha$")) == 2, "backing off"
 
 
-def test_commit_not_found_is_cached_for_30_minutes(
+def test_repo_not_found_is_cached_for_30_minutes(
     fake_github: FakeGitHub, github: GithubInfo, clock: FakeClock
 ) -> None:
-    fake_github.add_repo("tests", "empty", {}, branch="gh-pages")
-    url = fake_github.repo_url("tests", "empty")
-    assert github.commit(url, ("dev", "main", "master"), offline=False) is None
-    assert [p.rsplit("/", 1)[1] for p in fake_github.requests("/commits/")] == [
-        "dev",
-        "main",
-        "master",
-    ]
+    url = fake_github.repo_url("tests", "gone")
+    assert github.repo(url, offline=False) is None
     clock.advance(1799)
-    assert github.commit(url, ("dev", "main", "master"), offline=False) is None
-    assert len(fake_github.requests("/commits/")) == 3
+    assert github.repo(url, offline=False) is None
+    assert len(fake_github.requests("/api/repos/tests/gone$")) == 1
     clock.advance(2)
-    github.commit(url, ("dev", "main", "master"), offline=False)
-    assert len(fake_github.requests("/commits/")) == 6
-
-
-def test_commit_info_tries_branches_in_order_deduplicated(
-    fake_github: FakeGitHub, make_client: ClientFactory
-) -> None:
-    fake_github.add_repo("tests", "legacy", plugin_files("legacy"), branch="master")
-    fake_github.set_registry([registry_entry(fake_github, "legacy", branch="main")])
-    info = make_client().search().entries[0].commit
-    assert info is not None and info.branch == "master"
-    assert [p.rsplit("/", 1)[1] for p in fake_github.requests("/commits/")] == ["main", "master"]
+    github.repo(url, offline=False)
+    assert len(fake_github.requests("/api/repos/tests/gone$")) == 2
 
 
 def test_regression_latent_rate_limited_repo_info_is_not_refetched_every_browse(
@@ -346,9 +331,8 @@ def test_surrogate_in_github_api_text_is_replaced_so_search_stays_publishable(
     fake_github: FakeGitHub, make_client: ClientFactory
 ) -> None:
     publish(fake_github, "alpha")
-    body = b'{"sha": "%s", "commit": {"committer": {"date": "2026\\ud800"}}}' % (b"a" * 40)
-    head = "/api/repos/tests/alpha/commits/main"
-    fake_github.extra_routes[head] = (200, body, "application/json")
+    body = b'{"stargazers_count": 1, "pushed_at": "2026\\ud800"}'
+    fake_github.extra_routes["/api/repos/tests/alpha"] = (200, body, "application/json")
     [entry] = make_client().search().entries
-    assert entry.commit is not None and entry.commit.date_iso == "2026\ufffd"
-    json.dumps(entry.commit.date_iso, ensure_ascii=False).encode("utf-8")
+    assert entry.repo_info is not None and entry.repo_info.pushed_at == "2026\ufffd"
+    json.dumps(entry.repo_info.pushed_at, ensure_ascii=False).encode("utf-8")

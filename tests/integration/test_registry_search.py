@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import threading
 import time
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from ledmatrix_mqtt.core.models import RepoInfo
 from ledmatrix_mqtt.store.layout import StateLayout
 from ledmatrix_mqtt.store.registry_client import RegistryClient, make_http_client
 from tests.integration.registry_helpers import (
@@ -21,7 +23,7 @@ from tests.integration.registry_helpers import (
     publish,
     store_config,
 )
-from tests.support.fake_github import FakeGitHub
+from tests.support.fake_github import PUSHED_AT, FakeGitHub
 from tests.support.plugin_factory import fresh_state, plugin_files, registry_entry
 from tests.support.waiting import wait_until
 
@@ -41,10 +43,7 @@ def test_search_filters_before_enrichment(
     result = client.search(category="sports", tags=["nhl"])
     assert [e.entry.id for e in result.entries] == ["gamma"]
     assert result.entries[0].enriched and result.complete
-    assert sorted(fake_github.requests("/api/")) == [  # the two run side by side
-        "/api/repos/tests/gamma",
-        "/api/repos/tests/gamma/commits/main",
-    ]
+    assert fake_github.requests("/api/") == ["/api/repos/tests/gamma"]  # one per repo
     before = http_requests(client)
     empty = client.search(query="no such thing")
     assert empty.entries == () and empty.complete
@@ -60,7 +59,7 @@ def test_search_keeps_registry_order(fake_github: FakeGitHub, make_client: Clien
     assert [e.entry.id for e in result.entries] == ids
     assert all(e.enriched for e in result.entries) and result.complete
     assert result.entries[0].repo_info is not None and result.entries[0].repo_info.stars == 3
-    assert result.entries[0].commit is not None and result.entries[0].commit.branch == "main"
+    assert result.entries[0].repo_info.pushed_at == PUSHED_AT
 
 
 class ConcurrencyGitHub(FakeGitHub):
@@ -98,8 +97,7 @@ def test_search_parallelism_is_bounded(clock: FakeClock) -> None:
     finally:
         fake.stop()
     assert result.complete and all(e.enriched for e in result.entries)
-    # 8 repo lookups plus, beside them, 8 commit lookups whose branch the registry names
-    assert 8 < fake.peak <= 16
+    assert 1 < fake.peak <= 8  # one request per repository, 8 at a time
 
 
 def test_search_deadline_with_two_stalled_entries(
@@ -117,7 +115,7 @@ def test_search_deadline_with_two_stalled_entries(
     enriched = {e.entry.id: e.enriched for e in result.entries}
     assert enriched == {"fast1": True, "slow1": False, "fast2": True, "slow2": False, "fast3": True}
     slow = result.entries[1]
-    assert slow.repo_info is None and slow.commit is None
+    assert slow.repo_info is None
 
 
 def test_late_enrichment_fills_the_cache_for_next_search(
@@ -149,10 +147,11 @@ def test_warm_search_makes_zero_requests(
     assert http_requests(client) == before
 
 
-def test_regression_251_monorepo_entries_share_one_commit_call(
+def test_regression_251_monorepo_entries_share_one_request(
     fake_github: FakeGitHub, make_client: ClientFactory
 ) -> None:
-    """22c495ea (#251): 31 monorepo plugins made 31 identical commit calls (no single-flight)."""
+    """22c495ea (#251): 31 monorepo plugins made 31 identical commit calls (no single-flight);
+    the entries of one repository now share its one repo request."""
     fake_github.add_repo("ChuckBuilds", "ledmatrix-plugins", plugin_files("x"))
     mono = fake_github.repo_url("ChuckBuilds", "ledmatrix-plugins")
     fake_github.set_registry(
@@ -163,10 +162,8 @@ def test_regression_251_monorepo_entries_share_one_commit_call(
     )
     result = make_client().search()
     assert result.complete and all(e.enriched for e in result.entries)
-    assert sorted(fake_github.requests("/api/")) == [
-        "/api/repos/ChuckBuilds/ledmatrix-plugins",
-        "/api/repos/ChuckBuilds/ledmatrix-plugins/commits/main",
-    ]
+    assert fake_github.requests("/api/") == ["/api/repos/ChuckBuilds/ledmatrix-plugins"]
+    assert {e.repo_info for e in result.entries} == {RepoInfo(0, "main", PUSHED_AT)}
 
 
 def test_regression_latent_cached_registry_not_mutated_by_callers(
@@ -269,3 +266,101 @@ def test_a_new_process_reuses_the_github_info_on_disk(
     third = make_client(layout=layout)
     third.search()
     assert len(fake_github.requests("^/api/")) > api_before
+
+
+def test_enrichment_costs_one_request_per_repository_and_none_when_warm(
+    fake_github: FakeGitHub, make_client: ClientFactory
+) -> None:
+    """Enrichment asked GitHub twice per entry (repo info for the stars, commit info for the
+    last commit); the repo answer alone carries the stars and the last push."""
+    own = [f"p{i}" for i in range(6)]
+    publish(fake_github, *own)
+    fake_github.add_repo("ChuckBuilds", "ledmatrix-plugins", plugin_files("x"), stars=9)
+    mono = fake_github.repo_url("ChuckBuilds", "ledmatrix-plugins")
+    monorepo = [
+        registry_entry(fake_github, f"m{i}", plugin_path=f"plugins/m{i}") | {"repo": mono}
+        for i in range(6)
+    ]
+    fake_github.set_registry([registry_entry(fake_github, p) for p in own] + monorepo)
+    client = make_client()
+    cold = client.search()
+    assert cold.complete and all(e.enriched for e in cold.entries)
+    assert len(fake_github.requests("^/api/")) == len(own) + 1  # 6 repos + the monorepo
+    assert not fake_github.requests("/commits/")
+    assert [e.repo_info.stars for e in cold.entries if e.repo_info] == [2] * 6 + [9] * 6
+    before = len(fake_github.requests("^/api/"))
+    assert client.search().complete
+    assert len(fake_github.requests("^/api/")) == before, "a warm browse makes no request"
+
+
+def test_a_persistently_stalled_repository_costs_the_deadline_once(
+    fake_github: FakeGitHub, make_client: ClientFactory, clock: FakeClock
+) -> None:
+    """A repository whose every request stalls (here: 1 s, then the connection is reset)
+    cost the full deadline again on the next search once its failed lookup had backed off."""
+    publish(fake_github, "fast", "stuck")
+    fake_github.add_fault(r"/api/repos/tests/stuck$", "stall", 1.0)
+    fake_github.add_fault(r"/api/repos/tests/stuck$", "reset")
+    client = make_client(retry_delays=())
+    settled = threading.Event()
+    client.set_enrichment_listener(settled.set)
+    started = time.monotonic()
+    first = client.search(deadline=0.5)
+    assert time.monotonic() - started >= 0.5, "the first search waits for the deadline"
+    assert not first.complete and [e.enriched for e in first.entries] == [True, False]
+    assert settled.wait(15), "the stalled lookup never failed"
+    clock.advance(61)  # past the failure's back-off: the next search asks GitHub again
+    started = time.monotonic()
+    second = client.search(deadline=0.5)
+    assert time.monotonic() - started < 0.4, "the stalled repository was waited for again"
+    assert not second.complete and [e.enriched for e in second.entries] == [True, False]
+    stuck = r"/api/repos/tests/stuck$"
+    assert wait_until(lambda: len(fake_github.requests(stuck)) == 2, 10), "not asked again"
+
+
+def test_a_repository_stalled_in_one_cli_run_is_not_waited_for_in_the_next(
+    fake_github: FakeGitHub, make_client: ClientFactory, tmp_path: Path
+) -> None:
+    """Each ``plugins search`` is a new process: the stall it saw is kept on disk."""
+    publish(fake_github, "fast", "stuck")
+    fake_github.add_fault(r"/api/repos/tests/stuck$", "stall", 5)
+    layout = fresh_state(tmp_path)
+    first = make_client(layout=layout)
+    assert not first.search(deadline=0.5).complete
+    first.close()  # what the CLI does on exit
+    second = make_client(layout=layout)
+    started = time.monotonic()
+    result = second.search(deadline=0.5)
+    assert time.monotonic() - started < 0.4, "the next run waited for the stall again"
+    assert [e.enriched for e in result.entries] == [True, False] and not result.complete
+
+
+def test_a_slow_repository_that_answered_is_waited_for_again(
+    fake_github: FakeGitHub, make_client: ClientFactory, clock: FakeClock
+) -> None:
+    publish(fake_github, "fast", "slow")
+    fake_github.add_fault(r"/api/repos/tests/slow$", "stall", 0.8, times=1)
+    client = make_client()
+    settled = threading.Event()
+    client.set_enrichment_listener(settled.set)
+    assert not client.search(deadline=0.2).complete  # missed the deadline: marked slow
+    assert settled.wait(10), "the slow lookup never answered"
+    clock.advance(3601)  # the repo info expired: both are asked again
+    fake_github.add_fault(r"/api/repos/tests/slow$", "latency", 0.3, times=1)
+    result = client.search(deadline=10)
+    assert result.complete and all(e.enriched for e in result.entries)
+
+
+def test_github_info_saved_by_an_older_version_is_asked_again(
+    fake_github: FakeGitHub, make_client: ClientFactory, tmp_path: Path
+) -> None:
+    """A version-1 file (commit info, repo info without the last push) would have shown
+    every entry without ``last_updated`` for up to an hour."""
+    publish(fake_github, "alpha")
+    layout = fresh_state(tmp_path)
+    old = {"stars": 5, "default_branch": "main"}
+    record = {"key": ["repo", "tests/alpha"], "kind": "repo", "value": old, "at": START}
+    (layout.cache / "github-info.json").write_text(json.dumps({"version": 1, "items": [record]}))
+    [entry] = make_client(layout=layout).search().entries
+    assert entry.repo_info == RepoInfo(5, "main", PUSHED_AT)
+    assert fake_github.requests("^/api/") == ["/api/repos/tests/alpha"]

@@ -41,6 +41,9 @@ class Fault:
         return True
 
 
+PUSHED_AT = "2026-11-01T10:00:00Z"
+
+
 @dataclass
 class Repo:
     owner: str
@@ -48,6 +51,7 @@ class Repo:
     branches: dict[str, dict[str, bytes]] = field(default_factory=dict)
     default_branch: str = "main"
     stars: int = 0
+    pushed_at: str = PUSHED_AT  # the last push to any branch, as GitHub's repo API says
     commits: dict[str, str] = field(default_factory=dict)  # branch -> sha
     tags: dict[str, dict[str, bytes]] = field(default_factory=dict)  # tag -> files
 
@@ -125,12 +129,14 @@ class FakeGitHub(LocalHttpServer):
         branch: str = "main",
         default_branch: str = "main",
         stars: int = 0,
+        pushed_at: str = PUSHED_AT,
     ) -> Repo:
         with self._lock:
             repo = self.repos.setdefault((owner, name), Repo(owner, name))
             repo.branches[branch] = dict(files)
             repo.default_branch = default_branch
             repo.stars = stars
+            repo.pushed_at = pushed_at
             digest = hashlib.sha1(repr(sorted(files.items())).encode()).hexdigest()
             repo.commits[branch] = digest
             return repo
@@ -262,8 +268,8 @@ class FakeGitHub(LocalHttpServer):
                 return 404, b'{"message": "Not Found"}', "application/json", {}
             info = {
                 "stargazers_count": repo.stars, "forks_count": 0, "open_issues_count": 0,
-                "default_branch": repo.default_branch, "pushed_at": "2026-11-01T10:00:00Z",
-                "updated_at": "2026-11-01T10:00:00Z", "language": "Python",
+                "default_branch": repo.default_branch, "pushed_at": repo.pushed_at,
+                "updated_at": repo.pushed_at, "language": "Python",
                 "license": {"spdx_id": "MIT"},
             }  # fmt: skip
             return self._etagged(h, json.dumps(info).encode(), "application/json")

@@ -143,6 +143,9 @@ class FakeStore:
         entries = tuple(e for e in self._entries() if request.query.lower() in e.entry.id)
         return SearchResult(entries=entries, fetched_at=1000.0, stale=False)
 
+    def enrich(self, result: SearchResult) -> None:
+        self._maybe_fail("enrich")
+
     def cached_registry_summary(self) -> SearchResult | None:
         return SearchResult(entries=self._entries(), fetched_at=1000.0, stale=False)
 
