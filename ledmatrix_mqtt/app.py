@@ -17,7 +17,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from ledmatrix_mqtt import __version__
+from ledmatrix_mqtt import __version__, memory
 from ledmatrix_mqtt.configfile import load_config
 from ledmatrix_mqtt.core.config_model import AppConfig
 from ledmatrix_mqtt.core.models import PluginSource
@@ -64,6 +64,7 @@ class Service:
         self.display: DisplayController | None = None
         self.frontend: MqttFrontend | None = None
         self.reconcile_done = threading.Event()
+        self._trim_after_startup = False  # `run` (the process is ours) turns it on
 
     # -- lifecycle ------------------------------------------------------------------
     def start(self) -> None:
@@ -123,6 +124,8 @@ class Service:
 
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
+        memory.limit_arenas()  # before the first thread starts
+        self._trim_after_startup = True
         self.start()
         _LOG.info("ledmatrix-mqtt %s running as %s", __version__, self.config.device.id)
         try:
@@ -179,6 +182,8 @@ class Service:
         self.display.release_loads()
         if self._startup_reconcile:
             self._reconcile_once()
+        if self._trim_after_startup and self.display.wait_loaded(STARTUP_WORK_DELAY_S):
+            memory.trim()  # what loading and the reconcile freed goes back to the system
 
     def _reconcile_once(self) -> None:
         """The start-up reconcile: exactly once, in the background, never looping."""
