@@ -23,6 +23,7 @@ from ledmatrix_mqtt.core.config_model import AppConfig
 from ledmatrix_mqtt.core.models import PluginSource
 from ledmatrix_mqtt.errors import ConfigError, LedMatrixError
 from ledmatrix_mqtt.mqtt.frontend import MqttFrontend
+from ledmatrix_mqtt.passed_checks import PASSED
 from ledmatrix_mqtt.runtime.backends.base import PanelBackend
 from ledmatrix_mqtt.runtime.controller import DisplayController
 from ledmatrix_mqtt.runtime.spec import PluginSpec
@@ -71,6 +72,7 @@ class Service:
         """Bring everything up; returns quickly (broker connect and reconcile run behind)."""
         self.layout.ensure()
         self._lock.acquire()
+        PASSED.persist_in(self.layout.cache)  # plugins unchanged since: loaded without jsonschema
         self.store = build_store(self.config, builtin_dir=self._builtin_dir, hooks=self)
         recovered = self.store.recover_at_start(self.config.path)
         if recovered:
@@ -112,6 +114,7 @@ class Service:
             self.store.registry.close()
         if self.display is not None:
             self.display.stop()
+        PASSED.flush()
         self._lock.release()
 
     def run(self) -> int:
@@ -182,8 +185,10 @@ class Service:
         self.display.release_loads()
         if self._startup_reconcile:
             self._reconcile_once()
-        if self._trim_after_startup and self.display.wait_loaded(STARTUP_WORK_DELAY_S):
-            memory.trim()  # what loading and the reconcile freed goes back to the system
+        if self.display.wait_loaded(STARTUP_WORK_DELAY_S):
+            PASSED.flush()
+            if self._trim_after_startup:
+                memory.trim()  # what loading and the reconcile freed goes back to the system
 
     def _reconcile_once(self) -> None:
         """The start-up reconcile: exactly once, in the background, never looping."""

@@ -19,6 +19,7 @@ from typing import Any
 from ledmatrix_mqtt.core.plugin_settings import SCHEMA_FILE, parse_schema, resolve, secret_values
 from ledmatrix_mqtt.core.redact import redact as redact  # the one redactor
 from ledmatrix_mqtt.errors import InvalidManifest
+from ledmatrix_mqtt.passed_checks import PASSED
 
 
 def load_schema(folder: Path) -> Mapping[str, Any] | None:
@@ -27,7 +28,7 @@ def load_schema(folder: Path) -> Mapping[str, Any] | None:
     if not path.is_file():
         return None
     try:
-        return parse_schema(path.read_bytes())
+        return parse_schema(path.read_bytes(), PASSED)
     except OSError as exc:
         raise InvalidManifest(f"{SCHEMA_FILE} is unreadable: {exc}") from exc
 
@@ -46,4 +47,4 @@ def resolve_config(folder: Path, plugin_id: str, config: Mapping[str, Any]) -> d
 
     The error message never contains the value of an ``x-secret`` field.
     """
-    return resolve(load_schema(folder), plugin_id, config)
+    return resolve(load_schema(folder), plugin_id, config, PASSED)

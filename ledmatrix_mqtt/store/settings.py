@@ -25,6 +25,7 @@ from ledmatrix_mqtt.core.plugin_settings import (
 )
 from ledmatrix_mqtt.core.simple_settings import simple_settings
 from ledmatrix_mqtt.errors import InvalidManifest, InvalidPayload, NotInstalled
+from ledmatrix_mqtt.passed_checks import PASSED
 
 MAX_ROTATION_ENTRIES = 200
 
@@ -52,7 +53,7 @@ def read_schema(folder: Path) -> Mapping[str, Any] | None:
         return None
     except OSError as exc:
         raise InvalidManifest(f"{SCHEMA_FILE} is unreadable: {exc.strerror or exc}") from exc
-    return parse_schema(raw)
+    return parse_schema(raw, PASSED)
 
 
 class PluginSettingsService:
