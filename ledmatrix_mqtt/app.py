@@ -173,7 +173,8 @@ class Service:
 
     # -- helpers ------------------------------------------------------------------------
     def _after_online(self) -> None:
-        """Start-up work that waits (bounded) for ``online``: plugin loads, then the reconcile.
+        """Start-up work that waits (bounded) for ``online``: plugin loads, then the reconcile;
+        once the loads are done, the passed schema checks are saved and the heap trimmed.
 
         Loading plugins, the registry fetch and the reconcile (which loads the HTTP stack)
         would otherwise compete with getting online on a slow CPU.
@@ -185,10 +186,10 @@ class Service:
         self.display.release_loads()
         if self._startup_reconcile:
             self._reconcile_once()
-        if self.display.wait_loaded(STARTUP_WORK_DELAY_S):
-            PASSED.flush()
-            if self._trim_after_startup:
-                memory.trim()  # what loading and the reconcile freed goes back to the system
+        settled = self.display.wait_loaded(STARTUP_WORK_DELAY_S)
+        PASSED.flush()  # the checks the loads passed, for the next start
+        if settled and self._trim_after_startup:
+            memory.trim()  # what loading and the reconcile freed goes back to the system
 
     def _reconcile_once(self) -> None:
         """The start-up reconcile: exactly once, in the background, never looping."""
