@@ -46,7 +46,7 @@ DURATION_RANGE = (1.0, 86400.0)
 
 
 class PassedChecks(Protocol):
-    """Digests of schema checks that passed (``state_checks.PassedChecksFile``)."""
+    """Digests of schema checks that passed (``ledmatrix_mqtt.passed_checks``)."""
 
     def known(self, digest: str) -> bool: ...
 
@@ -57,12 +57,25 @@ def _digest(kind: str, data: bytes) -> str:
     return hashlib.sha256(kind.encode() + b"\0" + data).hexdigest()
 
 
+def _plain(value: Any, depth: int = 0) -> bool:
+    """JSON's own types only, so that two values with one JSON text validate alike
+    (``{1: x}`` and ``{"1": x}``, or a tuple and a list, do not)."""
+    if depth > 64:
+        return False
+    if value is None or isinstance(value, str | bool | int | float):
+        return True
+    if isinstance(value, list):
+        return all(_plain(v, depth + 1) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v, depth + 1) for k, v in value.items())
+    return False
+
+
 def _instance_digest(schema: Mapping[str, Any], instance: Mapping[str, Any]) -> str | None:
     """The digest of one validation, None when the data is not plain JSON (not memoised)."""
-    try:
-        text = json.dumps([schema, instance], sort_keys=True, separators=(",", ":"))
-    except (TypeError, ValueError, RecursionError):
+    if not _plain(instance):
         return None
+    text = json.dumps([schema, instance], sort_keys=True, separators=(",", ":"))
     return _digest("instance", text.encode())
 
 
@@ -111,7 +124,8 @@ def parse_schema(raw: bytes | str, passed: PassedChecks | None = None) -> Mappin
         raise InvalidManifest(f"{SCHEMA_FILE} is unreadable: {exc}") from exc
     if not isinstance(schema, dict):
         raise InvalidManifest(f"{SCHEMA_FILE} must contain a JSON object")
-    digest = _digest("schema", raw.encode() if isinstance(raw, str) else raw)
+    data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
+    digest = _digest("schema", data)
     if passed is not None and passed.known(digest):
         return schema
     import jsonschema

@@ -45,6 +45,26 @@ def test_invalid_schema_is_rejected_every_time() -> None:
     assert not memo._known
 
 
+def test_a_block_with_a_non_string_key_is_not_taken_for_its_json_twin() -> None:
+    memo = PassedChecksFile()
+    schema = {
+        "type": "object",
+        "properties": {"1": {"type": "string"}},
+        "additionalProperties": False,
+    }
+    assert resolve(schema, "p", {"1": "a"}, memo) == {"1": "a"}
+    with pytest.raises(ConfigError):  # same JSON text, but the key is the integer 1
+        resolve(schema, "p", {1: "a"}, memo)
+
+
+def test_schema_text_with_a_lone_surrogate_is_checked_and_remembered() -> None:
+    memo = PassedChecksFile()
+    raw = '{"type": "object", "title": "\ud800"}'
+    assert parse_schema(raw, memo)["type"] == "object"
+    assert parse_schema(raw, memo)["title"] == "\ud800"
+    assert len(memo._known) == 1
+
+
 _LOAD = """
 import sys
 from pathlib import Path
