@@ -17,16 +17,16 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from ledmatrix_mqtt import __version__
+from ledmatrix_mqtt import __version__, memory
 from ledmatrix_mqtt.configfile import load_config
 from ledmatrix_mqtt.core.config_model import AppConfig
 from ledmatrix_mqtt.core.models import PluginSource
 from ledmatrix_mqtt.errors import ConfigError, LedMatrixError
 from ledmatrix_mqtt.mqtt.frontend import MqttFrontend
+from ledmatrix_mqtt.passed_checks import PASSED
 from ledmatrix_mqtt.runtime.backends.base import PanelBackend
 from ledmatrix_mqtt.runtime.controller import DisplayController
 from ledmatrix_mqtt.runtime.spec import PluginSpec
-from ledmatrix_mqtt.schema_checks import CHECKS as SCHEMA_CHECKS
 from ledmatrix_mqtt.store.layout import StateLayout, StateLock
 from ledmatrix_mqtt.store.service import PluginStore
 from ledmatrix_mqtt.store.wiring import BUILTIN_PLUGINS_DIR, build_store
@@ -36,7 +36,6 @@ SYNC_DEBOUNCE_S = 0.1
 # The longest plugin loads and the start-up reconcile wait for ``online`` (a broker may be
 # down for long; the panel must not stay dark for it).
 STARTUP_WORK_DELAY_S = 10.0
-SCHEMA_CHECKS_FILE = "checked-schemas.json"
 
 
 class Service:
@@ -66,13 +65,14 @@ class Service:
         self.display: DisplayController | None = None
         self.frontend: MqttFrontend | None = None
         self.reconcile_done = threading.Event()
+        self._trim_after_startup = False  # `run` (the process is ours) turns it on
 
     # -- lifecycle ------------------------------------------------------------------
     def start(self) -> None:
         """Bring everything up; returns quickly (broker connect and reconcile run behind)."""
         self.layout.ensure()
         self._lock.acquire()
-        SCHEMA_CHECKS.keep_in(self.layout.cache / SCHEMA_CHECKS_FILE)
+        PASSED.persist_in(self.layout.cache)  # plugins unchanged since: loaded without jsonschema
         self.store = build_store(self.config, builtin_dir=self._builtin_dir, hooks=self)
         recovered = self.store.recover_at_start(self.config.path)
         if recovered:
@@ -114,7 +114,7 @@ class Service:
             self.store.registry.close()
         if self.display is not None:
             self.display.stop()
-        SCHEMA_CHECKS.close()
+        PASSED.flush()
         self._lock.release()
 
     def run(self) -> int:
@@ -127,6 +127,8 @@ class Service:
 
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
+        memory.limit_arenas()  # before the first thread starts
+        self._trim_after_startup = True
         self.start()
         _LOG.info("ledmatrix-mqtt %s running as %s", __version__, self.config.device.id)
         try:
@@ -171,7 +173,8 @@ class Service:
 
     # -- helpers ------------------------------------------------------------------------
     def _after_online(self) -> None:
-        """Start-up work that waits (bounded) for ``online``: plugin loads, then the reconcile.
+        """Start-up work that waits (bounded) for ``online``: plugin loads, then the reconcile;
+        once the loads are done, the passed schema checks are saved and the heap trimmed.
 
         Loading plugins, the registry fetch and the reconcile (which loads the HTTP stack)
         would otherwise compete with getting online on a slow CPU.
@@ -180,10 +183,13 @@ class Service:
         self.frontend.wait_online(STARTUP_WORK_DELAY_S)
         if self._stopped.is_set():
             return  # stopped before online: nothing to load into
-        SCHEMA_CHECKS.save()  # the schemas the first publish checked: the next start skips them
         self.display.release_loads()
         if self._startup_reconcile:
             self._reconcile_once()
+        settled = self.display.wait_loaded(STARTUP_WORK_DELAY_S)
+        PASSED.flush()  # the checks the loads passed, for the next start
+        if settled and self._trim_after_startup:
+            memory.trim()  # what loading and the reconcile freed goes back to the system
 
     def _reconcile_once(self) -> None:
         """The start-up reconcile: exactly once, in the background, never looping."""

@@ -11,6 +11,9 @@ exactly a block the runtime loads.
 - Fields marked ``"x-secret": true`` hold secrets (API keys): their values never
   appear in an error message or in :func:`public_settings`, and
   :func:`apply_changes` refuses to set them (they belong in ``secrets.yaml``).
+- A :class:`PassedChecks` memo (optional) remembers checks that passed, by a
+  digest of exactly what was checked, so an unchanged schema and block are not
+  checked again (nor jsonschema imported). A failing check is never remembered.
 - Changes use JSON merge-patch semantics (RFC 7386): a key set to a value
   replaces it, a key set to ``null`` removes it (so the schema default applies),
   a nested object is merged key by key.
@@ -18,12 +21,13 @@ exactly a block the runtime loads.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ledmatrix_mqtt.core.models import frozen_mapping, thaw
 from ledmatrix_mqtt.core.redact import REDACTED, redact
@@ -39,6 +43,40 @@ SECRET_MARK = "x-secret"  # noqa: S105 (the schema keyword, not a secret)
 _CREDENTIAL_NAME = re.compile(r"(?i)(.*[_-])?(api[_-]?key|token|secret|password|passwd)")
 # Bounds the service config applies to the runtime keys (core.config_model._plugins).
 DURATION_RANGE = (1.0, 86400.0)
+
+
+class PassedChecks(Protocol):
+    """Digests of schema checks that passed (``ledmatrix_mqtt.passed_checks``)."""
+
+    def known(self, digest: str) -> bool: ...
+
+    def remember(self, digest: str) -> None: ...
+
+
+def _digest(kind: str, data: bytes) -> str:
+    return hashlib.sha256(kind.encode() + b"\0" + data).hexdigest()
+
+
+def _plain(value: Any, depth: int = 0) -> bool:
+    """JSON's own types only, so that two values with one JSON text validate alike
+    (``{1: x}`` and ``{"1": x}``, or a tuple and a list, do not)."""
+    if depth > 64:
+        return False
+    if value is None or isinstance(value, str | bool | int | float):
+        return True
+    if isinstance(value, list):
+        return all(_plain(v, depth + 1) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v, depth + 1) for k, v in value.items())
+    return False
+
+
+def _instance_digest(schema: Mapping[str, Any], instance: Mapping[str, Any]) -> str | None:
+    """The digest of one validation, None when the data is not plain JSON (not memoised)."""
+    if not _plain(instance):
+        return None
+    text = json.dumps([schema, instance], sort_keys=True, separators=(",", ":"))
+    return _digest("instance", text.encode())
 
 
 @dataclass(frozen=True)
@@ -78,19 +116,17 @@ class PluginSettings:
     simple: tuple[SimpleSetting, ...] = ()
 
 
-def parse_schema(raw: bytes | str, *, checked: bool = False) -> Mapping[str, Any]:
-    """A ``config_schema.json`` text as a checked JSON schema; ``InvalidManifest`` if it is not.
-
-    ``checked``: these very bytes passed the metaschema check before, so it is skipped
-    (the check is a pure function of the text and needs jsonschema).
-    """
+def parse_schema(raw: bytes | str, passed: PassedChecks | None = None) -> Mapping[str, Any]:
+    """A ``config_schema.json`` text as a checked JSON schema; ``InvalidManifest`` if it is not."""
     try:
         schema = json.loads(raw)
     except (ValueError, RecursionError) as exc:
         raise InvalidManifest(f"{SCHEMA_FILE} is unreadable: {exc}") from exc
     if not isinstance(schema, dict):
         raise InvalidManifest(f"{SCHEMA_FILE} must contain a JSON object")
-    if checked:
+    data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
+    digest = _digest("schema", data)
+    if passed is not None and passed.known(digest):
         return schema
     import jsonschema
 
@@ -98,6 +134,8 @@ def parse_schema(raw: bytes | str, *, checked: bool = False) -> Mapping[str, Any
         jsonschema.validators.validator_for(schema).check_schema(schema)
     except jsonschema.SchemaError as exc:
         raise InvalidManifest(f"{SCHEMA_FILE} is not a valid JSON schema: {exc.message}") from exc
+    if passed is not None:
+        passed.remember(digest)
     return schema
 
 
@@ -147,7 +185,10 @@ def _strings(value: Any) -> list[str]:
 
 
 def resolve(
-    schema: Mapping[str, Any] | None, plugin_id: str, config: Mapping[str, Any]
+    schema: Mapping[str, Any] | None,
+    plugin_id: str,
+    config: Mapping[str, Any],
+    passed: PassedChecks | None = None,
 ) -> dict[str, Any]:
     """The plugin's effective config; ``ConfigError`` naming the key if it is invalid.
 
@@ -159,6 +200,9 @@ def resolve(
     merged = merge_defaults(schema, config)
     declared = properties_of(schema)
     checked = {k: v for k, v in merged.items() if k in declared or k not in RUNTIME_KEYS}
+    digest = _instance_digest(schema, checked) if passed is not None else None
+    if passed is not None and digest is not None and passed.known(digest):
+        return merged
     import jsonschema
 
     validator = jsonschema.validators.validator_for(schema)(schema)
@@ -166,6 +210,8 @@ def resolve(
     if error is not None:
         key = ".".join([f"plugins.{plugin_id}", *(str(p) for p in _error_path(error))])
         raise ConfigError(redact(error.message, secret_values(schema, merged)), key=key)
+    if passed is not None and digest is not None:
+        passed.remember(digest)
     return merged
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from ledmatrix_mqtt.core.plugin_settings import resolve, secret_values
 from ledmatrix_mqtt.core.redact import redact as redact  # the one redactor
 from ledmatrix_mqtt.errors import InvalidManifest
-from ledmatrix_mqtt.schema_checks import read_schema
+from ledmatrix_mqtt.passed_checks import PASSED, read_schema
 
 
 def plugin_secrets(folder: Path, config: Mapping[str, Any]) -> frozenset[str]:
@@ -36,4 +36,4 @@ def resolve_config(folder: Path, plugin_id: str, config: Mapping[str, Any]) -> d
 
     The error message never contains the value of an ``x-secret`` field.
     """
-    return resolve(read_schema(folder), plugin_id, config)
+    return resolve(read_schema(folder), plugin_id, config, PASSED)

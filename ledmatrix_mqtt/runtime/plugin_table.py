@@ -201,6 +201,7 @@ class PluginTable:
         """Load thread: build the plugin, then hand it over (or record the error)."""
         self._released.wait()
         timer = threading.Timer(self._load_timeout, self._overdue, args=(spec.id, load))
+        timer.name = f"load-deadline-{spec.id}"
         timer.daemon = True
         timer.start()
         try:
@@ -211,6 +212,8 @@ class PluginTable:
         except PLUGIN_ERRORS as exc:
             plugin = None
             error = self._describe_error(spec, InternalError(f"plugin failed to load: {exc}"))
+        finally:  # a finished load needs no deadline: its thread (and stack) ends now
+            timer.cancel()
         try:
             with self._sync_lock:
                 self._finish(spec, load, plugin, error)

@@ -19,7 +19,7 @@ from ledmatrix_mqtt.core.models import InstalledPlugin
 from ledmatrix_mqtt.core.plugin_settings import PluginSettings, apply_changes, public_settings
 from ledmatrix_mqtt.core.simple_settings import simple_settings
 from ledmatrix_mqtt.errors import InvalidPayload, NotInstalled
-from ledmatrix_mqtt.schema_checks import read_schema
+from ledmatrix_mqtt.passed_checks import read_schema
 
 MAX_ROTATION_ENTRIES = 200
 

@@ -165,6 +165,9 @@ def test_run_starts_a_private_broker_rotates_offline_and_stops_cleanly(running: 
     assert "Traceback" not in log, log
     for plugin_id in ("clock", "status", "text", HAND_PLACED):  # cleanup() ran for each
         assert f"plugin {plugin_id} unloaded" in log, log
+    # The schema checks the loads passed are kept, so the next start skips them.
+    passed = json.loads((running.state_dir / "cache" / "passed-checks.json").read_text())
+    assert len(passed["passed"]) >= 4, passed  # the clock's and lm-clock's schema and block
 
 
 def test_run_with_a_bad_config_exits_2_with_one_line(tmp_path: Path) -> None:

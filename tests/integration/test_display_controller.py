@@ -250,6 +250,25 @@ def _hanging_plugin(root: Path, where: str) -> Path:
     return folder
 
 
+def test_finished_load_leaves_no_deadline_thread_running(make, tmp_path) -> None:
+    """A load's deadline timer outlived the load by the whole timeout (30 s): a thread and
+    its stack per plugin, kept through the service's settled memory."""
+    c = make()
+
+    def deadlines() -> list[threading.Thread]:
+        return [
+            t for t in threading.enumerate()
+            if isinstance(t, threading.Timer) and getattr(t.function, "__self__", None) is c.plugins
+        ]  # fmt: skip
+
+    c.sync_plugins([*builtin_specs({}), fixture_spec("lm-clock", tmp_path)])
+    c.start()
+    assert wait_until(
+        lambda: {s.plugin_id for s in c.runtime_status() if s.loaded} >= {"clock", "lm-clock"}, 8
+    )
+    assert wait_until(lambda: not deadlines(), 2), [t.name for t in deadlines()]
+
+
 @pytest.mark.parametrize("where", ["import", "constructor"])
 def test_plugin_hanging_in_constructor_blocks_neither_start_nor_sync(tmp_path, where) -> None:
     from ledmatrix_mqtt.runtime.spec import spec_from_folder
