@@ -12,7 +12,7 @@ import logging
 import signal
 import socket
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -25,6 +25,7 @@ from ledmatrix_mqtt.errors import ConfigError, LedMatrixError
 from ledmatrix_mqtt.mqtt.frontend import MqttFrontend
 from ledmatrix_mqtt.runtime.backends.base import PanelBackend
 from ledmatrix_mqtt.runtime.controller import DisplayController
+from ledmatrix_mqtt.runtime.rotation import order_plugins
 from ledmatrix_mqtt.runtime.spec import PluginSpec
 from ledmatrix_mqtt.store.layout import StateLayout, StateLock
 from ledmatrix_mqtt.store.service import PluginStore
@@ -32,8 +33,8 @@ from ledmatrix_mqtt.store.wiring import BUILTIN_PLUGINS_DIR, build_store
 
 _LOG = logging.getLogger(__name__)
 SYNC_DEBOUNCE_S = 0.1
-# The longest plugin loads and the start-up reconcile wait for ``online`` (a broker may be
-# down for long; the panel must not stay dark for it).
+# Plugin loads (but the one ``boot_plugins`` picks) and the start-up reconcile wait at most
+# this long for ``online``: a broker may be down for long.
 STARTUP_WORK_DELAY_S = 10.0
 
 
@@ -84,8 +85,11 @@ class Service:
             schedule=self.config.schedule,
             dim_schedule=self.config.dim_schedule,
         )
-        self.display.hold_loads()  # the plugins are known (state says loading) but wait
-        self.display.sync_plugins(self._specs())
+        specs = self._specs()
+        # the plugins are known (their state waits for their load) but wait, except one
+        # the panel shows meanwhile
+        self.display.hold_loads(boot_plugins(specs, self._rotation_order))
+        self.display.sync_plugins(specs)
         self.display.start()
         self._syncer.start()
         self.frontend = MqttFrontend(
@@ -198,9 +202,9 @@ class Service:
         except LedMatrixError as exc:
             _LOG.warning("start-up reconcile failed: %s (%s)", exc.message, exc.code)
         finally:
-            self.reconcile_done.set()
-            if self.frontend is not None:
+            if self.frontend is not None:  # queued before reconcile_done: waiters see it
                 self.frontend.plugins_changed()
+            self.reconcile_done.set()
 
     def _reload_plugin_config(self) -> None:
         try:
@@ -239,6 +243,17 @@ class Service:
             "installed_plugins": len(installed),  # the same count as state/plugins
             "version": __version__,
         }
+
+
+def boot_plugins(specs: Sequence[PluginSpec], order: Sequence[str]) -> frozenset[str]:
+    """The plugin that loads at once at start-up while the rest wait for ``online``: the
+    first enabled built-in of the rotation (small, ours, never hangs), else the first
+    enabled plugin, so the panel shows something even while the broker is down."""
+    enabled = [s for s in specs if s.enabled]
+    for candidates in ([s for s in enabled if s.builtin], enabled):
+        if candidates:
+            return frozenset(order_plugins([s.id for s in candidates], order)[:1])
+    return frozenset()
 
 
 def local_ip() -> str:

@@ -254,13 +254,13 @@ class MqttFrontend:
         elif isinstance(event, Connected):
             _LOG.info("connected to the MQTT broker; publishing state")
             self._connection.publish(Message(self.topics.availability, ONLINE, 1, True))
-            self._display_worker.submit(self._republish_all)
+            self._display_worker.submit(lambda: self._republish_all(availability=False))
         elif isinstance(event, Disconnected | ConnectFailed):
             self._online.clear()
 
-    def _republish_all(self) -> None:
+    def _republish_all(self, *, availability: bool = True) -> None:
         self._publisher.forget()
-        self._publisher.publish_all()
+        self._publisher.publish_all(availability=availability)
         self._frames.republish()
         # "online" means the retained state is on the broker, not just queued
         if self._connection.flush(5.0) and self._connection.connected:

@@ -12,7 +12,7 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -159,10 +159,11 @@ class DisplayController(RenderLoop):
         self.plugins.sync(specs)
         self._notify("state")
 
-    def hold_loads(self) -> None:
+    def hold_loads(self, immediate: Collection[str] = ()) -> None:
         """Plugin loads started from now on wait for ``release_loads`` (start-up: the
-        service gets online first on a slow CPU); ``sync_plugins`` does not wait for them."""
-        self.plugins.hold_loads()
+        service gets online first on a slow CPU), except those of ``immediate`` (what
+        the panel shows meanwhile); ``sync_plugins`` does not wait for them."""
+        self.plugins.hold_loads(immediate)
 
     def release_loads(self) -> None:
         self.plugins.release_loads()

@@ -13,7 +13,8 @@ and config leaves it alone), and if it does finish after all it joins late.
 A load whose spec changed or was removed meanwhile is cleaned up on arrival.
 While loads are held (``hold_loads``, used during service start-up so that
 getting online has the CPU), ``sync`` starts them but they wait for
-``release_loads`` before doing any work, and ``sync`` does not wait for them.
+``release_loads`` before doing any work (except the few named to load at once,
+so the panel is not dark meanwhile), and ``sync`` does not wait for them.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
 from ledmatrix_mqtt.api import PluginRuntimeStatus
@@ -116,10 +117,13 @@ class PluginTable:
         self._slots: tuple[Slot, ...] = ()
         self._released = threading.Event()
         self._released.set()
+        self._immediate: frozenset[str] = frozenset()
         self.sink_factory: Callable[[str], Callable[..., None]] | None = None
 
-    def hold_loads(self) -> None:
-        """Loads started from now on wait for ``release_loads`` (their timeout too)."""
+    def hold_loads(self, immediate: Collection[str] = ()) -> None:
+        """Loads started from now on wait for ``release_loads`` (their timeout too),
+        except those of the ``immediate`` plugins."""
+        self._immediate = frozenset(immediate)
         self._released.clear()
 
     def release_loads(self) -> None:
@@ -199,7 +203,8 @@ class PluginTable:
 
     def _load(self, spec: PluginSpec, load: _Load) -> None:
         """Load thread: build the plugin, then hand it over (or record the error)."""
-        self._released.wait()
+        if spec.id not in self._immediate:
+            self._released.wait()
         timer = threading.Timer(self._load_timeout, self._overdue, args=(spec.id, load))
         timer.daemon = True
         timer.start()
@@ -323,11 +328,14 @@ class PluginTable:
             specs = dict(self._specs)
             loaded = dict(self._loaded)
             errors = dict(self._errors)
+            loading = {k for k, v in self._loading.items() if not v.timed_out}
         out = []
         for plugin_id in order_plugins(list(specs), self._order):
             plugin = loaded.get(plugin_id)
             if plugin is None:
-                out.append(PluginRuntimeStatus(plugin_id, False, False, errors.get(plugin_id, "")))
+                error = errors.get(plugin_id, "")
+                busy = plugin_id in loading
+                out.append(PluginRuntimeStatus(plugin_id, False, False, error, loading=busy))
                 continue
             health = plugin.health.snapshot()
             out.append(PluginRuntimeStatus(plugin_id, True, health.healthy, health.last_error))
