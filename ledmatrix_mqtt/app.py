@@ -33,9 +33,12 @@ from ledmatrix_mqtt.store.wiring import BUILTIN_PLUGINS_DIR, build_store
 
 _LOG = logging.getLogger(__name__)
 SYNC_DEBOUNCE_S = 0.1
-# Plugin loads (but the one ``boot_plugins`` picks) and the start-up reconcile wait at most
-# this long for ``online``: a broker may be down for long.
+# Plugin loads and the start-up reconcile wait at most this long for ``online``: a broker
+# may be down for long.
 STARTUP_WORK_DELAY_S = 10.0
+# ... and the boot plugin at most this long for the first connect attempt to end (a connect
+# to an unreachable host can hang until its TCP timeout).
+BOOT_LOAD_DELAY_S = 1.0
 
 
 class Service:
@@ -65,6 +68,7 @@ class Service:
         self.display: DisplayController | None = None
         self.frontend: MqttFrontend | None = None
         self.reconcile_done = threading.Event()
+        self._boot: frozenset[str] = frozenset()
 
     # -- lifecycle ------------------------------------------------------------------
     def start(self) -> None:
@@ -86,9 +90,8 @@ class Service:
             dim_schedule=self.config.dim_schedule,
         )
         specs = self._specs()
-        # the plugins are known (their state waits for their load) but wait, except one
-        # the panel shows meanwhile
-        self.display.hold_loads(boot_plugins(specs, self._rotation_order))
+        self._boot = boot_plugins(specs, self._rotation_order)
+        self.display.hold_loads()  # the plugins are known (their state waits for the load)
         self.display.sync_plugins(specs)
         self.display.start()
         self._syncer.start()
@@ -174,9 +177,13 @@ class Service:
         """Start-up work that waits (bounded) for ``online``: plugin loads, then the reconcile.
 
         Loading plugins, the registry fetch and the reconcile (which loads the HTTP stack)
-        would otherwise compete with getting online on a slow CPU.
+        would otherwise compete with getting online on a slow CPU. The plugin the panel
+        shows first goes as soon as the first connect attempt is over: at once when the
+        broker is down, without delaying ``online`` when it is up.
         """
         assert self.frontend is not None and self.display is not None
+        self.frontend.wait_attempted(BOOT_LOAD_DELAY_S)
+        self.display.release_loads(self._boot)
         self.frontend.wait_online(STARTUP_WORK_DELAY_S)
         if self._stopped.is_set():
             return  # stopped before online: nothing to load into
@@ -246,7 +253,7 @@ class Service:
 
 
 def boot_plugins(specs: Sequence[PluginSpec], order: Sequence[str]) -> frozenset[str]:
-    """The plugin that loads at once at start-up while the rest wait for ``online``: the
+    """The plugin that loads first at start-up while the rest wait for ``online``: the
     first enabled built-in of the rotation (small, ours, never hangs), else the first
     enabled plugin, so the panel shows something even while the broker is down."""
     enabled = [s for s in specs if s.enabled]

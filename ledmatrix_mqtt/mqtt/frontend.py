@@ -124,6 +124,7 @@ class MqttFrontend:
         )
         self._dispatcher = threading.Thread(target=self._dispatch, name="mqtt-dispatch")
         self._online = threading.Event()
+        self._attempted = threading.Event()  # the first connect attempt is over
         self._stopping = threading.Event()
         self._coalesce_lock = threading.Lock()
         self._pending: set[str] = set()
@@ -184,6 +185,11 @@ class MqttFrontend:
     def wait_online(self, timeout: float) -> bool:
         """True once connected and every retained topic has been (re)published."""
         return self._online.wait(timeout)
+
+    def wait_attempted(self, timeout: float) -> bool:
+        """True once the first connect attempt is over, connected or failed (once
+        connected, ``online`` is on its way to the broker)."""
+        return self._attempted.wait(timeout)
 
     @property
     def connection_error(self) -> str:
@@ -255,8 +261,10 @@ class MqttFrontend:
             _LOG.info("connected to the MQTT broker; publishing state")
             self._connection.publish(Message(self.topics.availability, ONLINE, 1, True))
             self._display_worker.submit(lambda: self._republish_all(availability=False))
+            self._attempted.set()
         elif isinstance(event, Disconnected | ConnectFailed):
             self._online.clear()
+            self._attempted.set()
 
     def _republish_all(self, *, availability: bool = True) -> None:
         self._publisher.forget()

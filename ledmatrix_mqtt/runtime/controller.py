@@ -159,14 +159,14 @@ class DisplayController(RenderLoop):
         self.plugins.sync(specs)
         self._notify("state")
 
-    def hold_loads(self, immediate: Collection[str] = ()) -> None:
+    def hold_loads(self) -> None:
         """Plugin loads started from now on wait for ``release_loads`` (start-up: the
-        service gets online first on a slow CPU), except those of ``immediate`` (what
-        the panel shows meanwhile); ``sync_plugins`` does not wait for them."""
-        self.plugins.hold_loads(immediate)
+        service gets online first on a slow CPU); ``sync_plugins`` does not wait for them."""
+        self.plugins.hold_loads()
 
-    def release_loads(self) -> None:
-        self.plugins.release_loads()
+    def release_loads(self, plugin_ids: Collection[str] | None = None) -> None:
+        """Let the held loads go: all of them, or only those of ``plugin_ids``."""
+        self.plugins.release_loads(plugin_ids)
 
     def wait_loaded(self, timeout: float) -> bool:
         """Wait until no plugin load is in flight (hung ones excepted); False on timeout."""

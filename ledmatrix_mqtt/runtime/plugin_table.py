@@ -13,8 +13,8 @@ and config leaves it alone), and if it does finish after all it joins late.
 A load whose spec changed or was removed meanwhile is cleaned up on arrival.
 While loads are held (``hold_loads``, used during service start-up so that
 getting online has the CPU), ``sync`` starts them but they wait for
-``release_loads`` before doing any work (except the few named to load at once,
-so the panel is not dark meanwhile), and ``sync`` does not wait for them.
+``release_loads`` before doing any work (which may let a few go first), and
+``sync`` does not wait for them.
 """
 
 from __future__ import annotations
@@ -115,19 +115,28 @@ class PluginTable:
         self._prints: dict[str, _Fingerprint] = {}
         self._errors: dict[str, str] = {}
         self._slots: tuple[Slot, ...] = ()
-        self._released = threading.Event()
-        self._released.set()
-        self._immediate: frozenset[str] = frozenset()
+        self._gate = threading.Condition()
+        self._held = False  # loads wait, except those of the plugins in _let_through
+        self._let_through: set[str] = set()
         self.sink_factory: Callable[[str], Callable[..., None]] | None = None
 
-    def hold_loads(self, immediate: Collection[str] = ()) -> None:
-        """Loads started from now on wait for ``release_loads`` (their timeout too),
-        except those of the ``immediate`` plugins."""
-        self._immediate = frozenset(immediate)
-        self._released.clear()
+    def hold_loads(self) -> None:
+        """Loads started from now on wait for ``release_loads`` (their timeout too)."""
+        with self._gate:
+            self._held, self._let_through = True, set()
 
-    def release_loads(self) -> None:
-        self._released.set()
+    def release_loads(self, plugin_ids: Collection[str] | None = None) -> None:
+        """Let every held load go, or only those of ``plugin_ids`` (the rest keep waiting)."""
+        with self._gate:
+            if plugin_ids is None:
+                self._held = False
+            else:
+                self._let_through.update(plugin_ids)
+            self._gate.notify_all()
+
+    def _wait_release(self, plugin_id: str) -> None:
+        with self._gate:
+            self._gate.wait_for(lambda: not self._held or plugin_id in self._let_through)
 
     def get(self, plugin_id: str) -> LoadedPlugin | None:
         with self._lock:
@@ -164,7 +173,9 @@ class PluginTable:
                 if load is not None:
                     started.append(load)
             self._rebuild()
-        deadline = time.monotonic() + (self._sync_wait if self._released.is_set() else 0.0)
+        with self._gate:
+            wait = 0.0 if self._held else self._sync_wait
+        deadline = time.monotonic() + wait
         for load in started:
             load.done.wait(max(0.0, deadline - time.monotonic()))
 
@@ -203,8 +214,7 @@ class PluginTable:
 
     def _load(self, spec: PluginSpec, load: _Load) -> None:
         """Load thread: build the plugin, then hand it over (or record the error)."""
-        if spec.id not in self._immediate:
-            self._released.wait()
+        self._wait_release(spec.id)
         timer = threading.Timer(self._load_timeout, self._overdue, args=(spec.id, load))
         timer.daemon = True
         timer.start()
