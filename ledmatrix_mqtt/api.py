@@ -209,10 +209,13 @@ class StoreApi(Protocol):
 
 @dataclass(frozen=True)
 class PluginRuntimeStatus:
+    """``loading``: a load is in flight (neither loaded nor failed yet, nor overdue)."""
+
     plugin_id: str
     loaded: bool
     healthy: bool
     error: str = ""
+    loading: bool = False
 
 
 @dataclass(frozen=True)

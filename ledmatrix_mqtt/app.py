@@ -12,7 +12,7 @@ import logging
 import signal
 import socket
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -26,6 +26,7 @@ from ledmatrix_mqtt.mqtt.frontend import MqttFrontend
 from ledmatrix_mqtt.passed_checks import PASSED
 from ledmatrix_mqtt.runtime.backends.base import PanelBackend
 from ledmatrix_mqtt.runtime.controller import DisplayController
+from ledmatrix_mqtt.runtime.rotation import order_plugins
 from ledmatrix_mqtt.runtime.spec import PluginSpec
 from ledmatrix_mqtt.store.layout import StateLayout, StateLock
 from ledmatrix_mqtt.store.service import PluginStore
@@ -33,9 +34,12 @@ from ledmatrix_mqtt.store.wiring import BUILTIN_PLUGINS_DIR, build_store
 
 _LOG = logging.getLogger(__name__)
 SYNC_DEBOUNCE_S = 0.1
-# The longest plugin loads and the start-up reconcile wait for ``online`` (a broker may be
-# down for long; the panel must not stay dark for it).
+# Plugin loads and the start-up reconcile wait at most this long for ``online``: a broker
+# may be down for long.
 STARTUP_WORK_DELAY_S = 10.0
+# ... and the boot plugin at most this long for the first connect attempt to end (a connect
+# to an unreachable host can hang until its TCP timeout).
+BOOT_LOAD_DELAY_S = 1.0
 
 
 class Service:
@@ -66,6 +70,7 @@ class Service:
         self.frontend: MqttFrontend | None = None
         self.reconcile_done = threading.Event()
         self._trim_after_startup = False  # `run` (the process is ours) turns it on
+        self._boot: frozenset[str] = frozenset()
 
     # -- lifecycle ------------------------------------------------------------------
     def start(self) -> None:
@@ -87,8 +92,10 @@ class Service:
             schedule=self.config.schedule,
             dim_schedule=self.config.dim_schedule,
         )
-        self.display.hold_loads()  # the plugins are known (state says loading) but wait
-        self.display.sync_plugins(self._specs())
+        specs = self._specs()
+        self._boot = boot_plugins(specs, self._rotation_order)
+        self.display.hold_loads()  # the plugins are known (their state waits for the load)
+        self.display.sync_plugins(specs)
         self.display.start()
         self._syncer.start()
         self.frontend = MqttFrontend(
@@ -177,9 +184,13 @@ class Service:
         once the loads are done, the passed schema checks are saved and the heap trimmed.
 
         Loading plugins, the registry fetch and the reconcile (which loads the HTTP stack)
-        would otherwise compete with getting online on a slow CPU.
+        would otherwise compete with getting online on a slow CPU. The plugin the panel
+        shows first goes as soon as the first connect attempt is over: at once when the
+        broker is down, without delaying ``online`` when it is up.
         """
         assert self.frontend is not None and self.display is not None
+        self.frontend.wait_attempted(BOOT_LOAD_DELAY_S)
+        self.display.release_loads(self._boot)
         self.frontend.wait_online(STARTUP_WORK_DELAY_S)
         if self._stopped.is_set():
             return  # stopped before online: nothing to load into
@@ -209,9 +220,9 @@ class Service:
         except LedMatrixError as exc:
             _LOG.warning("start-up reconcile failed: %s (%s)", exc.message, exc.code)
         finally:
-            self.reconcile_done.set()
-            if self.frontend is not None:
+            if self.frontend is not None:  # queued before reconcile_done: waiters see it
                 self.frontend.plugins_changed()
+            self.reconcile_done.set()
 
     def _reload_plugin_config(self) -> None:
         try:
@@ -250,6 +261,17 @@ class Service:
             "installed_plugins": len(installed),  # the same count as state/plugins
             "version": __version__,
         }
+
+
+def boot_plugins(specs: Sequence[PluginSpec], order: Sequence[str]) -> frozenset[str]:
+    """The plugin that loads first at start-up while the rest wait for ``online``: the
+    first enabled built-in of the rotation (small, ours, never hangs), else the first
+    enabled plugin, so the panel shows something even while the broker is down."""
+    enabled = [s for s in specs if s.enabled]
+    for candidates in ([s for s in enabled if s.builtin], enabled):
+        if candidates:
+            return frozenset(order_plugins([s.id for s in candidates], order)[:1])
+    return frozenset()
 
 
 def local_ip() -> str:

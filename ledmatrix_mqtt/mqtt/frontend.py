@@ -10,6 +10,7 @@ worker runs display commands, a ``list`` with no kept answer and
 without waiting: a duplicate or a full queue is answered ``busy`` at once, and
 the response is sent when the operation's future
 completes. So a running install never delays ``list``, ``disable`` or ``next``.
+Our own retained topics echoed back by the broker go to ``echoes.EchoWatch``.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from ledmatrix_mqtt.mqtt.codec import (
 from ledmatrix_mqtt.mqtt.commanding import CommandRunner
 from ledmatrix_mqtt.mqtt.dedup import TransactionJournal
 from ledmatrix_mqtt.mqtt.discovery import DeviceInfo
+from ledmatrix_mqtt.mqtt.echoes import EchoWatch
 from ledmatrix_mqtt.mqtt.frames import FramePublisher
 from ledmatrix_mqtt.mqtt.handlers import CommandHandlers
 from ledmatrix_mqtt.mqtt.inbound import EventQueue
@@ -55,8 +57,6 @@ from ledmatrix_mqtt.mqtt.tuning import FrontendStats, FrontendTuning, ReplyRoute
 from ledmatrix_mqtt.mqtt.workers import OneShot, Worker
 
 _LOG = logging.getLogger(__name__)
-MAX_NOTED = 1000  # topics noted for one clearing or restoring pass
-STALE_BATCH = 20  # stale plugin states cleared per worker job
 
 
 class MqttFrontend:
@@ -124,16 +124,17 @@ class MqttFrontend:
         )
         self._dispatcher = threading.Thread(target=self._dispatch, name="mqtt-dispatch")
         self._online = threading.Event()
+        self._attempted = threading.Event()  # the first connect attempt is over
         self._stopping = threading.Event()
         self._coalesce_lock = threading.Lock()
         self._pending: set[str] = set()
-        self._stale: set[str] = set()  # plugin ids with retained state we may not know
-        self._deleted: set[str] = set()  # our retained topics someone may have overwritten
-        # restores of overwritten/deleted state: at once, then at most once a second
-        self._restore = OneShot(
-            (0.0, 0.0),
-            lambda: self._coalesced("restore", self._restore_deleted),
-            min_interval=1.0,
+        self._echoes = EchoWatch(
+            self.topics,
+            self._publisher,
+            self._connection,
+            coalesced=self._coalesced,
+            take_token=self._take_token,
+            republish_all=self._republish_all,
         )
         self._cleared_topics: set[str] = set()
         self._broker: EmbeddedBroker | None = None
@@ -169,7 +170,7 @@ class MqttFrontend:
         if self._starter.is_alive():  # a private mosquitto may be starting: stop it too
             self._starter.join(10.0)
         self._birth.cancel()
-        self._restore.cancel()
+        self._echoes.cancel()
         self._frames.stop()
         for worker in (self._display_worker, self._query_worker):
             worker.stop()
@@ -184,6 +185,11 @@ class MqttFrontend:
     def wait_online(self, timeout: float) -> bool:
         """True once connected and every retained topic has been (re)published."""
         return self._online.wait(timeout)
+
+    def wait_attempted(self, timeout: float) -> bool:
+        """True once the first connect attempt is over, connected or failed (once
+        connected, ``online`` is on its way to the broker)."""
+        return self._attempted.wait(timeout)
 
     @property
     def connection_error(self) -> str:
@@ -254,13 +260,15 @@ class MqttFrontend:
         elif isinstance(event, Connected):
             _LOG.info("connected to the MQTT broker; publishing state")
             self._connection.publish(Message(self.topics.availability, ONLINE, 1, True))
-            self._display_worker.submit(self._republish_all)
+            self._display_worker.submit(lambda: self._republish_all(availability=False))
+            self._attempted.set()
         elif isinstance(event, Disconnected | ConnectFailed):
             self._online.clear()
+            self._attempted.set()
 
-    def _republish_all(self) -> None:
+    def _republish_all(self, *, availability: bool = True) -> None:
         self._publisher.forget()
-        self._publisher.publish_all()
+        self._publisher.publish_all(availability=availability)
         self._frames.republish()
         # "online" means the retained state is on the broker, not just queued
         if self._connection.flush(5.0) and self._connection.connected:
@@ -273,68 +281,13 @@ class MqttFrontend:
         if command is not None:
             self._on_command(command, msg)
         elif topic == self.topics.availability:
-            self._on_availability(msg)
+            if not self._stopping.is_set():
+                self._echoes.on_availability(msg)
         elif topic == self.topics.ha_status:
             if msg.payload.strip().lower() == ONLINE and self._birth.schedule():
                 _LOG.info("Home Assistant came online; republishing discovery shortly")
         elif topic.startswith(self.topics.state_prefix):
-            self._on_state_echo(topic, msg)
-
-    def _on_availability(self, msg: Inbound) -> None:
-        if msg.payload == ONLINE or self._stopping.is_set():
-            return
-        if msg.retain and not self._connection.is_v5:
-            # MQTT 3.1.1 flags only replays as retained: our previous run's last will
-            return
-        with self._coalesce_lock:
-            self._deleted.add(self.topics.availability)
-        self._restore.schedule()
-
-    def _on_state_echo(self, topic: str, msg: Inbound) -> None:
-        """Retained state under ROOT/state/: clear stale plugins, restore deleted state.
-
-        O(1) here, with no lock the workers hold long: a plugin state (maybe left by
-        an earlier run) or a deletion (which pays a token) is noted in a bounded set,
-        and one job looks at them all.
-        """
-        if msg.payload and not msg.retain:
-            return  # our own publication, echoed on MQTT 3.1.1
-        plugin_id = self.topics.plugin_of_state(topic)
-        if msg.payload:
-            if plugin_id is not None:
-                with self._coalesce_lock:
-                    if len(self._stale) < MAX_NOTED:
-                        self._stale.add(plugin_id)
-                self._coalesced("stale", self._clear_stale)
-        elif self._take_token():
-            with self._coalesce_lock:
-                if len(self._deleted) < MAX_NOTED:
-                    self._deleted.add(topic)
-            self._restore.schedule()
-
-    def _clear_stale(self) -> None:
-        """A short batch, then back in the queue: commands interleave with a big clean-up."""
-        with self._coalesce_lock:
-            batch = [self._stale.pop() for _ in range(min(STALE_BATCH, len(self._stale)))]
-            more = bool(self._stale)
-        for plugin_id in sorted(batch):  # it skips plugins we know
-            self._publisher.clear_stale_plugin(plugin_id)
-        if more:
-            # the clears leave before the next batch, so a response never queues
-            # behind thousands of them in the client
-            self._connection.flush(5.0)
-            self._coalesced("stale", self._clear_stale)
-
-    def _restore_deleted(self) -> None:
-        """Republish everything if one of the noted topics is ours and should exist."""
-        with self._coalesce_lock:
-            deleted, self._deleted = self._deleted, set()
-        known = self._publisher.known_plugins() or frozenset()
-        ours = {self.topics.availability, *self.topics.fixed_state}
-        lost = sorted(t for t in deleted if t in ours or self.topics.plugin_of_state(t) in known)
-        if lost:
-            _LOG.warning("retained %s overwritten or deleted; republishing everything", lost[0])
-            self._republish_all()
+            self._echoes.on_state(topic, msg)
 
     def _take_token(self) -> bool:
         if self._bucket.take():

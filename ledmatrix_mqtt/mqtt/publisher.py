@@ -71,6 +71,7 @@ class StatePublisher:
         self._last_failed: OperationState | None = None
         self._lock = threading.RLock()
         self._sent: dict[str, bytes] = {}
+        self._settled = False  # a complete plugins publish went out since the last forget()
         self._known_plugins: set[str] | None = None
         self._operation = OperationState()
         self._reconcile: ReconcileReport | None = None
@@ -88,6 +89,7 @@ class StatePublisher:
         """After a (re)connect nothing we sent can be assumed to be on the broker."""
         with self._lock:
             self._sent.clear()
+            self._settled = False
 
     def _send(self, messages: list[Message], force: bool) -> bool:
         """Publish what changed (everything with ``force``); True if all of it was accepted."""
@@ -102,10 +104,12 @@ class StatePublisher:
                 ok = False
         return ok
 
-    def publish_all(self) -> None:
-        """Availability, every state topic and every discovery config."""
+    def publish_all(self, *, availability: bool = True) -> None:
+        """Every state topic and every discovery config; availability too unless the
+        caller has just published it."""
         with self._lock:
-            self._send([state.availability(self._topics, True)], True)
+            if availability:
+                self._send([state.availability(self._topics, True)], True)
             self.publish_plugins(force=True)
             self._send([state.reconcile_message(self._topics, self._reconcile)], True)
             self._send([self._operation_message()], True)
@@ -116,26 +120,40 @@ class StatePublisher:
 
         A plugin that is gone loses its entities before its state topic is
         cleared: in the other order HA renders the entity's template against an
-        empty payload and logs an error.
+        empty payload and logs an error. Until the first complete publish after a
+        (re)connect, loads in flight hold back what they would change a moment
+        later (their plugins' state, the list, the rotation and discovery); the
+        broker keeps its retained copies meanwhile, and each topic goes out once
+        its plugins have settled, so a restart publishes every topic once.
         """
         with self._lock:
             generation = self.list_answer.generation
             installed = list(self._store.list_installed())
             runtime = list(self._display.runtime_status())
             self.list_answer.offer(generation, list_data(installed, runtime))
+            loading = set() if self._settled else {s.plugin_id for s in runtime if s.loading}
             summary = self._store.cached_registry_summary()
             ids: set[str] = {p.id for p in installed}
             removed = (self._known_plugins or set()) - ids
             settings_state, settings = self._settings(installed)
-            out, ledger = self._discovery_messages(installed, summary, settings)
-            out += state.plugins_messages(self._topics, installed, runtime, self._operation)
+            found, ledger = self._discovery_messages(installed, summary, settings)
+            out = found + state.plugins_messages(self._topics, installed, runtime, self._operation)
             out += settings_state
             out.append(state.store_message(self._topics, summary, self.selection.get()))
             for plugin_id in sorted(removed):
                 out += self._removal(plugin_id)
             self._known_plugins = ids
-            if self._send(out, force):
+            if loading:  # what no load in flight changes goes out now, the rest once settled
+                held = {m.topic for m in found} | self._load_dependent(loading)
+                self._send([m for m in out if m.topic not in held], force)
+            elif self._send(out, force):
+                self._settled = True
                 self._remember(ledger)
+
+    def _load_dependent(self, loading: set[str]) -> set[str]:
+        """The state topics that change as the ``loading`` plugins settle."""
+        fixed = {self._topics.state_plugins, self._topics.state_rotation}
+        return fixed | {self._topics.state_plugin(p) for p in loading}
 
     def _list_data(self) -> bytes:
         return list_data(self._store.list_installed(), self._display.runtime_status())

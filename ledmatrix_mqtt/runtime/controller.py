@@ -12,7 +12,7 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -164,8 +164,9 @@ class DisplayController(RenderLoop):
         service gets online first on a slow CPU); ``sync_plugins`` does not wait for them."""
         self.plugins.hold_loads()
 
-    def release_loads(self) -> None:
-        self.plugins.release_loads()
+    def release_loads(self, plugin_ids: Collection[str] | None = None) -> None:
+        """Let the held loads go: all of them, or only those of ``plugin_ids``."""
+        self.plugins.release_loads(plugin_ids)
 
     def wait_loaded(self, timeout: float) -> bool:
         """Wait until no plugin load is in flight (hung ones excepted); False on timeout."""

@@ -13,7 +13,8 @@ and config leaves it alone), and if it does finish after all it joins late.
 A load whose spec changed or was removed meanwhile is cleaned up on arrival.
 While loads are held (``hold_loads``, used during service start-up so that
 getting online has the CPU), ``sync`` starts them but they wait for
-``release_loads`` before doing any work, and ``sync`` does not wait for them.
+``release_loads`` before doing any work (which may let a few go first), and
+``sync`` does not wait for them.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
 from ledmatrix_mqtt.api import PluginRuntimeStatus
@@ -114,16 +115,28 @@ class PluginTable:
         self._prints: dict[str, _Fingerprint] = {}
         self._errors: dict[str, str] = {}
         self._slots: tuple[Slot, ...] = ()
-        self._released = threading.Event()
-        self._released.set()
+        self._gate = threading.Condition()
+        self._held = False  # loads wait, except those of the plugins in _let_through
+        self._let_through: set[str] = set()
         self.sink_factory: Callable[[str], Callable[..., None]] | None = None
 
     def hold_loads(self) -> None:
         """Loads started from now on wait for ``release_loads`` (their timeout too)."""
-        self._released.clear()
+        with self._gate:
+            self._held, self._let_through = True, set()
 
-    def release_loads(self) -> None:
-        self._released.set()
+    def release_loads(self, plugin_ids: Collection[str] | None = None) -> None:
+        """Let every held load go, or only those of ``plugin_ids`` (the rest keep waiting)."""
+        with self._gate:
+            if plugin_ids is None:
+                self._held = False
+            else:
+                self._let_through.update(plugin_ids)
+            self._gate.notify_all()
+
+    def _wait_release(self, plugin_id: str) -> None:
+        with self._gate:
+            self._gate.wait_for(lambda: not self._held or plugin_id in self._let_through)
 
     def get(self, plugin_id: str) -> LoadedPlugin | None:
         with self._lock:
@@ -160,7 +173,9 @@ class PluginTable:
                 if load is not None:
                     started.append(load)
             self._rebuild()
-        deadline = time.monotonic() + (self._sync_wait if self._released.is_set() else 0.0)
+        with self._gate:
+            wait = 0.0 if self._held else self._sync_wait
+        deadline = time.monotonic() + wait
         for load in started:
             load.done.wait(max(0.0, deadline - time.monotonic()))
 
@@ -199,7 +214,7 @@ class PluginTable:
 
     def _load(self, spec: PluginSpec, load: _Load) -> None:
         """Load thread: build the plugin, then hand it over (or record the error)."""
-        self._released.wait()
+        self._wait_release(spec.id)
         timer = threading.Timer(self._load_timeout, self._overdue, args=(spec.id, load))
         timer.name = f"load-deadline-{spec.id}"
         timer.daemon = True
@@ -326,11 +341,14 @@ class PluginTable:
             specs = dict(self._specs)
             loaded = dict(self._loaded)
             errors = dict(self._errors)
+            loading = {k for k, v in self._loading.items() if not v.timed_out}
         out = []
         for plugin_id in order_plugins(list(specs), self._order):
             plugin = loaded.get(plugin_id)
             if plugin is None:
-                out.append(PluginRuntimeStatus(plugin_id, False, False, errors.get(plugin_id, "")))
+                error = errors.get(plugin_id, "")
+                busy = plugin_id in loading
+                out.append(PluginRuntimeStatus(plugin_id, False, False, error, loading=busy))
                 continue
             health = plugin.health.snapshot()
             out.append(PluginRuntimeStatus(plugin_id, True, health.healthy, health.last_error))

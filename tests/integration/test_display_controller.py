@@ -381,3 +381,17 @@ def test_held_loads_wait_for_release_and_sync_returns_without_waiting(make) -> N
     assert not wait_until(lambda: c.plugins.loaded_ids(), timeout=1.0), "loaded while held"
     c.release_loads()
     assert wait_until(lambda: set(c.plugins.loaded_ids()) == {"clock", "status", "text"}, 10)
+
+
+def test_released_boot_plugin_loads_while_the_other_held_loads_keep_waiting(make) -> None:
+    c = make()
+    c.hold_loads()
+    c.sync_plugins(builtin_specs({}))
+    c.release_loads({"clock"})
+    assert wait_until(lambda: c.plugins.loaded_ids() == ("clock",), 10)
+    assert not wait_until(lambda: len(c.plugins.loaded_ids()) > 1, timeout=0.5), "not released"
+    loading = {s.plugin_id for s in c.runtime_status() if s.loading}
+    assert loading == {"status", "text"}
+    c.release_loads()
+    assert wait_until(lambda: set(c.plugins.loaded_ids()) == {"clock", "status", "text"}, 10)
+    assert not any(s.loading for s in c.runtime_status())

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from ledmatrix_mqtt.mqtt.frontend import MAX_NOTED, FrontendTuning
+from ledmatrix_mqtt.mqtt.echoes import MAX_NOTED
+from ledmatrix_mqtt.mqtt.frontend import FrontendTuning
 from tests.integration.frontend_env import FAST, ROOT, Service, make_service, retained
 from tests.support.mosquitto import MosquittoBroker, Probe
 from tests.support.waiting import wait_until
@@ -141,7 +142,7 @@ def test_clean_restart_republishes_once_without_a_false_overwritten_warning(
     assert retained(broker)[f"{ROOT}/availability"] == b"offline"  # what a replay would carry
     watcher = Probe(broker, config_topic)
     try:
-        with caplog.at_level(logging.WARNING, logger="ledmatrix_mqtt.mqtt.frontend"):
+        with caplog.at_level(logging.WARNING, logger="ledmatrix_mqtt.mqtt.echoes"):
             service.restart_frontend(FAST, protocol=protocol)
             publish(service, "next", {"transaction": "settled"})
             answer(service, "next", "settled")
