@@ -53,6 +53,7 @@ TEMPLATES = (  # (template folder, id prefix): built-in copies and LEDMatrix-sty
     (_LM / "lm-utils-b", "lmutilb"),
     (c.REPO / "plugins" / "status", "status"),
 )
+ONLINE = f"{ROOT}/availability=b'online'"
 SOURCE_MARKER = ".ledmatrix-source.json"
 
 
@@ -276,3 +277,46 @@ class EchoProcess:
         self.proc.send_signal(signal.SIGCONT)
         self.proc.terminate()
         self.proc.wait(10)
+
+
+# -- a started service and its probe ---------------------------------------------------
+def loaded(probe: Probe) -> int:
+    raw = probe.last_payload.get(f"{ROOT}/state/plugins") or b"{}"
+    return sum(1 for p in json.loads(raw).get("plugins", []) if p.get("loaded"))
+
+
+def start_service(
+    config: Path, broker: MosquittoBroker, limit: CpuLimit | None, expect_loaded: int
+) -> tuple[ServiceProcess, Probe, float]:
+    """Start, wait for the live ``online`` and for ``expect_loaded`` loaded plugins."""
+    topics = [f"{ROOT}/availability", f"{ROOT}/state/#", f"{ROOT}/display/frame"]
+    probe = Probe(broker, topics)
+    service = ServiceProcess(config, limit).start()
+    try:
+        online_ms = (probe.wait_first(ONLINE, 60) - service.started) * 1000
+        deadline = time.monotonic() + 60
+        while loaded(probe) < expect_loaded and time.monotonic() < deadline:
+            time.sleep(0.05)  # polls a figure the probe's thread updates; bounded
+        if loaded(probe) < expect_loaded:
+            raise RuntimeError(f"{loaded(probe)} of {expect_loaded} plugins loaded")
+    except RuntimeError as exc:
+        probe.close()
+        raise RuntimeError(f"{exc}; service said: {service.stop()}") from exc
+    return service, probe, online_ms
+
+
+def wait_quiet(fake: FakeGitHub, quiet_s: float = 0.5, timeout: float = 30) -> None:
+    """Until FakeGitHub has seen no request for ``quiet_s`` (background work is over)."""
+    seen, changed = len(fake.requests()), time.monotonic()
+    deadline = changed + timeout
+    while time.monotonic() - changed < quiet_s:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the service kept talking to the registry")
+        time.sleep(0.05)
+        if len(fake.requests()) != seen:
+            seen, changed = len(fake.requests()), time.monotonic()
+
+
+def stop_service(service: ServiceProcess, probe: Probe) -> None:
+    service.stop()
+    probe.close()

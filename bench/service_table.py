@@ -47,17 +47,18 @@ from _service import (
     ROOT,
     EchoProcess,
     Probe,
-    ServiceProcess,
     broker_label,
     populate,
     start_broker,
+    start_service,
+    stop_service,
+    wait_quiet,
     write_config,
 )
 
 from tests.support.fake_github import FakeGitHub
 from tests.support.mosquitto import MosquittoBroker
 
-ONLINE = f"{ROOT}/availability=b'online'"
 MIB = 1024 * 1024
 LATENCY_S = 0.150
 REPUBLISH_WINDOW_S = 3.0
@@ -108,48 +109,6 @@ def fmt(values: Sequence[float], unit: str = "ms", digits: int = 1) -> str:
     return f"p50 {med:.{digits}f} / p99 {p99:.{digits}f} {unit} (n={len(values)})"
 
 
-def loaded(probe: Probe) -> int:
-    raw = probe.last_payload.get(f"{ROOT}/state/plugins") or b"{}"
-    return sum(1 for p in json.loads(raw).get("plugins", []) if p.get("loaded"))
-
-
-def start_service(
-    config: Path, broker: MosquittoBroker, s: Settings, expect_loaded: int
-) -> tuple[ServiceProcess, Probe, float]:
-    """Start, wait for the live ``online`` and for ``expect_loaded`` loaded plugins."""
-    topics = [f"{ROOT}/availability", f"{ROOT}/state/#", f"{ROOT}/display/frame"]
-    probe = Probe(broker, topics)
-    service = ServiceProcess(config, s.limit).start()
-    try:
-        online_ms = (probe.wait_first(ONLINE, 60) - service.started) * 1000
-        deadline = time.monotonic() + 60
-        while loaded(probe) < expect_loaded and time.monotonic() < deadline:
-            time.sleep(0.05)  # polls a figure the probe's thread updates; bounded
-        if loaded(probe) < expect_loaded:
-            raise RuntimeError(f"{loaded(probe)} of {expect_loaded} plugins loaded")
-    except RuntimeError as exc:
-        probe.close()
-        raise RuntimeError(f"{exc}; service said: {service.stop()}") from exc
-    return service, probe, online_ms
-
-
-def wait_quiet(fake: FakeGitHub, quiet_s: float = 0.5, timeout: float = 30) -> None:
-    """Until FakeGitHub has seen no request for ``quiet_s`` (background work is over)."""
-    seen, changed = len(fake.requests()), time.monotonic()
-    deadline = changed + timeout
-    while time.monotonic() - changed < quiet_s:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the service kept talking to the registry")
-        time.sleep(0.05)
-        if len(fake.requests()) != seen:
-            seen, changed = len(fake.requests()), time.monotonic()
-
-
-def stop_service(service: ServiceProcess, probe: Probe) -> None:
-    service.stop()
-    probe.close()
-
-
 def fresh(s: Settings, name: str) -> Path:
     folder = s.tmp / name
     shutil.rmtree(folder, ignore_errors=True)
@@ -166,7 +125,7 @@ def startup(broker: MosquittoBroker, fake: FakeGitHub, s: Settings) -> list[Row]
     per_topic: list[float] = []
     for run in range(s.runs + 1):  # run 0: warm-up (first reconcile, config blocks, file cache)
         counter = Probe(broker, ["homeassistant/#", f"{ROOT}/state/plugins/#"])
-        service, probe, online_ms = start_service(config, broker, s, len(ids) + builtins)
+        service, probe, online_ms = start_service(config, broker, s.limit, len(ids) + builtins)
         time.sleep(s.republish_window_s)  # an observation window, not a wait for a condition
         counts = counter.counts()
         counter.close()
@@ -189,7 +148,7 @@ def list_latency(broker: MosquittoBroker, fake: FakeGitHub, s: Settings) -> list
     folder = fresh(s, "list")
     ids = populate(folder / "state", s.plugins(200), fake)
     config = write_config(folder, broker, fake, ids)
-    service, probe, _ = start_service(config, broker, s, len(ids) + 3)
+    service, probe, _ = start_service(config, broker, s.limit, len(ids) + 3)
     probe.wait_first(f"{ROOT}/state/reconcile", 60)
     wait_quiet(fake)  # the start-up reconcile is over: only `list` is measured
     echo = EchoProcess(broker, s.limit)
@@ -247,7 +206,7 @@ def browse(broker: MosquittoBroker, fake: FakeGitHub, s: Settings) -> list[Row]:
     try:
         for _ in range(s.runs):
             shutil.rmtree(folder / "state" / "cache", ignore_errors=True)  # nothing cached
-            service, probe, _ = start_service(config, broker, s, 3)
+            service, probe, _ = start_service(config, broker, s.limit, 3)
             asker = Probe(broker, [resp, store])
             try:
                 probe.wait_first(f"{ROOT}/state/reconcile", 60)  # start-up reconcile is done
@@ -299,7 +258,7 @@ def rss(broker: MosquittoBroker, fake: FakeGitHub, s: Settings) -> list[Row]:
 
 def rss_samples(config: Path, broker: MosquittoBroker, s: Settings, expect: int) -> list[float]:
     """Resident MiB of the service every 0.25 s over the window, after the settle time."""
-    service, probe, _ = start_service(config, broker, s, expect)
+    service, probe, _ = start_service(config, broker, s.limit, expect)
     try:
         time.sleep(s.settle_s)  # first updates, rotation, frame publishing settle
         proc = psutil.Process(service.pid)
@@ -328,7 +287,7 @@ def idle(broker: MosquittoBroker, fake: FakeGitHub, s: Settings) -> list[Row]:
     folder = fresh(s, "idle")
     fake.set_registry([])
     config = write_config(folder, broker, fake, ["clock"], disabled=["text", "status"])
-    service, probe, _ = start_service(config, broker, s, 1)
+    service, probe, _ = start_service(config, broker, s.limit, 1)
     windows = []
     frames = 0
     try:
