@@ -203,7 +203,7 @@ def test_the_dim_schedule_dims_the_panel_brightness_and_its_light(panel: Applian
     ("payload", "key"),
     [
         ({"schedule": {"start_time": "25:00"}}, "schedule.start_time"),
-        ({"schedule": {"enabled": "yes"}}, "schedule.enabled"),
+        ({"schedule": {"enabled": "maybe"}}, "schedule.enabled"),
         ({"dim_schedule": {"dim_brightness": 101}}, "dim_schedule.dim_brightness"),
         ({"schedule": {"mode": "per-day", "days": {"funday": {}}}}, "schedule.days.funday"),
     ],
