@@ -21,6 +21,8 @@ DEFERRED_OWN = (
     "ledmatrix_mqtt.store.removal",
     "ledmatrix_mqtt.store.reconciler",
     "ledmatrix_mqtt.core.reconcile",
+    "ledmatrix_mqtt.runtime.compat.services",
+    "ledmatrix_mqtt.runtime.cache",
 )
 
 
