@@ -23,6 +23,12 @@ DEFERRED_OWN = (
     "ledmatrix_mqtt.core.reconcile",
     "ledmatrix_mqtt.runtime.compat.services",
     "ledmatrix_mqtt.runtime.cache",
+    "ledmatrix_mqtt.mqtt.codec",
+    "ledmatrix_mqtt.mqtt.commands",
+    "ledmatrix_mqtt.mqtt.command_args",
+    "ledmatrix_mqtt.mqtt.commanding",
+    "ledmatrix_mqtt.mqtt.handlers",
+    "ledmatrix_mqtt.mqtt.dedup",
 )
 
 
@@ -37,7 +43,7 @@ def test_service_modules_leave_the_install_stack_and_jsonschema_unloaded() -> No
     assert done.stdout.strip() == "", f"loaded at import time: {done.stdout.strip()}"
 
 
-def test_service_modules_leave_the_install_and_reconcile_machinery_unloaded() -> None:
+def test_service_modules_leave_the_store_machinery_command_path_and_compat_layer_unloaded() -> None:
     probe = (
         "import sys, ledmatrix_mqtt.app\n"
         f"print(','.join(m for m in {DEFERRED_OWN!r} if m in sys.modules))"
