@@ -348,14 +348,6 @@ class MqttFrontend:
         )
 
     def _on_command(self, command: str, msg: Inbound) -> None:
-        # the codec and the command table load with the first command (not at start-up)
-        from ledmatrix_mqtt.mqtt.codec import (
-            Rejected,
-            decode_request,
-            encode_response,
-            transaction_of,
-        )
-
         if msg.retain:
             if msg.payload:  # a broker replay would re-run it on every restart
                 _LOG.warning("ignoring and clearing a retained command on %s", msg.topic[:200])
@@ -367,6 +359,14 @@ class MqttFrontend:
         if not msg.payload and msg.topic in self._cleared_topics:
             self._cleared_topics.discard(msg.topic)  # our own clear, echoed on MQTT 3.1.1
             return
+        # the codec and the command table load with the first command (not at start-up)
+        from ledmatrix_mqtt.mqtt.codec import (
+            Rejected,
+            decode_request,
+            encode_response,
+            transaction_of,
+        )
+
         route = ReplyRoute(command, self._reply_topic(msg), msg.correlation)
         if not self._take_token():  # before any parsing: bad payloads pay too
             error = RateLimited("too many commands; slow down and retry")
