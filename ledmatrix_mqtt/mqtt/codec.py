@@ -26,14 +26,13 @@ from ledmatrix_mqtt.errors import (
     UnknownCommand,
 )
 from ledmatrix_mqtt.mqtt.command_args import CommandArgs, Fields, coerce_bool
-from ledmatrix_mqtt.mqtt.commands import COMMANDS, MAX_TEXT_CHARS, CommandSpec
+from ledmatrix_mqtt.mqtt.commands import COMMANDS, CommandSpec
+from ledmatrix_mqtt.mqtt.limits import MAX_HINT_BYTES, MAX_PAYLOAD_BYTES, MAX_TEXT_CHARS
 from ledmatrix_mqtt.mqtt.messages import encode_json
 
-__all__ = ["MAX_TEXT_CHARS", "coerce_bool"]
+__all__ = ["MAX_HINT_BYTES", "MAX_PAYLOAD_BYTES", "MAX_TEXT_CHARS", "coerce_bool"]
 
-MAX_PAYLOAD_BYTES = 64 * 1024
 MAX_TRANSACTION_CHARS = 64
-MAX_HINT_BYTES = 512
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 

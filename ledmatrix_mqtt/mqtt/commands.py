@@ -37,8 +37,8 @@ from ledmatrix_mqtt.mqtt.command_args import (
     TextArgs,
     UpdateArgs,
 )
+from ledmatrix_mqtt.mqtt.limits import MAX_TEXT_CHARS
 
-MAX_TEXT_CHARS = 255
 MAX_SETTING_KEY_CHARS = 128
 MAX_SETTING_DEPTH = 8  # LEDMatrix schemas nest 3 deep; YAML writing must not recurse without end
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ledmatrix_mqtt.core.models import InstalledPlugin
-from ledmatrix_mqtt.mqtt.codec import MAX_TEXT_CHARS
+from ledmatrix_mqtt.mqtt.limits import MAX_TEXT_CHARS
 from ledmatrix_mqtt.mqtt.messages import encode_json
 from ledmatrix_mqtt.mqtt.settings_entities import SettingEntity
 from ledmatrix_mqtt.mqtt.topics import Topics, object_id

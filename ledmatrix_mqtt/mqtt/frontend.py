@@ -19,10 +19,12 @@ import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ledmatrix_mqtt.api import DisplayApi, ReconcileReport, StoreApi
 from ledmatrix_mqtt.core.config_model import AppConfig
 from ledmatrix_mqtt.errors import RateLimited
+from ledmatrix_mqtt.lazy import Lazy
 from ledmatrix_mqtt.mqtt.broker import EmbeddedBroker
 from ledmatrix_mqtt.mqtt.client import (
     BrokerConnection,
@@ -33,20 +35,11 @@ from ledmatrix_mqtt.mqtt.client import (
     Inbound,
     Subscription,
 )
-from ledmatrix_mqtt.mqtt.codec import (
-    MAX_HINT_BYTES,
-    Rejected,
-    decode_request,
-    encode_response,
-    transaction_of,
-)
-from ledmatrix_mqtt.mqtt.commanding import CommandRunner
-from ledmatrix_mqtt.mqtt.dedup import TransactionJournal
 from ledmatrix_mqtt.mqtt.discovery import DeviceInfo
 from ledmatrix_mqtt.mqtt.echoes import EchoWatch
 from ledmatrix_mqtt.mqtt.frames import FramePublisher
-from ledmatrix_mqtt.mqtt.handlers import CommandHandlers
 from ledmatrix_mqtt.mqtt.inbound import EventQueue
+from ledmatrix_mqtt.mqtt.limits import MAX_HINT_BYTES
 from ledmatrix_mqtt.mqtt.messages import Message, clear
 from ledmatrix_mqtt.mqtt.progress import OperationFeed
 from ledmatrix_mqtt.mqtt.publisher import StatePublisher
@@ -55,6 +48,9 @@ from ledmatrix_mqtt.mqtt.state import ONLINE, OperationState
 from ledmatrix_mqtt.mqtt.topics import Topics
 from ledmatrix_mqtt.mqtt.tuning import FrontendStats, FrontendTuning, ReplyRoute
 from ledmatrix_mqtt.mqtt.workers import OneShot, Worker
+
+if TYPE_CHECKING:  # the command path loads with the first command (see _command_runner)
+    from ledmatrix_mqtt.mqtt.commanding import CommandRunner
 
 _LOG = logging.getLogger(__name__)
 
@@ -106,16 +102,7 @@ class MqttFrontend:
         self._bucket = TokenBucket(self._tuning.rate, self._tuning.burst)
         self._display_worker = Worker("display", self._tuning.display_queue)
         self._query_worker = Worker("query", self._tuning.display_queue)
-        self._runner = CommandRunner(
-            self.topics,
-            store,
-            CommandHandlers(store, display, self._publisher.selection, self._publisher.list_answer),
-            self._publisher,
-            self._connection,
-            TransactionJournal(self._state_dir / "mqtt"),
-            display_worker=self._display_worker,
-            query_worker=self._query_worker,
-        )
+        self._runner = Lazy(lambda: self._command_runner(store, display))
         # One pending republish for any number of HA births (no thread per message).
         self._birth = OneShot(
             self._tuning.birth_delay,
@@ -206,7 +193,7 @@ class MqttFrontend:
 
         The kept ``list`` answer is dropped at once, so no ``list`` after this call
         shows the plugins as they were before it."""
-        self._runner.invalidate_list()
+        self._publisher.list_answer.invalidate()  # the one the handlers answer from
         self._coalesced("plugins", lambda: self._publisher.publish_plugins())
 
     def reconcile_finished(self, report: ReconcileReport) -> None:
@@ -295,6 +282,24 @@ class MqttFrontend:
         self._rate_limited += 1
         return False
 
+    def _command_runner(self, store: StoreApi, display: DisplayApi) -> CommandRunner:
+        """The command path (table, argument parsing, handlers, transaction journal),
+        built on the first command: reaching ``online`` needs none of it."""
+        from ledmatrix_mqtt.mqtt.commanding import CommandRunner
+        from ledmatrix_mqtt.mqtt.dedup import TransactionJournal
+        from ledmatrix_mqtt.mqtt.handlers import CommandHandlers
+
+        return CommandRunner(
+            self.topics,
+            store,
+            CommandHandlers(store, display, self._publisher.selection, self._publisher.list_answer),
+            self._publisher,
+            self._connection,
+            TransactionJournal(self._state_dir / "mqtt"),
+            display_worker=self._display_worker,
+            query_worker=self._query_worker,
+        )
+
     def _on_command(self, command: str, msg: Inbound) -> None:
         if msg.retain:
             if msg.payload:  # a broker replay would re-run it on every restart
@@ -307,11 +312,19 @@ class MqttFrontend:
         if not msg.payload and msg.topic in self._cleared_topics:
             self._cleared_topics.discard(msg.topic)  # our own clear, echoed on MQTT 3.1.1
             return
+        # the codec and the command table load with the first command (not at start-up)
+        from ledmatrix_mqtt.mqtt.codec import (
+            Rejected,
+            decode_request,
+            encode_response,
+            transaction_of,
+        )
+
         route = ReplyRoute(command, self._reply_topic(msg), msg.correlation)
         if not self._take_token():  # before any parsing: bad payloads pay too
             error = RateLimited("too many commands; slow down and retry")
             tx = transaction_of(msg.payload)
-            self._runner.reply(route, encode_response(command, error=error, transaction=tx))
+            self._runner.get().reply(route, encode_response(command, error=error, transaction=tx))
             return
         try:
             request = decode_request(command, msg.payload)
@@ -319,9 +332,9 @@ class MqttFrontend:
             envelope = encode_response(
                 command, error=rejected.error, transaction=rejected.transaction
             )
-            self._runner.reply(route, envelope)
+            self._runner.get().reply(route, envelope)
             return
-        self._runner.submit(request, route)
+        self._runner.get().submit(request, route)
 
     def _reply_topic(self, msg: Inbound) -> str:
         topic = msg.response_topic

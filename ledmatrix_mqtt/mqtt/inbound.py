@@ -15,7 +15,7 @@ import queue
 import threading
 
 from ledmatrix_mqtt.mqtt.client import Event, Inbound
-from ledmatrix_mqtt.mqtt.codec import MAX_PAYLOAD_BYTES
+from ledmatrix_mqtt.mqtt.limits import MAX_PAYLOAD_BYTES
 
 
 class EventQueue:

@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ledmatrix_mqtt.errors import (
     ConfigError,
@@ -25,9 +25,8 @@ from ledmatrix_mqtt.errors import (
     InvalidManifest,
     LedMatrixError,
 )
+from ledmatrix_mqtt.lazy import Lazy
 from ledmatrix_mqtt.runtime import guard
-from ledmatrix_mqtt.runtime.cache import PluginCache
-from ledmatrix_mqtt.runtime.compat.services import ConfigView, FontResolver, PluginManagerView
 from ledmatrix_mqtt.runtime.display_surface import DisplaySurface
 from ledmatrix_mqtt.runtime.imports import PluginModules
 from ledmatrix_mqtt.runtime.loaded import (
@@ -39,6 +38,9 @@ from ledmatrix_mqtt.runtime.loaded import (
 from ledmatrix_mqtt.runtime.plugin_api import PluginHost
 from ledmatrix_mqtt.runtime.plugin_config import plugin_secrets, resolve_config
 from ledmatrix_mqtt.runtime.spec import PluginSpec
+
+if TYPE_CHECKING:  # the LEDMatrix services load with the first LEDMatrix-style plugin
+    from ledmatrix_mqtt.runtime.compat.services import FontResolver
 
 _LOG = logging.getLogger(__name__)
 
@@ -55,7 +57,13 @@ class LoadEnvironment:
     main_config: Mapping[str, Any] = field(default_factory=dict)
     service_info: Callable[[], Mapping[str, Any]] = field(default=lambda: {})
     text: Callable[[], str] = field(default=lambda: "")
-    fonts: FontResolver = field(default_factory=FontResolver)
+    fonts: Lazy[FontResolver] = field(default_factory=lambda: Lazy(_font_resolver))
+
+
+def _font_resolver() -> FontResolver:
+    from ledmatrix_mqtt.runtime.compat.services import FontResolver  # LEDMatrix plugins only
+
+    return FontResolver()
 
 
 def _describe(exc: BaseException) -> str:
@@ -90,10 +98,14 @@ def _construct(spec: PluginSpec, cls: type, config: dict[str, Any], env: LoadEnv
             service_info=env.service_info, text=env.text,
         )  # fmt: skip
         return cls(host), None
+    # the LEDMatrix services (and the font stack) load with the first plugin that needs them
+    from ledmatrix_mqtt.runtime.cache import PluginCache
+    from ledmatrix_mqtt.runtime.compat.services import ConfigView, PluginManagerView
+
     config_view = ConfigView(env.main_config, env.timezone)
     cache = PluginCache(data_dir, config_view)
     surface = DisplaySurface(env.width, env.height)
-    manager = PluginManagerView(config_view, env.fonts, cache)
+    manager = PluginManagerView(config_view, env.fonts.get(), cache)
     return cls(spec.id, dict(config), surface, cache, manager), surface
 
 

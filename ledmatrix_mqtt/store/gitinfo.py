@@ -15,7 +15,6 @@ stays cheap.
 
 from __future__ import annotations
 
-import configparser
 import logging
 import os
 import re
@@ -109,6 +108,8 @@ def resolve_ref(dirs: GitDirs, ref: str) -> str:
 
 def origin_url(config_text: str) -> str:
     """``[remote "origin"] url`` from a git config file's text; '' when absent or unparseable."""
+    import configparser  # only git checkouts have a config to read; most starts have none
+
     parser = configparser.RawConfigParser(strict=False, interpolation=None)
     try:
         parser.read_string(config_text)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ledmatrix_mqtt.api import (
     EVERY_PLUGIN,
@@ -45,14 +45,20 @@ from ledmatrix_mqtt.errors import (
     NotInstalled,
 )
 from ledmatrix_mqtt.fsutil import remove_stale_temps
+from ledmatrix_mqtt.lazy import Lazy
 from ledmatrix_mqtt.store import mutations
-from ledmatrix_mqtt.store.installer import Installer
 from ledmatrix_mqtt.store.inventory import PluginInventory
+from ledmatrix_mqtt.store.layout import StateLayout
 from ledmatrix_mqtt.store.operations import OperationQueue
-from ledmatrix_mqtt.store.reconciler import Reconciler
 from ledmatrix_mqtt.store.records import UninstallRecords
+from ledmatrix_mqtt.store.recovery import recover_state
 from ledmatrix_mqtt.store.registry_client import RegistryClient
 from ledmatrix_mqtt.store.settings import PluginSettingsService, SettingsEditor
+from ledmatrix_mqtt.store.swap import PluginSwap
+
+if TYPE_CHECKING:  # built on first use (start-up does not load them)
+    from ledmatrix_mqtt.store.installer import Installer
+    from ledmatrix_mqtt.store.reconciler import Reconciler
 
 _LOG = logging.getLogger(__name__)
 
@@ -94,18 +100,31 @@ class PluginConfigEditor(SettingsEditor, Protocol):
 
 @dataclass(frozen=True, eq=False)
 class PluginStore:
-    """Implements ``ledmatrix_mqtt.api.StoreApi`` over the parts ``wiring.build_store`` makes."""
+    """Implements ``ledmatrix_mqtt.api.StoreApi`` over the parts ``wiring.build_store`` makes.
+
+    The installer and the reconciler are built on first use: reaching ``online`` needs
+    neither (start-up recovery works on the state dir's journal directly).
+    """
 
     store_config: StoreConfig
+    layout: StateLayout
     registry: RegistryClient
-    installer: Installer
+    lazy_installer: Lazy[Installer]
     inventory: PluginInventory
     records: UninstallRecords
     config_editor: PluginConfigEditor
-    reconciler: Reconciler
+    lazy_reconciler: Lazy[Reconciler]
     operations: OperationQueue
     hooks: StoreHooks = field(default_factory=NoHooks)
     default_duration: float = 15.0  # shown for plugins whose block sets none
+
+    @property
+    def installer(self) -> Installer:
+        return self.lazy_installer.get()
+
+    @property
+    def reconciler(self) -> Reconciler:
+        return self.lazy_reconciler.get()
 
     @property
     def _settings_service(self) -> PluginSettingsService:
@@ -245,7 +264,7 @@ class PluginStore:
         Finishes or rolls back interrupted swaps, removes temp files a killed
         config write left, and completes recorded uninstalls.
         """
-        recovered = self.installer.recover()
+        recovered = recover_state(self.layout, PluginSwap(self.layout), self.records.is_uninstalled)
         if config_path:
             recovered += remove_stale_temps(Path(config_path))
         return recovered + self.finish_interrupted_uninstalls()
@@ -254,9 +273,9 @@ class PluginStore:
         """Complete uninstalls that were recorded but not finished.
 
         The intent is recorded first, so a crash (or power cut) part-way leaves the
-        files, or (once ``installer.recover()`` has finished removing them) only the
+        files, or (once start-up recovery has finished removing them) only the
         config block. Both are completed here; run once at start-up, after
-        ``installer.recover()``. A recorded uninstall is never undone by files
+        ``recover_state``. A recorded uninstall is never undone by files
         reappearing. Expired tombstones are pruned afterwards.
         """
         done: list[str] = []

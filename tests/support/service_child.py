@@ -56,11 +56,11 @@ def _after(method: Callable[..., Any], point: str) -> Callable[..., Any]:
 def install_crash_points() -> None:
     """Patch the crash points in (this process only)."""
     from ledmatrix_mqtt.config_editor import ConfigEditor
-    from ledmatrix_mqtt.store import wiring
-    from ledmatrix_mqtt.store.installer import Installer
+    from ledmatrix_mqtt.store import installer
     from ledmatrix_mqtt.store.records import UninstallRecords
 
-    wiring.Installer = functools.partial(Installer, crash_hook=crash_point)  # type: ignore[misc]
+    # the store builds its installer on first use, from the installer module's name
+    installer.Installer = functools.partial(installer.Installer, crash_hook=crash_point)  # type: ignore[misc]
     UninstallRecords.record_uninstalled = _after(  # type: ignore[method-assign]
         UninstallRecords.record_uninstalled, "uninstall_recorded"
     )

@@ -11,12 +11,42 @@ import subprocess
 import sys
 
 DEFERRED = ("requests", "urllib3", "jsonschema", "packaging", "importlib.metadata")
+# our own modules that reaching ``online`` does not need: built or imported on first use
+DEFERRED_OWN = (
+    "ledmatrix_mqtt.store.installer",
+    "ledmatrix_mqtt.store.archive",
+    "ledmatrix_mqtt.store.deps",
+    "ledmatrix_mqtt.store.fetch",
+    "ledmatrix_mqtt.store.install_rules",
+    "ledmatrix_mqtt.store.removal",
+    "ledmatrix_mqtt.store.reconciler",
+    "ledmatrix_mqtt.core.reconcile",
+    "ledmatrix_mqtt.runtime.compat.services",
+    "ledmatrix_mqtt.runtime.cache",
+    "ledmatrix_mqtt.mqtt.codec",
+    "ledmatrix_mqtt.mqtt.commands",
+    "ledmatrix_mqtt.mqtt.command_args",
+    "ledmatrix_mqtt.mqtt.commanding",
+    "ledmatrix_mqtt.mqtt.handlers",
+    "ledmatrix_mqtt.mqtt.dedup",
+)
 
 
 def test_service_modules_leave_the_install_stack_and_jsonschema_unloaded() -> None:
     probe = (
         "import sys, ledmatrix_mqtt.cli.main, ledmatrix_mqtt.app\n"
         f"print(','.join(m for m in {DEFERRED!r} if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "", f"loaded at import time: {done.stdout.strip()}"
+
+
+def test_service_modules_leave_the_store_machinery_command_path_and_compat_layer_unloaded() -> None:
+    probe = (
+        "import sys, ledmatrix_mqtt.app\n"
+        f"print(','.join(m for m in {DEFERRED_OWN!r} if m in sys.modules))"
     )
     done = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
