@@ -33,7 +33,6 @@ pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
 PREFIX = "homeassistant"
 DEVICE_TOPIC = f"{PREFIX}/device/{DEVICE_ID}/config"
-PANEL_ENTITY = f"{PREFIX}/light/{DEVICE_ID}/panel/config"  # the per-entity layout
 MIGRATE = {"migrate_discovery": True}
 # What the version before device discovery left on a user's broker (a sample of it).
 LEGACY = {
@@ -96,6 +95,13 @@ def only_device(retained: dict[str, bytes]) -> bool:
     return [t for t, p in retained.items() if p] == [DEVICE_TOPIC]
 
 
+def settled_device(retained: dict[str, bytes]) -> bool:
+    """The device layout with the text plugin's settings entities (they follow its load)."""
+    return only_device(retained) and "plugin_text_set_speed" in ha_rules.entities(
+        retained, PREFIX, DEVICE_ID
+    )
+
+
 def test_upgrade_from_per_entity_configs_migrates_once_and_leaves_one_layout(
     tmp_path: Path, broker: MosquittoBroker, shelf: PluginShelf
 ) -> None:
@@ -113,7 +119,7 @@ def test_upgrade_from_per_entity_configs_migrates_once_and_leaves_one_layout(
             assert seen.index((topic, MIGRATE)) < cleared < device_at, topic
         assert (gone, MIGRATE) not in seen, "no longer provided: HA removes the entity"
         assert not app.retained(f"{ROOT}/state/plugins/gone")
-        retained = discovery_when(app, only_device)
+        retained = discovery_when(app, settled_device)
         ents = ha_rules.entities(retained, PREFIX, DEVICE_ID)
         assert ents["panel"]["unique_id"] == f"ledmatrix_{DEVICE_ID}_panel"
         assert (
@@ -132,16 +138,22 @@ def test_upgrade_from_per_entity_configs_migrates_once_and_leaves_one_layout(
         # -- switching to entity mode (older HA): device config emptied first -------------
         set_discovery(path, mode="entity")
         app = restart(app)
-        retained = discovery_when(app, lambda r: DEVICE_TOPIC not in r and PANEL_ENTITY in r)
-        ents = ha_rules.entities(retained, PREFIX, DEVICE_ID)
+        # every entity of the device layout, each in its own config (they arrive one by one)
+        retained = discovery_when(
+            app,
+            lambda r: (
+                DEVICE_TOPIC not in r and set(ha_rules.entities(r, PREFIX, DEVICE_ID)) == set(ents)
+            ),
+        )
         assert f"{PREFIX}/light/{DEVICE_ID}/panel/config" in retained
-        assert ents["panel"]["unique_id"] == f"ledmatrix_{DEVICE_ID}_panel"
-        assert ents["panel"]["device"]["identifiers"] == [f"ledmatrix_{DEVICE_ID}"]
+        per_entity = ha_rules.entities(retained, PREFIX, DEVICE_ID)
+        assert per_entity["panel"]["unique_id"] == f"ledmatrix_{DEVICE_ID}_panel"
+        assert per_entity["panel"]["device"]["identifiers"] == [f"ledmatrix_{DEVICE_ID}"]
 
         # -- and back: migrate + empty every per-entity config, then the device config ----
         set_discovery(path, mode="device")
         app = restart(app)
-        retained = discovery_when(app, only_device)
+        retained = discovery_when(app, settled_device)
         assert set(ha_rules.entities(retained, PREFIX, DEVICE_ID)) == set(ents)
 
         # -- discovery turned off: the device and its entities leave Home Assistant -------
