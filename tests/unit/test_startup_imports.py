@@ -32,23 +32,20 @@ DEFERRED_OWN = (
 )
 
 
-def test_service_modules_leave_the_install_stack_and_jsonschema_unloaded() -> None:
-    probe = (
-        "import sys, ledmatrix_mqtt.cli.main, ledmatrix_mqtt.app\n"
-        f"print(','.join(m for m in {DEFERRED!r} if m in sys.modules))"
-    )
+def loaded_by(imports: str, modules: tuple[str, ...]) -> str:
+    """Which of ``modules`` a fresh interpreter has loaded after ``import <imports>``."""
+    probe = f"import sys, {imports}\nprint(','.join(m for m in {modules!r} if m in sys.modules))"
     done = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
     )
-    assert done.stdout.strip() == "", f"loaded at import time: {done.stdout.strip()}"
+    return done.stdout.strip()
+
+
+def test_service_modules_leave_the_install_stack_and_jsonschema_unloaded() -> None:
+    loaded = loaded_by("ledmatrix_mqtt.cli.main, ledmatrix_mqtt.app", DEFERRED)
+    assert loaded == "", f"loaded at import time: {loaded}"
 
 
 def test_service_modules_leave_the_store_machinery_command_path_and_compat_layer_unloaded() -> None:
-    probe = (
-        "import sys, ledmatrix_mqtt.app\n"
-        f"print(','.join(m for m in {DEFERRED_OWN!r} if m in sys.modules))"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
-    )
-    assert done.stdout.strip() == "", f"loaded at import time: {done.stdout.strip()}"
+    loaded = loaded_by("ledmatrix_mqtt.app", DEFERRED_OWN)
+    assert loaded == "", f"loaded at import time: {loaded}"
