@@ -38,6 +38,7 @@ from tests.e2e.conftest import (
     write_config,
 )
 from tests.support.mosquitto import MosquittoBroker
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -81,6 +82,15 @@ def retained_json(app: Appliance, topic: str) -> dict[str, Any]:
 def frame_where(app: Appliance, test: Any, timeout: float = 15.0) -> bytes:
     _t, payload, _r = app.ha.wait_for(lambda t, p, r: t == FRAME and test(p), timeout=timeout)
     return bytes(payload)
+
+
+def shown_with_light(
+    backend: HeadlessBackend,
+) -> tuple[Image.Image, Image.Image] | None:
+    """The frame on the panel and the light it gives off, or None if a redraw came between."""
+    shown = backend.last
+    light = backend.emitted()
+    return (shown, light) if backend.last is shown else None
 
 
 def current_id(data: dict[str, Any]) -> str | None:
@@ -174,7 +184,7 @@ def test_the_dim_schedule_dims_the_panel_brightness_and_its_light(panel: Applian
     assert app.service.display is not None
     backend = app.service.display.frames.backend
     assert isinstance(backend, HeadlessBackend)
-    frame = decode_png(frame_where(app, lambda p: AMBER in colours(p)))
+    assert decode_png(frame_where(app, lambda p: AMBER in colours(p)))
     assert retained_json(app, DISPLAY)["brightness"] == 80
 
     dim = {"enabled": True, "start_time": start, "end_time": end, "dim_brightness": 10}
@@ -184,7 +194,10 @@ def test_the_dim_schedule_dims_the_panel_brightness_and_its_light(panel: Applian
     wait_json(app.ha, DISPLAY, lambda d: d["brightness"] == 10 and d["power"] == "ON")
     assert retained_json(app, HOURS)["dim_schedule"] == {**dim, "mode": "global"}
     assert backend.brightness == 10
-    light = backend.emitted()
+    # The clock redraws each second: compare a frame with the light of that same frame.
+    snapshot = wait_until(lambda: shown_with_light(backend), timeout=5)
+    assert snapshot.met, "two reads of the panel without a redraw between them"
+    frame, light = snapshot.value
     save("4-dimmed-panel-light.png", light)
     lit = [
         (x, y) for x in range(frame.width) for y in range(frame.height) if frame.getpixel((x, y))
