@@ -9,11 +9,14 @@ are read from disk (local registries).
 Every call has a total deadline (``get_deadline``/``download_deadline``), not
 only a per-read timeout: a server that trickles a byte at a time cannot hold
 the store. Transient failures (network, 5xx, 408, 429) are retried with
-back-off (``retry_delays``) while the deadline allows.
+back-off (``retry_delays``) while the deadline allows; an untrusted TLS
+certificate is not. Bytes move over the standard library's ``http.client``
+(``store/http_transport.py``: kept-alive connections, TLS, proxies, gzip).
 """
 
 from __future__ import annotations
 
+import http.client
 import io
 import logging
 import threading
@@ -22,43 +25,54 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, TypeVar
+from typing import IO, TypeVar
 from urllib.parse import unquote, urljoin, urlsplit
 
 from ledmatrix_mqtt import __version__
 from ledmatrix_mqtt.errors import DownloadFailed, Forbidden, PayloadTooLarge
-from ledmatrix_mqtt.store.net_errors import describe_network_error
-
-if TYPE_CHECKING:  # requests (slow to import, ~16 MiB) loads with the first request sent
-    import requests
+from ledmatrix_mqtt.store.http_transport import Exchange, Transport
+from ledmatrix_mqtt.store.net_errors import describe_network_error, lasting
 
 _LOG = logging.getLogger(__name__)
 T = TypeVar("T")
 USER_AGENT = f"ledmatrix-mqtt/{__version__}"
 MAX_REDIRECTS = 5
-CHUNK = 64 * 1024
+DRAIN_LIMIT = 64 * 1024  # a redirect or 304 body up to this is read so its connection is kept
 GET_DEADLINE = 60.0  # one GET (registry, API), all attempts and redirects included
 DOWNLOAD_DEADLINE = 600.0  # one archive download (64 MiB at ~110 kB/s), all attempts
 RETRY_DELAYS = (0.25, 0.75)  # 3 attempts in all
 _RETRY_STATUSES = frozenset({408, 429})
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_NETWORK_ERRORS = (OSError, http.client.HTTPException)
 
 
 class HttpError(DownloadFailed):
     """A request failed. ``status`` is the HTTP status, 0 for a network failure.
 
     ``retryable`` is True for failures worth an immediate retry (network, 5xx,
-    408, 429) and False for answers that will not change (404, 410...).
+    408, 429) and False for answers that will not change (404, 410...) and for
+    ``lasting`` network failures (an untrusted certificate).
     """
 
-    def __init__(self, message: str, *, status: int = 0, url: str = "") -> None:
+    def __init__(
+        self, message: str, *, status: int = 0, url: str = "", lasting: bool = False
+    ) -> None:
         super().__init__(message, details={"status": status} if status else None)
         self.status = status
         self.url = url
+        self.lasting = lasting
 
     @property
     def retryable(self) -> bool:
         """Worth an immediate retry (a rate-limit 403 is not: it lasts until the reset)."""
+        if self.lasting:
+            return False
         return self.status == 0 or self.status >= 500 or self.status in _RETRY_STATUSES
+
+    @classmethod
+    def network(cls, exc: BaseException, what: str, url: str) -> HttpError:
+        """``what`` (e.g. "cannot reach host") and one clear phrase for ``exc``."""
+        return cls(f"{what}: {describe_network_error(exc)}", url=url, lasting=lasting(exc))
 
 
 class _Deadline:
@@ -72,11 +86,18 @@ class _Deadline:
     def left(self) -> float:
         return self.end - time.monotonic()
 
-    def check(self) -> None:
-        if self.left() <= 0:
+    def bound(self, timeout: float) -> float:
+        """``timeout`` for one wait, cut to what is left (a socket needs more than 0)."""
+        return max(0.01, min(timeout, self.left()))
+
+    def check(self, cause: BaseException | None = None) -> None:
+        """Raise once the deadline has passed, also when ``cause`` is a socket timeout
+        that ``bound`` cut short to (about) the end."""
+        slack = 0.05 if isinstance(cause, TimeoutError) else 0.0
+        if self.left() <= slack:
             raise HttpError(
                 f"{_host(self.url)} did not finish within {self.seconds:.0f} s", url=self.url
-            )
+            ) from cause
 
 
 @dataclass(frozen=True)
@@ -124,7 +145,7 @@ class HttpClient:
         self._etags: OrderedDict[str, tuple[str, bytes]] = OrderedDict()
         self._etag_entries = etag_entries
         self._lock = threading.Lock()
-        self._local = threading.local()
+        self._transport = Transport()
         self.request_count = 0  # for tests and benchmarks: requests actually sent
 
     # -- policy ---------------------------------------------------------------
@@ -141,18 +162,8 @@ class HttpClient:
                 f"({', '.join(sorted(self.allowed_hosts))})"
             )
 
-    def _session(self) -> requests.Session:
-        session: requests.Session | None = getattr(self._local, "session", None)
-        if session is None:
-            import requests
-
-            session = requests.Session()
-            session.headers["User-Agent"] = USER_AGENT
-            self._local.session = session
-        return session
-
     def _headers_for(self, url: str) -> dict[str, str]:
-        headers: dict[str, str] = {}
+        headers = {"User-Agent": USER_AGENT}
         if self._token_origin is not None and _origin(url) == self._token_origin:
             if self._token:
                 headers["Authorization"] = f"token {self._token}"
@@ -160,9 +171,10 @@ class HttpClient:
         return headers
 
     def _open(
-        self, url: str, headers: dict[str, str], timeout: float | None, deadline: _Deadline
-    ) -> requests.Response:
-        """GET following redirects by hand so each hop is checked against the allow-list."""
+        self, url: str, headers: dict[str, str], read_timeout: float, deadline: _Deadline
+    ) -> Exchange:
+        """GET following redirects by hand so each hop is checked against the allow-list.
+        ``read_timeout`` bounds the connect and each receive, never past ``deadline``."""
         current = url
         for _ in range(MAX_REDIRECTS + 1):
             self.check_url(current)
@@ -170,30 +182,20 @@ class HttpClient:
             hop_headers = {**self._headers_for(current), **headers}
             with self._lock:
                 self.request_count += 1
-            session = self._session()
-            import requests  # loaded by _session
-
             try:
-                resp = session.get(
-                    current,
-                    headers=hop_headers,
-                    timeout=max(0.01, min(timeout or self.timeout, deadline.left())),
-                    allow_redirects=False,
-                    stream=True,
-                )
-            except requests.RequestException as exc:
-                raise HttpError(
-                    f"cannot reach {_host(current)}: {describe_network_error(exc)}", url=url
-                ) from exc
-            if resp.is_redirect or resp.status_code in (301, 302, 303, 307, 308):
-                location = resp.headers.get("Location", "")
-                resp.close()
-                if not location:
-                    raise HttpError("redirect without Location", status=resp.status_code, url=url)
-                current = urljoin(current, location)
-                headers = {k: v for k, v in headers.items() if k != "If-None-Match"}
-                continue
-            return resp
+                answer = self._transport.send(current, hop_headers, deadline.bound(read_timeout))
+            except _NETWORK_ERRORS as exc:
+                deadline.check(exc)
+                raise HttpError.network(exc, f"cannot reach {_host(current)}", url) from exc
+            if answer.status not in _REDIRECTS:
+                return answer
+            with answer:
+                location = answer.headers.get("Location", "")
+                _drain(answer, read_timeout, deadline)
+            if not location:
+                raise HttpError("redirect without Location", status=answer.status, url=url)
+            current = urljoin(current, location)
+            headers = {k: v for k, v in headers.items() if k != "If-None-Match"}
         raise HttpError(f"too many redirects from {_host(url)}", url=url)
 
     # -- API --------------------------------------------------------------------
@@ -243,12 +245,13 @@ class HttpClient:
             remembered = self._etags.get(url) if conditional else None
         if remembered:
             headers["If-None-Match"] = remembered[0]
-        resp = self._open(url, headers, timeout, deadline)
-        with resp:
-            if resp.status_code == 304 and remembered:
-                return HttpResponse(304, remembered[1], dict(resp.headers), not_modified=True)
+        read_timeout = timeout or self.timeout
+        with self._open(url, headers, read_timeout, deadline) as resp:
+            if resp.status == 304 and remembered:
+                _drain(resp, read_timeout, deadline)
+                return HttpResponse(304, remembered[1], resp.headers, not_modified=True)
             buffer = io.BytesIO()
-            _stream(resp, url, buffer, cap, None, deadline)
+            _stream(resp, url, buffer, cap, None, _Reading(read_timeout, deadline))
             body = buffer.getvalue()
             etag = resp.headers.get("ETag")
             if etag and conditional:
@@ -257,7 +260,7 @@ class HttpClient:
                     self._etags.move_to_end(url)
                     while len(self._etags) > self._etag_entries:
                         self._etags.popitem(last=False)
-            return HttpResponse(resp.status_code, body, dict(resp.headers))
+            return HttpResponse(resp.status, body, resp.headers)
 
     def download(
         self,
@@ -292,61 +295,80 @@ class HttpClient:
         timeout: float | None,
         deadline: _Deadline,
     ) -> int:
-        resp = self._open(url, {}, timeout or max(self.timeout, 30.0), deadline)
-        with resp:
-            return _stream(resp, url, dest, max_bytes, progress, deadline)
+        read_timeout = timeout or max(self.timeout, 30.0)
+        with self._open(url, {}, read_timeout, deadline) as resp:
+            return _stream(resp, url, dest, max_bytes, progress, _Reading(read_timeout, deadline))
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """How long one receive may take (``timeout``) and the whole call (``deadline``)."""
+
+    timeout: float
+    deadline: _Deadline
 
 
 def _stream(
-    resp: requests.Response,
+    resp: Exchange,
     url: str,
     dest: IO[bytes],
     cap: int,
     progress: ProgressFn | None,
-    deadline: _Deadline,
+    reading: _Reading,
 ) -> int:
-    """Check the status, then copy the body into ``dest``: at most ``cap`` bytes (refused
-    from the announced length when it is known, else while streaming), complete,
-    within ``deadline``. Returns the bytes written."""
+    """Check the status, then copy the decoded body into ``dest``: at most ``cap`` bytes
+    (refused from the announced length when it is known, else while streaming),
+    complete, within the deadline. Returns the bytes written."""
     _check_status(resp, url)
-    total = _content_length(resp)
+    total = resp.content_length
     if total is not None and total > cap:
         raise PayloadTooLarge(f"{_host(url)} announced {total} bytes, over the {cap} byte cap")
     written = 0
-    for chunk in _body(resp, deadline):
+    for chunk in _body(resp, reading):
         written += len(chunk)
         if written > cap:
             raise PayloadTooLarge(f"{_host(url)} sent more than the {cap} byte cap")
         dest.write(chunk)
         if progress:
             progress(written, total)
-    if total is not None and written < total:
+    if not resp.complete:
         raise HttpError(f"the answer from {_host(url)} was truncated", url=url)
     return written
 
 
-def _body(resp: requests.Response, deadline: _Deadline) -> Iterator[bytes]:
-    """The (decoded) body, chunk by chunk as it arrives, within ``deadline``.
+def _body(resp: Exchange, reading: _Reading) -> Iterator[bytes]:
+    """The decoded body, piece by piece as it arrives, within the deadline.
 
-    ``read1`` returns whatever one receive brings, so a trickling server is
-    checked against the deadline after every receive, not after 64 KiB.
+    Each read takes what one receive brings, so a trickling server is checked
+    against the deadline after every receive, not after 64 KiB; the socket's
+    timeout shrinks with the time left.
     """
-    import requests
-    import urllib3
-
-    raw = resp.raw
+    deadline = reading.deadline
     while True:
         deadline.check()
         try:
-            chunk = raw.read1(CHUNK, decode_content=True)
-        except (urllib3.exceptions.HTTPError, OSError, requests.RequestException) as exc:
-            raise HttpError(
-                f"reading from {_host(deadline.url)} broke off: {describe_network_error(exc)}",
-                url=deadline.url,
-            ) from exc
-        if not chunk:
+            chunk = resp.read(deadline.bound(reading.timeout))
+        except _NETWORK_ERRORS as exc:
+            deadline.check(exc)
+            what = f"reading from {_host(deadline.url)} broke off"
+            raise HttpError.network(exc, what, deadline.url) from exc
+        if chunk is None:
             return
-        yield chunk
+        if chunk:
+            yield chunk
+
+
+def _drain(resp: Exchange, read_timeout: float, deadline: _Deadline) -> None:
+    """Read a small body we do not need (redirect, 304) so the connection can be
+    reused; a body that is large, slow or broken just closes it instead."""
+    read = 0
+    try:
+        for chunk in _body(resp, _Reading(read_timeout, deadline)):
+            read += len(chunk)
+            if read > DRAIN_LIMIT:
+                return
+    except HttpError:
+        return
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
@@ -362,25 +384,13 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     return scheme, (parts.hostname or "").lower(), port
 
 
-def _check_status(resp: requests.Response, url: str) -> None:
-    if not 200 <= resp.status_code < 300:
-        raise HttpError(
-            f"{_host(url)} answered HTTP {resp.status_code}", status=resp.status_code, url=url
-        )
+def _check_status(resp: Exchange, url: str) -> None:
+    if not 200 <= resp.status < 300:
+        raise HttpError(f"{_host(url)} answered HTTP {resp.status}", status=resp.status, url=url)
 
 
 def _host(url: str) -> str:
     return urlsplit(url).hostname or url
-
-
-def _content_length(resp: requests.Response) -> int | None:
-    value = resp.headers.get("Content-Length")
-    if value is None or resp.headers.get("Content-Encoding"):
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        return None
 
 
 def _is_local(url: str) -> bool:
