@@ -3,7 +3,9 @@
 One threaded server on 127.0.0.1 serves four "hosts" as path prefixes:
 ``/web`` (github.com: archive links that redirect), ``/codeload`` (the archive
 host), ``/api`` (repo and commit API with ETag/304) and ``/raw``
-(raw.githubusercontent.com, where the registry lives). Faults (latency, HTTP
+(raw.githubusercontent.com, where the registry lives). ``start(tls=...)`` serves
+https. Extra routes may carry headers (``Content-Encoding`` for a body given
+already compressed) and be sent with chunked transfer encoding. Faults (latency, HTTP
 status, connection reset, truncated body, stall) can be injected per path
 regex. Every request is logged.
 """
@@ -15,6 +17,7 @@ import io
 import json
 import re
 import socket
+import ssl
 import threading
 import time
 import zipfile
@@ -95,6 +98,8 @@ class FakeGitHub(LocalHttpServer):
         self.extra_routes: dict[str, tuple[int, bytes, str]] = {}
         self.redirects: dict[str, str] = {}  # path -> Location
         self.declared_lengths: dict[str, int] = {}  # path -> Content-Length sent (0: none)
+        self.extra_headers: dict[str, dict[str, str]] = {}  # path -> headers sent with it
+        self.chunked: set[str] = set()  # paths sent with Transfer-Encoding: chunked
         self._lock = threading.Lock()
 
     # -- URLs (set by ``start``; reading one before is an AttributeError) ----------
@@ -179,7 +184,7 @@ class FakeGitHub(LocalHttpServer):
             return [p for _, p, _ in self.log if rx.search(p)]
 
     # -- lifecycle ---------------------------------------------------------------
-    def start(self) -> FakeGitHub:
+    def start(self, tls: ssl.SSLContext | None = None) -> FakeGitHub:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -191,7 +196,7 @@ class FakeGitHub(LocalHttpServer):
             def do_GET(self) -> None:
                 fake._handle(self)
 
-        self._serve(Handler)
+        self._serve(Handler, tls)
         self.web_url = f"{self.base}/web"
         self.api_url = f"{self.base}/api"
         self.raw_url = f"{self.base}/raw"
@@ -244,10 +249,13 @@ class FakeGitHub(LocalHttpServer):
             return 302, b"", "text/html", {"Location": self.redirects[path]}
         if path in self.extra_routes:
             status, body, ctype = self.extra_routes[path]
+            headers = dict(self.extra_headers.get(path, {}))
             declared = self.declared_lengths.get(path)
-            if declared is None:
-                return status, body, ctype, {}
-            return status, body, ctype, {"Content-Length": str(declared) if declared else "none"}
+            if path in self.chunked:
+                headers["Content-Length"] = "chunked"
+            elif declared is not None:
+                headers["Content-Length"] = str(declared) if declared else "none"
+            return status, body, ctype, headers
         if path == "/raw/ChuckBuilds/ledmatrix-plugins/main/plugins.json":
             return self._etagged(h, json.dumps(self.registry).encode(), "application/json")
         m = re.fullmatch(r"/web/([^/]+)/([^/]+)/archive/refs/(heads|tags)/(.+)\.zip", path)
@@ -322,6 +330,9 @@ class FakeGitHub(LocalHttpServer):
             length = headers.pop("Content-Length", str(len(body)))
             if length == "none":  # HTTP/1.0 style: no length, the body ends when we close
                 h.close_connection = True
+            elif length == "chunked":
+                h.send_header("Transfer-Encoding", "chunked")
+                body = _chunked(body)
             else:
                 h.send_header("Content-Length", length)
             for key, value in headers.items():
@@ -340,3 +351,9 @@ class FakeGitHub(LocalHttpServer):
                 h.close_connection = True
         except OSError:
             pass
+
+
+def _chunked(body: bytes, size: int = 1000) -> bytes:
+    """``body`` in chunked transfer encoding, ``size`` bytes a chunk."""
+    pieces = [body[i : i + size] for i in range(0, len(body), size)]
+    return b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
