@@ -26,10 +26,10 @@ class ForwardProxy(LocalHttpServer):
 
     def __init__(self, credentials: tuple[str, str] | None = None) -> None:
         self.log: list[tuple[str, str, str]] = []
-        self._expected = ""
+        self.auth = ""  # the Proxy-Authorization it requires ("" for none)
         if credentials is not None:
             pair = f"{credentials[0]}:{credentials[1]}".encode()
-            self._expected = "Basic " + base64.b64encode(pair).decode()
+            self.auth = "Basic " + base64.b64encode(pair).decode()
         self._lock = threading.Lock()
 
     def start(self) -> ForwardProxy:
@@ -67,7 +67,7 @@ class ForwardProxy(LocalHttpServer):
         auth = h.headers.get("Proxy-Authorization", "")
         with self._lock:
             self.log.append((h.command, h.path, auth))
-        if not self._expected or auth == self._expected:
+        if not self.auth or auth == self.auth:
             return True
         h.send_response(407)
         h.send_header("Proxy-Authenticate", 'Basic realm="test"')
