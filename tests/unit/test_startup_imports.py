@@ -1,8 +1,10 @@
 """What the service imports before it can go online.
 
-The install/update path (requests, packaging, importlib.metadata) and schema
-checking (jsonschema) load on first use: importing them costs about a second and
-11 MiB on a Pi-class CPU, and the service does not need them to come online.
+The install/update path (packaging, importlib.metadata) and schema checking
+(jsonschema) load on first use: importing them costs about a second and 11 MiB on a
+Pi-class CPU, and the service does not need them to come online. ``requests`` and
+``urllib3`` are for LEDMatrix plugins only (the store uses ``http.client``):
+``tests/integration/test_http_transport.py`` checks a store fetch leaves them unloaded.
 """
 
 from __future__ import annotations
