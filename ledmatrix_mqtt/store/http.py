@@ -76,19 +76,21 @@ class HttpError(DownloadFailed):
 
 
 class _Deadline:
-    """A monotonic end time for one call; ``left()`` bounds every wait inside it."""
+    """A monotonic end time for one call, and the longest one wait (connect, receive)
+    may take inside it: ``wait()``, cut to what is left."""
 
-    def __init__(self, seconds: float, url: str) -> None:
+    def __init__(self, seconds: float, url: str, wait: float) -> None:
         self.seconds = seconds
         self.url = url
         self.end = time.monotonic() + seconds
+        self._wait = wait
 
     def left(self) -> float:
         return self.end - time.monotonic()
 
-    def bound(self, timeout: float) -> float:
-        """``timeout`` for one wait, cut to what is left (a socket needs more than 0)."""
-        return max(0.01, min(timeout, self.left()))
+    def wait(self) -> float:
+        """The timeout for the next wait (a socket needs more than 0)."""
+        return max(0.01, min(self._wait, self.left()))
 
     def check(self, cause: BaseException | None = None) -> None:
         """Raise once the deadline has passed, also when ``cause`` is a socket timeout
@@ -170,11 +172,8 @@ class HttpClient:
             headers["Accept"] = "application/vnd.github+json"
         return headers
 
-    def _open(
-        self, url: str, headers: dict[str, str], read_timeout: float, deadline: _Deadline
-    ) -> Exchange:
-        """GET following redirects by hand so each hop is checked against the allow-list.
-        ``read_timeout`` bounds the connect and each receive, never past ``deadline``."""
+    def _open(self, url: str, headers: dict[str, str], deadline: _Deadline) -> Exchange:
+        """GET following redirects by hand so each hop is checked against the allow-list."""
         current = url
         for _ in range(MAX_REDIRECTS + 1):
             self.check_url(current)
@@ -183,15 +182,16 @@ class HttpClient:
             with self._lock:
                 self.request_count += 1
             try:
-                answer = self._transport.send(current, hop_headers, deadline.bound(read_timeout))
+                answer = self._transport.send(current, hop_headers, deadline.wait())
             except _NETWORK_ERRORS as exc:
                 deadline.check(exc)
                 raise HttpError.network(exc, f"cannot reach {_host(current)}", url) from exc
+            _LOG.debug("GET %s: HTTP %d", _without_query(current), answer.status)
             if answer.status not in _REDIRECTS:
                 return answer
             with answer:
                 location = answer.headers.get("Location", "")
-                _drain(answer, read_timeout, deadline)
+                _drain(answer, deadline)
             if not location:
                 raise HttpError("redirect without Location", status=answer.status, url=url)
             current = urljoin(current, location)
@@ -217,10 +217,10 @@ class HttpClient:
         cap = self.max_body if max_bytes is None else max_bytes
         if _is_local(url):
             return HttpResponse(200, _read_local(url, cap))
-        deadline = _Deadline(self.get_deadline, url)
+        deadline = _Deadline(self.get_deadline, url, timeout or self.timeout)
         delays = self.retry_delays if retry_delays is None else retry_delays
         return self._retrying(
-            delays, deadline, lambda: self._get_once(url, conditional, timeout, cap, deadline)
+            delays, deadline, lambda: self._get_once(url, conditional, cap, deadline)
         )
 
     @staticmethod
@@ -237,21 +237,18 @@ class HttpClient:
             time.sleep(delay)
         return attempt()
 
-    def _get_once(
-        self, url: str, conditional: bool, timeout: float | None, cap: int, deadline: _Deadline
-    ) -> HttpResponse:
+    def _get_once(self, url: str, conditional: bool, cap: int, deadline: _Deadline) -> HttpResponse:
         headers: dict[str, str] = {}
         with self._lock:
             remembered = self._etags.get(url) if conditional else None
         if remembered:
             headers["If-None-Match"] = remembered[0]
-        read_timeout = timeout or self.timeout
-        with self._open(url, headers, read_timeout, deadline) as resp:
+        with self._open(url, headers, deadline) as resp:
             if resp.status == 304 and remembered:
-                _drain(resp, read_timeout, deadline)
+                _drain(resp, deadline)
                 return HttpResponse(304, remembered[1], resp.headers, not_modified=True)
             buffer = io.BytesIO()
-            _stream(resp, url, buffer, cap, None, _Reading(read_timeout, deadline))
+            _stream(resp, url, buffer, cap, None, deadline)
             body = buffer.getvalue()
             etag = resp.headers.get("ETag")
             if etag and conditional:
@@ -277,35 +274,16 @@ class HttpClient:
             data = _read_local(url, max_bytes)
             dest.write(data)
             return len(data)
-        deadline = _Deadline(self.download_deadline, url)
+        wait = timeout or max(self.timeout, 30.0)
+        deadline = _Deadline(self.download_deadline, url, wait)
 
         def attempt() -> int:
             dest.seek(0)
             dest.truncate()
-            return self._download_once(url, dest, max_bytes, progress, timeout, deadline)
+            with self._open(url, {}, deadline) as resp:
+                return _stream(resp, url, dest, max_bytes, progress, deadline)
 
         return self._retrying(self.retry_delays, deadline, attempt)
-
-    def _download_once(
-        self,
-        url: str,
-        dest: IO[bytes],
-        max_bytes: int,
-        progress: ProgressFn | None,
-        timeout: float | None,
-        deadline: _Deadline,
-    ) -> int:
-        read_timeout = timeout or max(self.timeout, 30.0)
-        with self._open(url, {}, read_timeout, deadline) as resp:
-            return _stream(resp, url, dest, max_bytes, progress, _Reading(read_timeout, deadline))
-
-
-@dataclass(frozen=True)
-class _Reading:
-    """How long one receive may take (``timeout``) and the whole call (``deadline``)."""
-
-    timeout: float
-    deadline: _Deadline
 
 
 def _stream(
@@ -314,7 +292,7 @@ def _stream(
     dest: IO[bytes],
     cap: int,
     progress: ProgressFn | None,
-    reading: _Reading,
+    deadline: _Deadline,
 ) -> int:
     """Check the status, then copy the decoded body into ``dest``: at most ``cap`` bytes
     (refused from the announced length when it is known, else while streaming),
@@ -324,7 +302,7 @@ def _stream(
     if total is not None and total > cap:
         raise PayloadTooLarge(f"{_host(url)} announced {total} bytes, over the {cap} byte cap")
     written = 0
-    for chunk in _body(resp, reading):
+    for chunk in _body(resp, deadline):
         written += len(chunk)
         if written > cap:
             raise PayloadTooLarge(f"{_host(url)} sent more than the {cap} byte cap")
@@ -336,18 +314,17 @@ def _stream(
     return written
 
 
-def _body(resp: Exchange, reading: _Reading) -> Iterator[bytes]:
+def _body(resp: Exchange, deadline: _Deadline) -> Iterator[bytes]:
     """The decoded body, piece by piece as it arrives, within the deadline.
 
     Each read takes what one receive brings, so a trickling server is checked
     against the deadline after every receive, not after 64 KiB; the socket's
     timeout shrinks with the time left.
     """
-    deadline = reading.deadline
     while True:
         deadline.check()
         try:
-            chunk = resp.read(deadline.bound(reading.timeout))
+            chunk = resp.read(deadline.wait())
         except _NETWORK_ERRORS as exc:
             deadline.check(exc)
             what = f"reading from {_host(deadline.url)} broke off"
@@ -358,12 +335,12 @@ def _body(resp: Exchange, reading: _Reading) -> Iterator[bytes]:
             yield chunk
 
 
-def _drain(resp: Exchange, read_timeout: float, deadline: _Deadline) -> None:
+def _drain(resp: Exchange, deadline: _Deadline) -> None:
     """Read a small body we do not need (redirect, 304) so the connection can be
     reused; a body that is large, slow or broken just closes it instead."""
     read = 0
     try:
-        for chunk in _body(resp, _Reading(read_timeout, deadline)):
+        for chunk in _body(resp, deadline):
             read += len(chunk)
             if read > DRAIN_LIMIT:
                 return
@@ -391,6 +368,13 @@ def _check_status(resp: Exchange, url: str) -> None:
 
 def _host(url: str) -> str:
     return urlsplit(url).hostname or url
+
+
+def _without_query(url: str) -> str:
+    """``url`` for a log line: no user info, query or fragment (where secrets travel)."""
+    parts = urlsplit(url)
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname}{port}{parts.path}"
 
 
 def _is_local(url: str) -> bool:
