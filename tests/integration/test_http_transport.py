@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import tracemalloc
 import zlib
 
@@ -178,6 +179,18 @@ def test_network_failures_are_one_clear_line(fake_github: FakeGitHub) -> None:
     with pytest.raises(HttpError) as reset:
         client(fake_github).get(fake_github.raw_url + "/reset")
     assert reset.value.message == "cannot reach 127.0.0.1: the connection broke off"
+
+
+def test_the_socket_timeout_shrinks_with_the_deadline(fake_github: FakeGitHub) -> None:
+    """Bytes come every 0.9 s, inside the 1 s read timeout: the wait after the second byte
+    is cut to the 0.1 s left of the 1 s deadline, not left to run until the third (1.8 s)."""
+    url = route(fake_github, "pause", b"wxyz")
+    fake_github.add_fault("/raw/pause", "trickle", 0.9)
+    http = client(fake_github, timeout=1.0, get_deadline=1.0)
+    started = time.monotonic()
+    with pytest.raises(HttpError, match="did not finish within 1 s"):
+        http.get(url)
+    assert time.monotonic() - started < 1.5
 
 
 _NO_REQUESTS_PROBE = """
