@@ -190,7 +190,7 @@ class HttpClient:
             if answer.status not in _REDIRECTS:
                 return answer
             with answer:
-                location = answer.headers.get("Location", "")
+                location = answer.header("Location") or ""
                 _drain(answer, deadline)
             if not location:
                 raise HttpError("redirect without Location", status=answer.status, url=url)
@@ -250,7 +250,7 @@ class HttpClient:
             buffer = io.BytesIO()
             _stream(resp, url, buffer, cap, None, deadline)
             body = buffer.getvalue()
-            etag = resp.headers.get("ETag")
+            etag = resp.header("ETag")
             if etag and conditional:
                 with self._lock:
                     self._etags[url] = (etag, body)

@@ -39,7 +39,8 @@ CHUNK = 64 * 1024
 ACCEPT_ENCODING = "gzip, deflate"
 _WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 _URL_SAFE = "!#$%&'()*+,/:;=?@[]~"  # what ``requests`` leaves unquoted in a URL
-_STALE = (ConnectionResetError, ConnectionAbortedError, BrokenPipeError)  # RemoteDisconnected too
+# a kept-alive connection the server closed (RemoteDisconnected is a ConnectionResetError)
+_STALE = (ConnectionResetError, ConnectionAbortedError, BrokenPipeError, ssl.SSLEOFError)
 
 
 @dataclass(frozen=True)
@@ -116,16 +117,22 @@ class Exchange:
         sock: socket.socket,
         resp: http.client.HTTPResponse,
     ) -> None:
-        self._transport, self._key, self._conn, self._sock, self._resp = (
-            transport, key, conn, sock, resp
-        )  # fmt: skip
+        self._transport = transport
+        self._key = key
+        self._conn = conn
+        self._sock = sock
+        self._resp = resp
         self.status = resp.status
-        self.headers = dict(resp.getheaders())
+        self.headers = dict(resp.getheaders())  # as sent; ``header`` looks up any case
         encoding = (resp.getheader("Content-Encoding") or "").strip().lower()
         self._decoder = _Decoder(encoding) if encoding in _WBITS else None
         self._raw_length = _int_or_none(resp.getheader("Content-Length"))
         self._raw_read = 0
         self._ended = False
+
+    def header(self, name: str) -> str | None:
+        """The header ``name``, whatever case the server wrote it in."""
+        return self._resp.getheader(name)
 
     @property
     def content_length(self) -> int | None:

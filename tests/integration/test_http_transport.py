@@ -161,6 +161,17 @@ def test_chunked_and_read_to_close_answers(fake_github: FakeGitHub) -> None:
         http.get(chunked)
 
 
+def test_headers_are_read_whatever_their_case(fake_github: FakeGitHub) -> None:
+    tagged = route(fake_github, "tagged", DATA, etag='"v1"')
+    fake_github.extra_routes["/raw/moved"] = (302, b"", "text/html")
+    fake_github.extra_headers["/raw/moved"] = {"location": "/raw/tagged"}
+    http = client(fake_github)
+    assert http.get(fake_github.raw_url + "/moved").body == DATA
+    http.get(tagged)
+    http.get(tagged)
+    assert fake_github.log[-1][2].get("If-None-Match") == '"v1"'
+
+
 # -- failures ---------------------------------------------------------------------------------
 def test_network_failures_are_one_clear_line(fake_github: FakeGitHub) -> None:
     with socket.socket() as sock:  # a port nothing listens on
