@@ -165,7 +165,7 @@ class HttpClient:
             )
 
     def _headers_for(self, url: str) -> dict[str, str]:
-        headers = {"User-Agent": USER_AGENT}
+        headers = {"User-Agent": USER_AGENT, "Accept": "*/*"}
         if self._token_origin is not None and _origin(url) == self._token_origin:
             if self._token:
                 headers["Authorization"] = f"token {self._token}"
