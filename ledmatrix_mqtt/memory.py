@@ -9,7 +9,7 @@ plugins). :func:`limit_arenas` caps them before any thread starts;
 An explicit ``MALLOC_ARENA_MAX`` in the environment wins over the cap.
 
 Python's cyclic collector is paused while the service starts
-(:func:`pause_collector`) and resumed with everything start-up built frozen out
+(:func:`pause_collector`) and resumed, after one collection, with what start-up built frozen out
 of its reach (:func:`resume_collector`): start-up creates the long-lived bulk of
 the heap (modules, classes, config), and collecting over it as it grows cost
 about 5 % of the CPU to ``online``; frozen, it is never traversed again, so a
@@ -73,7 +73,8 @@ def pause_collector() -> None:
 
 
 def resume_collector() -> None:
-    """Move every object alive now to the collector's permanent generation, then resume
-    automatic collections (objects freed by reference counting are freed as always)."""
+    """Collect once (cycles start-up left behind), move every object still alive to the
+    collector's permanent generation, then resume automatic collections."""
+    gc.collect()
     gc.freeze()
     gc.enable()
