@@ -187,8 +187,9 @@ class StoreApi(Protocol):
     def set_enabled(self, plugin_id: str, enabled: bool) -> InstalledPlugin: ...
 
     # plugin settings and rotation order
-    def plugin_settings(self, plugin_id: str) -> PluginSettings:
-        """Effective settings (secrets masked) and the simple settings HA can edit."""
+    def settings_of(self, plugins: Sequence[InstalledPlugin]) -> dict[str, PluginSettings]:
+        """Each plugin's effective settings (secrets masked) and the simple settings HA can
+        edit, from one read of the files; a plugin without a readable schema is left out."""
         ...
 
     def configure(self, plugin_id: str, changes: Mapping[str, Any]) -> PluginSettings:

@@ -69,7 +69,7 @@ class Service:
         self.display: DisplayController | None = None
         self.frontend: MqttFrontend | None = None
         self.reconcile_done = threading.Event()
-        self._trim_after_startup = False  # `run` (the process is ours) turns it on
+        self._own_process = False  # `run` turns it on: heap and collector tuning are ours
         self._boot: frozenset[str] = frozenset()
 
     # -- lifecycle ------------------------------------------------------------------
@@ -135,7 +135,8 @@ class Service:
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
         memory.limit_arenas()  # before the first thread starts
-        self._trim_after_startup = True
+        memory.pause_collector()  # resumed once online (or its wait is over)
+        self._own_process = True
         self.start()
         _LOG.info("ledmatrix-mqtt %s running as %s", __version__, self.config.device.id)
         try:
@@ -180,8 +181,9 @@ class Service:
 
     # -- helpers ------------------------------------------------------------------------
     def _after_online(self) -> None:
-        """Start-up work that waits (bounded) for ``online``: plugin loads, then the reconcile;
-        once the loads are done, the passed schema checks are saved and the heap trimmed.
+        """Start-up work that waits (bounded) for ``online``: the collector resumes, plugin
+        loads go, then the reconcile; once the loads are done, the passed schema checks are
+        saved and the heap trimmed.
 
         Loading plugins, the registry fetch and the reconcile (which loads the HTTP stack)
         would otherwise compete with getting online on a slow CPU. The plugin the panel
@@ -192,6 +194,8 @@ class Service:
         self.frontend.wait_attempted(BOOT_LOAD_DELAY_S)
         self.display.release_loads(self._boot)
         self.frontend.wait_online(STARTUP_WORK_DELAY_S)
+        if self._own_process:
+            memory.resume_collector()
         if self._stopped.is_set():
             return  # stopped before online: nothing to load into
         self.display.release_loads()
@@ -199,7 +203,7 @@ class Service:
             self._reconcile_once()
         settled = self.display.wait_loaded(STARTUP_WORK_DELAY_S)
         PASSED.flush()  # the checks the loads passed, for the next start
-        if settled and self._trim_after_startup:
+        if settled and self._own_process:
             memory.trim()  # what loading and the reconcile freed goes back to the system
 
     def _reconcile_once(self) -> None:

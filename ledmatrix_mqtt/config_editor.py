@@ -245,10 +245,15 @@ class ConfigEditor:
 
     def secrets_block(self, plugin_id: str) -> dict[str, Any]:
         """``plugins.<id>`` of the secrets file beside the config (empty if none)."""
+        return self.secrets_blocks().get(plugin_id, {})
+
+    def secrets_blocks(self) -> dict[str, dict[str, Any]]:
+        """Every ``plugins.<id>`` mapping of the secrets file beside the config."""
         data = read_yaml(self.path.with_name(SECRETS_NAME))
         plugins = data.get("plugins") if isinstance(data, Mapping) else None
-        block = plugins.get(plugin_id) if isinstance(plugins, Mapping) else None
-        return dict(block) if isinstance(block, Mapping) else {}
+        if not isinstance(plugins, Mapping):
+            return {}
+        return {str(k): dict(v) for k, v in plugins.items() if isinstance(v, Mapping)}
 
 
 SCHEDULE_KEYS = ("schedule", "dim_schedule")

@@ -7,10 +7,18 @@ on a Raspberry Pi budget the arenas alone held about 6 MiB (15 arenas, 10
 plugins). :func:`limit_arenas` caps them before any thread starts;
 :func:`trim` hands freed heap pages back once start-up work has settled.
 An explicit ``MALLOC_ARENA_MAX`` in the environment wins over the cap.
+
+Python's cyclic collector is paused while the service starts
+(:func:`pause_collector`) and resumed, after one collection, with what start-up built frozen out
+of its reach (:func:`resume_collector`): start-up creates the long-lived bulk of
+the heap (modules, classes, config), and collecting over it as it grows cost
+about 5 % of the CPU to ``online``; frozen, it is never traversed again, so a
+later collection (in the middle of a command) stays short.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import sys
@@ -57,3 +65,16 @@ def trim() -> bool:
     released = bool(libc.malloc_trim(0))
     _LOG.debug("malloc_trim released memory: %s", released)
     return released
+
+
+def pause_collector() -> None:
+    """Stop automatic cyclic collections until :func:`resume_collector`."""
+    gc.disable()
+
+
+def resume_collector() -> None:
+    """Collect once (cycles start-up left behind), move every object still alive to the
+    collector's permanent generation, then resume automatic collections."""
+    gc.collect()
+    gc.freeze()
+    gc.enable()

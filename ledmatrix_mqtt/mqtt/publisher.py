@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ledmatrix_mqtt.api import DisplayApi, ReconcileReport, SearchResult, StoreApi
 from ledmatrix_mqtt.core.models import InstalledPlugin
-from ledmatrix_mqtt.errors import LedMatrixError, StorageFailed
+from ledmatrix_mqtt.errors import StorageFailed
 from ledmatrix_mqtt.fsutil import atomic_write_json, read_json
 from ledmatrix_mqtt.mqtt import discovery, ha_layout, settings_entities, state
 from ledmatrix_mqtt.mqtt.discovery import DeviceInfo
@@ -165,10 +165,10 @@ class StatePublisher:
         rotation = self._display.rotation()
         messages = [settings_entities.rotation_state_message(self._topics, rotation)]
         entities = [settings_entities.rotation_entity(self._topics)]
+        every = self._store.settings_of(installed)  # no readable schema: its state says why
         for plugin in installed:
-            try:
-                current = self._store.plugin_settings(plugin.id)
-            except LedMatrixError:  # no readable schema: the plugin's own state shows why
+            current = every.get(plugin.id)
+            if current is None:
                 continue
             messages.append(settings_entities.settings_state_message(self._topics, current))
             entities += settings_entities.setting_entities(

@@ -18,6 +18,7 @@ _REPLY_NAME = re.compile(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*")
 MAX_REPLY_NAME = 64
 
 _OBJECT_ID_OK = re.compile(r"[A-Za-z0-9-]")
+_OBJECT_ID_SAFE = re.compile(r"[A-Za-z0-9-]*")
 
 
 def object_id(plugin_id: str) -> str:
@@ -25,6 +26,8 @@ def object_id(plugin_id: str) -> str:
 
     ``_`` becomes ``_u`` and ``.`` becomes ``_d`` so ``a.b`` and ``a_b`` never collide.
     """
+    if _OBJECT_ID_SAFE.fullmatch(plugin_id):
+        return plugin_id  # most ids: nothing to escape
     out = []
     for ch in plugin_id:
         if _OBJECT_ID_OK.fullmatch(ch):

@@ -12,9 +12,9 @@ started again while its thread runs (a later ``sync`` with the same files
 and config leaves it alone), and if it does finish after all it joins late.
 A load whose spec changed or was removed meanwhile is cleaned up on arrival.
 While loads are held (``hold_loads``, used during service start-up so that
-getting online has the CPU), ``sync`` starts them but they wait for
-``release_loads`` before doing any work (which may let a few go first), and
-``sync`` does not wait for them.
+getting online has the CPU), ``sync`` parks them without a thread until
+``release_loads`` lets them go (it may let a few go first), and ``sync`` does
+not wait for them.
 """
 
 from __future__ import annotations
@@ -115,9 +115,10 @@ class PluginTable:
         self._prints: dict[str, _Fingerprint] = {}
         self._errors: dict[str, str] = {}
         self._slots: tuple[Slot, ...] = ()
-        self._gate = threading.Condition()
+        self._gate = threading.Lock()
         self._held = False  # loads wait, except those of the plugins in _let_through
         self._let_through: set[str] = set()
+        self._parked: dict[str, tuple[PluginSpec, _Load]] = {}  # held loads, no thread yet
         self.sink_factory: Callable[[str], Callable[..., None]] | None = None
 
     def hold_loads(self) -> None:
@@ -132,11 +133,33 @@ class PluginTable:
                 self._held = False
             else:
                 self._let_through.update(plugin_ids)
-            self._gate.notify_all()
+            going = [k for k in self._parked if self._may_go(k)]
+            loads = [self._parked.pop(k) for k in going]
+        for spec, load in loads:
+            self._start(spec, load)
 
-    def _wait_release(self, plugin_id: str) -> None:
+    def _may_go(self, plugin_id: str) -> bool:
+        return not self._held or plugin_id in self._let_through
+
+    def _launch(self, spec: PluginSpec, load: _Load) -> None:
+        """Start the load, or park it until ``release_loads`` lets it go: a held load has
+        no thread yet, so holding fifty loads costs no thread starts before ``online``."""
         with self._gate:
-            self._gate.wait_for(lambda: not self._held or plugin_id in self._let_through)
+            if not self._may_go(spec.id):
+                self._parked[spec.id] = (spec, load)
+                return
+            self._parked.pop(spec.id, None)
+        self._start(spec, load)
+
+    def _start(self, spec: PluginSpec, load: _Load) -> None:
+        with self._lock:
+            if self._loading.get(spec.id) is not load:  # replaced or dropped while parked
+                load.done.set()
+                return
+        worker = threading.Thread(
+            target=self._load, args=(spec, load), name=f"load-{spec.id}", daemon=True
+        )
+        worker.start()
 
     def get(self, plugin_id: str) -> LoadedPlugin | None:
         with self._lock:
@@ -203,18 +226,16 @@ class PluginTable:
         with self._lock:
             self._loading.pop(spec.id, None)  # a stale load is discarded when it returns
             if not spec.enabled:
+                with self._gate:
+                    self._parked.pop(spec.id, None)
                 return None
             load = _Load(fingerprint)
             self._loading[spec.id] = load
-        worker = threading.Thread(
-            target=self._load, args=(spec, load), name=f"load-{spec.id}", daemon=True
-        )
-        worker.start()
+        self._launch(spec, load)
         return load
 
     def _load(self, spec: PluginSpec, load: _Load) -> None:
         """Load thread: build the plugin, then hand it over (or record the error)."""
-        self._wait_release(spec.id)
         timer = threading.Timer(self._load_timeout, self._overdue, args=(spec.id, load))
         timer.name = f"load-deadline-{spec.id}"
         timer.daemon = True

@@ -323,9 +323,10 @@ class PluginStore:
 
     # -- plugin settings and rotation order (not queued: they answer at once, like
     # set_enabled, and the config editor serialises the writes) ------------------------
-    def plugin_settings(self, plugin_id: str) -> PluginSettings:
-        """The plugin's effective settings (secrets masked) and its simple settings."""
-        return self._settings_service.current(mutations.installed(self, plugin_id))
+    def settings_of(self, plugins: Sequence[InstalledPlugin]) -> dict[str, PluginSettings]:
+        """Each plugin's effective settings (secrets masked) and simple settings; a plugin
+        without a readable schema is left out."""
+        return self._settings_service.current_many(plugins)
 
     def configure(self, plugin_id: str, changes: Mapping[str, Any]) -> PluginSettings:
         """Change the plugin's settings (a merge-patch); the plugin reloads with them.

@@ -18,7 +18,7 @@ from ledmatrix_mqtt.core.ids import PluginId
 from ledmatrix_mqtt.core.models import InstalledPlugin
 from ledmatrix_mqtt.core.plugin_settings import PluginSettings, apply_changes, public_settings
 from ledmatrix_mqtt.core.simple_settings import simple_settings
-from ledmatrix_mqtt.errors import InvalidPayload, NotInstalled
+from ledmatrix_mqtt.errors import InvalidPayload, LedMatrixError, NotInstalled
 from ledmatrix_mqtt.passed_checks import read_schema
 
 MAX_ROTATION_ENTRIES = 200
@@ -30,6 +30,8 @@ class SettingsEditor(Protocol):
     def plugin_blocks(self) -> dict[str, dict[str, Any]]: ...
 
     def secrets_block(self, plugin_id: str) -> dict[str, Any]: ...
+
+    def secrets_blocks(self) -> dict[str, dict[str, Any]]: ...
 
     def update_block(
         self, plugin_id: PluginId, build: Callable[[dict[str, Any]], dict[str, Any]]
@@ -52,6 +54,21 @@ class PluginSettingsService:
         schema = read_schema(Path(plugin.path))
         block = self._editor.plugin_blocks().get(plugin.id) or {}
         return self._public(schema, plugin.id, block, self._editor.secrets_block(plugin.id))
+
+    def current_many(self, plugins: Sequence[InstalledPlugin]) -> dict[str, PluginSettings]:
+        """Each plugin's effective settings (secrets masked) and simple settings, from one
+        read of the config and secrets files; a plugin whose schema is unreadable is left
+        out."""
+        blocks, secrets = self._editor.plugin_blocks(), self._editor.secrets_blocks()
+        out: dict[str, PluginSettings] = {}
+        for plugin in plugins:
+            try:
+                schema = read_schema(Path(plugin.path))
+            except LedMatrixError:
+                continue
+            block, hidden = blocks.get(plugin.id) or {}, secrets.get(plugin.id) or {}
+            out[plugin.id] = self._public(schema, plugin.id, block, hidden)
+        return out
 
     def configure(self, plugin: InstalledPlugin, changes: Mapping[str, Any]) -> PluginSettings:
         """Merge-patch the plugin's block with ``changes``, validated, then write it.

@@ -17,6 +17,7 @@ import jinja2
 import pytest
 import yaml
 
+from ledmatrix_mqtt.core.plugin_settings import PluginSettings
 from ledmatrix_mqtt.mqtt.settings_entities import (
     rotation_entity,
     setting_entities,
@@ -42,6 +43,14 @@ GREEN = (0, 255, 0)
 
 def config_doc(app: Appliance) -> dict[str, Any]:
     return dict(yaml.safe_load(app.config_path.read_text()))
+
+
+def clock_settings(app: Appliance) -> PluginSettings:
+    store = app.service.store
+    assert store is not None
+    clock = store.inventory.get("clock")
+    assert clock is not None
+    return store.settings_of([clock])["clock"]
 
 
 def test_configure_reloads_the_plugin_live_and_keeps_the_config_comments(
@@ -194,9 +203,9 @@ def test_home_assistant_entities_drive_configure_and_rotation(appliance: Applian
     """What HA sends for the settings entities (templates rendered with Jinja2, as HA does)
     is accepted by the running service and changes the panel and the file."""
     app = appliance
-    assert app.service.store is not None and app.service.display is not None
+    assert app.service.display is not None
     topics = Topics.from_config(app.config)
-    settings = app.service.store.plugin_settings("clock")
+    settings = clock_settings(app)
     entities = {e.object_id: e for e in setting_entities(topics, "clock", "Clock", settings)}
     jinja = jinja2.Environment(autoescape=False)  # the templates make JSON, not HTML
 
@@ -204,7 +213,7 @@ def test_home_assistant_entities_drive_configure_and_rotation(appliance: Applian
     payload = jinja.from_string(colour.body["command_template"]).render(value="#00ff00")
     reply = app.ha_publish(colour.body["command_topic"], payload)
     assert reply["status"] == "ok", reply
-    state = settings_state_message(topics, app.service.store.plugin_settings("clock"))
+    state = settings_state_message(topics, clock_settings(app))
     shown = jinja.from_string(colour.body["value_template"]).render(
         value_json=json.loads(state.payload)
     )

@@ -379,8 +379,24 @@ def test_held_loads_wait_for_release_and_sync_returns_without_waiting(make) -> N
     c.sync_plugins(builtin_specs({}))
     assert time.monotonic() - started < 0.4, "sync waited for held loads"
     assert not wait_until(lambda: c.plugins.loaded_ids(), timeout=1.0), "loaded while held"
+    assert not load_threads(), "a held load started a thread before its release"
     c.release_loads()
     assert wait_until(lambda: set(c.plugins.loaded_ids()) == {"clock", "status", "text"}, 10)
+
+
+def load_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("load-")]
+
+
+def test_a_held_load_changed_before_its_release_loads_once_with_the_new_config(make) -> None:
+    c = make()
+    c.hold_loads()
+    c.sync_plugins(builtin_specs({}))
+    c.sync_plugins(builtin_specs({"text": {"enabled": False}}))
+    c.release_loads()
+    assert wait_until(lambda: set(c.plugins.loaded_ids()) == {"clock", "status"}, 10)
+    assert not wait_until(lambda: "text" in c.plugins.loaded_ids(), timeout=0.5), "disabled"
+    assert not any(s.loading for s in c.runtime_status())
 
 
 def test_released_boot_plugin_loads_while_the_other_held_loads_keep_waiting(make) -> None:

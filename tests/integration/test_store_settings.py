@@ -82,7 +82,9 @@ def test_configure_writes_notifies_once_and_returns_effective_settings(
     assert "# the user's own words" in text and "# keep me" in text
     assert yaml.safe_load(text)["plugins"]["clock"] == {"enabled": False, "show_date": False}
     assert store.inventory.get("clock").enabled is False  # type: ignore[union-attr]
-    assert store.plugin_settings("clock").values == settings.values
+    clock = store.inventory.get("clock")
+    assert clock is not None
+    assert store.settings_of([clock])["clock"].values == settings.values
 
 
 def test_refused_changes_touch_neither_the_file_nor_the_display(

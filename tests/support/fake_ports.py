@@ -233,6 +233,9 @@ class FakeStore:
             values = self.settings.get(plugin_id, {})
             return PluginSettings(plugin_id, values, simple_settings(None))
 
+    def settings_of(self, plugins: Sequence[InstalledPlugin]) -> dict[str, PluginSettings]:
+        return {p.id: self.plugin_settings(p.id) for p in plugins if p.id in self.installed}
+
     def configure(self, plugin_id: str, changes: Mapping[str, Any]) -> PluginSettings:
         self._maybe_fail("configure")
         with self._lock:

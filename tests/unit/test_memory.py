@@ -63,3 +63,31 @@ def test_capped_service_threads_share_one_secondary_arena() -> None:
 def test_arena_cap_from_the_environment_wins(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
     assert memory.limit_arenas() is False
+
+
+_COLLECTOR = """
+import gc, weakref
+from ledmatrix_mqtt import memory
+class Node:
+    pass
+memory.pause_collector()
+assert not gc.isenabled()
+garbage = [Node() for _ in range(5_000)]
+for node in garbage:
+    node.me = node
+watch = weakref.ref(garbage[0])
+kept = [[] for _ in range(50_000)]
+del garbage, node
+print(gc.get_count()[0] > 700 and watch() is not None, end=" ")  # no collection ran
+memory.resume_collector()
+print(gc.isenabled(), watch() is None, gc.get_freeze_count() > 50_000, gc.collect() == 0)
+"""
+
+
+def test_the_collector_pauses_for_start_up_and_resumes_with_its_objects_frozen() -> None:
+    """Start-up's garbage is collected once; what it keeps is frozen, never traversed again."""
+    done = subprocess.run(
+        [sys.executable, "-c", _COLLECTOR], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr[-1000:]
+    assert done.stdout.split() == ["True"] * 5
