@@ -12,12 +12,12 @@ so the panel always shows the frame the store recorded last.
 from __future__ import annotations
 
 import hashlib
-import io
 import threading
 
 from PIL import Image
 
 from ledmatrix_mqtt.runtime.backends.base import PanelBackend
+from ledmatrix_mqtt.runtime.png import encode_png
 from ledmatrix_mqtt.runtime.snapshot import FrameSnapshot
 
 
@@ -78,7 +78,5 @@ class FrameStore:
     def png(self) -> bytes:
         with self._lock:
             if self._png is None:
-                buffer = io.BytesIO()
-                self._image.save(buffer, format="PNG")
-                self._png = buffer.getvalue()
+                self._png = encode_png(self._image)
             return self._png

@@ -9,7 +9,6 @@ always catches up with the panel. A failed write is logged, never raised.
 
 from __future__ import annotations
 
-import io
 import logging
 import threading
 import time
@@ -19,6 +18,7 @@ from PIL import Image
 
 from ledmatrix_mqtt.errors import StorageFailed
 from ledmatrix_mqtt.fsutil import atomic_write_bytes
+from ledmatrix_mqtt.runtime.png import encode_png
 
 _LOG = logging.getLogger(__name__)
 SNAPSHOT_NAME = Path("frames") / "current.png"
@@ -59,16 +59,15 @@ class FrameSnapshot:
             self._written_at = time.monotonic()
         if image is None:
             return
-        buffer = io.BytesIO()
-        image.save(buffer, format="PNG")
+        png = encode_png(image)
         try:
-            atomic_write_bytes(self.path, buffer.getvalue())
+            atomic_write_bytes(self.path, png)
         except StorageFailed as exc:
             _LOG.debug("frame snapshot failed: %s", exc.message)
             return
         with self._lock:
             self.writes += 1
-            self.bytes_written += len(buffer.getvalue())
+            self.bytes_written += len(png)
 
     def close(self) -> None:
         """Write the last frame if it is still waiting for its turn."""
