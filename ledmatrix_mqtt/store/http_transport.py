@@ -9,9 +9,12 @@ caller's (``store/http.py``); this module only moves bytes.
   A pooled connection the server has closed is dropped before use, and a reused
   one that breaks before the first byte of the answer is re-sent once on a new
   connection (the server closed it while we were sending).
-- TLS: ``ssl.create_default_context()`` (certificate and host name checked against
-  the system CA store, which honours ``SSL_CERT_FILE``), made once, at the first
-  https request.
+- TLS: certificate and host name checked as ``ssl.create_default_context()`` does,
+  with one context made at the first https request (``tls_context``). Its CAs come
+  from the hashed certificate directory (``SSL_CERT_DIR`` or OpenSSL's default),
+  where OpenSSL looks one up by subject hash when a handshake needs it; when
+  ``SSL_CERT_FILE`` is set or the directory holds no hash link, from the whole
+  system CA store, parsed up front.
 - Proxies: ``http_proxy``/``https_proxy``/``all_proxy``/``no_proxy`` from the
   environment, read per request as ``requests`` did. https goes through a CONNECT
   tunnel, http as an absolute-URI request to the proxy; ``user:pass@`` in the proxy
@@ -24,12 +27,15 @@ from __future__ import annotations
 
 import base64
 import http.client
+import os
+import re
 import select
 import socket
 import ssl
 import threading
 import urllib.request
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import quote, unquote, urlsplit
 
@@ -41,6 +47,7 @@ _WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate":
 _URL_SAFE = "!#$%&'()*+,/:;=?@[]~"  # what ``requests`` leaves unquoted in a URL
 # a kept-alive connection the server closed (RemoteDisconnected is a ConnectionResetError)
 _STALE = (ConnectionResetError, ConnectionAbortedError, BrokenPipeError, ssl.SSLEOFError)
+_HASH_LINK = re.compile(r"[0-9a-f]{8}\.[0-9]+")  # OpenSSL's <subject hash>.<n> CA name
 
 
 @dataclass(frozen=True)
@@ -299,8 +306,34 @@ class Transport:
     def _tls_context(self) -> ssl.SSLContext:
         with self._tls_lock:
             if self._tls is None:
-                self._tls = ssl.create_default_context()
+                self._tls = tls_context(os.environ, ssl.get_default_verify_paths())
             return self._tls
+
+
+def tls_context(environ: Mapping[str, str], paths: ssl.DefaultVerifyPaths) -> ssl.SSLContext:
+    """A client context that checks certificates and host names exactly as
+    ``ssl.create_default_context()`` does. Its CAs are looked up in ``hashed_ca_dir``
+    when there is one (nothing parsed up front), else the whole system store is loaded."""
+    folder = hashed_ca_dir(environ, paths)
+    if folder is None:
+        return ssl.create_default_context()
+    return ssl.create_default_context(capath=folder)
+
+
+def hashed_ca_dir(environ: Mapping[str, str], paths: ssl.DefaultVerifyPaths) -> str | None:
+    """The certificate directory to look CAs up in by subject hash: ``SSL_CERT_DIR``,
+    else OpenSSL's default. None when ``SSL_CERT_FILE`` is set (that file must stay the
+    trust) or the directory holds no OpenSSL hash link (it is not a CA directory)."""
+    if paths.openssl_cafile_env in environ:
+        return None
+    folder = environ.get(paths.openssl_capath_env, paths.openssl_capath)
+    try:
+        with os.scandir(folder) as entries:
+            if any(_HASH_LINK.fullmatch(entry.name) for entry in entries):
+                return folder
+    except OSError:  # missing, unreadable, not a directory, a list of directories
+        pass
+    return None
 
 
 def _dropped(sock: socket.socket) -> bool:

@@ -1,17 +1,24 @@
-"""HttpClient over TLS (a certificate made for the test) and through a local forward proxy
+"""HttpClient over TLS (a certificate made for the test, its CA trusted through
+``SSL_CERT_FILE`` or a hashed ``SSL_CERT_DIR``) and through a local forward proxy
 configured the way ``requests`` honoured it: ``*_proxy``/``no_proxy`` in the environment."""
 
 from __future__ import annotations
 
+import http.client
 import io
 import logging
+import os
 import ssl
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
 from ledmatrix_mqtt.errors import Forbidden
 from ledmatrix_mqtt.store.http import HttpClient, HttpError
+from ledmatrix_mqtt.store.http_transport import hashed_ca_dir, tls_context
 from tests.support.fake_github import FakeGitHub
 from tests.support.forward_proxy import ForwardProxy
 from tests.support.mosquitto import TlsFiles, make_tls
@@ -89,6 +96,81 @@ def test_a_certificate_trusted_through_ssl_cert_file_serves_the_store(
     )
     assert sink.getvalue().startswith(b"PK")
     assert https_github.connections == 1  # one handshake for all four requests
+
+
+def ca_dir(folder: Path, ca: Path, *, hashed: bool) -> Path:
+    """``folder`` holding a link to ``ca``: under its OpenSSL subject-hash name, or not."""
+    name = "ca.pem"
+    if hashed:
+        digest = subprocess.run(
+            ["openssl", "x509", "-hash", "-noout", "-in", str(ca)],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        name = f"{digest}.0"
+    folder.mkdir()
+    (folder / name).symlink_to(ca)
+    return folder
+
+
+def test_a_hashed_ca_directory_is_searched_at_the_handshake_not_loaded_up_front(
+    https_github: FakeGitHub, tls: TlsFiles, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.setenv("SSL_CERT_DIR", str(ca_dir(tmp_path / "certs", tls.ca, hashed=True)))
+    https_github.set_registry([{"id": "a", "name": "A"}])
+    assert client(https_github).get(https_github.registry_url).status == 200
+
+    context = tls_context(os.environ, ssl.get_default_verify_paths())
+    default = ssl.create_default_context()
+    assert (context.verify_mode, context.check_hostname) == (ssl.CERT_REQUIRED, True)
+    assert context.minimum_version == default.minimum_version
+    assert context.cert_store_stats()["x509_ca"] == 0  # nothing parsed before a handshake
+    url = urlsplit(https_github.registry_url)
+    conn = http.client.HTTPSConnection(url.netloc, context=context)
+    try:
+        conn.request("GET", url.path)
+        assert conn.getresponse().status == 200
+    finally:
+        conn.close()
+    assert context.cert_store_stats()["x509_ca"] == 1  # the one CA the handshake needed
+
+
+def test_a_ca_directory_without_hash_links_falls_back_to_the_system_store(
+    https_github: FakeGitHub, tls: TlsFiles, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    plain = ca_dir(tmp_path / "certs", tls.ca, hashed=False)
+    monkeypatch.setenv("SSL_CERT_DIR", str(plain))
+    paths = ssl.get_default_verify_paths()
+    assert hashed_ca_dir(os.environ, paths) is None
+    assert hashed_ca_dir({"SSL_CERT_DIR": str(tmp_path / "missing")}, paths) is None
+    assert hashed_ca_dir({}, paths._replace(openssl_capath=str(plain))) is None
+    fallback = tls_context(os.environ, paths).cert_store_stats()
+    assert fallback == ssl.create_default_context().cert_store_stats()  # the same CAs, loaded
+    https_github.set_registry([])
+    with pytest.raises(HttpError) as caught:
+        client(https_github).get(https_github.registry_url)
+    assert caught.value.message.startswith(
+        "cannot reach 127.0.0.1: its TLS certificate is not trusted ("
+    )
+
+
+def test_ssl_cert_file_wins_over_a_hashed_ca_directory(
+    https_github: FakeGitHub, tls: TlsFiles, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    other = make_tls(tmp_path / "other")  # a CA that did not sign the server's certificate
+    hashed = ca_dir(tmp_path / "certs", other.ca, hashed=True)
+    paths = ssl.get_default_verify_paths()._replace(openssl_capath=str(hashed))
+    assert hashed_ca_dir({}, paths) == str(hashed)  # OpenSSL's default directory is used
+    monkeypatch.setenv("SSL_CERT_DIR", str(hashed))
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls.ca))
+    assert hashed_ca_dir(os.environ, paths) is None
+    context = tls_context(os.environ, paths)
+    assert context.cert_store_stats()["x509_ca"] == 1  # the file, parsed up front
+    https_github.set_registry([])
+    assert client(https_github).get(https_github.registry_url).status == 200
 
 
 # -- proxies ----------------------------------------------------------------------------------
