@@ -14,7 +14,6 @@ import socket
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from ledmatrix_mqtt import __version__, memory
@@ -126,23 +125,17 @@ class Service:
 
     def run(self) -> int:
         """Run until SIGTERM/SIGINT."""
-        stop = threading.Event()
-
-        def on_signal(signum: int, _frame: FrameType | None) -> None:
-            _LOG.info("received %s; stopping", signal.Signals(signum).name)
-            stop.set()
-
-        signal.signal(signal.SIGTERM, on_signal)
-        signal.signal(signal.SIGINT, on_signal)
         memory.limit_arenas()  # before the first thread starts
         memory.pause_collector()  # resumed once online (or its wait is over)
         self._own_process = True
-        self.start()
-        _LOG.info("ledmatrix-mqtt %s running as %s", __version__, self.config.device.id)
-        try:
-            stop.wait()  # a signal interrupts the wait; no polling wake-ups while idle
-        finally:
-            self.stop()
+        with StopSignals() as stop_signals:
+            self.start()
+            _LOG.info("ledmatrix-mqtt %s running as %s", __version__, self.config.device.id)
+            try:
+                received = stop_signals.wait()
+                _LOG.info("received %s; stopping", received.name)
+            finally:
+                self.stop()
         return 0
 
     # -- StoreHooks ---------------------------------------------------------------------
@@ -286,3 +279,41 @@ def local_ip() -> str:
             return str(sock.getsockname()[0])
     except OSError:
         return "127.0.0.1"
+
+
+class StopSignals:
+    """SIGTERM and SIGINT as bytes on a socket the main thread sleeps on.
+
+    CPython runs signal handlers in the main thread, but the kernel may hand a
+    process signal to any thread, and then a main thread asleep in a lock or event
+    wait is never woken. The wakeup fd is written by the C-level handler whichever
+    thread takes the signal, so ``wait`` returns for each (with no wake-ups while
+    idle). Enter from the main thread.
+    """
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __enter__(self) -> StopSignals:
+        self._reader, self._writer = socket.socketpair()
+        self._writer.setblocking(False)
+        self._previous = [signal.signal(s, _note_signal) for s in self.SIGNALS]
+        self._previous_fd = signal.set_wakeup_fd(self._writer.fileno(), warn_on_full_buffer=False)
+        return self
+
+    def wait(self) -> signal.Signals:
+        """Block until SIGTERM or SIGINT arrives; returns which."""
+        while True:
+            for byte in self._reader.recv(64):
+                if byte in self.SIGNALS:
+                    return signal.Signals(byte)
+
+    def __exit__(self, *exc: object) -> None:
+        signal.set_wakeup_fd(self._previous_fd)
+        for signum, handler in zip(self.SIGNALS, self._previous, strict=True):
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+        self._reader.close()
+        self._writer.close()
+
+
+def _note_signal(signum: int, _frame: object) -> None:
+    """The Python-level handler: the wakeup fd has already told ``StopSignals.wait``."""

@@ -39,15 +39,17 @@ def app(tmp_path: Path, broker: MosquittoBroker, shelf: PluginShelf) -> Iterator
 
 
 def _count_calls(monkeypatch: pytest.MonkeyPatch, calls: list[Any]) -> None:
-    """Record every ``validate_plugin_id`` call in the package, however it was imported."""
-    original = ids.validate_plugin_id
+    """Record every ``validate_plugin_id`` call in the package, however it was imported
+    (the command path loads with the first command, so some modules import it later)."""
+    original = ids.validate_plugin_id  # the module's own: monkeypatch restored it
 
     def counted(value: object) -> ids.PluginId:
         calls.append(value)
         return original(value)
 
+    monkeypatch.setattr(ids, "validate_plugin_id", counted)  # modules imported from now on
     for module in [m for name, m in sys.modules.items() if name.startswith("ledmatrix_mqtt")]:
-        if getattr(module, "validate_plugin_id", None) is original:
+        if hasattr(module, "validate_plugin_id"):  # the original, or an earlier test's counter
             monkeypatch.setattr(module, "validate_plugin_id", counted)
 
 
