@@ -111,7 +111,12 @@ def test_upgrade_from_per_entity_configs_migrates_once_and_leaves_one_layout(
     app = start_appliance(path, broker)
     try:
         gone = f"{PREFIX}/update/{DEVICE_ID}/plugin_gone_update/config"
-        assert wait_until(lambda: (gone, b"", False) in watcher.messages, 10)
+
+        def migrated() -> bool:  # the removal and the new device config both went out
+            live = [t for t, p, r in watcher.messages if not r]
+            return (gone, b"", False) in watcher.messages and DEVICE_TOPIC in live
+
+        assert wait_until(migrated, 10)
         seen = [(t, json.loads(p) if p else "") for t, p, r in watcher.messages if not r]
         device_at = seen.index(next(s for s in seen if s[0] == DEVICE_TOPIC))
         for topic in set(LEGACY) - {gone}:  # still provided: HA keeps the registry entry
