@@ -49,12 +49,6 @@ class PluginSettingsService:
         self._editor = editor
         self._defaults = dict(defaults or {})
 
-    def current(self, plugin: InstalledPlugin) -> PluginSettings:
-        """The plugin's effective settings (secrets masked) and its simple settings."""
-        schema = read_schema(Path(plugin.path))
-        block = self._editor.plugin_blocks().get(plugin.id) or {}
-        return self._public(schema, plugin.id, block, self._editor.secrets_block(plugin.id))
-
     def current_many(self, plugins: Sequence[InstalledPlugin]) -> dict[str, PluginSettings]:
         """Each plugin's effective settings (secrets masked) and simple settings, from one
         read of the config and secrets files; a plugin whose schema is unreadable is left
