@@ -94,7 +94,7 @@ class _Deadline:
 
     def check(self, cause: BaseException | None = None) -> None:
         """Raise once the deadline has passed, also when ``cause`` is a socket timeout
-        that ``bound`` cut short to (about) the end."""
+        that ``wait()`` cut short to (about) the end."""
         slack = 0.05 if isinstance(cause, TimeoutError) else 0.0
         if self.left() <= slack:
             raise HttpError(
