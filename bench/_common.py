@@ -101,7 +101,7 @@ def write_service_config(
     folder: Path, broker_port: int, store: dict[str, object], plugin_ids: Sequence[str]
 ) -> Path:
     """config.yaml for a headless service on ``broker_port`` with a block per plugin."""
-    import yaml
+    from tests.support import yamlio
 
     doc = {
         "device": {"id": DEVICE, "name": "Bench Panel", "timezone": "UTC"},
@@ -114,5 +114,5 @@ def write_service_config(
     }
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "config.yaml"
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    path.write_text(yamlio.dump(doc))
     return path

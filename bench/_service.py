@@ -31,10 +31,10 @@ from typing import Any
 
 import _common as c  # first: puts the repo on sys.path
 import paho.mqtt.client as paho
-import yaml
 from _pi import CpuLimit
 from paho.mqtt.enums import CallbackAPIVersion
 
+from tests.support import yamlio
 from tests.support.fake_github import FakeGitHub
 from tests.support.mosquitto import MosquittoBroker
 from tests.support.plugin_factory import registry_entry
@@ -133,7 +133,7 @@ def write_config(
     }
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "config.yaml"
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    path.write_text(yamlio.dump(doc))
     return path
 
 

@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from PIL import Image
 
 from ledmatrix_mqtt.app import Service
 from ledmatrix_mqtt.configfile import load_config
 from ledmatrix_mqtt.core.config_model import AppConfig
+from tests.support import yamlio
 from tests.support.fake_github import FakeGitHub
 from tests.support.mosquitto import MosquittoBroker, Probe, retained_snapshot
 from tests.support.plugin_factory import PluginShelf
@@ -69,7 +69,7 @@ def write_config(
         "plugins": {"clock": {"enabled": True}, **(plugins or {})},
     }
     path = folder / "config.yaml"
-    path.write_text(CONFIG_COMMENT + yaml.safe_dump(document, sort_keys=False))
+    path.write_text(CONFIG_COMMENT + yamlio.dump(document))
     return path
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
 
 from tests.e2e.conftest import (
     PANEL_SIZE,
@@ -21,6 +20,7 @@ from tests.e2e.conftest import (
     run_cli,
     wait_json,
 )
+from tests.support import yamlio
 from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
@@ -95,7 +95,7 @@ def test_automation_commands_print_a_line_and_json_is_the_mqtt_response(
         assert result.returncode == 0, (argv, result.stderr)
         assert expected in result.stdout, (argv, result.stdout)
         assert result.stdout.count("\n") == 1
-    doc = yaml.safe_load(appliance.config_path.read_text())
+    doc = yamlio.read(appliance.config_path)
     assert doc["schedule"] == {"enabled": False, "start_time": "06:30", "end_time": "22:00"}
     assert doc["plugins"]["clock"]["color"] == [0, 255, 0]
     result = run_cli("notify", "Hi", "--duration", "2", "--json", "--config", config)

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from tests.e2e.conftest import (
     DEVICE_ID,
@@ -25,7 +24,7 @@ from tests.e2e.conftest import (
     start_appliance,
     write_config,
 )
-from tests.support import ha_rules
+from tests.support import ha_rules, yamlio
 from tests.support.mosquitto import MosquittoBroker, Probe
 from tests.support.waiting import wait_until
 
@@ -58,9 +57,9 @@ def seed_legacy(broker: MosquittoBroker) -> None:
 
 
 def set_discovery(path: Path, **discovery: object) -> None:
-    document = yaml.safe_load(path.read_text())
+    document = yamlio.read(path)
     document["mqtt"]["discovery"] = discovery
-    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    path.write_text(yamlio.dump(document))
 
 
 def discovery_log(app: Appliance) -> list[tuple[str, Any]]:

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from tests.e2e.conftest import (
     CONFIG_COMMENT,
@@ -33,7 +32,7 @@ from tests.e2e.conftest import (
     is_blank,
     wait_json,
 )
-from tests.support import ha_rules
+from tests.support import ha_rules, yamlio
 from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
@@ -63,7 +62,7 @@ def plugin_state(app: Appliance, plugin_id: str) -> dict[str, Any]:
 
 
 def config_plugins(path: Path) -> dict[str, Any]:
-    return dict(yaml.safe_load(path.read_text())["plugins"])
+    return dict(yamlio.read(path)["plugins"])
 
 
 def test_device_and_entities_appear_on_home_assistant_birth(appliance: Appliance) -> None:

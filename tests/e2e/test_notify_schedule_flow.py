@@ -18,7 +18,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-import yaml
 from PIL import Image
 
 from ledmatrix_mqtt.runtime.backends.headless import HeadlessBackend
@@ -37,6 +36,7 @@ from tests.e2e.conftest import (
     wait_json,
     write_config,
 )
+from tests.support import yamlio
 from tests.support.mosquitto import MosquittoBroker
 from tests.support.waiting import wait_until
 
@@ -64,9 +64,9 @@ def panel(tmp_path: Path, broker: MosquittoBroker, shelf: PluginShelf) -> Iterat
         tmp_path / "etc", port=broker.port, store=shelf.fake.store_config(),
         display={"default_duration": 30, "rotation_order": ["clock"]},
     )  # fmt: skip
-    doc = yaml.safe_load(path.read_text())
+    doc = yamlio.read(path)
     doc["device"]["timezone"] = ZONE
-    path.write_text(CONFIG_COMMENT + yaml.safe_dump(doc, sort_keys=False))
+    path.write_text(CONFIG_COMMENT + yamlio.dump(doc))
     app = start_appliance(path, broker)
     try:
         yield app
@@ -153,7 +153,7 @@ def test_a_schedule_that_excludes_now_turns_the_panel_off_and_is_saved_with_comm
     # two hours from now in the device's zone: outside, whatever the machine's zone is
     start, end = hhmm(now + dt.timedelta(hours=2)), hhmm(now + dt.timedelta(hours=3))
     frame_where(app, lambda p: AMBER in colours(p))
-    before = yaml.safe_load(app.config_path.read_text())
+    before = yamlio.read(app.config_path)
 
     hours = {"enabled": True, "start_time": start, "end_time": end}
     reply = app.command("schedule", {"schedule": hours})
@@ -167,14 +167,14 @@ def test_a_schedule_that_excludes_now_turns_the_panel_off_and_is_saved_with_comm
     assert (state["schedule"]["start_time"], state["schedule"]["end_time"]) == (start, end)
     text = app.config_path.read_text()
     assert text.startswith(CONFIG_COMMENT)
-    doc = yaml.safe_load(text)
+    doc = yamlio.load(text)
     assert doc == {**before, "schedule": hours}  # nothing else changed
 
     # a partial update (merge-patch): switching it off keeps the times
     reply = app.command("schedule", {"schedule": {"enabled": False}})
     assert reply["data"]["active"] is True, reply
     wait_json(app.ha, DISPLAY, lambda d: d["power"] == "ON")
-    assert yaml.safe_load(app.config_path.read_text())["schedule"] == {**hours, "enabled": False}
+    assert yamlio.read(app.config_path)["schedule"] == {**hours, "enabled": False}
 
 
 def test_the_dim_schedule_dims_the_panel_brightness_and_its_light(panel: Appliance) -> None:
@@ -206,7 +206,7 @@ def test_the_dim_schedule_dims_the_panel_brightness_and_its_light(panel: Applian
     for xy in lit:
         full, dimmed = frame.getpixel(xy), light.getpixel(xy)
         assert dimmed == tuple(c * 10 // 100 for c in full), (xy, full, dimmed)
-    assert yaml.safe_load(app.config_path.read_text())["dim_schedule"] == dim
+    assert yamlio.read(app.config_path)["dim_schedule"] == dim
 
     app.command("schedule", {"dim_schedule": {"enabled": False}})
     wait_json(app.ha, DISPLAY, lambda d: d["brightness"] == 80)

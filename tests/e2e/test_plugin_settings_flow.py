@@ -15,7 +15,6 @@ from typing import Any
 
 import jinja2
 import pytest
-import yaml
 
 from ledmatrix_mqtt.core.plugin_settings import PluginSettings
 from ledmatrix_mqtt.mqtt.settings_entities import (
@@ -33,6 +32,7 @@ from tests.e2e.conftest import (
     PluginShelf,
     colours,
 )
+from tests.support import yamlio
 from tests.support.plugin_factory import plugin_files, registry_entry
 from tests.support.waiting import wait_until
 
@@ -42,7 +42,7 @@ GREEN = (0, 255, 0)
 
 
 def config_doc(app: Appliance) -> dict[str, Any]:
-    return dict(yaml.safe_load(app.config_path.read_text()))
+    return dict(yamlio.read(app.config_path))
 
 
 def clock_settings(app: Appliance) -> PluginSettings:

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import psutil
 import pytest
-import yaml
 
 from tests.e2e.conftest import (
     CLI,
@@ -32,6 +31,7 @@ from tests.e2e.conftest import (
     wait_json,
     write_config,
 )
+from tests.support import yamlio
 from tests.support.mosquitto import MosquittoBroker, Probe, free_port
 from tests.support.waiting import wait_until
 
@@ -212,9 +212,9 @@ def test_broker_with_credentials_down_at_start_is_waited_for_not_squatted(
     real = MosquittoBroker(tmp_path / "real", users={"svc": "pw-1234"})
     config = write_config(tmp_path / "etc", port=real.port,
                           store=unreachable_store(free_port()), embedded="auto")  # fmt: skip
-    doc = yaml.safe_load(config.read_text())
+    doc = yamlio.read(config)
     doc["mqtt"].update({"username": "svc", "password": "pw-1234"})
-    config.write_text(yaml.safe_dump(doc, sort_keys=False))
+    config.write_text(yamlio.dump(doc))
     log = tmp_path / "service.log"
     with log.open("wb") as sink:
         argv = [str(CLI), "run", "--config", str(config)]
@@ -260,10 +260,10 @@ def test_environment_problems_at_start_are_one_line_not_a_traceback(tmp_path: Pa
         for name, (override, expected) in cases.items():
             config = write_config(tmp_path / name, port=free_port(),
                                   store=unreachable_store(free_port()))  # fmt: skip
-            doc = yaml.safe_load(config.read_text())
+            doc = yamlio.read(config)
             for key, value in override.items():
                 doc[key] = {**doc[key], **value} if isinstance(value, dict) else value
-            config.write_text(yaml.safe_dump(doc, sort_keys=False))
+            config.write_text(yamlio.dump(doc))
             result = run_cli("run", "--config", str(config), timeout=60)
             assert result.returncode == 1, (name, result.stderr)
             assert "Traceback" not in result.stderr, result.stderr

@@ -9,9 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from tests.e2e.conftest import ROOT, Appliance, PluginShelf, run_cli, wait_json
+from tests.support import yamlio
 from tests.support.fake_github import PUSHED_AT
 from tests.support.waiting import wait_until
 
@@ -88,7 +87,7 @@ def test_plugins_search_with_a_stalled_repository_waits_its_deadline_once(
     config = tmp_path / "config.yaml"
     store = shelf.fake.store_config() | {"search_deadline": 5}
     document = {"state_dir": str(tmp_path / "state"), "mqtt": {"embedded": False}, "store": store}
-    config.write_text(yaml.safe_dump(document))
+    config.write_text(yamlio.dump(document))
     runs = []
     for _ in range(2):
         started = time.monotonic()

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import yaml
 
 from ledmatrix_mqtt.config_editor import ConfigEditor
 from ledmatrix_mqtt.core.models import InstallResult, Registry, RegistryEntry
@@ -21,6 +20,7 @@ from ledmatrix_mqtt.errors import (
 from ledmatrix_mqtt.store.inventory import PluginInventory
 from ledmatrix_mqtt.store.layout import StateLayout
 from ledmatrix_mqtt.store.reconciler import Reconciler
+from tests.support import yamlio
 from tests.support.plugin_factory import fresh_state, plugin_files
 
 
@@ -109,7 +109,7 @@ class World:
         )
 
     def config(self) -> dict[str, object]:
-        data = yaml.safe_load(self.config_path.read_text())
+        data = yamlio.read(self.config_path)
         assert isinstance(data, dict)
         return data
 

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
 from ledmatrix_mqtt.api import SearchQuery
 from ledmatrix_mqtt.configfile import load_config
@@ -24,6 +23,7 @@ from ledmatrix_mqtt.errors import (
 )
 from ledmatrix_mqtt.store.service import PluginStore
 from ledmatrix_mqtt.store.wiring import build_store
+from tests.support import yamlio
 from tests.support.fake_github import FakeGitHub
 from tests.support.plugin_factory import plugin_files, registry_entry
 
@@ -31,7 +31,7 @@ from tests.support.plugin_factory import plugin_files, registry_entry
 def write_config(tmp_path: Path, fake: FakeGitHub, **extra: object) -> Path:
     doc = {"state_dir": "state", "store": fake.store_config(), "plugins": {}, **extra}
     path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(doc))
+    path.write_text(yamlio.dump(doc))
     return path
 
 
@@ -47,7 +47,7 @@ def store(tmp_path: Path, fake_github: FakeGitHub) -> Iterator[PluginStore]:
 
 
 def plugin_blocks(store: PluginStore) -> dict[str, object]:
-    return yaml.safe_load(Path(store.inventory._config_blocks.__self__.path).read_text())["plugins"]  # type: ignore[attr-defined]
+    return yamlio.read(Path(store.inventory._config_blocks.__self__.path))["plugins"]  # type: ignore[attr-defined]
 
 
 def test_install_enables_and_lists(store: PluginStore) -> None:
@@ -284,7 +284,7 @@ def test_settings_written_under_the_registry_id_follow_the_plugin(
     store = build_store(load_config(path), builtin_dir=None)
     try:
         store.reconcile()
-        blocks = yaml.safe_load(path.read_text())["plugins"]
+        blocks = yamlio.read(path)["plugins"]
         assert blocks == {"ledmatrix-weather": {"enabled": True, "city": "Oslo"}}
         [plugin] = store.list_installed()
         assert (plugin.id, plugin.enabled) == ("ledmatrix-weather", True)
@@ -299,16 +299,16 @@ def test_rename_block_keeps_settings_and_never_overwrites(
 ) -> None:
     """The config edit behind the two tests above and ``install <registry id>``."""
     path = tmp_path / "config.yaml"
-    doc = yaml.safe_load(path.read_text())
+    doc = yamlio.read(path)
     doc["plugins"] = {"hello-alias": {"enabled": False, "speed": 3}}
-    path.write_text(yaml.safe_dump(doc))
+    path.write_text(yamlio.dump(doc))
     store.config_editor.rename_block("hello-alias", "hello")
-    assert yaml.safe_load(path.read_text())["plugins"] == {"hello": {"enabled": False, "speed": 3}}
+    assert yamlio.read(path)["plugins"] == {"hello": {"enabled": False, "speed": 3}}
     assert store.config_editor.rename_block("absent", "hello") is False
     doc["plugins"] = {"a": {"x": 1}, "b": {"y": 2}}
-    path.write_text(yaml.safe_dump(doc))
+    path.write_text(yamlio.dump(doc))
     assert store.config_editor.rename_block("a", "b") is False  # b's own block wins
-    assert yaml.safe_load(path.read_text())["plugins"] == {"a": {"x": 1}, "b": {"y": 2}}
+    assert yamlio.read(path)["plugins"] == {"a": {"x": 1}, "b": {"y": 2}}
 
 
 def test_quoted_boolean_enabled_means_the_same_everywhere(

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
 from ledmatrix_mqtt.configfile import load_config
 from ledmatrix_mqtt.errors import (
@@ -19,6 +18,7 @@ from ledmatrix_mqtt.errors import (
 )
 from ledmatrix_mqtt.store.service import PluginStore
 from ledmatrix_mqtt.store.wiring import BUILTIN_PLUGINS_DIR, build_store
+from tests.support import yamlio
 
 CONFIG = """\
 # the user's own words
@@ -80,7 +80,7 @@ def test_configure_writes_notifies_once_and_returns_effective_settings(
     assert "display_duration" in {s.key for s in settings.simple}
     text = config_text(store)
     assert "# the user's own words" in text and "# keep me" in text
-    assert yaml.safe_load(text)["plugins"]["clock"] == {"enabled": False, "show_date": False}
+    assert yamlio.load(text)["plugins"]["clock"] == {"enabled": False, "show_date": False}
     assert store.inventory.get("clock").enabled is False  # type: ignore[union-attr]
     clock = store.inventory.get("clock")
     assert clock is not None

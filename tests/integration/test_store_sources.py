@@ -11,13 +11,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
 from ledmatrix_mqtt.api import SearchQuery
 from ledmatrix_mqtt.configfile import load_config
 from ledmatrix_mqtt.errors import DownloadFailed, IdConflict, InvalidManifest
 from ledmatrix_mqtt.store.service import PluginStore
 from ledmatrix_mqtt.store.wiring import build_store
+from tests.support import yamlio
 from tests.support.fake_github import FakeGitHub
 from tests.support.plugin_factory import plugin_files, registry_entry
 
@@ -25,7 +25,7 @@ from tests.support.plugin_factory import plugin_files, registry_entry
 def _config(tmp_path: Path, fake: FakeGitHub) -> Path:
     doc = {"state_dir": "state", "store": fake.store_config(), "plugins": {}}
     path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(doc))
+    path.write_text(yamlio.dump(doc))
     return path
 
 
@@ -56,7 +56,7 @@ def open_store(tmp_path: Path, fake_github: FakeGitHub) -> Iterator[type[PluginS
 
 
 def _blocks(tmp_path: Path) -> dict[str, object]:
-    data = yaml.safe_load((tmp_path / "config.yaml").read_text())
+    data = yamlio.read(tmp_path / "config.yaml")
     return dict(data.get("plugins") or {})
 
 

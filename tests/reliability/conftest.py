@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from ledmatrix_mqtt.app import Service
 from ledmatrix_mqtt.configfile import load_config
+from tests.support import yamlio
 from tests.support.fake_github import FakeGitHub
 from tests.support.mosquitto import MosquittoBroker, Probe
 from tests.support.plugin_factory import plugin_files, registry_entry
@@ -47,7 +47,7 @@ def write_config(
         "plugins": plugins or {"clock": {"enabled": True, "format_24h": False}},
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("# written by a person\n" + yaml.safe_dump(doc, sort_keys=False))
+    path.write_text("# written by a person\n" + yamlio.dump(doc))
     return path
 
 

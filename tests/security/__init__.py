@@ -13,11 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ledmatrix_mqtt.app import Service
 from ledmatrix_mqtt.configfile import load_config
 from ledmatrix_mqtt.core.config_model import AppConfig
+from tests.support import yamlio
 from tests.support.fake_github import FakeGitHub
 from tests.support.mosquitto import MosquittoBroker, Probe
 
@@ -56,9 +55,9 @@ def write_config(
         "plugins": dict(plugins or {}),
     }
     path = folder / "config.yaml"
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    path.write_text(yamlio.dump(doc))
     if secrets is not None:
-        (folder / "secrets.yaml").write_text(yaml.safe_dump(dict(secrets), sort_keys=False))
+        (folder / "secrets.yaml").write_text(yamlio.dump(dict(secrets)))
     return path
 
 

@@ -13,12 +13,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
 from ledmatrix_mqtt.configfile import load_config
 from ledmatrix_mqtt.store.git import GitRunner
 from ledmatrix_mqtt.store.service import PluginStore
 from ledmatrix_mqtt.store.wiring import build_store
+from tests.support import yamlio
 from tests.support.fake_github import FakeGitHub
 from tests.support.plugin_factory import plugin_files, registry_entry
 
@@ -37,7 +37,7 @@ def _hostile_git_files(marker: Path) -> dict[str, bytes]:
 @pytest.fixture
 def store(tmp_path: Path, fake_github: FakeGitHub) -> Iterator[PluginStore]:
     doc = {"state_dir": "state", "store": fake_github.store_config(), "plugins": {}}
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(doc))
+    (tmp_path / "config.yaml").write_text(yamlio.dump(doc))
     built = build_store(load_config(tmp_path / "config.yaml"), builtin_dir=None)
     yield built
     built.operations.stop()

@@ -8,7 +8,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-import yaml
 
 from ledmatrix_mqtt.config_editor import ConfigEditor
 from ledmatrix_mqtt.configfile import load_config, secret_values
@@ -18,6 +17,7 @@ from ledmatrix_mqtt.errors import ConfigError, InvalidPayload, StorageFailed
 from ledmatrix_mqtt.logsetup import SecretRedactor
 from ledmatrix_mqtt.mqtt.codec import coerce_bool
 from ledmatrix_mqtt.runtime.spec import spec_from_folder
+from tests.support import yamlio
 from tests.support.filesystems import fill, remount_read_only, tmpfs
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "config.example.yaml"
@@ -216,7 +216,7 @@ def test_editor_preserves_keys_and_comments(tmp_path: Path) -> None:
     assert editor.ensure_block("weather", enabled=False) is False
     text = path.read_text()
     assert "# my config" in text and "# the name HA shows" in text
-    doc = yaml.safe_load(text)
+    doc = yamlio.load(text)
     assert doc["plugins"]["clock"] == {"enabled": True, "custom_key": 42}
     assert doc["plugins"]["new-plugin"] == {"enabled": False}
     assert doc["device"]["name"] == "Kitchen"
@@ -228,9 +228,9 @@ def test_editor_remove_and_restore_block(tmp_path: Path) -> None:
     path.write_text(USER_CONFIG)
     editor = ConfigEditor(path)
     removed = editor.remove_block("clock")
-    assert "clock" not in yaml.safe_load(path.read_text())["plugins"]
+    assert "clock" not in yamlio.read(path)["plugins"]
     editor.restore_block("clock", removed)
-    assert yaml.safe_load(path.read_text())["plugins"]["clock"]["custom_key"] == 42
+    assert yamlio.read(path)["plugins"]["clock"]["custom_key"] == 42
     assert editor.remove_block("absent") is None
 
 

@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from ledmatrix_mqtt.config_editor import ConfigEditor
 from ledmatrix_mqtt.core.plugin_settings import merge_patch
 from ledmatrix_mqtt.errors import ConfigError, StorageFailed
+from tests.support import yamlio
 from tests.support.filesystems import fill, tmpfs
 
 USER_CONFIG = """\
@@ -52,7 +52,7 @@ def test_update_block_changes_only_the_given_keys_and_keeps_comments(tmp_path: P
     for comment in ("# my panel", "# the name HA shows", "# night-friendly", "# 24 h clock"):
         assert comment in text
     assert "color: [0, 255, 0]" in text  # a colour stays one readable line
-    doc = yaml.safe_load(text)
+    doc = yamlio.load(text)
     assert doc["plugins"]["clock"] == new
     assert doc["plugins"]["weather"] == {"enabled": False}
     assert doc["display"] == {"backend": "headless", "brightness": 40}
@@ -62,7 +62,7 @@ def test_update_block_changes_only_the_given_keys_and_keeps_comments(tmp_path: P
 def test_null_removes_a_key_and_its_comment_lines_stay_with_the_others(tmp_path: Path) -> None:
     path = write(tmp_path)
     ConfigEditor(path).update_block("clock", patch_with({"color": None}))
-    assert yaml.safe_load(path.read_text())["plugins"]["clock"] == {
+    assert yamlio.read(path)["plugins"]["clock"] == {
         "enabled": True,
         "format_24h": True,
     }
@@ -73,7 +73,7 @@ def test_a_block_is_created_for_a_plugin_without_one(tmp_path: Path) -> None:
     path = write(tmp_path, "# only a comment\nplugins:\n  clock:\n")
     ConfigEditor(path).update_block("text", patch_with({"default_text": "hi"}))
     ConfigEditor(path).update_block("clock", patch_with({"show_date": False}))
-    doc = yaml.safe_load(path.read_text())
+    doc = yamlio.read(path)
     assert doc["plugins"] == {"clock": {"show_date": False}, "text": {"default_text": "hi"}}
     assert path.read_text().startswith("# only a comment")
 
@@ -112,7 +112,7 @@ def test_concurrent_updates_of_one_block_lose_nothing(tmp_path: Path) -> None:
         thread.start()
     for thread in threads:
         thread.join(10)
-    block = yaml.safe_load(path.read_text())["plugins"]["weather"]
+    block = yamlio.read(path)["plugins"]["weather"]
     assert block == {"enabled": False, **{k: i for i, k in enumerate(keys)}}
 
 
@@ -134,15 +134,15 @@ def test_rotation_order_is_written_inline_and_removed_when_empty(tmp_path: Path)
     text = path.read_text()
     assert "rotation_order: [weather, clock]" in text
     assert "# night-friendly" in text
-    assert yaml.safe_load(text)["display"]["brightness"] == 40
+    assert yamlio.load(text)["display"]["brightness"] == 40
     assert editor.set_rotation_order([]) is True
-    assert "rotation_order" not in yaml.safe_load(path.read_text())["display"]
+    assert "rotation_order" not in yamlio.read(path)["display"]
 
 
 def test_rotation_order_creates_the_display_section(tmp_path: Path) -> None:
     path = write(tmp_path, "plugins: {}\n")
     ConfigEditor(path).set_rotation_order(["clock"])
-    assert yaml.safe_load(path.read_text())["display"] == {"rotation_order": ["clock"]}
+    assert yamlio.read(path)["display"] == {"rotation_order": ["clock"]}
 
 
 def test_secrets_block_reads_the_plugin_part_of_secrets_yaml(tmp_path: Path) -> None:
@@ -179,7 +179,7 @@ def test_schedule_edit_keeps_comments_and_adds_the_dim_block(tmp_path: Path) -> 
         {"enabled": True, "dim_brightness": 20},
     )
     assert "# quiet nights" in text and "# breakfast" in text and "# amber" in text
-    doc = yaml.safe_load(text)
+    doc = yamlio.load(text)
     assert (doc["schedule"], doc["dim_schedule"]) == written
 
 
@@ -191,7 +191,7 @@ def test_schedule_times_are_written_quoted_so_yaml_1_1_readers_keep_them_strings
     ConfigEditor(path).update_schedules(
         schedules_with({}, {"enabled": True, "start_time": "21:54", "end_time": "1:05"})
     )
-    dim = yaml.safe_load(path.read_text())["dim_schedule"]
+    dim = yamlio.load_as_yaml_1_1(path.read_text())["dim_schedule"]
     assert (dim["start_time"], dim["end_time"]) == ("21:54", "1:05")
 
 
