@@ -15,8 +15,6 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from tests.support.mosquitto import MosquittoBroker, Probe
 from tests.support.plugin_factory import PluginShelf
 
@@ -33,7 +31,11 @@ STORE_PLUGIN = "weather-lite"
 
 
 def write_config(folder: Path, broker: MosquittoBroker, store: PluginShelf) -> Path:
-    """A config file as a user writes it: external broker, headless panel, test store."""
+    """A config file as a user writes it: external broker, headless panel, test store.
+
+    Written as JSON, which is YAML 1.2 and read as is by the service: this virtualenv
+    has neither the project nor its YAML library (ruamel).
+    """
     folder.mkdir(parents=True, exist_ok=True)
     document = {
         "device": {"id": DEVICE_ID, "name": DEVICE_NAME, "timezone": "UTC"},
@@ -46,7 +48,7 @@ def write_config(folder: Path, broker: MosquittoBroker, store: PluginShelf) -> P
         "plugins": {pid: {"enabled": True} for pid in BUILTINS},
     }
     path = folder / "config.yaml"
-    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    path.write_text(json.dumps(document, indent=2) + "\n")
     return path
 
 

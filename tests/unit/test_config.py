@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -41,6 +42,27 @@ def test_example_config_is_valid(tmp_path: Path) -> None:
     cfg = load_config(EXAMPLE)
     assert cfg.plugins["clock"]["enabled"] is True
     assert Path(cfg.state_dir).is_absolute()
+
+
+def test_a_json_config_is_read_and_edited_as_yaml_1_2(tmp_path: Path) -> None:
+    """JSON is YAML 1.2: the Home Assistant suite writes its config with json.dumps."""
+    path = tmp_path / "config.yaml"
+    doc = {
+        "device": {"id": "hapanel", "name": "HA Panel"},
+        "mqtt": {"embedded": False},
+        "plugins": {"clock": {"enabled": True}, "text": {"enabled": True}},
+    }
+    path.write_text(json.dumps(doc, indent=2) + "\n")
+    cfg = load_config(path)
+    assert (cfg.device.id, cfg.device.name, cfg.mqtt.embedded) == ("hapanel", "HA Panel", "false")
+    assert ConfigEditor(path).ensure_block("weather-lite", enabled=True) is True
+    assert ConfigEditor(path).set_enabled("clock", False) is True
+    plugins = {k: dict(v) for k, v in load_config(path).plugins.items()}
+    assert plugins == {
+        "clock": {"enabled": False},
+        "text": {"enabled": True},
+        "weather-lite": {"enabled": True},
+    }
 
 
 @pytest.mark.parametrize(
