@@ -21,6 +21,7 @@ from ledmatrix_mqtt.configfile import load_config
 from ledmatrix_mqtt.core.config_model import AppConfig
 from ledmatrix_mqtt.core.models import PluginSource
 from ledmatrix_mqtt.errors import ConfigError, LedMatrixError
+from ledmatrix_mqtt.logsetup import redact_stdio
 from ledmatrix_mqtt.mqtt.frontend import MqttFrontend
 from ledmatrix_mqtt.passed_checks import PASSED
 from ledmatrix_mqtt.runtime.backends.base import PanelBackend
@@ -124,10 +125,11 @@ class Service:
         self._lock.release()
 
     def run(self) -> int:
-        """Run until SIGTERM/SIGINT."""
+        """Run until SIGTERM/SIGINT; ``sys.stdout``/``sys.stderr`` redact secrets from here on."""
         memory.limit_arenas()  # before the first thread starts
         memory.pause_collector()  # resumed once online (or its wait is over)
         self._own_process = True
+        redact_stdio()  # plugins write there directly, past the log filter
         with StopSignals() as stop_signals:
             self.start()
             _LOG.info("ledmatrix-mqtt %s running as %s", __version__, self.config.device.id)

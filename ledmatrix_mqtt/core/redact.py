@@ -65,6 +65,19 @@ class Redactor:
                 text = text.replace(form, REDACTED)
         return text
 
+    def unfinished_start(self, text: str) -> int:
+        """Where the longest end of ``text`` that is the beginning (not all) of a secret
+        form starts; ``len(text)`` if no end of ``text`` is. A writer that sends text in
+        pieces may complete that secret with its next piece, so the text from here on
+        cannot go out yet."""
+        longest = 0
+        for form in self._forms:
+            for size in range(min(len(form) - 1, len(text)), longest, -1):
+                if text.endswith(form[:size]):
+                    longest = size
+                    break
+        return len(text) - longest
+
 
 def redact(text: str, secrets: Iterable[str]) -> str:
     """``text`` with every form of every secret in ``secrets`` replaced by ``***``."""

@@ -15,6 +15,9 @@ whose ``__path__`` is the plugin folder. Its modules run with their own
 ``print()`` in plugin modules goes to the ``plugin.<id>`` logger (INFO; WARNING
 for ``file=sys.stderr``) with the plugin's x-secret values redacted, so a
 debugging print of an API URL never reaches stdout or the journal verbatim.
+The x-secret values also join the process's redactor (``logsetup.REDACTOR``):
+the plugin's log records and its direct writes to ``sys.stdout``/``sys.stderr``
+are redacted too, wherever the value is set (config or secrets file).
 
 Bytecode is never written into plugin folders (LEDMatrix #242: root-owned
 ``__pycache__`` blocked later deletes).
@@ -36,6 +39,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ledmatrix_mqtt.logsetup import REDACTOR
 from ledmatrix_mqtt.runtime.compat import base_plugin
 from ledmatrix_mqtt.runtime.plugin_config import redact
 
@@ -165,13 +169,15 @@ class PluginModules:
     """The private module namespace of one loaded plugin."""
 
     def __init__(self, plugin_id: str, folder: Path, secrets: frozenset[str] = frozenset()) -> None:
-        """``secrets``: values ``print()`` output of this plugin must never show."""
+        """``secrets``: values this plugin's output (``print()``, log records, the standard
+        streams) must never show; they join ``logsetup.REDACTOR``."""
         self.folder = folder.resolve()
         safe_id = plugin_id.replace("-", "_").replace(".", "_")
         self.package = f"{ROOT_PACKAGE}.p{next(_counter)}_{safe_id}"
         plugin_builtins = dict(vars(builtins))
         plugin_builtins["__import__"] = _make_import(self.package, _siblings(self.folder))
         plugin_builtins["print"] = _make_print(logging.getLogger(f"plugin.{plugin_id}"), secrets)
+        REDACTOR.add(secrets)
         with _lock:
             _install_finder()
             package = types.ModuleType(self.package)

@@ -58,3 +58,12 @@ def test_log_filter_uses_the_same_redactor(caplog: pytest.LogCaptureFixture) -> 
     with caplog.at_level(logging.INFO, logger="test-redact"):
         logger.info("failed: %s", quote_plus(SECRET))
     assert caplog.records[-1].getMessage() == f"failed: {REDACTED}"
+
+
+def test_unfinished_start_is_where_the_beginning_of_a_secret_form_ends_the_text() -> None:
+    redactor = Redactor(["token123"])
+    assert redactor.unfinished_start("key=tok") == len("key=")
+    assert redactor.unfinished_start("key=" + base64.b64encode(b"token123").decode()[:5]) == 4
+    assert redactor.unfinished_start("key=tox") == len("key=tox")
+    assert redactor.unfinished_start("key=token123") == len("key=token123")  # whole: redact it
+    assert Redactor().unfinished_start("key=tok") == len("key=tok")
