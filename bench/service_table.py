@@ -243,33 +243,52 @@ def browse(broker: MosquittoBroker, fake: FakeGitHub, s: Settings) -> list[Row]:
 
 def rss(broker: MosquittoBroker, fake: FakeGitHub, s: Settings) -> list[Row]:
     """RSS at the first start on a fresh state dir, then after a restart that keeps it
-    (what an appliance does on every later boot: registry copy and checks on disk)."""
+    (what an appliance does on every later boot: registry copy and checks on disk).
+    The schema worker (a child that checks settings, ended a minute after its last
+    check) is reported on its own row: it is gone once the checks stop coming."""
     folder = fresh(s, "rss")
     ids = populate(folder / "state", 10, fake)  # small already: the same in --quick
     config = write_config(folder, broker, fake, ids)
     rows = []
     for label in ("first start", "restart, state kept"):
-        samples = rss_samples(config, broker, s, len(ids) + 3)
+        samples, worker = rss_samples(config, broker, s, len(ids) + 3)
         med = statistics.median(samples)
         rows.append(Row(f"RSS, {len(ids)} plugins loaded, {label}", fmt(samples, "MiB"),
                         med < 40, "< 40 MiB"))  # fmt: skip
+        cell = fmt(worker, "MiB") if any(worker) else "not running"
+        rows.append(Row(f"  schema worker beside it, {label}", cell, None))
     return rows
 
 
-def rss_samples(config: Path, broker: MosquittoBroker, s: Settings, expect: int) -> list[float]:
-    """Resident MiB of the service every 0.25 s over the window, after the settle time."""
+def rss_samples(
+    config: Path, broker: MosquittoBroker, s: Settings, expect: int
+) -> tuple[list[float], list[float]]:
+    """Resident MiB of the service, and of its schema worker (0 while there is none),
+    every 0.25 s over the window, after the settle time."""
     service, probe, _ = start_service(config, broker, s.limit, expect)
     try:
         time.sleep(s.settle_s)  # first updates, rotation, frame publishing settle
         proc = psutil.Process(service.pid)
-        samples = []
+        samples, worker = [], []
         end = time.monotonic() + s.window_s
         while time.monotonic() < end:
             samples.append(proc.memory_info().rss / MIB)
+            worker.append(sum(k.memory_info().rss for k in schema_workers(proc)) / MIB)
             time.sleep(0.25)
     finally:
         stop_service(service, probe)
-    return samples
+    return samples, worker
+
+
+def schema_workers(proc: psutil.Process) -> list[psutil.Process]:
+    found = []
+    for kid in proc.children():
+        try:
+            if "ledmatrix_mqtt.schema_child" in " ".join(kid.cmdline()):
+                found.append(kid)
+        except psutil.NoSuchProcess:
+            continue
+    return found
 
 
 def cpu_seconds(pid: int) -> float:

@@ -20,6 +20,7 @@ from ledmatrix_mqtt import __version__, memory
 from ledmatrix_mqtt.configfile import load_config
 from ledmatrix_mqtt.core.config_model import AppConfig
 from ledmatrix_mqtt.core.models import PluginSource
+from ledmatrix_mqtt.core.schema_check import SchemaChecker
 from ledmatrix_mqtt.errors import ConfigError, LedMatrixError
 from ledmatrix_mqtt.logsetup import redact_stdio
 from ledmatrix_mqtt.mqtt.frontend import MqttFrontend
@@ -28,6 +29,7 @@ from ledmatrix_mqtt.runtime.backends.base import PanelBackend
 from ledmatrix_mqtt.runtime.controller import DisplayController
 from ledmatrix_mqtt.runtime.rotation import order_plugins
 from ledmatrix_mqtt.runtime.spec import PluginSpec
+from ledmatrix_mqtt.schema_worker import SchemaWorker
 from ledmatrix_mqtt.store.layout import StateLayout, StateLock
 from ledmatrix_mqtt.store.service import PluginStore
 from ledmatrix_mqtt.store.wiring import BUILTIN_PLUGINS_DIR, build_store
@@ -71,6 +73,8 @@ class Service:
         self.reconcile_done = threading.Event()
         self._own_process = False  # `run` turns it on: heap and collector tuning are ours
         self._boot: frozenset[str] = frozenset()
+        self._schema_worker = SchemaWorker()  # jsonschema in a child, only while checks come
+        self._in_process_checks: SchemaChecker | None = None
 
     # -- lifecycle ------------------------------------------------------------------
     def start(self) -> None:
@@ -78,6 +82,7 @@ class Service:
         self.layout.ensure()
         self._lock.acquire()
         PASSED.persist_in(self.layout.cache)  # plugins unchanged since: loaded without jsonschema
+        self._in_process_checks = PASSED.check_with(self._schema_worker)
         self.store = build_store(self.config, builtin_dir=self._builtin_dir, hooks=self)
         recovered = self.store.recover_at_start(self.config.path)
         if recovered:
@@ -122,6 +127,9 @@ class Service:
         if self.display is not None:
             self.display.stop()
         PASSED.flush()
+        if self._in_process_checks is not None:
+            PASSED.check_with(self._in_process_checks)
+        self._schema_worker.close()
         self._lock.release()
 
     def run(self) -> int:

@@ -1,4 +1,4 @@
-"""Plugin schema checks that passed, remembered in the process and across restarts.
+"""Plugin schema checks: where they run, and those that passed, remembered across restarts.
 
 ``core.plugin_settings`` checks a ``config_schema.json`` and a plugin's block
 with jsonschema, which costs about 3-5 MiB of resident memory once imported. A
@@ -11,7 +11,9 @@ every time. The memory is dropped when the installed jsonschema changes.
 :data:`PASSED` is the one memo of the process (the runtime's loads and the
 store's settings share it). Without :meth:`PassedChecksFile.persist_in` it is
 kept in memory only; the service persists it under its state dir (mode 0600:
-a block's digest covers its secrets).
+a block's digest covers its secrets). Checks run with jsonschema in this process
+until :meth:`PassedChecksFile.check_with` names another checker (the service's
+child worker, ``ledmatrix_mqtt.schema_worker``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ledmatrix_mqtt.core.plugin_settings import SCHEMA_FILE, parse_schema
+from ledmatrix_mqtt.core.schema_check import IN_PROCESS, SchemaChecker
 from ledmatrix_mqtt.errors import InvalidManifest, StorageFailed
 from ledmatrix_mqtt.fsutil import atomic_write_json
 
@@ -47,14 +50,25 @@ def validator_stamp() -> str:
 
 
 class PassedChecksFile:
-    """Digests of passed checks (``core.plugin_settings.PassedChecks``); thread-safe."""
+    """``core.plugin_settings.Checks``: a checker and the digests of passed checks; thread-safe."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._checker: SchemaChecker = IN_PROCESS
         self._known: dict[str, None] = {}  # insertion ordered: oldest first
         self._path: Path | None = None
         self._stamp = ""
         self._dirty = False
+
+    @property
+    def checker(self) -> SchemaChecker:
+        return self._checker
+
+    def check_with(self, checker: SchemaChecker) -> SchemaChecker:
+        """Run later checks with ``checker``; returns the one used until now."""
+        with self._lock:
+            previous, self._checker = self._checker, checker
+        return previous
 
     def known(self, digest: str) -> bool:
         with self._lock:

@@ -11,9 +11,10 @@ exactly a block the runtime loads.
 - Fields marked ``"x-secret": true`` hold secrets (API keys): their values never
   appear in an error message or in :func:`public_settings`, and
   :func:`apply_changes` refuses to set them (they belong in ``secrets.yaml``).
-- A :class:`PassedChecks` memo (optional) remembers checks that passed, by a
-  digest of exactly what was checked, so an unchanged schema and block are not
-  checked again (nor jsonschema imported). A failing check is never remembered.
+- A :class:`Checks` (optional) says where checks run (``core.schema_check``;
+  jsonschema in this process without one) and remembers checks that passed, by
+  a digest of exactly what was checked, so an unchanged schema and block are
+  not checked again. A failing check is never remembered.
 - Changes use JSON merge-patch semantics (RFC 7386): a key set to a value
   replaces it, a key set to ``null`` removes it (so the schema default applies),
   a nested object is merged key by key.
@@ -27,14 +28,12 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from ledmatrix_mqtt.core.models import frozen_mapping, thaw
 from ledmatrix_mqtt.core.redact import REDACTED, redact
+from ledmatrix_mqtt.core.schema_check import IN_PROCESS, CheckFailed, SchemaChecker, plain
 from ledmatrix_mqtt.errors import ConfigError, Forbidden, InvalidManifest
-
-if TYPE_CHECKING:  # jsonschema (slow to import) loads when a schema is first checked
-    import jsonschema
 
 SCHEMA_FILE = "config_schema.json"
 RUNTIME_KEYS = ("enabled", "display_duration", "update_interval", "live_priority")
@@ -45,8 +44,12 @@ _CREDENTIAL_NAME = re.compile(r"(?i)(.*[_-])?(api[_-]?key|token|secret|password|
 DURATION_RANGE = (1.0, 86400.0)
 
 
-class PassedChecks(Protocol):
-    """Digests of schema checks that passed (``ledmatrix_mqtt.passed_checks``)."""
+class Checks(Protocol):
+    """Where schema checks run, and the digests of those that passed
+    (``ledmatrix_mqtt.passed_checks``)."""
+
+    @property
+    def checker(self) -> SchemaChecker: ...
 
     def known(self, digest: str) -> bool: ...
 
@@ -57,23 +60,9 @@ def _digest(kind: str, data: bytes) -> str:
     return hashlib.sha256(kind.encode() + b"\0" + data).hexdigest()
 
 
-def _plain(value: Any, depth: int = 0) -> bool:
-    """JSON's own types only, so that two values with one JSON text validate alike
-    (``{1: x}`` and ``{"1": x}``, or a tuple and a list, do not)."""
-    if depth > 64:
-        return False
-    if value is None or isinstance(value, str | bool | int | float):
-        return True
-    if isinstance(value, list):
-        return all(_plain(v, depth + 1) for v in value)
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and _plain(v, depth + 1) for k, v in value.items())
-    return False
-
-
 def _instance_digest(schema: Mapping[str, Any], instance: Mapping[str, Any]) -> str | None:
     """The digest of one validation, None when the data is not plain JSON (not memoised)."""
-    if not _plain(instance):
+    if not plain(instance):
         return None
     text = json.dumps([schema, instance], sort_keys=True, separators=(",", ":"))
     return _digest("instance", text.encode())
@@ -116,7 +105,7 @@ class PluginSettings:
     simple: tuple[SimpleSetting, ...] = ()
 
 
-def parse_schema(raw: bytes | str, passed: PassedChecks | None = None) -> Mapping[str, Any]:
+def parse_schema(raw: bytes | str, checks: Checks | None = None) -> Mapping[str, Any]:
     """A ``config_schema.json`` text as a checked JSON schema; ``InvalidManifest`` if it is not."""
     try:
         schema = json.loads(raw)
@@ -126,16 +115,16 @@ def parse_schema(raw: bytes | str, passed: PassedChecks | None = None) -> Mappin
         raise InvalidManifest(f"{SCHEMA_FILE} must contain a JSON object")
     data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
     digest = _digest("schema", data)
-    if passed is not None and passed.known(digest):
+    if checks is not None and checks.known(digest):
         return schema
-    import jsonschema
-
     try:
-        jsonschema.validators.validator_for(schema).check_schema(schema)
-    except jsonschema.SchemaError as exc:
-        raise InvalidManifest(f"{SCHEMA_FILE} is not a valid JSON schema: {exc.message}") from exc
-    if passed is not None:
-        passed.remember(digest)
+        problem = (checks.checker if checks is not None else IN_PROCESS).schema_problem(schema)
+    except CheckFailed as exc:
+        raise InvalidManifest(f"{SCHEMA_FILE} could not be checked: {exc.reason}") from None
+    if problem is not None:
+        raise InvalidManifest(f"{SCHEMA_FILE} is not a valid JSON schema: {problem}")
+    if checks is not None:
+        checks.remember(digest)
     return schema
 
 
@@ -188,7 +177,7 @@ def resolve(
     schema: Mapping[str, Any] | None,
     plugin_id: str,
     config: Mapping[str, Any],
-    passed: PassedChecks | None = None,
+    checks: Checks | None = None,
 ) -> dict[str, Any]:
     """The plugin's effective config; ``ConfigError`` naming the key if it is invalid.
 
@@ -200,35 +189,23 @@ def resolve(
     merged = merge_defaults(schema, config)
     declared = properties_of(schema)
     checked = {k: v for k, v in merged.items() if k in declared or k not in RUNTIME_KEYS}
-    digest = _instance_digest(schema, checked) if passed is not None else None
-    if passed is not None and digest is not None and passed.known(digest):
+    digest = _instance_digest(schema, checked) if checks is not None else None
+    if checks is not None and digest is not None and checks.known(digest):
         return merged
-    import jsonschema
-
-    validator = jsonschema.validators.validator_for(schema)(schema)
-    error = jsonschema.exceptions.best_match(validator.iter_errors(checked))
-    if error is not None:
-        key = ".".join([f"plugins.{plugin_id}", *(str(p) for p in _error_path(error))])
-        raise ConfigError(redact(error.message, secret_values(schema, merged)), key=key)
-    if passed is not None and digest is not None:
-        passed.remember(digest)
+    try:
+        found = (checks.checker if checks is not None else IN_PROCESS).first_violation(
+            schema, checked
+        )
+    except CheckFailed as exc:
+        raise ConfigError(
+            redact(exc.reason, secret_values(schema, merged)), key=f"plugins.{plugin_id}"
+        ) from None
+    if found is not None:
+        key = ".".join([f"plugins.{plugin_id}", *(str(p) for p in found.path)])
+        raise ConfigError(redact(found.message, secret_values(schema, merged)), key=key)
+    if checks is not None and digest is not None:
+        checks.remember(digest)
     return merged
-
-
-def _error_path(error: jsonschema.ValidationError) -> list[Any]:
-    """Where the error is; for a missing or unexpected key, that key (not its parent)."""
-    path = list(error.absolute_path)
-    instance = error.instance
-    if not isinstance(instance, Mapping):
-        return path
-    if error.validator == "required" and isinstance(error.validator_value, list):
-        missing = [k for k in error.validator_value if k not in instance]
-        return path + missing[:1]
-    if error.validator == "additionalProperties" and isinstance(error.schema, Mapping):
-        declared = properties_of(error.schema)
-        extra = sorted(str(k) for k in instance if k not in declared)
-        return path + extra[:1]
-    return path
 
 
 def merge_patch(target: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
@@ -269,6 +246,7 @@ def apply_changes(
     changes: Mapping[str, Any],
     *,
     secrets: Mapping[str, Any] | None = None,
+    checks: Checks | None = None,
 ) -> dict[str, Any]:
     """The new ``plugins.<id>`` block after ``changes`` (a merge-patch), validated.
 
@@ -284,7 +262,7 @@ def apply_changes(
     new_block = merge_patch(block, changes)
     try:
         check_runtime_keys(plugin_id, {k: new_block[k] for k in changes if k in new_block})
-        resolve(schema, plugin_id, merge_patch(new_block, secrets))
+        resolve(schema, plugin_id, merge_patch(new_block, secrets), checks)
     except ConfigError as exc:  # the reply carries only the message: it must name the key
         raise ConfigError(f"{exc.key}: {exc.message}", key=exc.key) from None
     return new_block

@@ -19,7 +19,7 @@ from ledmatrix_mqtt.core.models import InstalledPlugin
 from ledmatrix_mqtt.core.plugin_settings import PluginSettings, apply_changes, public_settings
 from ledmatrix_mqtt.core.simple_settings import simple_settings
 from ledmatrix_mqtt.errors import InvalidPayload, LedMatrixError, NotInstalled
-from ledmatrix_mqtt.passed_checks import read_schema
+from ledmatrix_mqtt.passed_checks import PASSED, read_schema
 
 MAX_ROTATION_ENTRIES = 200
 
@@ -74,7 +74,7 @@ class PluginSettingsService:
         secrets = self._editor.secrets_block(plugin.id)
 
         def build(block: dict[str, Any]) -> dict[str, Any]:
-            return apply_changes(schema, plugin.id, block, changes, secrets=secrets)
+            return apply_changes(schema, plugin.id, block, changes, secrets=secrets, checks=PASSED)
 
         return self._public(schema, plugin.id, self._editor.update_block(plugin.id, build), secrets)
 
