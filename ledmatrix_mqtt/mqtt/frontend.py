@@ -86,6 +86,10 @@ class MqttFrontend:
             will=Message(self.topics.availability, b"offline", 1, True),
             backoff=self._tuning.backoff,
         )
+        # Ends the publisher's hold on discovery while loads are in flight (one per connect).
+        self._hold_over = OneShot(
+            (0.0, 0.0), lambda: self._coalesced("hold", self._publisher.end_hold)
+        )
         self._publisher = StatePublisher(
             self.topics,
             info,
@@ -95,6 +99,7 @@ class MqttFrontend:
             discovery_enabled=config.mqtt.discovery_enabled,
             discovery_mode=config.mqtt.discovery_mode,
             ledger_path=self._state_dir / "mqtt" / "discovery.json",
+            wake=self._hold_over.schedule,
         )
         self._frames = FramePublisher(
             self.topics, display, self._connection.publish, interval=self._tuning.frame_interval
@@ -157,6 +162,7 @@ class MqttFrontend:
         if self._starter.is_alive():  # a private mosquitto may be starting: stop it too
             self._starter.join(10.0)
         self._birth.cancel()
+        self._hold_over.cancel()
         self._echoes.cancel()
         self._frames.stop()
         for worker in (self._display_worker, self._query_worker):

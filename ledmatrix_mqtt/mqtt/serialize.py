@@ -53,6 +53,7 @@ def plugin_data(plugin: InstalledPlugin, status: PluginRuntimeStatus | None) -> 
         "update_available": plugin.update_available,
         "enabled": plugin.enabled,
         "loaded": bool(status and status.loaded),
+        "loading": bool(status and status.loading),
         "healthy": bool(status and status.healthy) if status else not plugin.error,
         "error": plugin.error or (status.error if status else ""),
         "source": str(plugin.source),

@@ -68,13 +68,15 @@ class OneShot:
         self._last_run = -math.inf
         self.scheduled = 0  # how many runs were scheduled (for tests and stats)
 
-    def schedule(self) -> bool:
-        """True if this call scheduled a run, False if one was already pending."""
+    def schedule(self, delay: float | None = None) -> bool:
+        """True if this call scheduled a run, False if one was already pending.
+
+        ``delay``: this run's delay, instead of one drawn from the constructor's range."""
         with self._lock:
             if self._timer is not None:
                 return False
             wait = max(
-                random.uniform(*self._delay),
+                random.uniform(*self._delay) if delay is None else delay,
                 self._last_run + self._min_interval - time.monotonic(),
             )
             self._timer = threading.Timer(wait, self._fire)
