@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
 from tests.ha.harness import BASE, ServiceProcess, Watch, retained, write_config
 from tests.ha.hass_helpers import UNSET, HaView, assert_clean_log, until
@@ -43,9 +42,9 @@ def service(
     """The suite's service, plus GATED installed by hand, its load blocked until
     ``tmp_path/release-the-load`` exists."""
     config_path = write_config(tmp_path / "etc", broker, store)
-    doc = yaml.safe_load(config_path.read_text())
+    doc = json.loads(config_path.read_text())  # the harness writes it as JSON (YAML 1.2)
     doc["plugins"][GATED] = {"enabled": True, "release_file": str(tmp_path / "release-the-load")}
-    config_path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    config_path.write_text(json.dumps(doc, indent=2) + "\n")
     shutil.copytree(PLUGIN_DIR, Path(doc["state_dir"]) / "plugins" / GATED)
     proc = ServiceProcess(config_path).start()
     try:
