@@ -232,15 +232,21 @@ class Probe:
         self._filter = topic_filter
         self.connected = threading.Event()
         self.client.on_connect = self._on_connect
+        self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
         self.client.connect(broker.host, broker.port or 1883)
         self.client.loop_start()
         if not self.connected.wait(5):
-            raise RuntimeError("probe could not connect")
+            raise RuntimeError("probe could not connect and subscribe")
 
     def _on_connect(self, client, userdata, flags, rc, props=None) -> None:  # type: ignore[no-untyped-def]
         if not rc.is_failure:
             client.subscribe(self._filter, qos=1)
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, props=None) -> None:  # type: ignore[no-untyped-def]
+        # Ready once the broker has the subscription (SUBACK), not at CONNACK: a message
+        # published between the two would be missed by a test that waits for it.
+        if not any(code.is_failure for code in reason_codes):
             self.connected.set()
 
     def _on_message(self, client, userdata, msg) -> None:  # type: ignore[no-untyped-def]
