@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from ledmatrix_mqtt.runtime.controller import DisplayController
 from ledmatrix_mqtt.runtime.rendering import RENDER_TIMEOUT_S
 from tests.reliability.conftest import ROOT, ServiceEnv, call
 from tests.support.waiting import wait_until
@@ -28,6 +29,10 @@ PROMPT_S = 5.0  # generous bound for a reply while the plugin misbehaves
 
 def _install_by_hand(env: ServiceEnv, plugin_id: str) -> None:
     shutil.copytree(PLUGINS / plugin_id, env.state_dir / "plugins" / plugin_id)
+
+
+def _loaded(display: DisplayController) -> set[str]:
+    return {s.plugin_id for s in display.runtime_status() if s.loaded}
 
 
 @pytest.mark.parametrize(
@@ -46,6 +51,8 @@ def test_hostile_plugin_does_not_stop_frames_or_mqtt(env: ServiceEnv, plugin_id:
     _install_by_hand(env, plugin_id)
     svc = env.start()
     assert svc.display is not None
+    display = svc.display
+    assert wait_until(lambda: {"clock", plugin_id} <= _loaded(display), 30), "not loaded"
     frames: list[float] = []
     lock = threading.Lock()
 
@@ -59,7 +66,8 @@ def test_hostile_plugin_does_not_stop_frames_or_mqtt(env: ServiceEnv, plugin_id:
     seen: set[str] = set()
     window = WINDOW_S + (RENDER_TIMEOUT_S if plugin_id == "rel-hang-display" else 0.0)
     deadline = time.monotonic() + window
-    while time.monotonic() < deadline:
+    cap = deadline + 10.0  # a busy machine may need more rounds of `next` to reach the clock
+    while time.monotonic() < deadline or ("clock" not in seen and time.monotonic() < cap):
         listed = call(probe, "list", timeout=PROMPT_S)
         assert listed["status"] == "ok", listed
         assert call(probe, "next", timeout=PROMPT_S)["status"] == "ok"

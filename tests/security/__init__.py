@@ -8,6 +8,8 @@ broker-wide recorder that keeps every byte published during a test.
 from __future__ import annotations
 
 import contextlib
+import subprocess
+import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,6 +73,18 @@ def running_service(config_path: Path) -> Iterator[tuple[Service, AppConfig]]:
         yield service, config
     finally:
         service.stop()
+
+
+def spawn_run(config_path: Path, cwd: Path, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+    """``ledmatrix-mqtt --config CONFIG run`` as a user starts it; stdout and stderr on pipes."""
+    exe = Path(sys.executable).with_name("ledmatrix-mqtt")
+    return subprocess.Popen(
+        [str(exe), "--config", str(config_path), "run"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=dict(env),
+        cwd=cwd,
+    )
 
 
 @dataclass

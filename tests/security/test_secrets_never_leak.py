@@ -15,8 +15,6 @@ import json
 import logging
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -25,7 +23,7 @@ import pytest
 from ledmatrix_mqtt.errors import ConfigError
 from ledmatrix_mqtt.mqtt.remote import RemoteClient, ServiceUnreachable
 from ledmatrix_mqtt.runtime.plugin_config import resolve_config
-from tests.security import ROOT, Recorder, running_service, write_config
+from tests.security import ROOT, Recorder, running_service, spawn_run, write_config
 from tests.support.fake_github import FakeGitHub
 from tests.support.mosquitto import MosquittoBroker, Probe, app_config
 from tests.support.plugin_factory import plugin_files, registry_entry
@@ -236,15 +234,7 @@ def test_cli_run_installs_the_log_redactor(tmp_path: Path, fake_github: FakeGitH
     """``ledmatrix-mqtt run`` as a subprocess: a plugin that logs its own API key (code
     we cannot fix) still produces no secret on stderr; the line is there, redacted."""
     broker, config_path, recorder = start_stack(tmp_path, fake_github, log_key=True)
-    exe = Path(sys.executable).with_name("ledmatrix-mqtt")
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(
-        [str(exe), "--config", str(config_path), "run"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-        cwd=tmp_path,
-    )
+    proc = spawn_run(config_path, tmp_path, {**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
         recorder.probes[0].wait_for(
             lambda t, p, r: t == f"{ROOT}/availability" and p == b"online", 15

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import threading
 from pathlib import Path
 from typing import IO
@@ -22,7 +20,7 @@ from typing import IO
 import pytest
 
 from ledmatrix_mqtt.core.redact import secret_forms
-from tests.security import write_config
+from tests.security import spawn_run, write_config
 from tests.support.fake_github import FakeGitHub
 from tests.support.mosquitto import MosquittoBroker
 from tests.support.plugin_factory import plugin_files
@@ -115,14 +113,7 @@ def test_direct_writes_to_stdout_and_stderr_never_show_a_secret(
     )
     put_plugin(tmp_path / "cfg" / "state")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
-    exe = Path(sys.executable).with_name("ledmatrix-mqtt")
-    proc = subprocess.Popen(
-        [str(exe), "--config", str(config_path), "run"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-        cwd=tmp_path,
-    )
+    proc = spawn_run(config_path, tmp_path, env)
     assert proc.stdout is not None and proc.stderr is not None
     out, err = bytearray(), bytearray()
     readers = [collect(proc.stdout, out), collect(proc.stderr, err)]
