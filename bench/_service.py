@@ -320,3 +320,14 @@ def wait_quiet(fake: FakeGitHub, quiet_s: float = 0.5, timeout: float = 30) -> N
 def stop_service(service: ServiceProcess, probe: Probe) -> None:
     service.stop()
     probe.close()
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time of every thread of ``pid`` (``schedstat``: ns, not 10 ms ticks)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            total += int((task / "schedstat").read_text().split()[0])
+        except (OSError, IndexError, ValueError):
+            continue  # a thread that ended between listing and reading
+    return total / 1e9

@@ -48,6 +48,7 @@ from _service import (
     EchoProcess,
     Probe,
     broker_label,
+    cpu_seconds,
     populate,
     start_broker,
     start_service,
@@ -58,6 +59,7 @@ from _service import (
 
 from tests.support.fake_github import FakeGitHub
 from tests.support.mosquitto import MosquittoBroker
+from tests.support.processes import schema_workers
 
 MIB = 1024 * 1024
 LATENCY_S = 0.150
@@ -273,33 +275,11 @@ def rss_samples(
         end = time.monotonic() + s.window_s
         while time.monotonic() < end:
             samples.append(proc.memory_info().rss / MIB)
-            worker.append(sum(k.memory_info().rss for k in schema_workers(proc)) / MIB)
+            worker.append(sum(k.memory_info().rss for k in schema_workers(service.pid)) / MIB)
             time.sleep(0.25)
     finally:
         stop_service(service, probe)
     return samples, worker
-
-
-def schema_workers(proc: psutil.Process) -> list[psutil.Process]:
-    found = []
-    for kid in proc.children():
-        try:
-            if "ledmatrix_mqtt.schema_child" in " ".join(kid.cmdline()):
-                found.append(kid)
-        except psutil.NoSuchProcess:
-            continue
-    return found
-
-
-def cpu_seconds(pid: int) -> float:
-    """CPU time of every thread of ``pid`` (``schedstat``: ns, not 10 ms ticks)."""
-    total = 0
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            total += int((task / "schedstat").read_text().split()[0])
-        except (OSError, IndexError, ValueError):
-            continue  # a thread that ended between listing and reading
-    return total / 1e9
 
 
 def idle(broker: MosquittoBroker, fake: FakeGitHub, s: Settings) -> list[Row]:

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ledmatrix_mqtt.core.schema_check import IN_PROCESS, CheckFailed, Violation, plain
+from ledmatrix_mqtt.core.schema_check import IN_PROCESS, CheckFailed, Violation, is_plain_json
 
 CHECK_DEADLINE_S = 10.0  # a child's start and jsonschema's import included (Pi Zero 2: ~2 s)
 IDLE_EXIT_S = 60.0
@@ -67,7 +67,7 @@ class SchemaWorker:
     def first_violation(
         self, schema: Mapping[str, Any], instance: Mapping[str, Any]
     ) -> Violation | None:
-        if not plain(instance):
+        if not is_plain_json(instance):
             return IN_PROCESS.first_violation(schema, instance)
         reply = self._ask({"op": "instance", "schema": schema, "instance": instance})
         found = reply.get("violation", False)

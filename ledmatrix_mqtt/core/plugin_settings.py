@@ -32,7 +32,7 @@ from typing import Any, Protocol
 
 from ledmatrix_mqtt.core.models import frozen_mapping, thaw
 from ledmatrix_mqtt.core.redact import REDACTED, redact
-from ledmatrix_mqtt.core.schema_check import IN_PROCESS, CheckFailed, SchemaChecker, plain
+from ledmatrix_mqtt.core.schema_check import IN_PROCESS, CheckFailed, SchemaChecker, is_plain_json
 from ledmatrix_mqtt.errors import ConfigError, Forbidden, InvalidManifest
 
 SCHEMA_FILE = "config_schema.json"
@@ -62,7 +62,7 @@ def _digest(kind: str, data: bytes) -> str:
 
 def _instance_digest(schema: Mapping[str, Any], instance: Mapping[str, Any]) -> str | None:
     """The digest of one validation, None when the data is not plain JSON (not memoised)."""
-    if not plain(instance):
+    if not is_plain_json(instance):
         return None
     text = json.dumps([schema, instance], sort_keys=True, separators=(",", ":"))
     return _digest("instance", text.encode())

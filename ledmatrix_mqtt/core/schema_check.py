@@ -52,7 +52,7 @@ class SchemaChecker(Protocol):
         ...
 
 
-def plain(value: Any, depth: int = 0) -> bool:
+def is_plain_json(value: Any, depth: int = 0) -> bool:
     """JSON's own types only, so that two values with one JSON text validate alike
     (``{1: x}`` and ``{"1": x}``, or a tuple and a list, do not)."""
     if depth > MAX_DEPTH:
@@ -60,9 +60,9 @@ def plain(value: Any, depth: int = 0) -> bool:
     if value is None or isinstance(value, str | bool | int | float):
         return True
     if isinstance(value, list):
-        return all(plain(v, depth + 1) for v in value)
+        return all(is_plain_json(v, depth + 1) for v in value)
     if isinstance(value, dict):
-        return all(isinstance(k, str) and plain(v, depth + 1) for k, v in value.items())
+        return all(isinstance(k, str) and is_plain_json(v, depth + 1) for k, v in value.items())
     return False
 
 

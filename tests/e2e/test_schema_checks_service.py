@@ -15,7 +15,6 @@ import subprocess
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 
 from ledmatrix_mqtt import schema_worker
@@ -23,6 +22,7 @@ from tests.e2e.conftest import CLI, ROOT, cli_env, running_appliance, write_conf
 from tests.support.fake_github import FakeGitHub
 from tests.support.mosquitto import MosquittoBroker, Probe
 from tests.support.plugin_factory import plugin_files, registry_entry
+from tests.support.processes import schema_workers
 from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
@@ -33,11 +33,6 @@ BACKTRACKING = {
     "properties": {"name": {"type": "string", "pattern": "^(a+)+$", "default": "aa"}},
 }
 HOSTILE = "a" * 40 + "!"
-
-
-def schema_children(pid: int) -> list[psutil.Process]:
-    kids = psutil.Process(pid).children()
-    return [k for k in kids if "ledmatrix_mqtt.schema_child" in " ".join(k.cmdline())]
 
 
 def start(config: Path, broker: MosquittoBroker) -> subprocess.Popen[bytes]:
@@ -78,7 +73,7 @@ def test_a_first_start_checks_settings_in_a_child_and_never_loads_jsonschema(
     remembered = tmp_path / "etc" / "state" / "cache" / "passed-checks.json"
     process = start(config, broker)  # loaded: its block passed its schema
     try:
-        children = schema_children(process.pid)
+        children = schema_workers(process.pid)
         assert len(children) == 1, "the checks did not run in one schema worker"
         mapped = Path(f"/proc/{process.pid}/maps").read_text()
         assert "rpds" not in mapped and "jsonschema" not in mapped  # jsonschema's Rust half
@@ -88,7 +83,7 @@ def test_a_first_start_checks_settings_in_a_child_and_never_loads_jsonschema(
     assert wait_until(lambda: not children[0].is_running(), 5), "the worker outlived it"
     process = start(config, broker)  # a restart: every check remembered, no worker needed
     try:
-        assert schema_children(process.pid) == []
+        assert schema_workers(process.pid) == []
     finally:
         stop(process)
 
